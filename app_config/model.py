@@ -1,0 +1,183 @@
+"""The typed deployment configuration: frozen dataclasses, validated before anything is synthesized.
+
+``app.py`` builds one :class:`DeploymentConfig` with :func:`app_config.loader.load_config` from the
+CDK context (``cdk.json`` plus ``-c key=value``); nothing below ``app.py`` reads context or the
+environment. Units are in the field names or docstrings: CPU in vCPU units (1024 = 1 vCPU), memory
+in MiB, storage in GiB, durations in days or seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The amazon provider's executor, as shipped (apache-airflow-providers-amazon).
+STOCK_ECS_EXECUTOR = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"
+#: The executor this project bundles (``executor/``), installed into the image.
+BUNDLED_ECS_EXECUTOR = "airflow_ecs_fargate.executor.EcsFargateExecutor"
+
+
+class ConfigError(ValueError):
+    """Raised when the configuration cannot be deployed.
+
+    ``problems`` holds one sentence per bad key, each naming the key, what is wrong and the fix.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            "Invalid deployment configuration (set keys in cdk.json \"context\" or with "
+            f"`cdk synth -c key=value`):\n{lines}"
+        )
+
+
+@dataclass(frozen=True)
+class TaskSize:
+    """A Fargate task size.
+
+    :param cpu: vCPU units (256, 512, 1024, 2048, 4096, 8192 or 16384).
+    :param memory_mib: memory in MiB; must be one Fargate accepts with ``cpu``
+        (see :mod:`app_config.fargate`).
+    """
+
+    cpu: int
+    memory_mib: int
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The VPC.
+
+    :param vpc_cidr: IPv4 CIDR of the VPC, /16 to /22 (two public and two private /24 subnets).
+    :param max_azs: availability zones used (2).
+    :param nat_gateways: NAT gateways, 0 to ``max_azs``. With 0, private subnets are isolated and
+        the VPC gets interface endpoints for ECR, CloudWatch Logs, Secrets Manager, ECS and STS.
+    :param availability_zones: explicit AZ names; needed only with an explicit account/region,
+        so that synthesis makes no AZ lookup.
+    """
+
+    vpc_cidr: str = "10.0.0.0/16"
+    max_azs: int = 2
+    nat_gateways: int = 1
+    availability_zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """The RDS PostgreSQL metadata database.
+
+    :param instance_type: RDS instance type without the ``db.`` prefix, e.g. ``t4g.micro``.
+    :param allocated_storage_gib: initial storage in GiB (20 to 65536).
+    :param max_allocated_storage_gib: storage autoscaling ceiling in GiB.
+    :param multi_az: standby in a second AZ.
+    :param backup_retention_days: automated backups kept, 1 to 35 days (RDS limit).
+    """
+
+    instance_type: str = "t4g.micro"
+    allocated_storage_gib: int = 20
+    max_allocated_storage_gib: int = 100
+    multi_az: bool = False
+    backup_retention_days: int = 1
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Where the one Airflow image comes from.
+
+    Exactly one source is used: ``image_uri`` (an existing image anywhere), else ``image_tag`` (a
+    tag in the ECR repository this app creates), else the image built from ``docker/`` at deploy.
+    """
+
+    image_uri: str | None = None
+    image_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """The ECS executor and the workers it launches.
+
+    :param executor_class: import path of the executor the scheduler runs
+        (``[core] executor``); the bundled one by default.
+    :param worker_container_name: name of the container in the workers' task definition
+        (``[aws_ecs_executor] container_name``).
+    :param worker_size: task size of each worker (one Airflow task per ECS task).
+    :param worker_capacity_provider: ``FARGATE_SPOT`` or ``FARGATE``.
+    :param spot_fallback_to_on_demand: relaunch on FARGATE when Spot has no capacity (bundled
+        executor only).
+    """
+
+    executor_class: str = BUNDLED_ECS_EXECUTOR
+    worker_container_name: str = "worker"
+    worker_size: TaskSize = TaskSize(1024, 2048)
+    worker_capacity_provider: str = "FARGATE_SPOT"
+    spot_fallback_to_on_demand: bool = True
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    """The long-running Airflow components, each a Fargate service.
+
+    :param scheduler_count: schedulers (2 or more runs Airflow's scheduler HA mode).
+    :param api_server_count: api-server tasks behind the load balancer.
+    """
+
+    scheduler_count: int = 1
+    api_server_count: int = 1
+    scheduler_size: TaskSize = TaskSize(1024, 2048)
+    api_server_size: TaskSize = TaskSize(1024, 2048)
+    dag_processor_size: TaskSize = TaskSize(512, 1024)
+    triggerer_size: TaskSize = TaskSize(512, 1024)
+
+
+@dataclass(frozen=True)
+class IngressConfig:
+    """How people reach the UI.
+
+    :param allowed_cidrs: IPv4 CIDRs the load balancer accepts.
+    :param certificate_arn: ACM certificate for HTTPS on 443; HTTP then redirects to HTTPS.
+    :param private_only: internal load balancer, reachable only from the VPC (and what is
+        connected to it, e.g. a VPN).
+    """
+
+    allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    certificate_arn: str | None = None
+    private_only: bool = False
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """Everything ``app.py`` needs to compose the stacks.
+
+    :param project_name: prefix of the stack names, e.g. ``airflow`` gives ``airflow-dev-network``.
+    :param stage: ``dev`` (cheap, destroyable) or ``prod`` (data retained, Multi-AZ, HA).
+    :param account: AWS account ID, or None for an environment-agnostic synthesis.
+    :param region: AWS region, or None for an environment-agnostic synthesis.
+    :param retain_data: keep the database, its secrets and the log bucket when a stack is
+        deleted; deletion protection and snapshot-on-delete on the database.
+    :param log_retention_days: CloudWatch Logs retention of every log group.
+    :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image) or ``s3`` (an S3
+        bucket this app creates, read through the amazon provider's S3DagBundle).
+    :param enable_ecs_exec: allow ``aws ecs execute-command`` into the services (sessions logged
+        to CloudWatch).
+    :param admin_username: login of the admin user created for the FAB auth manager.
+    """
+
+    project_name: str = "airflow"
+    stage: str = "dev"
+    account: str | None = None
+    region: str | None = None
+    retain_data: bool = False
+    log_retention_days: int = 30
+    dag_bundle: str = "image"
+    enable_ecs_exec: bool = False
+    admin_username: str = "admin"
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    services: ServicesConfig = field(default_factory=ServicesConfig)
+    ingress: IngressConfig = field(default_factory=IngressConfig)
+
+    def stack_name(self, part: str) -> str:
+        """Return the CloudFormation stack name for ``part``, e.g. ``airflow-dev-network``."""
+        return f"{self.project_name}-{self.stage}-{part}"

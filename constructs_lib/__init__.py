@@ -1,0 +1,1 @@
+"""Reusable constructs: each owns the resources of one concern. Stacks in ``stacks/`` compose them."""

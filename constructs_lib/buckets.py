@@ -1,0 +1,61 @@
+"""S3 buckets with the settings every bucket of this app shares."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+
+def secure_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    retain: bool,
+    expire_after_days: int | None,
+    server_access_logs: s3.IBucket | None,
+    server_access_logs_prefix: str | None = None,
+    versioned: bool = True,
+) -> s3.Bucket:
+    """Create a private bucket: public access blocked, TLS enforced, SSE-S3, owner-enforced ACLs.
+
+    :param scope: parent construct.
+    :param construct_id: construct ID (a PascalCase noun, e.g. ``TaskLogs``).
+    :param retain: keep the bucket and its objects when the stack is deleted; otherwise the
+        bucket is emptied and deleted with the stack.
+    :param expire_after_days: lifecycle rule deleting current objects after this many days;
+        None keeps them. Noncurrent versions always expire after 30 days and incomplete
+        multipart uploads after 7.
+    :param server_access_logs: bucket receiving S3 server access logs, or None (only for the
+        access-log bucket itself).
+    :param server_access_logs_prefix: key prefix of those logs.
+    :param versioned: keep object versions (on for buckets holding data).
+    :returns: the bucket.
+    """
+    rules = [
+        s3.LifecycleRule(
+            id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+        ),
+    ]
+    if versioned:
+        rules.append(
+            s3.LifecycleRule(
+                id="ExpireNoncurrentVersions", noncurrent_version_expiration=Duration.days(30)
+            )
+        )
+    if expire_after_days is not None:
+        rules.append(s3.LifecycleRule(id="ExpireObjects", expiration=Duration.days(expire_after_days)))
+    return s3.Bucket(
+        scope,
+        construct_id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=versioned,
+        lifecycle_rules=rules,
+        server_access_logs_bucket=server_access_logs,
+        server_access_logs_prefix=server_access_logs_prefix,
+        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        auto_delete_objects=not retain,
+    )

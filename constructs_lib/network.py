@@ -1,0 +1,155 @@
+"""The VPC and the security groups of every Airflow component.
+
+All security groups live here, with the rules between them, so that no rule crosses a stack
+boundary (a cross-stack rule easily makes a dependency cycle between the database and service
+stacks).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+#: Port of ``airflow api-server`` (UI, REST API and the Execution API under /execution/).
+API_SERVER_PORT = 8080
+POSTGRES_PORT = 5432
+
+#: Interface endpoints that let tasks in isolated subnets work without NAT: image pulls (ECR api
+#: and dkr; layers come from S3 through the gateway endpoint), awslogs, ECS secrets injection,
+#: the executor's ECS API calls and ECS Exec / credential vending.
+NO_NAT_INTERFACE_ENDPOINTS = {
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+    "Ecs": ec2.InterfaceVpcEndpointAwsService.ECS,
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+}
+
+
+class AirflowVpc(Construct):
+    """A VPC over ``max_azs`` AZs with public and private subnets, flow logs and endpoints.
+
+    With ``nat_gateways == 0`` the private subnets are isolated and the interface endpoints in
+    :data:`NO_NAT_INTERFACE_ENDPOINTS` are added; an S3 gateway endpoint is always added.
+
+    :ivar vpc: the ``ec2.Vpc``.
+    :ivar private_subnets: where every Airflow task runs (``ec2.SubnetSelection``).
+    :ivar endpoint_security_group: the interface endpoints' group (None with NAT).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cidr: str,
+        max_azs: int,
+        nat_gateways: int,
+        availability_zones: tuple[str, ...],
+        log_retention: logs.RetentionDays,
+        retain: bool,
+    ):
+        super().__init__(scope, construct_id)
+        private_type = (
+            ec2.SubnetType.PRIVATE_WITH_EGRESS if nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+        )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            max_azs=None if availability_zones else max_azs,
+            availability_zones=list(availability_zones) or None,
+            nat_gateways=nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="Private", subnet_type=private_type, cidr_mask=24),
+            ],
+            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            restrict_default_security_group=True,
+        )
+        self.private_subnets = ec2.SubnetSelection(subnet_type=private_type)
+        flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        self.endpoint_security_group: ec2.SecurityGroup | None = None
+        if nat_gateways == 0:
+            self.endpoint_security_group = ec2.SecurityGroup(
+                self,
+                "EndpointSecurityGroup",
+                vpc=self.vpc,
+                description="VPC interface endpoints: HTTPS from inside the VPC",
+                allow_all_outbound=False,
+            )
+            self.endpoint_security_group.add_ingress_rule(
+                ec2.Peer.ipv4(self.vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS from the VPC"
+            )
+            for endpoint_id, service in NO_NAT_INTERFACE_ENDPOINTS.items():
+                self.vpc.add_interface_endpoint(
+                    endpoint_id,
+                    service=service,
+                    subnets=self.private_subnets,
+                    security_groups=[self.endpoint_security_group],
+                    private_dns_enabled=True,
+                )
+
+
+class AirflowSecurityGroups(Construct):
+    """The security groups of the load balancer, the Airflow services, the workers and the DB.
+
+    Rules, and nothing else:
+
+    - load balancer: 80/443 from ``allowed_cidrs``; out to the services on 8080;
+    - services (scheduler, api-server, dag-processor, triggerer): 8080 from the load balancer,
+      the workers (Execution API) and each other; out anywhere (AWS APIs, the DB);
+    - workers: no inbound; out to the services on 8080 and to HTTPS (AWS endpoints);
+    - database: 5432 from the services only, never from the workers.
+
+    :ivar load_balancer: ``ec2.SecurityGroup``
+    :ivar services: ``ec2.SecurityGroup``
+    :ivar workers: ``ec2.SecurityGroup``
+    :ivar database: ``ec2.SecurityGroup``
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, allowed_cidrs: tuple[str, ...]):
+        super().__init__(scope, construct_id)
+        self.load_balancer = ec2.SecurityGroup(
+            self, "LoadBalancer", vpc=vpc, description="Airflow UI load balancer", allow_all_outbound=False
+        )
+        self.services = ec2.SecurityGroup(
+            self,
+            "Services",
+            vpc=vpc,
+            description="Airflow scheduler, api-server, dag-processor and triggerer",
+            allow_all_outbound=True,
+        )
+        self.workers = ec2.SecurityGroup(
+            self, "Workers", vpc=vpc, description="Airflow worker tasks launched by the ECS executor",
+            allow_all_outbound=False,
+        )
+        self.database = ec2.SecurityGroup(
+            self, "Database", vpc=vpc, description="Airflow metadata database", allow_all_outbound=False
+        )
+        api = ec2.Port.tcp(API_SERVER_PORT)
+        for cidr in allowed_cidrs:
+            for port in (80, 443):
+                self.load_balancer.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"UI from {cidr}")
+        self.load_balancer.add_egress_rule(self.services, api, "To the api-server")
+        self.services.add_ingress_rule(self.load_balancer, api, "UI and REST API from the load balancer")
+        self.services.add_ingress_rule(self.workers, api, "Execution API from worker tasks")
+        self.services.add_ingress_rule(self.services, api, "api-server from the other components")
+        self.workers.add_egress_rule(self.services, api, "Execution API on the api-server")
+        self.workers.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS endpoints")
+        self.database.add_ingress_rule(
+            self.services, ec2.Port.tcp(POSTGRES_PORT), "PostgreSQL from the Airflow services"
+        )
