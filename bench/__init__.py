@@ -1,0 +1,1 @@
+"""Launch-rate benchmark: the stock AwsEcsExecutor against ours, on an emulated Fargate (moto)."""
