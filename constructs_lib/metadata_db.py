@@ -31,7 +31,7 @@ class MetadataDatabase(Construct):
     :param retain: deletion protection, snapshot on delete, and the key and secret retained.
     :ivar instance: ``rds.DatabaseInstance``
     :ivar secret: ``secretsmanager.ISecret`` with the connection fields.
-    :ivar key: ``kms.Key`` encrypting storage, Performance Insights and the secret.
+    :ivar key: ``kms.Key`` encrypting storage and Performance Insights.
     """
 
     def __init__(
@@ -79,7 +79,8 @@ class MetadataDatabase(Construct):
             database_name=DATABASE_NAME,
             credentials=rds.Credentials.from_generated_secret(
                 MASTER_USERNAME,
-                encryption_key=self.key,
+                # The AWS managed key: a customer key's policy would have to name every role of
+                # the Airflow stack, making the stateful stack depend on it.
                 exclude_characters=_RDS_FORBIDDEN_PASSWORD_CHARS,
             ),
             allocated_storage=allocated_storage_gib,

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""The CDK app: reads the context, builds the typed configuration, composes the five stacks.
+
+This is the only module that reads CDK context or the environment.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from app_config import ConfigError, DeploymentConfig, load_config
+from stacks.airflow_stack import AirflowStack
+from stacks.cluster_stack import ClusterStack
+from stacks.database_stack import DatabaseStack
+from stacks.image_stack import ImageStack
+from stacks.network_stack import NetworkStack
+from stacks.nag_acknowledgements import acknowledge_findings
+
+
+def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
+    """Compose every stack of ``config`` into ``app``.
+
+    :returns: the stacks by role: ``network``, ``database``, ``image``, ``cluster``, ``airflow``.
+    """
+    env = cdk.Environment(account=config.account, region=config.region) if config.account else None
+    tags = {"project": config.project_name, "stage": config.stage}
+    network = NetworkStack(app, "Network", stack_name=config.stack_name("network"), config=config, env=env)
+    database = DatabaseStack(
+        app,
+        "Database",
+        stack_name=config.stack_name("database"),
+        config=config,
+        vpc=network.vpc,
+        subnets=network.private_subnets,
+        security_group=network.security_groups.database,
+        env=env,
+    )
+    image = ImageStack(app, "Image", stack_name=config.stack_name("image"), config=config, env=env)
+    cluster = ClusterStack(
+        app,
+        "Cluster",
+        stack_name=config.stack_name("cluster"),
+        config=config,
+        vpc=network.vpc,
+        image=image.image.container_image,
+        env=env,
+    )
+    airflow = AirflowStack(
+        app,
+        "Airflow",
+        stack_name=config.stack_name("airflow"),
+        config=config,
+        vpc=network.vpc,
+        subnets=network.private_subnets,
+        security_groups=network.security_groups,
+        cluster=cluster.cluster,
+        image=image.image.container_image,
+        workers=cluster.workers,
+        common_settings=cluster.common_settings,
+        task_logs_bucket=cluster.task_logs_bucket,
+        access_logs_bucket=cluster.access_logs_bucket,
+        dags_bucket=cluster.dags_bucket,
+        database_secret=database.database.secret,
+        fernet_key=database.secrets.fernet_key,
+        jwt_secret=database.secrets.jwt_secret,
+        api_secret_key=database.secrets.api_secret_key,
+        admin_password=database.secrets.admin_password,
+        env=env,
+    )
+    # The image must be published before the stacks that run it are deployed.
+    cluster.add_stack_dependency(image)
+    airflow.add_stack_dependency(image)
+    stacks = {"network": network, "database": database, "image": image, "cluster": cluster, "airflow": airflow}
+    for stack in stacks.values():
+        for key, value in tags.items():
+            cdk.Tags.of(stack).add(key, value)
+    acknowledge_findings(stacks)
+    return stacks
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        config = load_config(app.node.get_all_context())
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        sys.exit(1)
+    build_app(app, config)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

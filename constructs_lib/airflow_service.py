@@ -1,0 +1,184 @@
+"""One long-running Airflow component (scheduler, api-server, dag-processor, triggerer) as a
+Fargate service, with the init container that migrates the DB or waits for the migration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from app_config.model import TaskSize
+
+#: Writable paths of an otherwise read-only root filesystem. ``docker/Dockerfile`` declares them
+#: as VOLUMEs owned by the airflow user, so Fargate copies them, with their ownership, into the
+#: task's ephemeral storage (ECS bind mounts, "expose a path and its contents from a Dockerfile").
+WRITABLE_PATHS = {"tmp": "/tmp", "airflow-logs": "/opt/airflow/logs"}
+#: The image's non-root user (apache/airflow's ``airflow``, UID 50000, GID 0).
+AIRFLOW_USER = "50000:0"
+#: How long a component waits for ``airflow db migrate`` to finish (seconds).
+MIGRATION_WAIT_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class InitContainer:
+    """A non-essential container that must exit 0 before the main container starts.
+
+    :param name: container name, e.g. ``db-migrate``.
+    :param command: the command (the image's entrypoint runs ``airflow`` sub-commands and
+        ``bash -c``).
+    :param secrets: extra ECS secrets for this container only.
+    """
+
+    name: str
+    command: list[str]
+    secrets: dict[str, ecs.Secret] = field(default_factory=dict)
+
+
+def wait_for_migrations() -> InitContainer:
+    """Return the init container that blocks until the DB schema is current (``airflow db
+    check-migrations``), so no component runs against a half-migrated DB."""
+    return InitContainer(
+        "wait-for-migrations",
+        ["db", "check-migrations", "--migration-wait-timeout", str(MIGRATION_WAIT_SECONDS)],
+    )
+
+
+def add_writable_volumes(task_definition: ecs.TaskDefinition) -> None:
+    """Add the task-scoped scratch volumes of :data:`WRITABLE_PATHS` to ``task_definition``."""
+    for name in WRITABLE_PATHS:
+        task_definition.add_volume(name=name)
+
+
+def mount_writable_volumes(container: ecs.ContainerDefinition) -> None:
+    """Mount the scratch volumes (see :func:`add_writable_volumes`) in ``container``."""
+    for name, path in WRITABLE_PATHS.items():
+        container.add_mount_points(ecs.MountPoint(source_volume=name, container_path=path, read_only=False))
+
+
+class AirflowService(Construct):
+    """A Fargate service running one Airflow component from the shared image.
+
+    Every container logs through awslogs to the component's log group, runs as the image's
+    non-root user with a read-only root filesystem, and the service rolls back a failed
+    deployment (deployment circuit breaker).
+
+    :param command: the component's command, e.g. ``["scheduler"]``.
+    :param health_check_command: container health check, e.g.
+        ``["CMD-SHELL", "airflow jobs check --job-type SchedulerJob --local"]``; None for none.
+    :param init: a container that must succeed before the component starts.
+    :param port: container port to expose, or None.
+    :param desired_count: tasks (spread across AZs by ECS).
+    :ivar task_definition: ``ecs.FargateTaskDefinition``
+    :ivar container: the component's ``ecs.ContainerDefinition``
+    :ivar service: ``ecs.FargateService``
+    :ivar log_group: ``logs.LogGroup``
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: ecs.ICluster,
+        image: ecs.ContainerImage,
+        component: str,
+        command: list[str],
+        size: TaskSize,
+        desired_count: int,
+        environment: dict[str, str],
+        secrets: dict[str, ecs.Secret],
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        log_retention: logs.RetentionDays,
+        health_check_command: list[str] | None,
+        init: InitContainer | None = None,
+        port: int | None = None,
+        health_check_grace: Duration = Duration.minutes(5),
+        cloud_map_options: ecs.CloudMapOptions | None = None,
+        enable_execute_command: bool = False,
+        min_healthy_percent: int = 100,
+    ):
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=size.cpu,
+            memory_limit_mib=size.memory_mib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        logging = ecs.LogDrivers.aws_logs(stream_prefix=component, log_group=self.log_group)
+        health_check = None
+        if health_check_command:
+            health_check = ecs.HealthCheck(
+                command=health_check_command,
+                interval=Duration.seconds(60),
+                timeout=Duration.seconds(30),
+                retries=3,
+                start_period=Duration.seconds(180),
+            )
+        self.container = self.task_definition.add_container(
+            "Main",
+            container_name=component,
+            image=image,
+            command=command,
+            environment=environment,
+            secrets=secrets,
+            logging=logging,
+            essential=True,
+            health_check=health_check,
+            user=AIRFLOW_USER,
+            readonly_root_filesystem=True,
+            privileged=False,
+            port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
+        )
+        add_writable_volumes(self.task_definition)
+        mount_writable_volumes(self.container)
+        self.init_container: ecs.ContainerDefinition | None = None
+        if init is not None:
+            self.init_container = self.task_definition.add_container(
+                "Init",
+                container_name=init.name,
+                image=image,
+                command=init.command,
+                environment=environment,
+                secrets={**secrets, **init.secrets},
+                logging=logging,
+                essential=False,
+                user=AIRFLOW_USER,
+                readonly_root_filesystem=True,
+                privileged=False,
+            )
+            mount_writable_volumes(self.init_container)
+            self.container.add_container_dependencies(
+                ecs.ContainerDependency(
+                    container=self.init_container, condition=ecs.ContainerDependencyCondition.SUCCESS
+                )
+            )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            desired_count=desired_count,
+            vpc_subnets=subnets,
+            security_groups=[security_group],
+            assign_public_ip=False,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=min_healthy_percent,
+            max_healthy_percent=200,
+            health_check_grace_period=health_check_grace if port else None,
+            cloud_map_options=cloud_map_options,
+            enable_execute_command=enable_execute_command,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)],
+        )

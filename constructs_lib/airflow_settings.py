@@ -1,0 +1,190 @@
+"""The Airflow configuration each component receives, as ECS environment values and secrets.
+
+One place decides which component gets what (DESIGN.md section 2):
+
+- every component and worker: the Execution API URL, remote logging to S3, the DAG bundle;
+- components that touch the metadata DB (scheduler, api-server, dag-processor, triggerer): the DB
+  connection, the fernet key and the JWT secret, always as ECS secrets;
+- workers: nothing that opens the DB (no DB credentials, fernet key or JWT secret).
+
+Option names are Airflow's (https://airflow.apache.org/docs/apache-airflow/stable/configuration-ref.html)
+and the amazon provider's ``[aws_ecs_executor]`` section.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from app_config.model import STOCK_ECS_EXECUTOR
+
+SQL_ALCHEMY_CONN_CMD = "python -m airflow_ecs_fargate.config_commands sql_alchemy_conn"
+FERNET_KEY_CMD = "python -m airflow_ecs_fargate.config_commands fernet_key"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+LOCAL_DAG_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+S3_DAG_BUNDLE = "airflow.providers.amazon.aws.bundles.s3.S3DagBundle"
+#: Where the image keeps the DAGs (docker/Dockerfile copies dags/ there).
+IMAGE_DAGS_FOLDER = "/opt/airflow/dags"
+
+
+def execution_api_url(namespace_name: str, service_name: str, port: int) -> str:
+    """Return ``[core] execution_api_server_url``: the api-server's private Cloud Map DNS name.
+
+    :param namespace_name: the private DNS namespace, e.g. ``airflow-dev.internal``.
+    :param service_name: the api-server's Cloud Map service name, e.g. ``api-server``.
+    :param port: the api-server's container port.
+    """
+    return f"http://{service_name}.{namespace_name}:{port}/execution/"
+
+
+def dag_bundle_config(bundle: str, dags_bucket_name: str | None) -> str:
+    """Return ``[dag_processor] dag_bundle_config_list`` as JSON.
+
+    :param bundle: ``image`` (LocalDagBundle over the image's dags folder) or ``s3``
+        (S3DagBundle over ``s3://<dags_bucket_name>/dags/``).
+    :raises ValueError: for ``s3`` without a bucket, or an unknown bundle.
+    """
+    if bundle == "image":
+        entry = {"name": "dags-folder", "classpath": LOCAL_DAG_BUNDLE, "kwargs": {"path": IMAGE_DAGS_FOLDER}}
+    elif bundle == "s3":
+        if not dags_bucket_name:
+            raise ValueError("dag_bundle=s3 needs the DAG bucket's name")
+        entry = {
+            "name": "s3-dags",
+            "classpath": S3_DAG_BUNDLE,
+            "kwargs": {"aws_conn_id": "aws_default", "bucket_name": dags_bucket_name, "prefix": "dags"},
+        }
+    else:
+        raise ValueError(f"unknown DAG bundle {bundle!r}; use image or s3")
+    return json.dumps([entry], separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class AirflowCommonSettings:
+    """Settings every Airflow container gets, workers included.
+
+    :param region: AWS region (a token is fine).
+    :param execution_api_url: see :func:`execution_api_url`.
+    :param task_logs_bucket_name: bucket of the remote task logs.
+    :param dag_bundle_config_list: see :func:`dag_bundle_config`.
+    """
+
+    region: str
+    execution_api_url: str
+    task_logs_bucket_name: str
+    dag_bundle_config_list: str
+
+    def environment(self) -> dict[str, str]:
+        """Return the environment shared by every container (no secrets)."""
+        return {
+            "AWS_DEFAULT_REGION": self.region,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": self.execution_api_url,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": self.dag_bundle_config_list,
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{self.task_logs_bucket_name}/task-logs",
+            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "aws_default",
+            "AIRFLOW__LOGGING__ENCRYPT_S3_LOGS": "False",
+            # An empty AWS connection: boto3 takes the task role's credentials.
+            "AIRFLOW_CONN_AWS_DEFAULT": "aws://",
+        }
+
+    def worker_environment(self) -> dict[str, str]:
+        """Return a worker's environment: the common settings, and no DB check at start
+        (the official image's entrypoint runs ``airflow db check`` unless this is 0)."""
+        return {**self.environment(), "CONNECTION_CHECK_MAX_COUNT": "0"}
+
+
+@dataclass(frozen=True)
+class AirflowDbSecrets:
+    """The secrets of the components that open the metadata DB.
+
+    :param database: the RDS secret (fields username, password, host, port, dbname).
+    :param fernet_key: 43-character fernet key body (see ``AirflowSecrets``).
+    :param jwt_secret: ``[api_auth] jwt_secret``.
+    :param api_secret_key: ``[api] secret_key``.
+    """
+
+    database: secretsmanager.ISecret
+    fernet_key: secretsmanager.ISecret
+    jwt_secret: secretsmanager.ISecret
+    api_secret_key: secretsmanager.ISecret
+
+    def environment(self) -> dict[str, str]:
+        """Return the non-secret environment that turns the injected secrets into options."""
+        return {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": SQL_ALCHEMY_CONN_CMD,
+            "AIRFLOW__CORE__FERNET_KEY_CMD": FERNET_KEY_CMD,
+        }
+
+    def secrets(self) -> dict[str, ecs.Secret]:
+        """Return the ECS secrets (environment name -> Secrets Manager secret or JSON field)."""
+        field = ecs.Secret.from_secrets_manager
+        return {
+            "DB_HOST": field(self.database, "host"),
+            "DB_PORT": field(self.database, "port"),
+            "DB_NAME": field(self.database, "dbname"),
+            "DB_USERNAME": field(self.database, "username"),
+            "DB_PASSWORD": field(self.database, "password"),
+            "AIRFLOW_FERNET_KEY_BODY": field(self.fernet_key),
+            "AIRFLOW__API_AUTH__JWT_SECRET": field(self.jwt_secret),
+            "AIRFLOW__API__SECRET_KEY": field(self.api_secret_key),
+        }
+
+
+@dataclass(frozen=True)
+class EcsExecutorSettings:
+    """The ``[aws_ecs_executor]`` options the scheduler receives, all from the other stacks.
+
+    :param executor_class: ``[core] executor`` import path.
+    :param region: AWS region.
+    :param cluster_name: the ECS cluster the workers run in.
+    :param task_definition_family: the workers' task definition family. RunTask takes the latest
+        ACTIVE revision, and a family name, unlike a revision ARN, never changes, so the
+        cross-stack reference never blocks an update.
+    :param container_name: the workers' container.
+    :param subnet_ids: the private subnets of the workers.
+    :param security_group_ids: the workers' security groups.
+    :param capacity_provider: ``FARGATE_SPOT`` or ``FARGATE``.
+    :param spot_fallback_to_on_demand: relaunch on FARGATE when Spot has no capacity.
+    """
+
+    executor_class: str
+    region: str
+    cluster_name: str
+    task_definition_family: str
+    container_name: str
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+    capacity_provider: str
+    spot_fallback_to_on_demand: bool
+
+    def environment(self) -> dict[str, str]:
+        """Return the scheduler's executor environment.
+
+        The stock executor passes ``capacity_provider_strategy`` to boto as a raw string
+        (DESIGN.md section 3, defect 3), so with it the launch type FARGATE is used instead.
+        """
+        prefix = "AIRFLOW__AWS_ECS_EXECUTOR__"
+        env = {
+            "AIRFLOW__CORE__EXECUTOR": self.executor_class,
+            f"{prefix}REGION_NAME": self.region,
+            f"{prefix}CLUSTER": self.cluster_name,
+            f"{prefix}TASK_DEFINITION": self.task_definition_family,
+            f"{prefix}CONTAINER_NAME": self.container_name,
+            f"{prefix}SUBNETS": ",".join(self.subnet_ids),
+            f"{prefix}SECURITY_GROUPS": ",".join(self.security_group_ids),
+            f"{prefix}ASSIGN_PUBLIC_IP": "False",
+            f"{prefix}PLATFORM_VERSION": "LATEST",
+        }
+        if self.executor_class == STOCK_ECS_EXECUTOR:
+            env[f"{prefix}LAUNCH_TYPE"] = "FARGATE"
+        else:
+            strategy = [{"capacityProvider": self.capacity_provider, "weight": 1}]
+            env[f"{prefix}CAPACITY_PROVIDER_STRATEGY"] = json.dumps(strategy, separators=(",", ":"))
+            env[f"{prefix}SPOT_FALLBACK_TO_ON_DEMAND"] = str(self.spot_fallback_to_on_demand)
+        return env

@@ -1,0 +1,73 @@
+"""The one Airflow image that every component and every worker runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from constructs import Construct
+
+#: The build context: the repository root, so the image gets ``executor/`` and ``dags/``.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = "docker/Dockerfile"
+#: Paths kept out of the build context (and out of the asset hash).
+BUILD_CONTEXT_EXCLUDES = [
+    ".git", ".venv", "node_modules", "cdk.out", "tests", "bench", "**/__pycache__",
+    "**/*.pyc", ".pytest_cache", "*.egg-info", "**/*.egg-info",
+]
+
+
+class AirflowImage(Construct):
+    """An ECR repository and the container image the services and workers run.
+
+    The image is, in order of precedence: ``image_uri`` (any registry), ``image_tag`` in the
+    repository created here, or ``docker/Dockerfile`` built at deploy time as a CDK image asset
+    (published to the CDK bootstrap repository; synthesis needs no Docker).
+
+    :ivar repository: ``ecr.Repository`` (scan on push, immutable tags, keeps the last
+        ``keep_images`` images).
+    :ivar container_image: ``ecs.ContainerImage`` for every task definition.
+    :ivar asset: the ``DockerImageAsset``, or None when an existing image is used.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image_uri: str | None,
+        image_tag: str | None,
+        retain: bool,
+        keep_images: int = 20,
+    ):
+        super().__init__(scope, construct_id)
+        self.repository = ecr.Repository(
+            self,
+            "Repository",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.AES_256,
+            lifecycle_rules=[
+                ecr.LifecycleRule(description=f"Keep the last {keep_images} images", max_image_count=keep_images)
+            ],
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+            empty_on_delete=not retain,
+        )
+        self.asset: ecr_assets.DockerImageAsset | None = None
+        if image_uri:
+            self.container_image = ecs.ContainerImage.from_registry(image_uri)
+        elif image_tag:
+            self.container_image = ecs.ContainerImage.from_ecr_repository(self.repository, image_tag)
+        else:
+            self.asset = ecr_assets.DockerImageAsset(
+                self,
+                "Asset",
+                directory=str(PROJECT_ROOT),
+                file=DOCKERFILE,
+                exclude=BUILD_CONTEXT_EXCLUDES,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            )
+            self.container_image = ecs.ContainerImage.from_docker_image_asset(self.asset)

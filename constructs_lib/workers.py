@@ -1,0 +1,98 @@
+"""What the ECS executor launches: the workers' task definition and its two IAM roles."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from app_config.model import TaskSize
+from constructs_lib.airflow_service import AIRFLOW_USER, add_writable_volumes, mount_writable_volumes
+
+
+class WorkerTaskDefinition(Construct):
+    """The Fargate task definition of a worker: one Airflow task per ECS task.
+
+    The executor overrides the container's command with
+    ``python -m airflow.sdk.execution_time.execute_workload --json-string ...``; the container
+    needs the Execution API URL, remote logging and the DAG bundle, nothing from the DB.
+
+    Roles:
+
+    - task role (``task_role``): writes task logs under ``task-logs/`` in the log bucket and reads
+      the DAG bucket when given; nothing else by default (grant more with
+      ``task_role.add_to_principal_policy`` or ``bucket.grant_read(task_role)``).
+    - execution role (``execution_role``): what ECS itself needs to start the task: pull the
+      image (ECR) and write the container's stdout to CloudWatch Logs (create log stream, put
+      log events).
+
+    :ivar task_definition: ``ecs.FargateTaskDefinition``
+    :ivar container: ``ecs.ContainerDefinition`` named ``container_name``
+    :ivar log_group: ``logs.LogGroup`` of the workers' awslogs output
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image: ecs.ContainerImage,
+        container_name: str,
+        size: TaskSize,
+        environment: dict[str, str],
+        task_logs_bucket: s3.IBucket,
+        dags_bucket: s3.IBucket | None,
+        log_retention: logs.RetentionDays,
+        retain: bool,
+    ):
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        )
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Airflow worker tasks: what the DAG code may do in AWS",
+        )
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="ECS agent for Airflow worker tasks: image pull and CloudWatch Logs",
+        )
+        self.log_group.grant_write(self.execution_role)
+        task_logs_bucket.grant_read_write(self.task_role, "task-logs/*")
+        if dags_bucket is not None:
+            dags_bucket.grant_read(self.task_role)
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=size.cpu,
+            memory_limit_mib=size.memory_mib,
+            task_role=self.task_role,
+            execution_role=self.execution_role,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        self.container = self.task_definition.add_container(
+            "Worker",
+            container_name=container_name,
+            image=image,
+            essential=True,
+            environment=environment,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
+            readonly_root_filesystem=True,
+            privileged=False,
+            user=AIRFLOW_USER,
+        )
+        add_writable_volumes(self.task_definition)
+        mount_writable_volumes(self.container)

@@ -1,0 +1,696 @@
+"""EcsFargateExecutor: the provider's AwsEcsExecutor, made non-blocking and strict about failures.
+
+Threading model. The scheduler thread (``heartbeat()``/``sync()``) never calls AWS. It
+queues launches, hands the ready ones to a bounded launch pool, hands one DescribeTasks round
+per ``describe_tasks_interval_seconds`` to a single poll thread, and applies the outcomes those
+threads put on a queue. All Airflow-visible state (``running``, ``event_buffer``, task events)
+is changed on the scheduler thread only; worker threads only call AWS and report back.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.executors.ecs.ecs_executor import AwsEcsExecutor
+from airflow.providers.amazon.aws.executors.ecs.utils import CONFIG_DEFAULTS, CONFIG_GROUP_NAME, AllEcsConfigKeys
+from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+
+from airflow_ecs_fargate.errors import (
+    SubmitErrorKind,
+    classify_exception,
+    classify_failure_reasons,
+    describe_exception,
+    is_capacity_reason,
+    needs_new_client,
+)
+from airflow_ecs_fargate.rate_limit import ShuttingDown, TokenBucket, backoff_delay
+from airflow_ecs_fargate.run_task_config import (
+    build_run_task_kwargs,
+    on_demand_kwargs,
+    uses_fargate_spot,
+)
+from airflow_ecs_fargate.settings import ExecutorSettings
+from airflow_ecs_fargate.task_state import TaskJudgement, Verdict, essential_container_names, judge_task
+
+if TYPE_CHECKING:
+    from airflow.models.taskinstance import TaskInstance
+
+#: DescribeTasks accepts up to 100 task ARNs per call
+#: (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html).
+DESCRIBE_TASKS_MAX_ARNS = 100
+
+EVENT_SUBMIT_FAILED = "ecs task submit failure"
+EVENT_SUBMIT_RETRY = "ecs task submit retry"
+EVENT_SPOT_FALLBACK = "ecs fargate spot fallback"
+EVENT_TASK_STOPPED = "ecs task stopped"
+EVENT_TASK_RELAUNCH = "ecs task relaunch"
+EVENT_TASK_REVOKED = "ecs task revoked"
+EVENT_TASK_LOST = "ecs task lost"
+
+
+@dataclass
+class _Launch:
+    """An Airflow workload waiting for, or in, a RunTask call."""
+
+    key: Any
+    command: list[str] | None
+    queue: str | None
+    executor_config: dict
+    queued_at: float
+    attempt: int = 1  # counts toward max_run_task_attempts
+    throttled: int = 0  # throttling retries (do not count)
+    client_token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cancelled: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Tracked:
+    """A launched ECS task the executor follows with DescribeTasks."""
+
+    key: Any
+    arn: str
+    launch: _Launch | None  # None for adopted tasks: no workload token to relaunch with
+    launched_at: float
+    started: bool = False
+
+
+@dataclass
+class _LaunchOutcome:
+    launch: _Launch
+    arn: str | None = None
+    kind: SubmitErrorKind | None = None
+    reason: str = ""
+    spot_fallback_reason: str = ""
+    cancelled: bool = False
+
+
+@dataclass
+class _PollOutcome:
+    judgements: dict[str, TaskJudgement]
+    missing: dict[str, str]
+    error: str = ""
+
+
+class EcsFargateExecutor(AwsEcsExecutor):
+    """Run each Airflow task as its own ECS task on Fargate, without blocking the scheduler.
+
+    Reads the stock ``[aws_ecs_executor]`` keys (``cluster``, ``container_name``,
+    ``task_definition``, ``launch_type``, ``capacity_provider_strategy`` (JSON), ``subnets``,
+    ``security_groups``, ``assign_public_ip``, ``platform_version``, ``run_task_kwargs``,
+    ``conn_id``, ``region_name``, ``max_run_task_attempts``, ``check_health_on_startup``) plus
+    the keys of :class:`~airflow_ecs_fargate.settings.ExecutorSettings`. Per-task
+    ``executor_config`` is merged recursively over the RunTask kwargs (lists replaced).
+
+    Differences from the stock executor, each covered by a test in ``tests/executor``:
+    RunTask runs in a bounded thread pool paced by token buckets (Fargate quotas), DescribeTasks
+    runs on its own thread every ``describe_tasks_interval_seconds``, submit failures are
+    classified (permanent fail at once; capacity/throttling retried with jittered backoff),
+    Fargate Spot falls back to on-demand, stopped tasks are judged by their essential containers
+    (see :mod:`airflow_ecs_fargate.task_state`), no exception escapes ``heartbeat()``,
+    ``revoke_task`` stops the ECS task, adopted tasks are never relaunched with an empty token,
+    and the cluster lookup uses the configured connection and region. Every failure is written
+    to the task's own log with ``log_task_event``.
+
+    :raises ValueError: at construction, on malformed settings (message names the key).
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._needs_cluster_lookup = False
+        self._resolved_launch_type: str | None = None
+        super().__init__(*args, **kwargs)
+        self.settings = ExecutorSettings.from_conf(self.conf)
+        self.max_run_task_attempts = int(self.max_run_task_attempts)
+        self._clock = time.monotonic
+        self._stop = threading.Event()
+        self._client_lock = threading.Lock()
+        self._client_stale = False
+        self._launch_type_lock = threading.Lock()
+        self._call_bucket = TokenBucket(self.settings.run_task_calls_per_second, self.settings.run_task_call_burst)
+        self._launch_bucket = TokenBucket(self.settings.task_launches_per_second, self.settings.task_launch_burst)
+        self._launch_pool = ThreadPoolExecutor(
+            max_workers=self.settings.launch_concurrency, thread_name_prefix="ecs-fargate-launch"
+        )
+        self._poll_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecs-fargate-poll")
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._ready: list[tuple[float, int, _Launch]] = []  # heap by not-before time
+        self._seq = itertools.count()
+        self._launches: dict[Any, _Launch] = {}  # key -> launch not yet running on ECS
+        self._in_flight: set[Future] = set()
+        self._tracked: dict[str, _Tracked] = {}  # ECS task ARN -> tracked task
+        self._arn_by_key: dict[Any, str] = {}
+        self._poll_future: Future | None = None
+        self._next_poll_at = self._clock() + self.settings.describe_tasks_interval_seconds
+        self._essential_cache: dict[str, frozenset[str]] = {}
+        from airflow.configuration import conf as global_conf
+
+        #: Seconds a launch may wait before its workload token (valid task_queued_timeout s) expires.
+        self._launch_deadline_seconds = global_conf.getfloat("scheduler", "task_queued_timeout", fallback=600.0)
+
+    # ------------------------------------------------------------------ configuration
+
+    def _load_run_kwargs(self) -> dict:
+        kwargs, self._needs_cluster_lookup = build_run_task_kwargs(self.conf)
+        self.get_container(kwargs["overrides"]["containerOverrides"])
+        return kwargs
+
+    def _aws_conn_id(self) -> str:
+        return self.conf.get(
+            CONFIG_GROUP_NAME, AllEcsConfigKeys.AWS_CONN_ID, fallback=CONFIG_DEFAULTS[AllEcsConfigKeys.AWS_CONN_ID]
+        )
+
+    def _client(self):
+        """boto3 ECS client from the configured connection and region; rebuilt after credential errors."""
+        if self._client_stale:
+            with self._client_lock:
+                if self._client_stale:
+                    region = self.conf.get(CONFIG_GROUP_NAME, AllEcsConfigKeys.REGION_NAME, fallback=None)
+                    self.ecs = EcsHook(aws_conn_id=self._aws_conn_id(), region_name=region).conn
+                    self._client_stale = False
+        return self.ecs
+
+    def _resolve_launch_type(self, kwargs: dict) -> dict:
+        """Fill in launchType FARGATE when the cluster has no default capacity provider strategy.
+
+        Runs on a worker thread, with the executor's client (configured conn_id and region).
+        """
+        if self._needs_cluster_lookup:
+            with self._launch_type_lock:
+                if self._needs_cluster_lookup:
+                    cluster_name = self.run_task_kwargs.get("cluster", "default")
+                    response = self._client().describe_clusters(clusters=[cluster_name])
+                    clusters = response.get("clusters") or []
+                    if not clusters:
+                        reasons = [f.get("reason", "") for f in response.get("failures") or []]
+                        raise ValueError(
+                            f"ECS cluster {cluster_name!r} not found in the configured region "
+                            f"(conn_id={self._aws_conn_id()!r}): {reasons}. Check [aws_ecs_executor] cluster "
+                            "and region_name, or set launch_type / capacity_provider_strategy."
+                        )
+                    if not clusters[0].get("defaultCapacityProviderStrategy"):
+                        self._resolved_launch_type = "FARGATE"
+                    self._needs_cluster_lookup = False
+        if self._resolved_launch_type and "launchType" not in kwargs and "capacityProviderStrategy" not in kwargs:
+            kwargs["launchType"] = self._resolved_launch_type
+        return kwargs
+
+    # ------------------------------------------------------------------ scheduler-facing API
+
+    def start(self):
+        """Run the stock startup health check (one StopTask call at scheduler start, if enabled)."""
+        super().start()
+        self.IS_BOTO_CONNECTION_HEALTHY = True
+
+    def heartbeat(self) -> None:
+        """Base heartbeat (trigger tasks, then ``sync()``); nothing raised here reaches the scheduler."""
+        try:
+            super().heartbeat()
+        except Exception:
+            self.log.exception("EcsFargateExecutor heartbeat failed; the scheduler keeps running")
+
+    def _process_workloads(self, workload_items: Sequence[Any]) -> None:
+        from airflow.executors import workloads
+
+        for workload in workload_items:
+            key = None
+            try:
+                if isinstance(workload, workloads.ExecuteTask):
+                    key = workload.ti.key
+                    self.queued_tasks.pop(key, None)
+                    queue_name = workload.ti.queue
+                    executor_config = workload.ti.executor_config or {}
+                elif isinstance(workload, getattr(workloads, "ExecuteCallback", ())):
+                    key = workload.callback.key
+                    self.queued_callbacks.pop(key, None)
+                    queue_name, executor_config = None, {}
+                else:
+                    self.log.error("%s cannot run workloads of type %s; dropped", type(self).__name__, type(workload))
+                    continue
+                self.running.add(key)
+                self.execute_async(key=key, command=[workload], queue=queue_name, executor_config=executor_config)
+            except Exception as e:
+                self.log.exception("Could not queue workload %s", key)
+                if key is not None:
+                    self._fail(key, EVENT_SUBMIT_FAILED, f"The executor could not queue the task: {describe_exception(e)}")
+
+    def execute_async(self, key, command, queue=None, executor_config=None):
+        """Validate the workload and queue it for launch; never calls AWS.
+
+        An invalid ``executor_config`` (not a dict, or one that sets ``name`` or ``command``, or
+        one that cannot be merged into the RunTask kwargs) fails the task at once with the reason.
+        """
+        if executor_config is not None and not isinstance(executor_config, dict):
+            self._fail(key, EVENT_SUBMIT_FAILED, f"executor_config must be a dict, got {type(executor_config).__name__}.")
+            return
+        executor_config = executor_config or {}
+        bad = sorted(k for k in ("name", "command") if k in executor_config)
+        if bad:
+            self._fail(
+                key,
+                EVENT_SUBMIT_FAILED,
+                f"executor_config must not set {bad}: the executor owns the container name and command.",
+            )
+            return
+        if len(command) == 1 and not isinstance(command[0], str):
+            command = self._serialize_workload_to_command(command[0])
+        command = list(command)
+        try:
+            self._run_task_kwargs(key, command, queue, executor_config)
+        except Exception as e:
+            self._fail(key, EVENT_SUBMIT_FAILED, f"executor_config cannot be applied: {describe_exception(e)}")
+            return
+        launch = _Launch(key, command, queue, executor_config, queued_at=self._clock())
+        self._launches[key] = launch
+        self._schedule(launch, 0.0)
+
+    def sync(self) -> None:
+        """Apply finished background work, dispatch ready launches, start a poll when due.
+
+        Does no AWS call and never raises. Cost per call: O(results ready + launches ready),
+        independent of the number of running ECS tasks.
+        """
+        try:
+            self._drain_results()
+            self._dispatch_ready()
+            self._maybe_poll()
+        except Exception:
+            self.log.exception("EcsFargateExecutor sync failed; will retry on the next heartbeat")
+
+    def revoke_task(self, *, ti: TaskInstance) -> None:
+        """Forget the task and stop its ECS task (StopTask, on a worker thread).
+
+        Called by the scheduler for tasks stuck in queued longer than ``[scheduler]
+        task_queued_timeout``. Changes no Airflow state, adds no event-buffer entry, never raises.
+        """
+        try:
+            key = ti.key
+            launch = self._launches.pop(key, None)
+            if launch is not None:
+                launch.cancelled = True
+            arn = self._arn_by_key.pop(key, None) or getattr(ti, "external_executor_id", None)
+            if arn:
+                self._tracked.pop(arn, None)
+                self._submit_stop(arn, "Revoked by the Airflow scheduler (task stuck in queued)")
+            self.running.discard(key)
+            self.queued_tasks.pop(key, None)
+            self.event_buffer.pop(key, None)
+            self.log_task_event(
+                event=EVENT_TASK_REVOKED,
+                ti_key=key,
+                extra=f"Revoked by the scheduler; ECS task {arn or '(none launched)'} is being stopped.",
+            )
+        except Exception:
+            self.log.exception("revoke_task failed for %s", getattr(ti, "key", ti))
+
+    def try_adopt_task_instances(self, tis: Sequence[TaskInstance]) -> Sequence[TaskInstance]:
+        """Keep following the ECS tasks of a dead scheduler.
+
+        Adopted tasks are tracked without a workload (its token is gone). If one stops before it
+        started, it is failed with a clear reason instead of being relaunched with an empty token.
+        TIs without an ARN, or whose ARN ECS does not know, are returned for the scheduler to reset.
+        If DescribeTasks itself fails, every TI with an ARN is adopted and the poller settles them.
+        """
+        by_arn = {ti.external_executor_id: ti for ti in tis if ti.external_executor_id}
+        if not by_arn:
+            return list(tis)
+        known: dict[str, dict] = {}
+        try:
+            for batch in _batches(list(by_arn), DESCRIBE_TASKS_MAX_ARNS):
+                response = self._client().describe_tasks(cluster=self.cluster, tasks=batch)
+                for task in response.get("tasks") or []:
+                    known[task["taskArn"]] = task
+        except Exception as e:
+            self.log.warning("DescribeTasks failed during adoption (%s); adopting all %d tasks", e, len(by_arn))
+            known = {arn: {} for arn in by_arn}
+        adopted = []
+        now = self._clock()
+        for arn, ti in by_arn.items():
+            if arn not in known:
+                continue
+            key = ti.key
+            self._tracked[arn] = _Tracked(key, arn, None, launched_at=now, started=bool(known[arn].get("startedAt")))
+            self._arn_by_key[key] = arn
+            self.running.add(key)
+            adopted.append(ti)
+        if adopted:
+            self.log.info("Adopted %d ECS tasks from a dead scheduler", len(adopted))
+        return [ti for ti in tis if ti not in adopted]
+
+    def end(self, heartbeat_interval=10):
+        """Stop launching, wait up to ``shutdown_timeout_seconds`` for in-flight calls, record results.
+
+        Running ECS tasks are left running: the next scheduler adopts them via their ARN.
+        """
+        try:
+            self.flush(self.settings.shutdown_timeout_seconds)
+        except Exception:
+            self.log.exception("Failed to end %s cleanly", type(self).__name__)
+        finally:
+            self._shutdown()
+
+    def terminate(self):
+        """StopTask every tracked ECS task (concurrently), then shut the worker threads down."""
+        try:
+            for launch in self._launches.values():
+                launch.cancelled = True
+            futures = [self._submit_stop(arn, "Airflow executor received SIGTERM") for arn in list(self._tracked)]
+            wait([f for f in futures if f], timeout=self.settings.shutdown_timeout_seconds)
+        except Exception:
+            self.log.exception("Failed to terminate %s", type(self).__name__)
+        finally:
+            self._shutdown()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for in-flight launches and polls, then apply their results (scheduler thread).
+
+        For shutdown and tests; the heartbeat never calls it.
+
+        :param timeout: seconds to wait at most.
+        """
+        deadline = self._clock() + timeout
+        while True:
+            pending = {f for f in self._in_flight if not f.done()}
+            if self._poll_future is not None and not self._poll_future.done():
+                pending.add(self._poll_future)
+            if not pending:
+                break
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            wait(pending, timeout=remaining)
+        self._drain_results()
+
+    def poll_now(self) -> None:
+        """Make the next ``sync()`` start a DescribeTasks round regardless of the interval."""
+        self._next_poll_at = self._clock()
+
+    # ------------------------------------------------------------------ scheduler-thread internals
+
+    def _fail(self, key, event: str, reason: str) -> None:
+        self.log.error("Airflow task %s failed: %s", key, reason)
+        self.log_task_event(event=event, ti_key=key, extra=reason)
+        self._launches.pop(key, None)
+        self.fail(key, info=reason)
+
+    def _schedule(self, launch: _Launch, delay: float) -> None:
+        heapq.heappush(self._ready, (self._clock() + delay, next(self._seq), launch))
+
+    def _dispatch_ready(self) -> None:
+        now = self._clock()
+        while self._ready and self._ready[0][0] <= now:
+            _, _, launch = heapq.heappop(self._ready)
+            if launch.cancelled or self._launches.get(launch.key) is not launch:
+                continue
+            if now - launch.queued_at > self._launch_deadline_seconds:
+                self._fail(
+                    launch.key,
+                    EVENT_SUBMIT_FAILED,
+                    f"Not launched within [scheduler] task_queued_timeout ({self._launch_deadline_seconds:.0f} s), "
+                    f"after which its workload token is invalid. Reasons: {'; '.join(launch.reasons) or 'none'}",
+                )
+                continue
+            future = self._launch_pool.submit(self._launch_in_worker, launch)
+            self._in_flight.add(future)
+            future.add_done_callback(self._in_flight.discard)
+
+    def _maybe_poll(self) -> None:
+        now = self._clock()
+        if now < self._next_poll_at or (self._poll_future is not None and not self._poll_future.done()):
+            return
+        self._next_poll_at = now + self.settings.describe_tasks_interval_seconds
+        if not self._tracked:
+            return
+        arns = list(self._tracked)
+        self._poll_future = self._poll_pool.submit(self._poll_in_worker, arns)
+
+    def _drain_results(self) -> None:
+        while True:
+            try:
+                outcome = self._results.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if isinstance(outcome, _LaunchOutcome):
+                    self._apply_launch(outcome)
+                elif isinstance(outcome, _PollOutcome):
+                    self._apply_poll(outcome)
+            except Exception:
+                self.log.exception("Could not apply %s", type(outcome).__name__)
+
+    def _apply_launch(self, outcome: _LaunchOutcome) -> None:
+        launch = outcome.launch
+        key = launch.key
+        current = self._launches.get(key) is launch and not launch.cancelled
+        if outcome.arn:
+            if not current:
+                self._submit_stop(outcome.arn, "Airflow task was revoked while RunTask was in flight")
+                return
+            if outcome.spot_fallback_reason:
+                self.log_task_event(
+                    event=EVENT_SPOT_FALLBACK,
+                    ti_key=key,
+                    extra=f"Fargate Spot had no capacity ({outcome.spot_fallback_reason}); "
+                    f"launched on {self.settings.on_demand_capacity_provider} instead as {outcome.arn}.",
+                )
+            self._launches.pop(key, None)
+            self._tracked[outcome.arn] = _Tracked(key, outcome.arn, launch, launched_at=self._clock())
+            self._arn_by_key[key] = outcome.arn
+            self.running_state(key, outcome.arn)
+            return
+        if not current or outcome.cancelled:
+            return
+        kind = outcome.kind or SubmitErrorKind.TRANSIENT
+        launch.reasons.append(f"attempt {launch.attempt}: {outcome.reason}")
+        if kind is SubmitErrorKind.PERMANENT:
+            self._fail(key, EVENT_SUBMIT_FAILED, f"RunTask failed permanently, not retried: {outcome.reason}")
+            return
+        if kind is SubmitErrorKind.THROTTLED:
+            launch.throttled += 1
+            delay = backoff_delay(launch.throttled, self.settings.submit_retry_base_seconds / 2, self.settings.submit_retry_max_seconds)
+            if launch.throttled == 1:
+                self.log_task_event(
+                    event=EVENT_SUBMIT_RETRY,
+                    ti_key=key,
+                    extra=f"RunTask throttled ({outcome.reason}); retrying with backoff "
+                    "(throttling retries do not count toward max_run_task_attempts; further ones are not logged).",
+                )
+            self._schedule(launch, delay)
+            return
+        if launch.attempt >= self.max_run_task_attempts:
+            self._fail(
+                key,
+                EVENT_SUBMIT_FAILED,
+                f"RunTask failed {launch.attempt} times ({kind.value}); giving up. Reasons: " + "; ".join(launch.reasons),
+            )
+            return
+        delay = backoff_delay(launch.attempt, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds)
+        self.log_task_event(
+            event=EVENT_SUBMIT_RETRY,
+            ti_key=key,
+            extra=f"RunTask attempt {launch.attempt} of {self.max_run_task_attempts} failed ({kind.value}): "
+            f"{outcome.reason}. Retrying in {delay:.1f} s.",
+        )
+        launch.attempt += 1
+        if kind is not SubmitErrorKind.TRANSIENT:
+            launch.client_token = uuid.uuid4().hex
+        self._schedule(launch, delay)
+
+    def _apply_poll(self, outcome: _PollOutcome) -> None:
+        if outcome.error:
+            self.log.warning("DescribeTasks round failed, retrying next interval: %s", outcome.error)
+        for arn, judgement in outcome.judgements.items():
+            tracked = self._tracked.get(arn)
+            if tracked is None:
+                continue
+            tracked.started = tracked.started or judgement.started
+            if judgement.verdict is Verdict.RUNNING:
+                continue
+            self._untrack(tracked)
+            if judgement.verdict is Verdict.SUCCESS:
+                self.success(tracked.key, info=judgement.reason)
+            elif judgement.verdict is Verdict.FAILED:
+                self._fail(tracked.key, EVENT_TASK_STOPPED, judgement.reason)
+            else:
+                self._relaunch_or_fail(tracked, judgement.reason)
+        now = self._clock()
+        for arn, reason in outcome.missing.items():
+            tracked = self._tracked.get(arn)
+            if tracked is None or now - tracked.launched_at < self.settings.missing_task_grace_seconds:
+                continue
+            self._untrack(tracked)
+            self._fail(
+                tracked.key,
+                EVENT_TASK_LOST,
+                f"ECS no longer knows task {arn} (DescribeTasks: {reason}); it is not relaunched, to avoid a "
+                "second copy of a task that may have run.",
+            )
+
+    def _untrack(self, tracked: _Tracked) -> None:
+        self._tracked.pop(tracked.arn, None)
+        if self._arn_by_key.get(tracked.key) == tracked.arn:
+            del self._arn_by_key[tracked.key]
+
+    def _relaunch_or_fail(self, tracked: _Tracked, reason: str) -> None:
+        launch = tracked.launch
+        if launch is None or not launch.command:
+            self._fail(
+                tracked.key,
+                EVENT_TASK_STOPPED,
+                f"{reason} It was adopted after a scheduler restart, so the executor has no valid workload "
+                "token to relaunch it with; failing it instead (Airflow task retries apply).",
+            )
+            return
+        if launch.attempt >= self.max_run_task_attempts:
+            self._fail(
+                tracked.key,
+                EVENT_TASK_STOPPED,
+                f"{reason} Launched {launch.attempt} times (max_run_task_attempts); giving up.",
+            )
+            return
+        self.log_task_event(
+            event=EVENT_TASK_RELAUNCH,
+            ti_key=tracked.key,
+            extra=f"{reason} Relaunching (attempt {launch.attempt + 1} of {self.max_run_task_attempts}).",
+        )
+        launch.reasons.append(f"attempt {launch.attempt}: {reason}")
+        launch.attempt += 1
+        launch.client_token = uuid.uuid4().hex
+        self._launches[tracked.key] = launch
+        self._schedule(
+            launch,
+            backoff_delay(launch.attempt - 1, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds),
+        )
+
+    def _submit_stop(self, arn: str, reason: str) -> Future | None:
+        try:
+            return self._launch_pool.submit(self._stop_in_worker, arn, reason)
+        except RuntimeError:  # pool already shut down
+            return None
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        self._launch_pool.shutdown(wait=False, cancel_futures=True)
+        self._poll_pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ worker-thread internals
+
+    def _launch_in_worker(self, launch: _Launch) -> None:
+        outcome = _LaunchOutcome(launch)
+        try:
+            if launch.cancelled:
+                outcome.cancelled = True
+                return
+            kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
+            kwargs = self._resolve_launch_type(kwargs)
+            response = self._call_run_task(kwargs, launch)
+            failures = [f.get("reason", "") or str(f) for f in response.get("failures") or []]
+            if (
+                not response.get("tasks")
+                and self.settings.spot_fallback_to_on_demand
+                and uses_fargate_spot(kwargs)
+                and failures
+                and all(is_capacity_reason(r) for r in failures)
+            ):
+                outcome.spot_fallback_reason = "; ".join(failures)
+                response = self._call_run_task(on_demand_kwargs(kwargs, self.settings.on_demand_capacity_provider), launch)
+                failures = [f.get("reason", "") or str(f) for f in response.get("failures") or []]
+            tasks = response.get("tasks") or []
+            if tasks:
+                outcome.arn = tasks[0]["taskArn"]
+            elif failures:
+                outcome.kind = classify_failure_reasons(failures)
+                outcome.reason = "RunTask failures: " + "; ".join(failures)
+            else:
+                outcome.kind = SubmitErrorKind.TRANSIENT
+                outcome.reason = f"RunTask returned neither tasks nor failures: {response!r}"
+        except ShuttingDown:
+            outcome.cancelled = True
+        except Exception as e:
+            kind = classify_exception(e)
+            if (
+                kind is SubmitErrorKind.CAPACITY
+                and self.settings.spot_fallback_to_on_demand
+                and not outcome.spot_fallback_reason
+                and "kwargs" in locals()
+                and uses_fargate_spot(kwargs)
+            ):
+                outcome.spot_fallback_reason = describe_exception(e)
+                try:
+                    response = self._call_run_task(on_demand_kwargs(kwargs, self.settings.on_demand_capacity_provider), launch)
+                    tasks = response.get("tasks") or []
+                    if tasks:
+                        outcome.arn = tasks[0]["taskArn"]
+                        return
+                    e = ValueError("; ".join(f.get("reason", "") for f in response.get("failures") or []))
+                except Exception as e2:
+                    e, kind = e2, classify_exception(e2)
+            if needs_new_client(e):
+                self._client_stale = True
+            if kind is SubmitErrorKind.THROTTLED:
+                self._call_bucket.drain()
+            outcome.kind = kind
+            outcome.reason = describe_exception(e)
+        finally:
+            self._results.put(outcome)
+
+    def _call_run_task(self, kwargs: dict, launch: _Launch) -> dict:
+        self._call_bucket.acquire(1, stop=self._stop)
+        self._launch_bucket.acquire(kwargs.get("count", 1), stop=self._stop)
+        if launch.cancelled:
+            raise ShuttingDown()
+        return self._client().run_task(clientToken=launch.client_token, **kwargs)
+
+    def _stop_in_worker(self, arn: str, reason: str) -> None:
+        try:
+            self._client().stop_task(cluster=self.cluster, task=arn, reason=reason[:255])
+        except Exception as e:
+            self.log.warning("StopTask %s failed: %s", arn, describe_exception(e))
+
+    def _poll_in_worker(self, arns: list[str]) -> None:
+        outcome = _PollOutcome({}, {})
+        try:
+            for batch in _batches(arns, DESCRIBE_TASKS_MAX_ARNS):
+                response = self._client().describe_tasks(cluster=self.cluster, tasks=batch)
+                for task in response.get("tasks") or []:
+                    essential = self._essential_for(task.get("taskDefinitionArn"))
+                    outcome.judgements[task["taskArn"]] = judge_task(task, essential)
+                for failure in response.get("failures") or []:
+                    if failure.get("arn"):
+                        outcome.missing[failure["arn"]] = failure.get("reason", "")
+                returned = {t["taskArn"] for t in response.get("tasks") or []}
+                for arn in batch:
+                    if arn not in returned and arn not in outcome.missing:
+                        outcome.missing[arn] = "not returned"
+        except Exception as e:
+            if needs_new_client(e):
+                self._client_stale = True
+            outcome.error = describe_exception(e)
+        finally:
+            self._results.put(outcome)
+
+    def _essential_for(self, task_definition_arn: str | None) -> frozenset[str] | None:
+        """Essential container names of a task definition (cached); None if unknown."""
+        if not task_definition_arn:
+            return None
+        if task_definition_arn not in self._essential_cache:
+            try:
+                td = self._client().describe_task_definition(taskDefinition=task_definition_arn)["taskDefinition"]
+                self._essential_cache[task_definition_arn] = essential_container_names(td)
+            except Exception as e:
+                self.log.warning("DescribeTaskDefinition %s failed (%s); treating %r as essential", task_definition_arn, e, self.container_name)
+                return frozenset({self.container_name})
+        return self._essential_cache[task_definition_arn]
+
+
+def _batches(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,123 @@
+"""Cluster: the ECS cluster, the workers' task definition and roles, and the task-log bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from app_config.model import DeploymentConfig
+from constructs_lib.log_retention import retention_days
+from constructs_lib.airflow_settings import AirflowCommonSettings, dag_bundle_config, execution_api_url
+from constructs_lib.buckets import secure_bucket
+from constructs_lib.network import API_SERVER_PORT
+from constructs_lib.workers import WorkerTaskDefinition
+
+#: Cloud Map name of the api-server; workers reach the Execution API at this private DNS name.
+API_SERVER_DISCOVERY_NAME = "api-server"
+#: Days before task logs in S3 expire.
+TASK_LOG_EXPIRY_DAYS = 90
+
+
+class ClusterStack(Stack):
+    """The ECS cluster (Container Insights, FARGATE and FARGATE_SPOT capacity providers, a private
+    Cloud Map namespace) and what the executor launches into it.
+
+    :ivar cluster: ``ecs.Cluster``
+    :ivar namespace: ``servicediscovery.PrivateDnsNamespace`` (``<project>-<stage>.internal``)
+    :ivar workers: :class:`~constructs_lib.workers.WorkerTaskDefinition`
+    :ivar task_logs_bucket: ``s3.Bucket`` of remote task logs (prefix ``task-logs/``)
+    :ivar access_logs_bucket: ``s3.Bucket`` of S3 server access logs and ALB access logs
+    :ivar dags_bucket: ``s3.Bucket`` of DAGs (prefix ``dags/``) with ``dag_bundle=s3``, else None
+    :ivar common_settings: :class:`~constructs_lib.airflow_settings.AirflowCommonSettings`
+        shared with the services
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        vpc: ec2.IVpc,
+        image: ecs.ContainerImage,
+        **kwargs,
+    ):
+        super().__init__(scope, construct_id, **kwargs)
+        retention = retention_days(config.log_retention_days)
+        self.access_logs_bucket = secure_bucket(
+            self,
+            "AccessLogs",
+            retain=config.retain_data,
+            expire_after_days=config.log_retention_days,
+            server_access_logs=None,
+            versioned=False,
+        )
+        self.task_logs_bucket = secure_bucket(
+            self,
+            "TaskLogs",
+            retain=config.retain_data,
+            expire_after_days=TASK_LOG_EXPIRY_DAYS,
+            server_access_logs=self.access_logs_bucket,
+            server_access_logs_prefix="s3/task-logs/",
+        )
+        self.dags_bucket = None
+        if config.dag_bundle == "s3":
+            self.dags_bucket = secure_bucket(
+                self,
+                "Dags",
+                retain=config.retain_data,
+                expire_after_days=None,
+                server_access_logs=self.access_logs_bucket,
+                server_access_logs_prefix="s3/dags/",
+            )
+
+        exec_logs = None
+        if config.enable_ecs_exec:
+            exec_logs = logs.LogGroup(
+                self,
+                "ExecSessionLogs",
+                retention=retention,
+                removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            )
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            enable_fargate_capacity_providers=True,
+            execute_command_configuration=ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.OVERRIDE,
+                log_configuration=ecs.ExecuteCommandLogConfiguration(cloud_watch_log_group=exec_logs),
+            )
+            if exec_logs
+            else None,
+        )
+        self.exec_session_logs = exec_logs
+        namespace_name = f"{config.project_name}-{config.stage}.internal"
+        self.namespace = self.cluster.add_default_cloud_map_namespace(
+            name=namespace_name, vpc=vpc, type=servicediscovery.NamespaceType.DNS_PRIVATE
+        )
+        self.common_settings = AirflowCommonSettings(
+            region=self.region,
+            execution_api_url=execution_api_url(namespace_name, API_SERVER_DISCOVERY_NAME, API_SERVER_PORT),
+            task_logs_bucket_name=self.task_logs_bucket.bucket_name,
+            dag_bundle_config_list=dag_bundle_config(
+                config.dag_bundle, self.dags_bucket.bucket_name if self.dags_bucket else None
+            ),
+        )
+        self.workers = WorkerTaskDefinition(
+            self,
+            "Workers",
+            image=image,
+            container_name=config.executor.worker_container_name,
+            size=config.executor.worker_size,
+            environment=self.common_settings.worker_environment(),
+            task_logs_bucket=self.task_logs_bucket,
+            dags_bucket=self.dags_bucket,
+            log_retention=retention,
+            retain=config.retain_data,
+        )

@@ -1,0 +1,52 @@
+"""Database: the stateful stack. The metadata DB and the secrets as stateful as its data."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from app_config.model import DeploymentConfig
+from constructs_lib.log_retention import retention_days
+from constructs_lib.metadata_db import AirflowSecrets, MetadataDatabase
+
+
+class DatabaseStack(Stack):
+    """RDS PostgreSQL and the generated secrets (fernet key, JWT secret, API secret key, admin
+    password). In prod the stack has termination protection and everything here is retained.
+
+    :ivar database: :class:`~constructs_lib.metadata_db.MetadataDatabase`
+    :ivar secrets: :class:`~constructs_lib.metadata_db.AirflowSecrets`
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        **kwargs,
+    ):
+        super().__init__(scope, construct_id, termination_protection=config.retain_data, **kwargs)
+        db = config.database
+        self.database = MetadataDatabase(
+            self,
+            "MetadataDb",
+            vpc=vpc,
+            subnets=subnets,
+            security_group=security_group,
+            instance_type=db.instance_type,
+            allocated_storage_gib=db.allocated_storage_gib,
+            max_allocated_storage_gib=db.max_allocated_storage_gib,
+            multi_az=db.multi_az,
+            backup_retention_days=db.backup_retention_days,
+            retain=config.retain_data,
+            log_retention=retention_days(config.log_retention_days),
+        )
+        self.secrets = AirflowSecrets(
+            self, "AirflowSecrets", retain=config.retain_data, admin_username=config.admin_username
+        )

@@ -1,0 +1,24 @@
+"""Image: the ECR repository and the Airflow image every other stack runs."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from app_config.model import DeploymentConfig
+from constructs_lib.image import AirflowImage
+
+
+class ImageStack(Stack):
+    """:ivar image: :class:`~constructs_lib.image.AirflowImage` (``image.container_image`` is the
+    one ``ecs.ContainerImage`` of every task definition)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        self.image = AirflowImage(
+            self,
+            "AirflowImage",
+            image_uri=config.image.image_uri,
+            image_tag=config.image.image_tag,
+            retain=config.retain_data,
+        )

@@ -1,0 +1,39 @@
+"""Network: the VPC and every security group."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from app_config.model import DeploymentConfig
+from constructs_lib.log_retention import retention_days
+from constructs_lib.network import AirflowSecurityGroups, AirflowVpc
+
+
+class NetworkStack(Stack):
+    """The VPC (public and private subnets over two AZs, NAT or endpoints, flow logs) and the
+    security groups of the load balancer, services, workers and database.
+
+    :ivar vpc: ``ec2.Vpc``
+    :ivar private_subnets: ``ec2.SubnetSelection`` where every task and the DB run
+    :ivar security_groups: :class:`~constructs_lib.network.AirflowSecurityGroups`
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        network = AirflowVpc(
+            self,
+            "Network",
+            cidr=config.network.vpc_cidr,
+            max_azs=config.network.max_azs,
+            nat_gateways=config.network.nat_gateways,
+            availability_zones=config.network.availability_zones,
+            log_retention=retention_days(config.log_retention_days),
+            retain=config.retain_data,
+        )
+        self.vpc = network.vpc
+        self.private_subnets = network.private_subnets
+        self.security_groups = AirflowSecurityGroups(
+            self, "SecurityGroups", vpc=self.vpc, allowed_cidrs=config.ingress.allowed_cidrs
+        )
