@@ -60,9 +60,8 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         image=image.image.container_image,
         workers=cluster.workers,
         common_settings=cluster.common_settings,
-        task_logs_bucket=cluster.task_logs_bucket,
+        task_roles=cluster.service_roles.roles,
         access_logs_bucket=cluster.access_logs_bucket,
-        dags_bucket=cluster.dags_bucket,
         database_secret=database.database.secret,
         fernet_key=database.secrets.fernet_key,
         jwt_secret=database.secrets.jwt_secret,
@@ -77,7 +76,7 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
     for stack in stacks.values():
         for key, value in tags.items():
             cdk.Tags.of(stack).add(key, value)
-    acknowledge_findings(stacks)
+    acknowledge_findings(stacks, config)
     return stacks
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -66,6 +67,7 @@ class AirflowService(Construct):
     non-root user with a read-only root filesystem, and the service rolls back a failed
     deployment (deployment circuit breaker).
 
+    :param task_role: the component's task role (what its code may do in AWS).
     :param command: the component's command, e.g. ``["scheduler"]``.
     :param health_check_command: container health check, e.g.
         ``["CMD-SHELL", "airflow jobs check --job-type SchedulerJob --local"]``; None for none.
@@ -86,6 +88,7 @@ class AirflowService(Construct):
         cluster: ecs.ICluster,
         image: ecs.ContainerImage,
         component: str,
+        task_role: iam.IRole,
         command: list[str],
         size: TaskSize,
         desired_count: int,
@@ -111,6 +114,7 @@ class AirflowService(Construct):
             "TaskDefinition",
             cpu=size.cpu,
             memory_limit_mib=size.memory_mib,
+            task_role=task_role,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.X86_64,
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -96,3 +96,41 @@ class WorkerTaskDefinition(Construct):
         )
         add_writable_volumes(self.task_definition)
         mount_writable_volumes(self.container)
+
+    def grant_launch(self, role: iam.IRole, cluster: ecs.ICluster) -> None:
+        """Let ``role`` (the scheduler's) run and track workers as the ECS executor does.
+
+        RunTask on any revision of this task definition's family in ``cluster`` only;
+        DescribeTasks and StopTask on the cluster's tasks; DescribeClusters on the cluster; and
+        iam:PassRole on exactly the workers' task and execution roles, only to ECS tasks.
+        Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+        """
+        stack = Stack.of(self)
+        family_arn = stack.format_arn(
+            service="ecs", resource="task-definition", resource_name=f"{self.task_definition.family}:*"
+        )
+        task_arn = stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RunWorkerTasks",
+                actions=["ecs:RunTask"],
+                resources=[family_arn],
+                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="TrackWorkerTasks", actions=["ecs:DescribeTasks", "ecs:StopTask"], resources=[task_arn]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="DescribeCluster", actions=["ecs:DescribeClusters"], resources=[cluster.cluster_arn])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PassWorkerRoles",
+                actions=["iam:PassRole"],
+                resources=[self.task_role.role_arn, self.execution_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            )
+        )

@@ -63,9 +63,8 @@ class AirflowStack(Stack):
         image: ecs.ContainerImage,
         workers: WorkerTaskDefinition,
         common_settings: AirflowCommonSettings,
-        task_logs_bucket: s3.IBucket,
+        task_roles: dict[str, iam.IRole],
         access_logs_bucket: s3.IBucket,
-        dags_bucket: s3.IBucket | None,
         database_secret: secretsmanager.ISecret,
         fernet_key: secretsmanager.ISecret,
         jwt_secret: secretsmanager.ISecret,
@@ -116,6 +115,7 @@ class AirflowStack(Stack):
         self.scheduler = AirflowService(
             self,
             "Scheduler",
+            task_role=task_roles["Scheduler"],
             component="scheduler",
             command=["scheduler"],
             size=config.services.scheduler_size,
@@ -125,13 +125,13 @@ class AirflowStack(Stack):
             init=wait_for_migrations(),
             **service_kwargs,
         )
-        self._grant_executor(self.scheduler.task_definition.task_role, cluster, workers)
 
         api_init = migrate_and_create_admin(config.admin_username)
         api_init.secrets["ADMIN_PASSWORD"] = ecs.Secret.from_secrets_manager(admin_password)
         self.api_server = AirflowService(
             self,
             "ApiServer",
+            task_role=task_roles["ApiServer"],
             component="api-server",
             command=["api-server"],
             size=config.services.api_server_size,
@@ -156,6 +156,7 @@ class AirflowStack(Stack):
         self.dag_processor = AirflowService(
             self,
             "DagProcessor",
+            task_role=task_roles["DagProcessor"],
             component="dag-processor",
             command=["dag-processor"],
             size=config.services.dag_processor_size,
@@ -168,6 +169,7 @@ class AirflowStack(Stack):
         self.triggerer = AirflowService(
             self,
             "Triggerer",
+            task_role=task_roles["Triggerer"],
             component="triggerer",
             command=["triggerer"],
             size=config.services.triggerer_size,
@@ -177,10 +179,6 @@ class AirflowStack(Stack):
             init=wait_for_migrations(),
             **service_kwargs,
         )
-        for component in (self.scheduler, self.api_server, self.dag_processor, self.triggerer):
-            task_logs_bucket.grant_read_write(component.task_definition.task_role, "task-logs/*")
-            if dags_bucket is not None:
-                dags_bucket.grant_read(component.task_definition.task_role)
 
         CfnOutput(self, "AirflowUiUrl", value=self.ui.url, description="Airflow UI")
         CfnOutput(self, "AdminUsername", value=config.admin_username, description="Airflow admin login")
@@ -190,39 +188,4 @@ class AirflowStack(Stack):
             value=admin_password.secret_arn,
             description="Secrets Manager secret holding the admin password "
             "(aws secretsmanager get-secret-value --secret-id <arn> --query SecretString)",
-        )
-
-    def _grant_executor(self, role: iam.IRole, cluster: ecs.ICluster, workers: WorkerTaskDefinition) -> None:
-        """What the ECS executor calls: RunTask on the workers' task definition family in this
-        cluster, DescribeTasks/StopTask on the cluster's tasks, DescribeClusters, and PassRole on
-        exactly the workers' two roles, only to ECS tasks."""
-        family_arn = self.format_arn(
-            service="ecs", resource="task-definition", resource_name=f"{workers.task_definition.family}:*"
-        )
-        task_arn = self.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="RunWorkerTasks",
-                actions=["ecs:RunTask"],
-                resources=[family_arn],
-                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="TrackWorkerTasks",
-                actions=["ecs:DescribeTasks", "ecs:StopTask"],
-                resources=[task_arn],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(sid="DescribeCluster", actions=["ecs:DescribeClusters"], resources=[cluster.cluster_arn])
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PassWorkerRoles",
-                actions=["iam:PassRole"],
-                resources=[workers.task_role.role_arn, workers.execution_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-            )
         )

@@ -14,6 +14,7 @@ from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_settings import AirflowCommonSettings, dag_bundle_config, execution_api_url
 from constructs_lib.buckets import secure_bucket
 from constructs_lib.network import API_SERVER_PORT
+from constructs_lib.service_roles import AirflowServiceRoles
 from constructs_lib.workers import WorkerTaskDefinition
 
 #: Cloud Map name of the api-server; workers reach the Execution API at this private DNS name.
@@ -32,6 +33,8 @@ class ClusterStack(Stack):
     :ivar task_logs_bucket: ``s3.Bucket`` of remote task logs (prefix ``task-logs/``)
     :ivar access_logs_bucket: ``s3.Bucket`` of S3 server access logs and ALB access logs
     :ivar dags_bucket: ``s3.Bucket`` of DAGs (prefix ``dags/``) with ``dag_bundle=s3``, else None
+    :ivar service_roles: :class:`~constructs_lib.service_roles.AirflowServiceRoles`, the task
+        roles of the Airflow components (the scheduler's may launch workers)
     :ivar common_settings: :class:`~constructs_lib.airflow_settings.AirflowCommonSettings`
         shared with the services
     """
@@ -121,3 +124,7 @@ class ClusterStack(Stack):
             log_retention=retention,
             retain=config.retain_data,
         )
+        self.service_roles = AirflowServiceRoles(
+            self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket
+        )
+        self.workers.grant_launch(self.service_roles.roles["Scheduler"], self.cluster)

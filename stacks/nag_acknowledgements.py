@@ -1,11 +1,151 @@
 """cdk-nag AwsSolutions findings that are acknowledged rather than fixed, each on the narrowest
-construct, with the reason a reviewer needs. README "Security" lists them all."""
+construct, with the reason a reviewer needs. README "Security" lists them all.
+
+A finding ID has the form ``AwsSolutions::<rule>`` or, for IAM findings,
+``AwsSolutions::<rule>[<Action|Resource|Policy>::<what>]``.
+"""
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
+from constructs import IConstruct
+
+from app_config.model import DeploymentConfig
+
+REASONS = {
+    "S3_GRANT": (
+        "CDK's bucket grants (grant_read_write/grant_read) use S3 action families such as "
+        "s3:GetObject* and s3:List*; they apply to one bucket, and writes only under task-logs/."
+    ),
+    "ECS_TASKS": (
+        "DescribeTasks and StopTask act on task ARNs that exist only after RunTask; the resource "
+        "is limited to this cluster's tasks."
+    ),
+    "ECS_FAMILY": (
+        "RunTask on any revision of the workers' task definition family: the executor names the "
+        "family, so a new revision deploys without changing a cross-stack export."
+    ),
+    "ECR_AUTH": (
+        "ecr:GetAuthorizationToken supports no resource-level permission; image pulls themselves "
+        "are limited to the image's repository."
+    ),
+    "ECS2": (
+        "Only non-secret Airflow settings are environment values; every secret (DB credentials, "
+        "fernet key, JWT secret, API secret key, admin password) is injected from Secrets Manager."
+    ),
+    "SMG4": (
+        "Generated once and read at container start; rotating it needs Airflow's own procedure "
+        "(e.g. airflow rotate-fernet-key, or a coordinated restart), see README Security."
+    ),
+    "RDS11": (
+        "Port 5432 is reachable only from the Airflow services' security group; a non-default "
+        "port adds no protection."
+    ),
+    "RDS3_DEV": "dev is cheap and destroyable; prod runs the DB Multi-AZ.",
+    "RDS10_DEV": "dev is destroyable by design; prod enables deletion protection.",
+    "EC23": (
+        "The UI load balancer accepts exactly the CIDRs in ui_allowed_cidrs, set to 0.0.0.0/0 by "
+        "the operator; the UI requires a login."
+    ),
+    "LOG_RETENTION_LAMBDA": (
+        "CDK's LogRetention provider (sets the retention of the RDS log groups) writes its own "
+        "logs with the AWS managed AWSLambdaBasicExecutionRole policy."
+    ),
+    "ELB2_NO_REGION": (
+        "ALB access logs need a concrete region (the bucket policy names the region's ELB "
+        "account); set account and region in the configuration to enable them."
+    ),
+}
 
 
-def acknowledge_findings(stacks: dict[str, cdk.Stack]) -> None:
+def _ack(construct: IConstruct, finding: str, reason: str) -> None:
+    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
+
+
+def _find(stack: cdk.Stack, path: str) -> IConstruct | None:
+    node: IConstruct | None = stack
+    for part in path.split("/"):
+        node = node.node.try_find_child(part) if node is not None else None
+    return node
+
+
+def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig) -> None:
     """Acknowledge the accepted findings on the constructs of ``stacks`` (keys as returned by
     ``app.build_app``)."""
+    airflow, cluster, database = stacks["airflow"], stacks["cluster"], stacks["database"]
+    s3_actions = ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"]
+    components = ["Scheduler", "ApiServer", "DagProcessor", "Triggerer"]
+    policies = [_find(cluster, f"ServiceRoles/{c}/DefaultPolicy") for c in components]
+    policies.append(_find(cluster, "Workers/TaskRole/DefaultPolicy"))
+    for policy in policies:
+        assert policy is not None
+        for action in s3_actions:
+            _ack(policy, f"AwsSolutions-IAM5[Action::{action}]", REASONS["S3_GRANT"])
+        _ack_matching_resources(policy, r"/task-logs/\*$", REASONS["S3_GRANT"])
+    scheduler_policy = policies[0]
+    _ack_matching_resources(scheduler_policy, r":task/.*/\*$", REASONS["ECS_TASKS"])
+    _ack_matching_resources(scheduler_policy, r":task-definition/.*:\*$", REASONS["ECS_FAMILY"])
+    for c in components:
+        _ack(_find(airflow, f"{c}/TaskDefinition"), "AwsSolutions-ECS2", REASONS["ECS2"])
+        _ack(
+            _find(airflow, f"{c}/TaskDefinition/ExecutionRole/DefaultPolicy"),
+            "AwsSolutions-IAM5[Resource::*]",
+            REASONS["ECR_AUTH"],
+        )
+    _ack(_find(cluster, "Workers/ExecutionRole/DefaultPolicy"), "AwsSolutions-IAM5[Resource::*]", REASONS["ECR_AUTH"])
+    _ack(_find(cluster, "Workers/TaskDefinition"), "AwsSolutions-ECS2", REASONS["ECS2"])
+    _ack(_find(database, "AirflowSecrets"), "AwsSolutions-SMG4", REASONS["SMG4"])
+    _ack(_find(database, "MetadataDb/Instance/Secret"), "AwsSolutions-SMG4", REASONS["SMG4"])
+    instance = _find(database, "MetadataDb/Instance")
+    _ack(instance, "AwsSolutions-RDS11", REASONS["RDS11"])
+    if config.stage == "dev":
+        if not config.database.multi_az:
+            _ack(instance, "AwsSolutions-RDS3", REASONS["RDS3_DEV"])
+        if not config.retain_data:
+            _ack(instance, "AwsSolutions-RDS10", REASONS["RDS10_DEV"])
+    for child in database.node.children:
+        if child.node.id.startswith("LogRetention"):
+            _ack(
+                child,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                REASONS["LOG_RETENTION_LAMBDA"],
+            )
+            _ack(child, "AwsSolutions-IAM5[Resource::*]", REASONS["LOG_RETENTION_LAMBDA"])
+    if "0.0.0.0/0" in config.ingress.allowed_cidrs:
+        _ack(_find(stacks["network"], "SecurityGroups/LoadBalancer"), "AwsSolutions-EC23", REASONS["EC23"])
+    if not config.region:
+        _ack(_find(airflow, "Ui/LoadBalancer"), "AwsSolutions-ELB2", REASONS["ELB2_NO_REGION"])
+
+
+def _ack_matching_resources(policy: IConstruct, pattern: str, reason: str) -> None:
+    """Acknowledge IAM5 resource findings of ``policy`` whose resource matches ``pattern``.
+
+    The finding names the resource as CDK renders it (``<Logical.Arn>/task-logs/*``), which
+    depends on logical IDs and export names, so the statements are read from the policy.
+    """
+    stack = cdk.Stack.of(policy)
+    cfn = policy.node.default_child
+    document = stack.resolve(cfn.policy_document)
+    for statement in document.get("Statement", []):
+        resources = statement.get("Resource", [])
+        for resource in resources if isinstance(resources, list) else [resources]:
+            rendered = _render(resource)
+            if rendered and re.search(pattern, rendered):
+                _ack(policy, f"AwsSolutions-IAM5[Resource::{rendered}]", reason)
+
+
+def _render(value) -> str | None:
+    """Render a resolved IAM resource the way cdk-nag names it in a finding."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(_render(part) or "" for part in value["Fn::Join"][1])
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    if isinstance(value, dict) and "Fn::ImportValue" in value:
+        return value["Fn::ImportValue"]
+    return None
