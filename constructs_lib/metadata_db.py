@@ -10,15 +10,17 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-#: PostgreSQL major version of the metadata DB; Airflow 3 supports PostgreSQL 13 to 17
+#: PostgreSQL version of the metadata DB (a minor version: cfn-lint W3691 flags a bare "17" and
+#: 17.0-17.4 as deprecated for new instances); Airflow 3 supports PostgreSQL 13 to 17
 #: (https://airflow.apache.org/docs/apache-airflow/stable/installation/prerequisites.html).
-POSTGRES_VERSION = rds.PostgresEngineVersion.VER_17
+POSTGRES_VERSION = rds.PostgresEngineVersion.VER_17_9
 DATABASE_NAME = "airflow"
 MASTER_USERNAME = "airflow"
 
-# Characters left out of the generated DB password. Anything else, including @ : / %, may
-# appear; the connection URL is built with the password URL-encoded
-# (airflow_ecs_fargate.config_commands). These four are refused by RDS itself.
+# Characters left out of the generated DB password: RDS refuses / @ " and space in a master
+# password (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Limits.html#RDS_Limits.Constraints),
+# and ' \ make shell quoting fragile. Anything else, such as : % # ?, may appear; the connection
+# URL is built with the password URL-encoded (airflow_ecs_fargate.config_commands).
 _RDS_FORBIDDEN_PASSWORD_CHARS = "\"'@/\\ "
 
 
