@@ -1,0 +1,98 @@
+"""Synthesize each configuration once per test session (jsii costs seconds per app)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from app import build_app
+from app_config import DeploymentConfig, load_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CDK_JSON_CONTEXT = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+#: Never a real account: the placeholder of the AWS docs.
+TEST_ACCOUNT = "123456789012"
+TEST_CERTIFICATE = f"arn:aws:acm:eu-west-1:{TEST_ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555"
+
+#: The configurations every scanner and invariant runs on.
+CONFIGURATIONS: dict[str, dict[str, str]] = {
+    "dev": {},
+    "prod": {
+        "stage": "prod",
+        "account": TEST_ACCOUNT,
+        "region": "eu-west-1",
+        "availability_zones": "eu-west-1a,eu-west-1b",
+        "certificate_arn": TEST_CERTIFICATE,
+        "ui_allowed_cidrs": "203.0.113.0/24",
+    },
+    "no-nat": {"nat_gateways": "0"},
+}
+
+
+@dataclass
+class Synthesized:
+    """An app synthesized from one configuration."""
+
+    app: cdk.App
+    config: DeploymentConfig
+    stacks: dict[str, cdk.Stack]
+    assembly: cdk.cx_api.CloudAssembly
+
+    def template(self, role: str) -> Template:
+        return Template.from_stack(self.stacks[role])
+
+    def templates(self) -> dict[str, dict]:
+        return {role: self.template(role).to_json() for role in self.stacks}
+
+
+def synthesize(overrides: dict[str, str], outdir: Path) -> Synthesized:
+    context = {**CDK_JSON_CONTEXT, **overrides}
+    app = cdk.App(context=context, outdir=str(outdir))
+    config = load_config(app.node.get_all_context())
+    stacks = build_app(app, config)
+    assembly = app.synth()
+    return Synthesized(app, config, stacks, assembly)
+
+
+_CACHE: dict[str, Synthesized] = {}
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory):
+    """Return a function ``name -> Synthesized`` for the names in :data:`CONFIGURATIONS`."""
+
+    def get(name: str) -> Synthesized:
+        if name not in _CACHE:
+            _CACHE[name] = synthesize(CONFIGURATIONS[name], tmp_path_factory.mktemp(f"cdk-{name}"))
+        return _CACHE[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def dev(synth) -> Synthesized:
+    return synth("dev")
+
+
+@pytest.fixture(scope="session")
+def prod(synth) -> Synthesized:
+    return synth("prod")
+
+
+@pytest.fixture(scope="session")
+def no_nat(synth) -> Synthesized:
+    return synth("no-nat")
+
+
+@pytest.fixture(params=list(CONFIGURATIONS))
+def any_config(request, synth) -> Synthesized:
+    return synth(request.param)
+
+
+def resources_of(template: dict, type_: str) -> dict[str, dict]:
+    return {k: v for k, v in template.get("Resources", {}).items() if v["Type"] == type_}

@@ -1,0 +1,114 @@
+"""The configuration model: defaults per stage, parsing of -c strings, and every config error."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_config import BUNDLED_ECS_EXECUTOR, ConfigError, TaskSize, load_config
+from app_config.fargate import fargate_size_error, valid_memory_values
+
+
+def errors_of(raw: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    return str(info.value)
+
+
+class TestDefaults:
+    def test_dev_is_cheap_and_destroyable(self):
+        config = load_config({})
+        assert config.stage == "dev"
+        assert config.network.nat_gateways == 1
+        assert config.database.multi_az is False
+        assert config.retain_data is False
+        assert config.services.scheduler_count == 1
+        assert config.executor.executor_class == BUNDLED_ECS_EXECUTOR
+
+    def test_prod_retains_data_and_runs_ha(self):
+        config = load_config({"stage": "prod", "ui_private_only": "true"})
+        assert config.retain_data is True
+        assert config.database.multi_az is True
+        assert config.database.backup_retention_days == 7
+        assert config.services.scheduler_count == 2
+        assert config.services.api_server_count == 2
+        assert config.ingress.allowed_cidrs == ("10.0.0.0/16",), "private-only defaults to the VPC"
+
+    def test_cli_strings_are_parsed(self):
+        config = load_config(
+            {"nat_gateways": "0", "db_multi_az": "yes", "worker_cpu": "2048", "worker_memory_mib": "4096",
+             "ui_allowed_cidrs": "198.51.100.0/24, 203.0.113.0/24"}
+        )
+        assert config.network.nat_gateways == 0
+        assert config.database.multi_az is True
+        assert config.executor.worker_size == TaskSize(2048, 4096)
+        assert config.ingress.allowed_cidrs == ("198.51.100.0/24", "203.0.113.0/24")
+
+    def test_cdk_feature_flags_are_not_config_keys(self):
+        load_config({"@aws-cdk/core:checkSecretUsage": True, "availability-zones:account=1:region=x": []})
+
+
+class TestErrors:
+    """Each bad input fails before synthesis with a message naming the key and the fix."""
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ({"worker_cpu": "256", "worker_memory_mib": "4096"}, "worker_cpu/worker_memory_mib: memory=4096 MiB is not accepted with cpu=256; use 512, 1024 or 2048 MiB"),
+            ({"scheduler_cpu": "300"}, "scheduler_cpu/scheduler_memory_mib: cpu=300 is not a Fargate CPU size"),
+            ({"api_server_cpu": "1024", "api_server_memory_mib": "1024"}, "use 2048 to 8192 in steps of 1024 MiB"),
+            ({"vpc_cidr": "10.0.0.0/33"}, "vpc_cidr='10.0.0.0/33' is not an IPv4 CIDR block"),
+            ({"vpc_cidr": "10.0.0.1/16"}, "vpc_cidr='10.0.0.1/16' is not an IPv4 CIDR block"),
+            ({"vpc_cidr": "10.0.0.0/24"}, "vpc_cidr='10.0.0.0/24': the prefix must be /16 to /22"),
+            ({"ui_allowed_cidrs": "0.0.0.0/0,not-a-cidr"}, "ui_allowed_cidrs='not-a-cidr' is not an IPv4 CIDR block"),
+            ({"stage": "staging"}, "stage='staging' is not a stage; use one of: dev, prod"),
+            ({"nat_gateways": "3"}, "nat_gateways=3: must be 0 to 2"),
+            ({"nat_gateways": "-1"}, "nat_gateways=-1: must be 0 to 2"),
+            ({"nat_gateways": "two"}, "nat_gateways='two': expected a whole number"),
+            ({"image_uri": "not an image"}, "image_uri='not an image' is not an image reference"),
+            ({"image_uri": "Repo/UPPER:tag"}, "is not an image reference"),
+            ({"image_uri": "apache/airflow:3.3.2", "image_tag": "v1"}, "image_uri and image_tag: set at most one of them"),
+            ({"stage": "prod"}, "certificate_arn: prod serves the UI over HTTPS only"),
+            ({"certificate_arn": "arn:aws:iam::123456789012:role/x"}, "is not an ACM certificate ARN"),
+            ({"log_retention_days": "10"}, "log_retention_days=10: CloudWatch Logs accepts only"),
+            ({"db_backup_retention_days": "40"}, "db_backup_retention_days=40: RDS keeps automated backups 1 to 35 days"),
+            ({"worker_capacity_provider": "EC2"}, "worker_capacity_provider='EC2': use FARGATE or FARGATE_SPOT"),
+            ({"dag_bundle": "git"}, "dag_bundle='git': use image"),
+            ({"executor_class": "not a path"}, "executor_class='not a path': give the executor's import path"),
+            ({"account": "123"}, "account='123': an AWS account ID is 12 digits"),
+            ({"account": "123456789012"}, "account/region: set both"),
+            ({"db_multi_az": "maybe"}, "db_multi_az='maybe': expected true or false"),
+            ({"nat_gatways": "1"}, "nat_gatways: unknown configuration key; did you mean nat_gateways?"),
+        ],
+    )
+    def test_bad_input_is_named_with_its_fix(self, raw, expected):
+        assert expected in errors_of(raw)
+
+    def test_every_problem_is_reported_at_once(self):
+        message = errors_of({"nat_gateways": "9", "vpc_cidr": "nope", "worker_cpu": "3"})
+        assert "nat_gateways=9" in message and "vpc_cidr='nope'" in message and "worker_cpu" in message
+        assert "cdk synth -c key=value" in message
+
+    @pytest.mark.parametrize(
+        "uri",
+        [
+            "apache/airflow:3.3.2",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/airflow:3.3.2",
+            "localhost:5000/team/airflow@sha256:" + "a" * 64,
+            "public.ecr.aws/x/airflow",
+        ],
+    )
+    def test_valid_image_uris_pass(self, uri):
+        assert load_config({"image_uri": uri}).image.image_uri == uri
+
+
+class TestFargateSizes:
+    """Source: Fargate task CPU and memory table (app_config/fargate.py)."""
+
+    def test_every_listed_pair_is_valid(self):
+        for cpu in (256, 512, 1024, 2048, 4096, 8192, 16384):
+            for memory in valid_memory_values(cpu):
+                assert fargate_size_error(cpu, memory) is None
+
+    @pytest.mark.parametrize(("cpu", "memory"), [(256, 1536), (512, 512), (4096, 31744), (8192, 18432), (16384, 30720)])
+    def test_unlisted_pairs_are_rejected(self, cpu, memory):
+        assert fargate_size_error(cpu, memory) is not None
