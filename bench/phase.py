@@ -235,6 +235,10 @@ class Phase:
             "api_calls_basis": basis,
             "api_calls": calls,
             "api_calls_total": total_calls,
+            "non_runtask_calls_per_task": (
+                round((total_calls - calls.get("RunTask", 0)) / (args.tasks if all_launched else launched), 3)
+                if launched else None
+            ),
             "api_calls_per_task_launch_window": (
                 round(sum(lw_calls.values()) / lw_launched, 3) if lw_launched else None
             ),

@@ -197,6 +197,7 @@ def compare(stock: dict, ours: dict) -> dict:
         "max_heartbeat_ms": ratio(ours.get("max_heartbeat_ms"), stock.get("max_heartbeat_ms")),
         "api_calls_per_task": ratio(ours.get(api_key), stock.get(api_key)),
         "api_calls_basis": api_basis,
+        "non_runtask_calls_per_task": ratio(ours.get("non_runtask_calls_per_task"), stock.get("non_runtask_calls_per_task")),
         "note": "ours/stock; stock's seconds_to_launch_all is estimated from its rate when it was capped",
     }
     return out
