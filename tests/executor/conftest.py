@@ -243,10 +243,10 @@ def make_executor(configure):
     """Build an executor of the given class with its ECS client wrapped in an EcsProxy."""
     made = []
 
-    def _make(cls, **settings):
+    def _make(cls, parallelism: int = 512, **settings):
         if settings:
             configure(**settings)
-        executor = cls()
+        executor = cls(parallelism=parallelism)
         executor.ecs = EcsProxy(executor.ecs)
         # Skip the stock startup health check (it calls StopTask on the heartbeat when unhealthy).
         executor.IS_BOTO_CONNECTION_HEALTHY = True
@@ -289,6 +289,16 @@ def settle(executor, rounds: int = 1) -> None:
         executor.heartbeat()
         if isinstance(executor, EcsFargateExecutor):
             executor.flush(10)
+
+
+def settle_until(executor, predicate, timeout: float = 5.0) -> None:
+    """Run scheduler loops until ``predicate()`` holds (retries wait out their backoff)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout} s")
+        settle(executor)
+        time.sleep(0.005)
 
 
 def poll(executor) -> None:
