@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import inspect
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from tests.e2e.fargate import Container, FakeFargate, Kill, tail, workload_of
 
 # The executor under test. The stock one is
 # "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor".
-EXECUTOR_CLASS = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"
+EXECUTOR_CLASS = "airflow_ecs_fargate.executor.EcsFargateExecutor"
 STOCK_EXECUTOR_CLASS = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"
 
 DAGS_FOLDER = Path(__file__).parent / "dags"
@@ -231,8 +232,10 @@ class MotoEcs:
         original_run_task = EC2ContainerServiceBackend.run_task
         original_stop_task = EC2ContainerServiceBackend.stop_task
 
+        run_task_signature = inspect.signature(original_run_task)
+
         def run_task(backend, *args, **kwargs):
-            overrides = kwargs.get("overrides") or {}
+            overrides = run_task_signature.bind(backend, *args, **kwargs).arguments.get("overrides") or {}
             with moto._lock:
                 moto.run_task_calls += 1
                 for override in overrides.get("containerOverrides", []):
@@ -366,6 +369,8 @@ class AirflowStack:
             "AIRFLOW__AWS_ECS_EXECUTOR__SUBNETS": moto.subnet,
             "AIRFLOW__AWS_ECS_EXECUTOR__SECURITY_GROUPS": moto.security_group,
             "AIRFLOW__AWS_ECS_EXECUTOR__ASSIGN_PUBLIC_IP": "False",
+            # EcsFargateExecutor's DescribeTasks round (default 10 s); the stock one ignores it.
+            "AIRFLOW__AWS_ECS_EXECUTOR__DESCRIBE_TASKS_INTERVAL_SECONDS": "2",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
@@ -523,8 +528,9 @@ class AirflowStack:
         out = [f"e2e directory: {self.root} (set E2E_KEEP=1 to keep it)"]
         for name, proc in self.procs.items():
             status = "running" if proc.poll() is None else f"exited {proc.returncode}"
-            out.append(f"===== {name} ({status}), last {lines} lines of {self.log_files[name]}")
-            out.append(tail(self.log_files[name], lines))
+            n = lines if name.startswith("scheduler") else lines // 3
+            out.append(f"===== {name} ({status}), last {n} lines of {self.log_files[name]}")
+            out.append(tail(self.log_files[name], n))
         with contextlib.suppress(Exception):
             rows = self.postgres.query(
                 "SELECT dag_id, run_id, state FROM dag_run ORDER BY id")

@@ -274,4 +274,5 @@ def tail(path: Path, lines: int = 60) -> str:
         text = Path(path).read_text(errors="replace").splitlines()
     except OSError as error:
         return f"    <cannot read {path}: {error}>"
-    return "\n".join("    " + line for line in text[-lines:])
+    # Long lines (a workload's JSON, a TI repr) are cut: the full text stays in the file.
+    return "\n".join("    " + (line if len(line) <= 400 else line[:400] + " [...]") for line in text[-lines:])
