@@ -243,6 +243,9 @@ class Phase:
                 round(sum(lw_calls.values()) / lw_launched, 3) if lw_launched else None
             ),
             "api_calls_launch_window": lw_calls,
+            "non_runtask_calls_per_task_launch_window": (
+                round((sum(lw_calls.values()) - lw_calls.get("RunTask", 0)) / lw_launched, 3) if lw_launched else None
+            ),
             "http_requests_seen_by_fargate": http,
             "runtask_throttled": http.get("RunTask", {}).get("throttled", 0),
             "tasks_reported_finished": len(self.terminal_keys),
