@@ -47,7 +47,7 @@ def sql_alchemy_conn(env: Mapping[str, str]) -> str:
 
     :param env: environment with ``DB_HOST``, ``DB_PORT`` (default 5432), ``DB_NAME``,
         ``DB_USERNAME``, ``DB_PASSWORD`` and optionally ``DB_SSLMODE`` (default ``require``).
-    :returns: ``postgresql+psycopg2://user:password@host:port/dbname?sslmode=require`` with the
+    :returns: ``postgresql+psycopg2://<user>:<password>@<host>:<port>/<dbname>?sslmode=require`` with the
         user and password percent-encoded (RFC 3986 userinfo).
     :raises MissingSettingError: if a required variable is missing or empty.
     """

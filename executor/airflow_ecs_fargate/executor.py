@@ -145,7 +145,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._ready: list[tuple[float, int, _Launch]] = []  # heap by not-before time
         self._seq = itertools.count()
         self._launches: dict[Any, _Launch] = {}  # key -> launch not yet running on ECS
-        self._in_flight: set[Future] = set()
+        self._in_flight: set[Future] = set()  # launches and StopTask calls not finished yet
+        self._in_flight_lock = threading.Lock()
         self._tracked: dict[str, _Tracked] = {}  # ECS task ARN -> tracked task
         self._arn_by_key: dict[Any, str] = {}
         self._poll_future: Future | None = None
@@ -378,7 +379,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """
         deadline = self._clock() + timeout
         while True:
-            pending = {f for f in self._in_flight if not f.done()}
+            with self._in_flight_lock:
+                pending = {f for f in self._in_flight if not f.done()}
             if self._poll_future is not None and not self._poll_future.done():
                 pending.add(self._poll_future)
             if not pending:
@@ -418,9 +420,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
                     f"after which its workload token is invalid. Reasons: {'; '.join(launch.reasons) or 'none'}",
                 )
                 continue
-            future = self._launch_pool.submit(self._launch_in_worker, launch)
-            self._in_flight.add(future)
-            future.add_done_callback(self._in_flight.discard)
+            self._track_future(self._launch_pool.submit(self._launch_in_worker, launch))
 
     def _maybe_poll(self) -> None:
         now = self._clock()
@@ -572,9 +572,20 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
     def _submit_stop(self, arn: str, reason: str) -> Future | None:
         try:
-            return self._launch_pool.submit(self._stop_in_worker, arn, reason)
+            future = self._launch_pool.submit(self._stop_in_worker, arn, reason)
         except RuntimeError:  # pool already shut down
             return None
+        self._track_future(future)
+        return future
+
+    def _track_future(self, future: Future) -> None:
+        with self._in_flight_lock:
+            self._in_flight.add(future)
+        future.add_done_callback(self._forget_future)
+
+    def _forget_future(self, future: Future) -> None:
+        with self._in_flight_lock:
+            self._in_flight.discard(future)
 
     def _shutdown(self) -> None:
         self._stop.set()

@@ -1,0 +1,84 @@
+"""Settings from env vars, per-task executor_config, and the stock keys kept as they were."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from airflow_ecs_fargate.executor import EcsFargateExecutor
+from airflow_ecs_fargate.settings import ExecutorSettings
+from tests.executor.conftest import BOTH_PASS, make_workload, settle
+
+
+@pytest.mark.parametrize("cls", BOTH_PASS)
+def test_executor_config_is_merged_over_run_task_kwargs(cls, aws, make_executor):
+    ex = make_executor(cls)
+    w = make_workload(
+        executor_config={
+            "overrides": {"cpu": "1024", "memory": "2048", "containerOverrides": [{"name": "base", "memory": 1800}]},
+            "tags": [{"key": "team", "value": "data"}],
+        }
+    )
+    ex.queue_workload(w, session=None)
+    settle(ex)
+    sent = ex.ecs.of("run_task")[0]
+    assert sent["overrides"]["cpu"] == "1024" and sent["overrides"]["memory"] == "2048"
+    (container,) = sent["overrides"]["containerOverrides"]
+    assert container["memory"] == 1800
+    assert container["command"][:3] == ["python", "-m", "airflow.sdk.execution_time.execute_workload"]
+    assert {"name": "AIRFLOW_IS_EXECUTOR_CONTAINER", "value": "true"} in container["environment"]
+    assert sent["tags"] == [{"key": "team", "value": "data"}]
+    assert sent["cluster"] == "airflow" and sent["launchType"] == "FARGATE"
+    assert sent["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [aws.subnet]
+
+
+def test_defaults_match_fargate_quotas():
+    s = ExecutorSettings()
+    assert (s.run_task_calls_per_second, s.run_task_call_burst) == (20.0, 20)
+    assert (s.task_launches_per_second, s.task_launch_burst) == (20.0, 100)
+    assert s.describe_tasks_interval_seconds == 10.0
+    assert s.spot_fallback_to_on_demand is True
+
+
+def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
+    values = {
+        "run_task_calls_per_second": "7.5",
+        "run_task_call_burst": "3",
+        "task_launches_per_second": "9",
+        "task_launch_burst": "11",
+        "launch_concurrency": "4",
+        "describe_tasks_interval_seconds": "2.5",
+        "spot_fallback_to_on_demand": "false",
+        "on_demand_capacity_provider": "MY_PROVIDER",
+        "submit_retry_base_seconds": "0.5",
+        "submit_retry_max_seconds": "9",
+        "missing_task_grace_seconds": "12",
+        "shutdown_timeout_seconds": "3",
+    }
+    assert set(values) == {f.name for f in dataclasses.fields(ExecutorSettings)}
+    configure(**values)
+    ex = EcsFargateExecutor()
+    try:
+        for name, raw in values.items():
+            got = getattr(ex.settings, name)
+            expected = type(got)(raw) if not isinstance(got, bool) else False
+            assert got == expected, name
+        assert ex._launch_bucket.capacity == 11 and ex._call_bucket.rate == 7.5
+        assert ex._launch_pool._max_workers == 4
+    finally:
+        ex._shutdown()
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("task_launches_per_second", "0", "task_launches_per_second must be > 0"),
+        ("launch_concurrency", "zero", "launch_concurrency"),
+        ("spot_fallback_to_on_demand", "maybe", "spot_fallback_to_on_demand"),
+    ],
+)
+def test_bad_setting_is_rejected_with_its_name(aws, configure, key, value, match):
+    configure(**{key: value})
+    with pytest.raises(ValueError, match=match):
+        EcsFargateExecutor()
