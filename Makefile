@@ -23,12 +23,19 @@ $(VENV)/.test-deps: requirements.txt requirements-dev.txt executor/pyproject.tom
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.synth-deps
 
+# checkov pins its own dependencies (boto3 among them), so it gets a virtualenv of its own.
+.venv-checkov/bin/checkov: requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install -q --upgrade pip
+	.venv-checkov/bin/python -m pip install -q -r requirements-checkov.txt
+	touch $@
+
 $(CDK): package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 deps-synth: $(VENV)/.synth-deps $(CDK)
-deps-test: $(VENV)/.test-deps $(CDK) postgres
+deps-test: $(VENV)/.test-deps .venv-checkov/bin/checkov $(CDK) postgres
 
 # The end-to-end tests start a real PostgreSQL server; install it if the machine has none.
 postgres:

@@ -13,10 +13,10 @@ from constructs import Construct
 #: The build context: the repository root, so the image gets ``executor/`` and ``dags/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = "docker/Dockerfile"
-#: Paths kept out of the build context (and out of the asset hash).
+#: The build context is an allowlist: everything is excluded but what the Dockerfile copies, so
+#: no virtualenv, test file or local credential file can reach the image (or the asset hash).
 BUILD_CONTEXT_EXCLUDES = [
-    ".git", ".venv", "node_modules", "cdk.out", "tests", "bench", "**/__pycache__",
-    "**/*.pyc", ".pytest_cache", "*.egg-info", "**/*.egg-info",
+    "*", "!docker", "!executor", "!dags", "**/__pycache__", "**/*.pyc", "**/*.egg-info", "**/build",
 ]
 
 

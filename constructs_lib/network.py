@@ -92,7 +92,7 @@ class AirflowVpc(Construct):
                 allow_all_outbound=False,
             )
             self.endpoint_security_group.add_ingress_rule(
-                ec2.Peer.ipv4(self.vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS from the VPC"
+                ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
             )
             for endpoint_id, service in NO_NAT_INTERFACE_ENDPOINTS.items():
                 self.vpc.add_interface_endpoint(
@@ -101,6 +101,7 @@ class AirflowVpc(Construct):
                     subnets=self.private_subnets,
                     security_groups=[self.endpoint_security_group],
                     private_dns_enabled=True,
+                    open=False,  # the group above already admits HTTPS from the VPC
                 )
 
 

@@ -61,7 +61,12 @@ REASONS = {
 
 
 def _ack(construct: IConstruct, finding: str, reason: str) -> None:
-    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
+    # The CDK CLI's validation report matches "<plugin>::<rule>"; cdk-nag's validate_scope (the
+    # tests) matches the bare rule ID. Both name the same finding.
+    cdk.Validations.of(construct).acknowledge(
+        cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason),
+        cdk.Acknowledgment(id=finding, reason=reason),
+    )
 
 
 def _find(stack: cdk.Stack, path: str) -> IConstruct | None:

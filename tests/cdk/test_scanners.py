@@ -1,0 +1,127 @@
+"""The real scanners on the synthesized templates of every configuration: cfn-lint, cdk-nag
+(AwsSolutions), checkov, hadolint on the Dockerfile, and a plaintext-secret scan."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cdk_nag import AwsSolutionsChecks
+
+from tests.cdk.conftest import CONFIGURATIONS, PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+CHECKOV = Path(os.environ.get("CHECKOV_BIN", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
+SKIPS = yaml.safe_load((PROJECT_ROOT / "security" / "checkov-skips.yaml").read_text())
+
+
+def template_files(synthesized) -> list[str]:
+    return [str(Path(synthesized.assembly.directory) / s.template_file) for s in synthesized.assembly.stacks]
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+def test_cfn_lint_reports_no_errors(synth, name):
+    result = subprocess.run(
+        [str(BIN / "cfn-lint"), "--format", "parseable", *template_files(synth(name))],
+        capture_output=True, text=True, check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if re.search(r":E\d{4}:", line)]
+    assert result.returncode & 2 == 0 and not errors, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+def test_cdk_nag_has_no_unacknowledged_finding(synth, name):
+    report = AwsSolutionsChecks().validate_scope(synth(name).app)
+    found = [
+        f"{v.rule_name}: {[r.construct_path for r in v.violating_resources]}" for v in report.violations
+    ]
+    assert report.success, "\n".join(found)
+
+
+def checkov_skips(config) -> dict[str, str]:
+    skips = dict(SKIPS["always"])
+    if not config.database.multi_az:
+        skips.update(SKIPS["when_single_az_db"])
+    if not config.ingress.certificate_arn:
+        skips.update(SKIPS["when_no_certificate"])
+    if not config.region:
+        skips.update(SKIPS["when_no_region"])
+    return skips
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+def test_checkov_has_no_unskipped_finding(synth, name):
+    assert CHECKOV.exists(), f"checkov not installed at {CHECKOV}; `make test` installs it"
+    synthesized = synth(name)
+    skips = checkov_skips(synthesized.config)
+    assert all(reason.strip() for reason in skips.values())
+    result = subprocess.run(
+        [str(CHECKOV), "-d", synthesized.assembly.directory, "--framework", "cloudformation",
+         "--skip-download", "--quiet", "--compact", "-o", "json", "--skip-check", ",".join(sorted(skips))],
+        capture_output=True, text=True, check=False,
+    )
+    reports = json.loads(result.stdout or "[]")
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [
+        f"{f['check_id']} {f['resource']} ({f['file_path']})"
+        for r in reports for f in r.get("results", {}).get("failed_checks", [])
+    ]
+    assert not failed, "\n".join(failed)
+    assert sum(r.get("summary", {}).get("passed", 0) for r in reports) > 50, "checkov checked nothing"
+
+
+def test_checkov_skips_are_all_still_needed_on_some_configuration():
+    """A skip nobody needs any more hides future findings: prod needs no dev-only skip."""
+    assert set(SKIPS["when_no_certificate"]).isdisjoint(SKIPS["always"])
+
+
+def test_hadolint_passes_the_dockerfile():
+    result = subprocess.run(
+        [str(BIN / "hadolint"), str(PROJECT_ROOT / "docker" / "Dockerfile")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+SECRET_KEY = re.compile(r"(password|secret|token|private_?key)$", re.IGNORECASE)
+#: Keys that name a secret without holding one.
+SAFE_KEYS = {"GenerateSecretString", "SecretStringTemplate", "ExcludePunctuation"}
+LITERAL_SECRETS = [
+    re.compile(r"AKIA[0-9A-Z]{16}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    # a URL with credentials; placeholders such as <password> or {password} are not credentials
+    re.compile(r"postgres(ql)?(\+psycopg2)?://[^:\s\"<{]+:[^@\s\"$<{]+@"),
+]
+
+
+def _literal_secret_keys(node, path=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}/{key}"
+            if SECRET_KEY.search(key) and key not in SAFE_KEYS and isinstance(value, str) and value:
+                yield here
+            yield from _literal_secret_keys(value, here)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _literal_secret_keys(value, f"{path}[{i}]")
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+def test_no_plaintext_secret_in_templates_or_assets(synth, name):
+    directory = Path(synth(name).assembly.directory)
+    for template in directory.glob("*.template.json"):
+        data = json.loads(template.read_text())
+        assert not list(_literal_secret_keys(data)), f"{template.name}: literal values under secret-like keys"
+        for pattern in LITERAL_SECRETS:
+            assert not pattern.search(template.read_text()), f"{template.name} holds {pattern.pattern}"
+    staged = [p for p in directory.rglob("*") if p.is_file() and "asset." in str(p)]
+    assert staged, "no staged asset found"
+    for path in staged:
+        text = path.read_text(errors="ignore")
+        for pattern in LITERAL_SECRETS:
+            assert not pattern.search(text), f"{path.relative_to(directory)} holds {pattern.pattern}"
