@@ -153,6 +153,34 @@ def moto_session():
             state_manager.unset_transition("ecs::task")
 
 
+_CLIENTS: dict[tuple, Any] = {}
+
+
+class CachedEcsHook:
+    """EcsHook whose ``.conn`` is built once per (conn_id, region): building a boto3 client costs
+    about 0.3 s, which dominated the suite. Connection and region are still honoured. The
+    stock ``ecs_executor_config.EcsHook`` (its bare cluster lookup, defect 9) is left alone."""
+
+    def __init__(self, aws_conn_id: str | None = "aws_default", region_name: str | None = None, **kwargs):
+        self._key = (aws_conn_id, region_name)
+
+    @property
+    def conn(self):
+        if self._key not in _CLIENTS:
+            from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+
+            _CLIENTS[self._key] = EcsHook(aws_conn_id=self._key[0], region_name=self._key[1]).conn
+        return _CLIENTS[self._key]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cached_clients(moto_session):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("airflow.providers.amazon.aws.executors.ecs.ecs_executor.EcsHook", CachedEcsHook)
+        mp.setattr("airflow_ecs_fargate.executor.EcsHook", CachedEcsHook)
+        yield
+
+
 @pytest.fixture
 def aws(moto_session):
     """A fresh ECS backend (cluster + two-container task definition) in a moto VPC."""
