@@ -595,6 +595,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
     # ------------------------------------------------------------------ worker-thread internals
 
     def _launch_in_worker(self, launch: _Launch) -> None:
+        """RunTask for one launch (worker thread); the outcome goes to the results queue."""
         outcome = _LaunchOutcome(launch)
         try:
             if launch.cancelled:
@@ -602,63 +603,49 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 return
             kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
             kwargs = self._resolve_launch_type(kwargs)
-            response = self._call_run_task(kwargs, launch)
-            failures = [f.get("reason", "") or str(f) for f in response.get("failures") or []]
-            if (
-                not response.get("tasks")
-                and self.settings.spot_fallback_to_on_demand
-                and uses_fargate_spot(kwargs)
-                and failures
-                and all(is_capacity_reason(r) for r in failures)
-            ):
-                outcome.spot_fallback_reason = "; ".join(failures)
-                response = self._call_run_task(on_demand_kwargs(kwargs, self.settings.on_demand_capacity_provider), launch)
-                failures = [f.get("reason", "") or str(f) for f in response.get("failures") or []]
+            fallback = self.settings.spot_fallback_to_on_demand and uses_fargate_spot(kwargs)
+            try:
+                response = self._call_run_task(kwargs, launch.client_token, launch)
+                reasons = _failure_reasons(response)
+                if fallback and not response.get("tasks") and reasons and all(map(is_capacity_reason, reasons)):
+                    outcome.spot_fallback_reason = "; ".join(reasons)
+            except Exception as e:
+                if not (fallback and classify_exception(e) is SubmitErrorKind.CAPACITY):
+                    raise
+                outcome.spot_fallback_reason = describe_exception(e)
+            if outcome.spot_fallback_reason:
+                on_demand = on_demand_kwargs(kwargs, self.settings.on_demand_capacity_provider)
+                # A different idempotency token: same token with other parameters is an error.
+                response = self._call_run_task(on_demand, launch.client_token[:32] + "-on-demand", launch)
             tasks = response.get("tasks") or []
+            reasons = _failure_reasons(response)
             if tasks:
                 outcome.arn = tasks[0]["taskArn"]
-            elif failures:
-                outcome.kind = classify_failure_reasons(failures)
-                outcome.reason = "RunTask failures: " + "; ".join(failures)
+            elif reasons:
+                outcome.kind = classify_failure_reasons(reasons)
+                outcome.reason = "RunTask failures: " + "; ".join(reasons)
             else:
                 outcome.kind = SubmitErrorKind.TRANSIENT
                 outcome.reason = f"RunTask returned neither tasks nor failures: {response!r}"
         except ShuttingDown:
             outcome.cancelled = True
         except Exception as e:
-            kind = classify_exception(e)
-            if (
-                kind is SubmitErrorKind.CAPACITY
-                and self.settings.spot_fallback_to_on_demand
-                and not outcome.spot_fallback_reason
-                and "kwargs" in locals()
-                and uses_fargate_spot(kwargs)
-            ):
-                outcome.spot_fallback_reason = describe_exception(e)
-                try:
-                    response = self._call_run_task(on_demand_kwargs(kwargs, self.settings.on_demand_capacity_provider), launch)
-                    tasks = response.get("tasks") or []
-                    if tasks:
-                        outcome.arn = tasks[0]["taskArn"]
-                        return
-                    e = ValueError("; ".join(f.get("reason", "") for f in response.get("failures") or []))
-                except Exception as e2:
-                    e, kind = e2, classify_exception(e2)
+            outcome.kind = classify_exception(e)
+            outcome.reason = describe_exception(e)
             if needs_new_client(e):
                 self._client_stale = True
-            if kind is SubmitErrorKind.THROTTLED:
+            if outcome.kind is SubmitErrorKind.THROTTLED:
                 self._call_bucket.drain()
-            outcome.kind = kind
-            outcome.reason = describe_exception(e)
         finally:
             self._results.put(outcome)
 
-    def _call_run_task(self, kwargs: dict, launch: _Launch) -> dict:
+    def _call_run_task(self, kwargs: dict, client_token: str, launch: _Launch) -> dict:
+        """Take a RunTask-call token and ``count`` launch tokens (waiting here), then call RunTask."""
         self._call_bucket.acquire(1, stop=self._stop)
         self._launch_bucket.acquire(kwargs.get("count", 1), stop=self._stop)
         if launch.cancelled:
             raise ShuttingDown()
-        return self._client().run_task(clientToken=launch.client_token, **kwargs)
+        return self._client().run_task(clientToken=client_token, **kwargs)
 
     def _stop_in_worker(self, arn: str, reason: str) -> None:
         try:
@@ -700,6 +687,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 self.log.warning("DescribeTaskDefinition %s failed (%s); treating %r as essential", task_definition_arn, e, self.container_name)
                 return frozenset({self.container_name})
         return self._essential_cache[task_definition_arn]
+
+
+def _failure_reasons(response: dict) -> list[str]:
+    return [f.get("reason") or str(f) for f in response.get("failures") or []]
 
 
 def _batches(items: list, size: int):

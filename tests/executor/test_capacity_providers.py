@@ -46,6 +46,7 @@ def test_spot_without_capacity_falls_back_to_on_demand(aws, make_executor):
     first, second = ex.ecs.of("run_task")
     assert first["capacityProviderStrategy"][0]["capacityProvider"] == "FARGATE_SPOT"
     assert second["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
+    assert first["clientToken"] != second["clientToken"]
     events = task_events(ex, w.ti.key)
     assert any(e == "ecs fargate spot fallback" and "Capacity is unavailable" in x for e, x in events)
 
