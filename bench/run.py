@@ -229,7 +229,7 @@ def fmt_side(name: str, r: dict | None) -> str:
     else:
         launch = (f"{r['launched']}/{r['tasks']} by {r['wall_seconds']:.0f} s cap "
                   f"(est. {r['seconds_to_launch_all_estimated']} s)")
-    hb = ("≥" if r.get("max_heartbeat_is_lower_bound") else "") + f"{r['max_heartbeat_ms']:.0f} ms"
+    hb = (">=" if r.get("max_heartbeat_is_lower_bound") else "") + f"{r['max_heartbeat_ms']:.0f} ms"
     return (f"{name} {r['launches_per_s']} launches/s, {launch}, max heartbeat {hb}, "
             f"{r['api_calls_per_task']} API calls/task ({'full lifecycle' if r['seconds_to_finish_all'] else 'partial'})")
 
