@@ -225,7 +225,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             key = None
             try:
                 if isinstance(workload, workloads.ExecuteTask):
-                    key = workload.ti.key
+                    key = self._ti_key(workload.ti)
                     self.queued_tasks.pop(key, None)
                     queue_name = workload.ti.queue
                     executor_config = workload.ti.executor_config or {}
@@ -293,7 +293,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         task_queued_timeout``. Changes no Airflow state, adds no event-buffer entry, never raises.
         """
         try:
-            key = ti.key
+            key = self._ti_key(ti)
             launch = self._launches.pop(key, None)
             if launch is not None:
                 launch.cancelled = True
@@ -337,7 +337,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         for arn, ti in by_arn.items():
             if arn not in known:
                 continue
-            key = ti.key
+            key = self._ti_key(ti)
             self._tracked[arn] = _Tracked(key, arn, None, launched_at=now, started=bool(known[arn].get("startedAt")))
             self._arn_by_key[key] = arn
             self.running.add(key)
@@ -396,6 +396,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._next_poll_at = self._clock()
 
     # ------------------------------------------------------------------ scheduler-thread internals
+
+    def _ti_key(self, ti):
+        """The executor key of a task instance, as the stock executor computes it."""
+        return self.get_task_key(ti) if self.supports_task_instance_uuid else ti.key
 
     def _fail(self, key, event: str, reason: str) -> None:
         self.log.error("Airflow task %s failed: %s", key, reason)

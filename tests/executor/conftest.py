@@ -22,7 +22,7 @@ import datetime  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import boto3  # noqa: E402
@@ -372,5 +372,4 @@ __all__ = [
     "poll",
     "settle",
     "task_events",
-    "field",
 ]

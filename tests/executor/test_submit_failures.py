@@ -12,7 +12,7 @@ from botocore.exceptions import (
 
 from airflow_ecs_fargate.errors import SubmitErrorKind, classify_exception, classify_failure_reasons
 from airflow_ecs_fargate.executor import EcsFargateExecutor
-from tests.executor.conftest import BOTH_STOCK_FAILS, STOCK_DEFECT, OURS, make_workload, settle, settle_until, task_events
+from tests.executor.conftest import BOTH_STOCK_FAILS, make_workload, settle, settle_until, task_events
 
 
 def client_error(code: str, message: str, op: str = "RunTask") -> ClientError:
@@ -115,5 +115,3 @@ def test_classify_exception(error, kind):
 def test_classify_failure_reasons(reasons, kind):
     assert classify_failure_reasons(reasons) is kind
 
-
-__all__ = ["OURS", "STOCK_DEFECT"]
