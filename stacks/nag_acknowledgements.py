@@ -17,7 +17,8 @@ from app_config.model import DeploymentConfig
 REASONS = {
     "S3_GRANT": (
         "CDK's bucket grants (grant_read_write/grant_read) use S3 action families such as "
-        "s3:GetObject* and s3:List*; they apply to one bucket, and writes only under task-logs/."
+        "s3:GetObject* and s3:List*; they apply to one bucket, writes only under task-logs/, and "
+        "the DAG bucket (dag_bundle=s3) is read-only."
     ),
     "ECS_TASKS": (
         "DescribeTasks and StopTask act on task ARNs that exist only after RunTask; the resource "
@@ -30,6 +31,10 @@ REASONS = {
     "ECR_AUTH": (
         "ecr:GetAuthorizationToken supports no resource-level permission; image pulls themselves "
         "are limited to the image's repository."
+    ),
+    "ECS_EXEC": (
+        "ECS Exec (enable_ecs_exec): the ssmmessages channel actions support no resource-level "
+        "permission, and session logs go to the exec log group's streams."
     ),
     "ECS2": (
         "Only non-secret Airflow settings are environment values; every secret (DB credentials, "
@@ -88,7 +93,10 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
         assert policy is not None
         for action in s3_actions:
             _ack(policy, f"AwsSolutions-IAM5[Action::{action}]", REASONS["S3_GRANT"])
-        _ack_matching_resources(policy, r"/task-logs/\*$", REASONS["S3_GRANT"])
+        _ack_matching_resources(policy, r"/task-logs/\*$|<Dags[0-9A-F]{8}\.Arn>/\*$", REASONS["S3_GRANT"])
+        if config.enable_ecs_exec:
+            _ack(policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_EXEC"])
+            _ack_matching_resources(policy, r":log-group:<ExecSessionLogs[0-9A-F]{8}>:\*$", REASONS["ECS_EXEC"])
     scheduler_policy = policies[0]
     _ack_matching_resources(scheduler_policy, r":task/.*/\*$", REASONS["ECS_TASKS"])
     _ack_matching_resources(scheduler_policy, r":task-definition/.*:\*$", REASONS["ECS_FAMILY"])

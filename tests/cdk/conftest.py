@@ -32,6 +32,12 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
     },
     "no-nat": {"nat_gateways": "0"},
 }
+#: Options that add resources, checked by the scanners besides CONFIGURATIONS.
+OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
+    "ecs-exec": {"enable_ecs_exec": "true"},
+    "s3-dags": {"dag_bundle": "s3"},
+    "private-ui-prod": {"stage": "prod", "ui_private_only": "true"},
+}
 
 
 @dataclass
@@ -68,7 +74,8 @@ def synth(tmp_path_factory):
 
     def get(name: str) -> Synthesized:
         if name not in _CACHE:
-            _CACHE[name] = synthesize(CONFIGURATIONS[name], tmp_path_factory.mktemp(f"cdk-{name}"))
+            overrides = CONFIGURATIONS.get(name, OPTIONAL_FEATURES.get(name))
+            _CACHE[name] = synthesize(overrides, tmp_path_factory.mktemp(f"cdk-{name}"))
         return _CACHE[name]
 
     return get

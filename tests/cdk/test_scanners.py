@@ -14,7 +14,7 @@ import pytest
 import yaml
 from cdk_nag import AwsSolutionsChecks
 
-from tests.cdk.conftest import CONFIGURATIONS, PROJECT_ROOT
+from tests.cdk.conftest import CONFIGURATIONS, OPTIONAL_FEATURES, PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
 CHECKOV = Path(os.environ.get("CHECKOV_BIN", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
@@ -25,7 +25,7 @@ def template_files(synthesized) -> list[str]:
     return [str(Path(synthesized.assembly.directory) / s.template_file) for s in synthesized.assembly.stacks]
 
 
-@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+@pytest.mark.parametrize("name", [*CONFIGURATIONS, *OPTIONAL_FEATURES])
 def test_cfn_lint_reports_no_errors(synth, name):
     result = subprocess.run(
         [str(BIN / "cfn-lint"), "--format", "parseable", *template_files(synth(name))],
@@ -35,7 +35,7 @@ def test_cfn_lint_reports_no_errors(synth, name):
     assert result.returncode & 2 == 0 and not errors, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+@pytest.mark.parametrize("name", [*CONFIGURATIONS, *OPTIONAL_FEATURES])
 def test_cdk_nag_has_no_unacknowledged_finding(synth, name):
     report = AwsSolutionsChecks().validate_scope(synth(name).app)
     found = [
