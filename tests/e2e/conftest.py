@@ -48,9 +48,10 @@ WORKER_CONTAINER = "worker"
 WORKER_TASK_FAMILY = "airflow-worker"
 # Two cores: each execute_workload costs 3-5 s of CPU, beside scheduler, api-server and PostgreSQL.
 MAX_CONTAINERS = int(os.environ.get("E2E_MAX_CONTAINERS", "4"))
-# The OOM scenario: the container of this task is killed this many seconds after it starts.
+# The OOM scenario: the container of this task is killed while the task's own code runs (a moment
+# after the task runner logs the end of its pre-execute group).
 OOM_TASK = ("e2e_oom", "hog_memory")
-OOM_KILL_AFTER_SECONDS = 8.0
+OOM_KILL = dict(after_output='"event":"::endgroup::"', after_seconds=1.0, deadline_seconds=90.0)
 # The throttling scenario: each first RunTask call (HTTP request) of a task of this DAG, up to this
 # many per task, answers ThrottlingException. More than botocore's own retries (legacy mode: 5
 # attempts), so the executor sees the throttling itself at least once per task.
@@ -147,7 +148,7 @@ class Postgres:
 
     def query(self, sql: str, params=()) -> list[tuple]:
         with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(sql, params or None)
             return cur.fetchall() if cur.description else []
 
 
@@ -283,7 +284,7 @@ def moto_ecs():
 def chaos(container: Container) -> Kill | None:
     ti = (container.workload or {}).get("ti") or {}
     if (ti.get("dag_id"), ti.get("task_id")) == OOM_TASK:
-        return Kill(after_seconds=OOM_KILL_AFTER_SECONDS)
+        return Kill(**OOM_KILL)
     return None
 
 
@@ -540,6 +541,11 @@ class AirflowStack:
                 "SELECT dag_id, state, count(*) FROM task_instance GROUP BY dag_id, state ORDER BY 1, 2")
             out.append("===== task instances by state")
             out += [f"    {r}" for r in rows]
+            rows = self.postgres.query(
+                "SELECT dttm, dag_id, task_id, map_index, event, left(extra, 300) FROM log "
+                "WHERE event LIKE 'ecs%' ORDER BY id DESC LIMIT 20")
+            out.append("===== last executor task events (log table)")
+            out += [f"    {r}" for r in reversed(rows)]
         if self.fargate:
             out.append("===== " + self.fargate.summary())
         out.append(f"===== moto: {self.moto.run_task_calls} RunTask calls, "

@@ -14,6 +14,7 @@ It runs as a thread in the pytest process, beside moto's ThreadedMotoServer, so 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -25,17 +26,43 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import psutil
+
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 ESSENTIAL_EXITED = "Essential container in task exited"
+STOP_TIMEOUT_SECONDS = 30.0
 
 
 @dataclasses.dataclass
 class Kill:
-    """A chaos rule's verdict: kill the container after `after_seconds` with this exit code/reason."""
+    """A chaos rule's verdict: kill the container with this exit code and reason.
+
+    The kill comes `after_seconds` after the container's output first contains `after_output`
+    (or after it started, if None), or at the latest `deadline_seconds` after it started.
+    """
 
     after_seconds: float
+    after_output: str | None = None
+    deadline_seconds: float = 120.0
     exit_code: int = 137
     reason: str = OOM_REASON
+    armed_at: float | None = None
+
+    def due(self, container: "Container") -> bool:
+        now = time.monotonic()
+        if self.armed_at is None:
+            if self.after_output is None or self.after_output.encode() in _read(container.log_path):
+                self.armed_at = now
+        if self.armed_at is not None and now - self.armed_at >= self.after_seconds:
+            return True
+        return now - container.started_at >= self.deadline_seconds
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 @dataclasses.dataclass
@@ -48,9 +75,13 @@ class Container:
     log_path: Path
     queued_at: float
     proc: subprocess.Popen | None = None
+    # The container's other processes (the task runner forks and leaves the process group), as
+    # last seen: killed with the container, as ECS would, even once the main process is gone.
+    descendants: list = dataclasses.field(default_factory=list)
     started_at: float | None = None
     kill: Kill | None = None
     killed: bool = False
+    terminated_at: float | None = None
     exit_code: int | None = None
 
     @property
@@ -200,8 +231,9 @@ class FakeFargate:
     def _watch(self, task, container: Container) -> None:
         exit_code = container.proc.poll()
         if exit_code is None:
-            elapsed = time.monotonic() - container.started_at
-            if container.kill and elapsed >= container.kill.after_seconds:
+            with contextlib.suppress(psutil.Error):
+                container.descendants = psutil.Process(container.proc.pid).children(recursive=True)
+            if container.kill and not container.killed and container.kill.due(container):
                 self._signal(container, signal.SIGKILL)
                 container.killed = True
                 container.proc.wait(timeout=10)
@@ -210,6 +242,9 @@ class FakeFargate:
                 # StopTask: ECS sends SIGTERM, then SIGKILL after the stop timeout (30 s by default).
                 self._signal(container, signal.SIGTERM)
                 container.killed = True
+                container.terminated_at = time.monotonic()
+            elif container.terminated_at and time.monotonic() - container.terminated_at > STOP_TIMEOUT_SECONDS:
+                self._signal(container, signal.SIGKILL)
             return
         if container.killed:
             reason = task.stopped_reason if task is not None and task.stopped_reason else "Task stopped"
@@ -219,6 +254,9 @@ class FakeFargate:
 
     def _finish(self, task, container: Container, exit_code: int | None, reason: str | None) -> None:
         self.running.pop(container.task_arn, None)
+        for process in container.descendants:  # a container's processes end with it
+            with contextlib.suppress(psutil.Error):
+                process.kill()
         container.exit_code = exit_code
         self.finished.append(container)
         with open(container.log_path, "ab") as log:
@@ -245,6 +283,12 @@ class FakeFargate:
 
     @staticmethod
     def _signal(container: Container, sig: int) -> None:
+        if sig == signal.SIGKILL:
+            with contextlib.suppress(psutil.Error):
+                container.descendants = psutil.Process(container.proc.pid).children(recursive=True)
+            for process in container.descendants:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
         try:
             os.killpg(container.proc.pid, sig)
         except (ProcessLookupError, PermissionError):

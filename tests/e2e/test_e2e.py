@@ -72,6 +72,10 @@ def test_oom_killed_container_fails_task_with_reason(airflow, runs):
     killed = [c for c in airflow.fargate.finished
               if (c.workload or {}).get("ti", {}).get("dag_id") == dag_id and c.exit_code == 137]
     assert killed, "the harness never killed the container"
+    # Killed while its code ran, not before it started.
+    started = airflow.postgres.query(
+        "SELECT start_date IS NOT NULL FROM task_instance WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
+    assert started == [(True,)]
     if is_stock_executor():
         pytest.xfail("the stock AwsEcsExecutor logs stoppedReason only to the scheduler log (DESIGN 3.9)")
     events = airflow.events(dag_id)
@@ -114,9 +118,11 @@ def test_scheduler_restart_while_tasks_run(airflow, runs):
     time.sleep(2)
     airflow.start_scheduler()
     tis = airflow.wait_for_run("e2e_restart", run_id, timeout=300)
-    mapped = {k[1]: v["state"] for k, v in tis.items() if k[0] == "slow"}
-    assert sorted(mapped) == [0, 1, 2, 3]
-    assert set(mapped.values()) == {"success"}, states(tis)
+    slow = {k[1]: v for k, v in tis.items() if k[0] == "slow"}
+    assert sorted(slow) == list(range(6))
+    assert {ti["state"] for ti in slow.values()} == {"success"}, states(tis)
+    # Adopted by the new scheduler, not reset and run again (which would have made a second try).
+    assert {ti["try_number"] for ti in slow.values()} == {1}, states(tis)
     assert tis[("after", -1)]["state"] == "success"
 
 
