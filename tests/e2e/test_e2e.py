@@ -61,6 +61,10 @@ def test_failing_task_is_retried_then_failed(airflow, runs):
         "SELECT try_number, state FROM task_instance_history WHERE dag_id = 'e2e_failing' AND run_id = %s "
         "AND task_id = 'boom' ORDER BY try_number", (run_id,))
     assert tries == [(n, "failed") for n in range(1, RETRIES + 1)]
+    # Airflow retried it, one container per try; execute_workload exits 0 when the task fails.
+    containers = sorted((c.workload["ti"]["try_number"], c.exit_code) for c in airflow.fargate.finished
+                        if c.workload and c.workload["ti"]["dag_id"] == "e2e_failing")
+    assert containers == [(n, 0) for n in range(1, RETRIES + 2)]
     assert airflow.run_state("e2e_failing", run_id) == "failed"
 
 
@@ -79,8 +83,8 @@ def test_oom_killed_container_fails_task_with_reason(airflow, runs):
     if is_stock_executor():
         pytest.xfail("the stock AwsEcsExecutor logs stoppedReason only to the scheduler log (DESIGN 3.9)")
     events = airflow.events(dag_id)
-    assert any("OutOfMemoryError" in extra for _, _, extra in events), (
-        f"no task event mentions {OOM_REASON!r}; events for {dag_id}: {events}")
+    assert any(OOM_REASON in extra and "137" in extra for _, _, extra in events), (
+        f"no task event gives the exit code 137 and {OOM_REASON!r}; events for {dag_id}: {events}")
 
 
 def test_run_task_throttling_during_burst(airflow, runs):
