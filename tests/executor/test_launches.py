@@ -18,9 +18,10 @@ def throttled(op: str = "RunTask") -> ClientError:
 
 @pytest.mark.parametrize("cls", BOTH_STOCK_FAILS)
 def test_heartbeat_does_not_wait_for_run_task(cls, aws, make_executor):
-    """10 launches at 0.1 s RunTask latency: the stock heartbeat blocks ~1 s, ours returns at once."""
+    """10 launches at 0.3 s RunTask latency: the stock heartbeat blocks ~3 s, ours returns before
+    even one call could have finished (the margin keeps this stable on a loaded 2-core machine)."""
     ex = make_executor(cls, launch_concurrency=10)
-    ex.ecs.latency["run_task"] = 0.1
+    ex.ecs.latency["run_task"] = 0.3
     workloads = [make_workload(f"t{i}") for i in range(10)]
     for w in workloads:
         ex.queue_workload(w, session=None)
@@ -29,7 +30,7 @@ def test_heartbeat_does_not_wait_for_run_task(cls, aws, make_executor):
     ex.heartbeat()
     heartbeat_seconds = time.monotonic() - started
 
-    assert heartbeat_seconds < 0.08, f"heartbeat took {heartbeat_seconds:.2f} s"
+    assert heartbeat_seconds < 0.2, f"heartbeat took {heartbeat_seconds:.2f} s"
     ex.flush(5)
     assert all(ex.event_buffer[w.ti.key][0] == "running" for w in workloads)
     # Ten calls ran side by side in the pool: about one latency, not ten.
