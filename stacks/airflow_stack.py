@@ -28,7 +28,7 @@ def jobs_check(job_type: str) -> list[str]:
     return ["CMD-SHELL", f"airflow jobs check --job-type {job_type} --local || exit 1"]
 
 
-def migrate_and_create_admin(admin_username: str) -> InitContainer:
+def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager.ISecret) -> InitContainer:
     """The api-server's init container: ``airflow db migrate`` (which also migrates the FAB auth
     manager's tables; concurrent runs serialize on Airflow's migration lock), then the admin user
     with the password from Secrets Manager (``users create`` leaves an existing user alone)."""
@@ -38,7 +38,11 @@ def migrate_and_create_admin(admin_username: str) -> InitContainer:
         '--password "$ADMIN_PASSWORD" --firstname Airflow --lastname Admin '
         f'--email "{admin_username}@example.invalid"'
     )
-    return InitContainer("db-migrate", ["bash", "-c", script])
+    return InitContainer(
+        "db-migrate",
+        ["bash", "-c", script],
+        secrets={"ADMIN_PASSWORD": ecs.Secret.from_secrets_manager(admin_password)},
+    )
 
 
 class AirflowStack(Stack):
@@ -126,8 +130,7 @@ class AirflowStack(Stack):
             **service_kwargs,
         )
 
-        api_init = migrate_and_create_admin(config.admin_username)
-        api_init.secrets["ADMIN_PASSWORD"] = ecs.Secret.from_secrets_manager(admin_password)
+        api_init = migrate_and_create_admin(config.admin_username, admin_password)
         self.api_server = AirflowService(
             self,
             "ApiServer",
