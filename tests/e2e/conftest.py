@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import inspect
-import json
 import logging
 import os
 import secrets
@@ -52,9 +51,9 @@ MAX_CONTAINERS = int(os.environ.get("E2E_MAX_CONTAINERS", "4"))
 # after the task runner logs the end of its pre-execute group).
 OOM_TASK = ("e2e_oom", "hog_memory")
 OOM_KILL = dict(after_output='"event":"::endgroup::"', after_seconds=1.0, deadline_seconds=90.0)
-# The throttling scenario: each first RunTask call (HTTP request) of a task of this DAG, up to this
-# many per task, answers ThrottlingException. More than botocore's own retries (legacy mode: 5
-# attempts), so the executor sees the throttling itself at least once per task.
+# The throttling scenario: the first THROTTLES_PER_TASK RunTask requests for each task of this DAG
+# answer ThrottlingException. That is more than botocore's own retries absorb (legacy mode: 5
+# attempts), so the executor itself sees throttling at least once per task.
 THROTTLED_DAG = "e2e_burst"
 THROTTLES_PER_TASK = 6
 TERMINAL_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
@@ -560,7 +559,7 @@ def airflow(e2e_dir, postgres, moto_ecs):
         import asyncpg  # noqa: F401
     except ImportError:
         pytest.fail("Airflow 3 opens an async engine for its PostgreSQL database and needs `asyncpg` "
-                    "(apache-airflow[postgres]); add it to requirements-dev.txt", pytrace=False)
+                    "(pinned in requirements-dev.txt): run `make deps-test`", pytrace=False)
     stack = AirflowStack(e2e_dir, postgres, moto_ecs)
     _ACTIVE_STACK = stack
     try:
@@ -586,6 +585,3 @@ def pytest_runtest_makereport(item, call):
 def is_stock_executor() -> bool:
     return EXECUTOR_CLASS == STOCK_EXECUTOR_CLASS
 
-
-def dump(obj) -> str:
-    return json.dumps(obj, indent=1, default=str)

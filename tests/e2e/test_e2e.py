@@ -107,6 +107,26 @@ def test_mapped_task_with_50_indexes(airflow, runs):
     assert airflow.run_state("e2e_mapped", run_id) == "success"
 
 
+@pytest.mark.xfail(
+    reason="Airflow 3.3.2 drops executor task events when two or more are saved in one scheduler loop: "
+    "SchedulerJobRunner._process_task_event_logs hands bulk_save_objects a generator that pops the Log "
+    "objects off the deque, SQLAlchemy keeps only weak references, and the rows are inserted empty "
+    "(NotNullViolation on log.event, logged as 'Something went wrong when trying to save task event logs')",
+    strict=False,
+)
+def test_executor_task_events_reach_the_log_table(airflow, runs):
+    """The executor's own events (here: RunTask throttled, once per burst task) are persisted."""
+    if is_stock_executor():
+        pytest.skip("the stock AwsEcsExecutor does not log intermediate submit failures (DESIGN 3.4)")
+    airflow.wait_for_run(THROTTLED_DAG, runs[THROTTLED_DAG], timeout=420)
+    time.sleep(5)  # events are saved at the end of the scheduler loop that produced them
+    lost = [name for name, path in airflow.log_files.items()
+            if name.startswith("scheduler") and "trying to save task event logs" in path.read_text(errors="replace")]
+    assert not lost, f"{lost} failed to save executor task events"
+    told = {task_id for task_id, _, extra in airflow.events(THROTTLED_DAG) if "throttl" in extra.lower()}
+    assert told == {f"burst_{i}" for i in range(BURST_SIZE)}, airflow.events(THROTTLED_DAG)
+
+
 def test_scheduler_restart_while_tasks_run(airflow, runs):
     for dag_id in CONCURRENT_SCENARIOS:  # start from a quiet system, so the restart is the only variable
         airflow.wait_for_run(dag_id, runs[dag_id], timeout=540)
