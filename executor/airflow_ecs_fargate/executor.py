@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -129,6 +130,9 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._resolved_launch_type: str | None = None
         super().__init__(*args, **kwargs)
         self.settings = ExecutorSettings.from_conf(self.conf)
+        # Strong references to recent task events until the scheduler has saved them; see
+        # log_task_event. Bounded: events are saved on every scheduler loop.
+        self._event_log_refs: deque = deque(maxlen=10_000)
         self.max_run_task_attempts = int(self.max_run_task_attempts)
         self._clock = time.monotonic
         self._stop = threading.Event()
@@ -222,6 +226,19 @@ class EcsFargateExecutor(AwsEcsExecutor):
             barrier.wait()
         except threading.BrokenBarrierError:
             pass
+
+    def log_task_event(self, *, event: str, extra: str, ti_key) -> None:
+        """Add an event to the task's log table (shown in the UI), and keep it alive until saved.
+
+        Airflow 3.3.2's ``SchedulerJobRunner._process_task_event_logs`` hands
+        ``session.bulk_save_objects`` a generator that pops the ``Log`` objects off the executor's
+        deque; SQLAlchemy keeps only weak references, so when two or more events are saved in one
+        loop the rows are inserted empty (``NotNullViolation`` on ``log.event``) and every event of
+        that loop is lost. Holding a reference here keeps the objects alive until they are flushed.
+        """
+        super().log_task_event(event=event, extra=extra, ti_key=ti_key)
+        if self._task_event_logs:
+            self._event_log_refs.append(self._task_event_logs[-1])
 
     def heartbeat(self) -> None:
         """Base heartbeat (trigger tasks, then ``sync()``); nothing raised here reaches the scheduler."""

@@ -107,13 +107,6 @@ def test_mapped_task_with_50_indexes(airflow, runs):
     assert airflow.run_state("e2e_mapped", run_id) == "success"
 
 
-@pytest.mark.xfail(
-    reason="Airflow 3.3.2 drops executor task events when two or more are saved in one scheduler loop: "
-    "SchedulerJobRunner._process_task_event_logs hands bulk_save_objects a generator that pops the Log "
-    "objects off the deque, SQLAlchemy keeps only weak references, and the rows are inserted empty "
-    "(NotNullViolation on log.event, logged as 'Something went wrong when trying to save task event logs')",
-    strict=False,
-)
 def test_executor_task_events_reach_the_log_table(airflow, runs):
     """The executor's own events (here: RunTask throttled, once per burst task) are persisted."""
     if is_stock_executor():
