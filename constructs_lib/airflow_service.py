@@ -48,6 +48,12 @@ def wait_for_migrations() -> InitContainer:
     )
 
 
+def hardened_container_options() -> dict:
+    """Settings every Airflow container shares: the image's non-root user, a read-only root
+    filesystem (writable paths come from :func:`mount_writable_volumes`), never privileged."""
+    return {"user": AIRFLOW_USER, "readonly_root_filesystem": True, "privileged": False}
+
+
 def add_writable_volumes(task_definition: ecs.TaskDefinition) -> None:
     """Add the task-scoped scratch volumes of :data:`WRITABLE_PATHS` to ``task_definition``."""
     for name in WRITABLE_PATHS:
@@ -140,9 +146,7 @@ class AirflowService(Construct):
             logging=logging,
             essential=True,
             health_check=health_check,
-            user=AIRFLOW_USER,
-            readonly_root_filesystem=True,
-            privileged=False,
+            **hardened_container_options(),
             port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
         )
         add_writable_volumes(self.task_definition)
@@ -158,9 +162,7 @@ class AirflowService(Construct):
                 secrets={**secrets, **init.secrets},
                 logging=logging,
                 essential=False,
-                user=AIRFLOW_USER,
-                readonly_root_filesystem=True,
-                privileged=False,
+                **hardened_container_options(),
             )
             mount_writable_volumes(self.init_container)
             self.container.add_container_dependencies(

@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from app_config.model import TaskSize
-from constructs_lib.airflow_service import AIRFLOW_USER, add_writable_volumes, mount_writable_volumes
+from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
 
 
 class WorkerTaskDefinition(Construct):
@@ -90,9 +90,7 @@ class WorkerTaskDefinition(Construct):
             essential=True,
             environment=environment,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
-            readonly_root_filesystem=True,
-            privileged=False,
-            user=AIRFLOW_USER,
+            **hardened_container_options(),
         )
         add_writable_volumes(self.task_definition)
         mount_writable_volumes(self.container)
