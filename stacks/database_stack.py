@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from app_config.model import DeploymentConfig

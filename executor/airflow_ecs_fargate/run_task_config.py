@@ -74,7 +74,9 @@ def parse_capacity_provider_strategy(value: Any) -> list[dict[str, Any]]:
                 try:
                     out[key] = int(out[key])
                 except (TypeError, ValueError):
-                    raise ValueError(f"capacity_provider_strategy {key} must be an integer, got {out[key]!r}. {fix}")
+                    raise ValueError(
+                        f"capacity_provider_strategy {key} must be an integer, got {out[key]!r}. {fix}"
+                    ) from None
                 if not 0 <= out[key] <= upper:
                     raise ValueError(f"capacity_provider_strategy {key} must be in 0..{upper}, got {out[key]}.")
         items.append(out)

@@ -61,7 +61,7 @@ class TestLeastPrivilege:
 
     def test_pass_role_only_for_the_two_worker_roles_to_ecs_tasks(self, every_config):
         found = []
-        for role, template in every_config.templates().items():
+        for template in every_config.templates().values():
             for logical_id, s in statements(template):
                 if "iam:PassRole" in as_list(s["Action"]):
                     found.append(logical_id)

@@ -1,5 +1,6 @@
-from tests.executor.conftest import *  # noqa
 import pytest
+
+from tests.executor.conftest import BOTH_PASS, arn_of, make_workload, poll
 
 @pytest.mark.parametrize("cls", BOTH_PASS)
 def test_launch_and_finish(cls, aws, make_executor, queue_and_launch):
