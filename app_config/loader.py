@@ -92,6 +92,7 @@ KEYS: dict[str, Any] = {
     "log_retention_days": None,
     "dag_bundle": "image",
     "enable_ecs_exec": False,
+    "read_only_root_filesystem": True,
     "admin_username": "admin",
 }
 
@@ -374,6 +375,7 @@ def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
         log_retention_days=retention,
         dag_bundle=dag_bundle,
         enable_ecs_exec=reader.bool_("enable_ecs_exec"),
+        read_only_root_filesystem=reader.bool_("read_only_root_filesystem"),
         admin_username=admin_username,
         network=network,
         database=database,

@@ -159,6 +159,9 @@ class DeploymentConfig:
         bucket this app creates, read through the amazon provider's S3DagBundle).
     :param enable_ecs_exec: allow ``aws ecs execute-command`` into the services (sessions logged
         to CloudWatch).
+    :param read_only_root_filesystem: run every container with a read-only root filesystem
+        (writable scratch only at /tmp and /opt/airflow/logs). Turn off only if an image of your
+        own writes elsewhere.
     :param admin_username: login of the admin user created for the FAB auth manager.
     """
 
@@ -170,6 +173,7 @@ class DeploymentConfig:
     log_retention_days: int = 30
     dag_bundle: str = "image"
     enable_ecs_exec: bool = False
+    read_only_root_filesystem: bool = True
     admin_username: str = "admin"
     network: NetworkConfig = field(default_factory=NetworkConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)

@@ -48,10 +48,10 @@ def wait_for_migrations() -> InitContainer:
     )
 
 
-def hardened_container_options() -> dict:
+def hardened_container_options(read_only_root_filesystem: bool = True) -> dict:
     """Settings every Airflow container shares: the image's non-root user, a read-only root
     filesystem (writable paths come from :func:`mount_writable_volumes`), never privileged."""
-    return {"user": AIRFLOW_USER, "readonly_root_filesystem": True, "privileged": False}
+    return {"user": AIRFLOW_USER, "readonly_root_filesystem": read_only_root_filesystem, "privileged": False}
 
 
 def add_writable_volumes(task_definition: ecs.TaskDefinition) -> None:
@@ -80,6 +80,7 @@ class AirflowService(Construct):
     :param init: a container that must succeed before the component starts.
     :param port: container port to expose, or None.
     :param desired_count: tasks (spread across AZs by ECS).
+    :param read_only_root_filesystem: see ``DeploymentConfig.read_only_root_filesystem``.
     :ivar task_definition: ``ecs.FargateTaskDefinition``
     :ivar container: the component's ``ecs.ContainerDefinition``
     :ivar service: ``ecs.FargateService``
@@ -110,6 +111,7 @@ class AirflowService(Construct):
         cloud_map_options: ecs.CloudMapOptions | None = None,
         enable_execute_command: bool = False,
         min_healthy_percent: int = 100,
+        read_only_root_filesystem: bool = True,
     ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -146,7 +148,7 @@ class AirflowService(Construct):
             logging=logging,
             essential=True,
             health_check=health_check,
-            **hardened_container_options(),
+            **hardened_container_options(read_only_root_filesystem),
             port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
         )
         add_writable_volumes(self.task_definition)
@@ -162,7 +164,7 @@ class AirflowService(Construct):
                 secrets={**secrets, **init.secrets},
                 logging=logging,
                 essential=False,
-                **hardened_container_options(),
+                **hardened_container_options(read_only_root_filesystem),
             )
             mount_writable_volumes(self.init_container)
             self.container.add_container_dependencies(

@@ -47,6 +47,7 @@ class WorkerTaskDefinition(Construct):
         dags_bucket: s3.IBucket | None,
         log_retention: logs.RetentionDays,
         retain: bool,
+        read_only_root_filesystem: bool = True,
     ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -90,7 +91,7 @@ class WorkerTaskDefinition(Construct):
             essential=True,
             environment=environment,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
-            **hardened_container_options(),
+            **hardened_container_options(read_only_root_filesystem),
         )
         add_writable_volumes(self.task_definition)
         mount_writable_volumes(self.container)

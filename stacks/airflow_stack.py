@@ -102,6 +102,7 @@ class AirflowStack(Stack):
             security_group=security_groups.services,
             log_retention=retention,
             enable_execute_command=config.enable_ecs_exec,
+            read_only_root_filesystem=config.read_only_root_filesystem,
         )
 
         self.executor_settings = EcsExecutorSettings(

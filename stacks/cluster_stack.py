@@ -123,6 +123,7 @@ class ClusterStack(Stack):
             dags_bucket=self.dags_bucket,
             log_retention=retention,
             retain=config.retain_data,
+            read_only_root_filesystem=config.read_only_root_filesystem,
         )
         self.service_roles = AirflowServiceRoles(
             self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket

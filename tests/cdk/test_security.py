@@ -111,6 +111,17 @@ class TestNetworkExposure:
         assert ports == [(443, "0.0.0.0/0"), (8080, "sg")], ports
 
 
+def test_read_only_root_filesystem_can_be_turned_off(tmp_path):
+    writable = synthesize({"read_only_root_filesystem": "false"}, tmp_path)
+    flags = {
+        c["ReadonlyRootFilesystem"]
+        for role in ("cluster", "airflow")
+        for td in resources_of(writable.templates()[role], "AWS::ECS::TaskDefinition").values()
+        for c in td["Properties"]["ContainerDefinitions"]
+    }
+    assert flags == {False}
+
+
 class TestEcsExec:
     def test_off_by_default(self, dev):
         for s in resources_of(dev.templates()["airflow"], "AWS::ECS::Service").values():
