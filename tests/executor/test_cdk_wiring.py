@@ -17,21 +17,20 @@ from airflow.providers.amazon.aws.executors.ecs.utils import AllEcsConfigKeys
 from airflow_ecs_fargate.settings import ExecutorSettings
 from tests.executor.conftest import CLUSTER, make_workload
 
-SNAPSHOT = (
-    Path(__file__).resolve().parents[1] / "cdk" / "__snapshots__" / "test_snapshots"
-    / "test_stack_matches_snapshot[airflow].json"
-)
+SNAPSHOTS = Path(__file__).resolve().parents[1] / "cdk" / "__snapshots__" / "test_snapshots"
 PREFIX = "AIRFLOW__AWS_ECS_EXECUTOR__"
 
 
-def container_environment(name: str) -> dict:
-    template = json.loads(SNAPSHOT.read_text())
+def container_environment(name: str, stack: str = "airflow") -> dict:
+    """The environment of container ``name`` in the snapshot of ``stack`` (``airflow``, ``cluster``)."""
+    snapshot = SNAPSHOTS / f"test_stack_matches_snapshot[{stack}].json"
+    template = json.loads(snapshot.read_text())
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::ECS::TaskDefinition":
             for container in resource["Properties"]["ContainerDefinitions"]:
                 if container["Name"] == name:
                     return {e["Name"]: e["Value"] for e in container["Environment"]}
-    raise AssertionError(f"no {name} container in {SNAPSHOT.name}")
+    raise AssertionError(f"no {name} container in {snapshot.name}")
 
 
 def test_every_synthesized_setting_is_one_the_executor_reads():
@@ -78,3 +77,15 @@ def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
         assert described[0]["capacityProviderName"] == "FARGATE_SPOT"
     finally:
         executor._shutdown()
+
+
+def test_synthesized_worker_dag_bundle_is_what_airflow_parses(monkeypatch):
+    """The workers' ``dag_bundle_config_list`` resolves, in Airflow's own bundle manager, to the
+    image's DAG folder (the default ``dag_bundle=image``)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    env = container_environment("worker", stack="cluster")
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+    bundles = list(DagBundlesManager().get_all_dag_bundles())
+    assert [(b.name, type(b).__name__, str(b.path)) for b in bundles] == [("dags-folder", "LocalDagBundle", "/opt/airflow/dags")]
+
