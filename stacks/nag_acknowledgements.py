@@ -135,8 +135,8 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
 def _ack_matching_resources(policy: IConstruct, pattern: str, reason: str) -> None:
     """Acknowledge IAM5 resource findings of ``policy`` whose resource matches ``pattern``.
 
-    The finding names the resource as CDK renders it (``<Logical.Arn>/task-logs/*``), which
-    depends on logical IDs and export names, so the statements are read from the policy.
+    The finding names the resource as cdk-nag renders it (``<Logical.Arn>/task-logs/*``), which
+    depends on logical IDs, so the statements are read from the policy.
     """
     stack = cdk.Stack.of(policy)
     cfn = policy.node.default_child
@@ -159,6 +159,4 @@ def _render(value) -> str | None:
         return f"<{value['Ref']}>"
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return f"<{'.'.join(value['Fn::GetAtt'])}>"
-    if isinstance(value, dict) and "Fn::ImportValue" in value:
-        return value["Fn::ImportValue"]
     return None
