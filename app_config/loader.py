@@ -94,6 +94,9 @@ KEYS: dict[str, Any] = {
     "enable_ecs_exec": False,
     "read_only_root_filesystem": True,
     "admin_username": "admin",
+    "domain_name": None,
+    "hosted_zone_id": None,
+    "hosted_zone_name": None,
 }
 
 #: CloudWatch Logs accepts only these retention periods (days). Source: PutRetentionPolicy,
@@ -109,6 +112,10 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _DB_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
 _CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+# A DNS host name of lowercase labels (RFC 1123), at least two labels.
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+# Route 53 hosted zone IDs: "Z" and upper-case letters and digits (e.g. Z0123456789ABCDEFGHIJ).
+_HOSTED_ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _IMPORT_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # name-components[:tag][@digest] with an optional registry host[:port]; see the OCI distribution
@@ -215,6 +222,48 @@ def _size(reader: _Reader, component: str) -> TaskSize:
             "fargate-tasks-services.html#fargate-tasks-size)"
         )
     return TaskSize(cpu, memory)
+
+
+def _domain_problems(
+    domain: str | None, zone_id: str | None, zone_name: str | None, certificate_arn: str | None, region: str | None
+) -> list[str]:
+    """Problems of the HTTPS keys: domain_name, hosted_zone_id, hosted_zone_name, certificate_arn."""
+    problems = []
+    if domain is None:
+        if certificate_arn is not None:
+            problems.append(
+                "certificate_arn: set domain_name (with hosted_zone_id and hosted_zone_name) too; "
+                "a certificate cannot cover the load balancer's own *.elb.amazonaws.com name, so "
+                "HTTPS needs a domain of yours pointing at it"
+            )
+        if zone_id is not None or zone_name is not None:
+            problems.append("hosted_zone_id/hosted_zone_name: set domain_name too, the UI's name inside that zone")
+        return problems
+    if not _DOMAIN_RE.match(domain):
+        problems.append(f"domain_name={domain!r}: give a host name such as airflow.example.com")
+    if zone_id is None or zone_name is None:
+        problems.append(
+            "domain_name: set hosted_zone_id and hosted_zone_name of the Route 53 public hosted "
+            "zone that holds it (aws route53 list-hosted-zones-by-name --dns-name <zone>); the "
+            "app validates the certificate and adds the alias record there"
+        )
+    if zone_id is not None and not _HOSTED_ZONE_ID_RE.match(zone_id.removeprefix("/hostedzone/")):
+        problems.append(f"hosted_zone_id={zone_id!r}: a Route 53 zone ID looks like Z0123456789ABCDEFGHIJ")
+    if zone_name is not None and domain != zone_name and not domain.endswith("." + zone_name):
+        problems.append(
+            f"hosted_zone_name={zone_name!r} does not end domain_name={domain!r}: use the zone "
+            "that holds the domain (its own name or a parent, e.g. example.com for "
+            "airflow.example.com)"
+        )
+    if certificate_arn is not None and region is not None and _CERT_ARN_RE.match(certificate_arn):
+        cert_region = certificate_arn.split(":")[3]
+        if cert_region != region:
+            problems.append(
+                f"certificate_arn is in {cert_region}, the stacks deploy to {region}: a load "
+                "balancer uses certificates of its own region only; request or import the "
+                f"certificate in {region}, or leave certificate_arn unset to have the app issue one"
+            )
+    return problems
 
 
 def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
@@ -345,13 +394,21 @@ def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
             f"certificate_arn={certificate_arn!r} is not an ACM certificate ARN "
             "(arn:aws:acm:<region>:<account>:certificate/<id>)"
         )
-    if stage == "prod" and certificate_arn is None and not private_only:
+    domain_name, zone_id, zone_name = (
+        reader.str_("domain_name"), reader.str_("hosted_zone_id"), reader.str_("hosted_zone_name")
+    )
+    domain_name = domain_name.lower().rstrip(".") if domain_name else None
+    zone_name = zone_name.lower().rstrip(".") if zone_name else None
+    zone_id = zone_id.removeprefix("/hostedzone/") if zone_id else None
+    problems.extend(_domain_problems(domain_name, zone_id, zone_name, certificate_arn, region))
+    if stage == "prod" and domain_name is None and not private_only:
         problems.append(
-            "certificate_arn: prod serves the UI over HTTPS only; set certificate_arn to an ACM "
-            "certificate ARN, or set ui_private_only=true to serve it on an internal load "
-            "balancer reachable only from the VPC"
+            "domain_name: prod serves the UI over HTTPS only; set domain_name, hosted_zone_id and "
+            "hosted_zone_name (a Route 53 public hosted zone; the app issues the certificate), or "
+            "set ui_private_only=true to serve it on an internal load balancer reachable only "
+            "from the VPC"
         )
-    ingress = IngressConfig(cidrs, certificate_arn, private_only)
+    ingress = IngressConfig(cidrs, certificate_arn, private_only, domain_name, zone_id, zone_name)
 
     retention = reader.int_("log_retention_days")
     if retention not in LOG_RETENTION_DAYS:

@@ -134,14 +134,28 @@ class IngressConfig:
     """How people reach the UI.
 
     :param allowed_cidrs: IPv4 CIDRs the load balancer accepts.
-    :param certificate_arn: ACM certificate for HTTPS on 443; HTTP then redirects to HTTPS.
+    :param certificate_arn: an existing ACM certificate (in the stack's region) covering
+        ``domain_name``; without it, the app issues a DNS-validated one. Needs ``domain_name``:
+        no certificate can cover the load balancer's own ``*.elb.amazonaws.com`` name.
     :param private_only: internal load balancer, reachable only from the VPC (and what is
         connected to it, e.g. a VPN).
+    :param domain_name: the UI's host name, e.g. ``airflow.example.com``: HTTPS on 443 (HTTP
+        redirects), an alias record to the load balancer, ``[api] base_url`` from it.
+    :param hosted_zone_id: the Route 53 public hosted zone that holds ``domain_name``.
+    :param hosted_zone_name: that zone's name, ``domain_name`` itself or a parent of it.
     """
 
     allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     certificate_arn: str | None = None
     private_only: bool = False
+    domain_name: str | None = None
+    hosted_zone_id: str | None = None
+    hosted_zone_name: str | None = None
+
+    @property
+    def https(self) -> bool:
+        """Whether the UI is served over HTTPS (on ``domain_name``)."""
+        return self.domain_name is not None
 
 
 @dataclass(frozen=True)

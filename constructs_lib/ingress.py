@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, Duration
+from aws_cdk import Annotations, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 #: Airflow 3's health endpoint (api-server): https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/check-health.html
 HEALTH_CHECK_PATH = "/api/v2/monitor/health"
+#: The api-server's HTTP keep-alive timeout (seconds): Airflow passes ``[api] worker_timeout``
+#: (default 120) to uvicorn as ``timeout_keep_alive``; the stack sets it explicitly.
+API_SERVER_KEEP_ALIVE_SECONDS = 120
+#: ALB idle timeout (seconds; ALB default 60). Long enough for slow API calls (a large log read
+#: from S3, a big DAG listing) and below the api-server's keep-alive, as the ALB docs ask of
+#: targets ("configure the idle timeout of your application to be larger than the idle timeout
+#: configured for the load balancer"), so the api-server never closes a connection the ALB is
+#: about to reuse (a 502).
+ALB_IDLE_TIMEOUT_SECONDS = 110
 
 
 class UiLoadBalancer(Construct):
     """An ALB forwarding to the api-server.
 
-    With ``certificate_arn``: HTTPS on 443 (TLS 1.2+ policy ``RECOMMENDED_TLS``) and HTTP on 80
-    redirected to HTTPS. Without: HTTP on 80, with a warning annotation. ``internal`` makes it
-    reachable only from inside the VPC. Listeners add no ingress rule of their own: the load
-    balancer's security group decides who may connect.
+    With ``domain_name`` (and its Route 53 public hosted zone): HTTPS on 443 (TLS 1.2+ policy
+    ``RECOMMENDED_TLS``) with ``certificate_arn`` or, without it, an ACM certificate for the
+    domain that the app issues and validates by DNS in the zone; HTTP on 80 redirected to
+    HTTPS; an A alias record ``domain_name`` -> load balancer. Without a domain: HTTP on 80,
+    with a warning annotation. ``internal`` makes it reachable only from inside the VPC.
+    Listeners add no ingress rule of their own: the load balancer's security group decides who
+    may connect. Idle timeout :data:`ALB_IDLE_TIMEOUT_SECONDS`.
+
+    With ``certificate_arn`` in an environment-agnostic synthesis, a CloudFormation rule stops
+    the deployment when the certificate's region is not the stack's (the configuration checks
+    this before synthesis when ``region`` is set).
 
     Access logs go to ``access_logs_bucket`` under ``alb/``. CDK needs a concrete region for
     that (the bucket policy names the region's ELB account), so pass None in an
@@ -27,7 +46,10 @@ class UiLoadBalancer(Construct):
 
     :ivar load_balancer: ``elbv2.ApplicationLoadBalancer``
     :ivar target_group: ``elbv2.ApplicationTargetGroup``
-    :ivar url: ``https://`` or ``http://`` URL of the UI (a token)
+    :ivar url: ``https://<domain_name>`` or ``http://<ALB DNS name>`` (a token)
+    :ivar certificate: ``acm.ICertificate`` with a domain, else None
+    :ivar trusted_proxy_cidrs: IPv4 CIDRs of the subnets the load balancer's nodes live in: the
+        only sources whose ``X-Forwarded-*`` headers the api-server may trust
     """
 
     def __init__(
@@ -41,17 +63,27 @@ class UiLoadBalancer(Construct):
         certificate_arn: str | None,
         access_logs_bucket: s3.IBucket | None,
         deletion_protection: bool,
+        domain_name: str | None = None,
+        hosted_zone_id: str | None = None,
+        hosted_zone_name: str | None = None,
     ):
         super().__init__(scope, construct_id)
+        if certificate_arn and not domain_name:
+            raise ValueError("certificate_arn needs domain_name: no certificate covers the ALB's own DNS name")
+        if domain_name and not (hosted_zone_id and hosted_zone_name):
+            raise ValueError("domain_name needs hosted_zone_id and hosted_zone_name")
+        subnets = ec2.SubnetSelection(subnet_group_name="Private" if internal else "Public")
+        self.trusted_proxy_cidrs = [subnet.ipv4_cidr_block for subnet in vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnets]
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
             "LoadBalancer",
             vpc=vpc,
             internet_facing=not internal,
-            vpc_subnets=ec2.SubnetSelection(subnet_group_name="Private" if internal else "Public"),
+            vpc_subnets=subnets,
             security_group=security_group,
             drop_invalid_header_fields=True,
             deletion_protection=deletion_protection,
+            idle_timeout=Duration.seconds(ALB_IDLE_TIMEOUT_SECONDS),
         )
         if access_logs_bucket is not None:
             self.load_balancer.log_access_logs(access_logs_bucket, "alb")
@@ -73,18 +105,39 @@ class UiLoadBalancer(Construct):
             deregistration_delay=Duration.seconds(30),
         )
         dns = self.load_balancer.load_balancer_dns_name
-        if certificate_arn:
+        self.certificate: acm.ICertificate | None = None
+        if domain_name:
+            zone = route53.PublicHostedZone.from_hosted_zone_attributes(
+                self, "Zone", hosted_zone_id=hosted_zone_id, zone_name=hosted_zone_name
+            )
+            if certificate_arn:
+                self.certificate = acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
+                self._assert_certificate_region(certificate_arn)
+            else:
+                self.certificate = acm.Certificate(
+                    self,
+                    "Certificate",
+                    domain_name=domain_name,
+                    validation=acm.CertificateValidation.from_dns(zone),
+                )
+            route53.ARecord(
+                self,
+                "Alias",
+                zone=zone,
+                record_name=domain_name + ".",
+                target=route53.RecordTarget.from_alias(route53_targets.LoadBalancerTarget(self.load_balancer)),
+            )
             self.load_balancer.add_listener(
                 "Https",
                 port=443,
                 protocol=elbv2.ApplicationProtocol.HTTPS,
-                certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
+                certificates=[elbv2.ListenerCertificate.from_certificate_manager(self.certificate)],
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
                 default_target_groups=[self.target_group],
                 open=False,
             )
             self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
-            self.url = f"https://{dns}"
+            self.url = f"https://{domain_name}"
         else:
             self.load_balancer.add_listener(
                 "Http",
@@ -96,9 +149,30 @@ class UiLoadBalancer(Construct):
             self.url = f"http://{dns}"
             Annotations.of(self).add_warning_v2(
                 "airflow:ui-without-tls",
-                "The Airflow UI is served over plain HTTP: set certificate_arn to an ACM certificate "
-                "to serve it over HTTPS (prod requires it unless ui_private_only=true).",
+                "The Airflow UI is served over plain HTTP: set domain_name, hosted_zone_id and "
+                "hosted_zone_name to serve it over HTTPS on your domain (prod requires it unless "
+                "ui_private_only=true).",
             )
+
+    def _assert_certificate_region(self, certificate_arn: str) -> None:
+        """In an environment-agnostic stack, refuse at deploy time a certificate of another region."""
+        stack = Stack.of(self)
+        if not Token.is_unresolved(stack.region):
+            return
+        cert_region = certificate_arn.split(":")[3]
+        CfnRule(
+            self,
+            "CertificateInStackRegion",
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_equals(stack.region, cert_region),
+                    assert_description=(
+                        f"certificate_arn is in {cert_region}; a load balancer uses certificates of "
+                        "its own region only: deploy to that region or use a certificate from this one"
+                    ),
+                )
+            ],
+        )
 
     def attach(self, service: ecs.FargateService) -> None:
         """Register ``service``'s tasks as targets (port 8080 of its first container)."""

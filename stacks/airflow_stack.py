@@ -16,7 +16,7 @@ from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
 from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
-from constructs_lib.ingress import HEALTH_CHECK_PATH, UiLoadBalancer
+from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from constructs_lib.workers import WorkerTaskDefinition
 from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
@@ -25,6 +25,26 @@ from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
 def jobs_check(job_type: str) -> list[str]:
     """Container health check: the component's job heartbeats in the DB from this host."""
     return ["CMD-SHELL", f"airflow jobs check --job-type {job_type} --local || exit 1"]
+
+
+def api_server_proxy_settings(trusted_proxy_cidrs: list[str], *, https: bool) -> dict[str, str]:
+    """Environment of the api-server behind the load balancer (it runs with ``--proxy-headers``).
+
+    - ``FORWARDED_ALLOW_IPS``: uvicorn trusts ``X-Forwarded-For``/``-Proto`` only from these
+      sources (uvicorn's ProxyHeadersMiddleware, networks allowed): the load balancer's subnets,
+      never ``*``, so a client elsewhere in the VPC cannot pose as the proxy. With the scheme from
+      ``X-Forwarded-Proto``, FAB marks its JWT cookie Secure over HTTPS.
+    - ``[fab] cookie_secure``: the FAB session cookie is sent over HTTPS only, when HTTPS is on.
+    - ``[api] worker_timeout``: uvicorn's keep-alive (seconds), kept above the ALB idle timeout.
+
+    :param trusted_proxy_cidrs: IPv4 CIDRs of the load balancer's subnets.
+    :param https: whether the UI is served over HTTPS.
+    """
+    return {
+        "FORWARDED_ALLOW_IPS": ",".join(trusted_proxy_cidrs),
+        "AIRFLOW__FAB__COOKIE_SECURE": str(https),
+        "AIRFLOW__API__WORKER_TIMEOUT": str(API_SERVER_KEEP_ALIVE_SECONDS),
+    }
 
 
 def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager.ISecret) -> InitContainer:
@@ -88,6 +108,9 @@ class AirflowStack(Stack):
             # ELB access logging needs a concrete region (set account and region in the config).
             access_logs_bucket=access_logs_bucket if config.region else None,
             deletion_protection=config.retain_data,
+            domain_name=config.ingress.domain_name,
+            hosted_zone_id=config.ingress.hosted_zone_id,
+            hosted_zone_name=config.ingress.hosted_zone_name,
         )
         base_env = {
             **common_settings.environment(),
@@ -136,10 +159,14 @@ class AirflowStack(Stack):
             "ApiServer",
             task_role=task_roles["ApiServer"],
             component="api-server",
-            command=["api-server"],
+            command=["api-server", "--proxy-headers"],
             size=config.services.api_server_size,
             desired_count=config.services.api_server_count,
-            environment={**base_env, "AIRFLOW__API__WORKERS": "2"},
+            environment={
+                **base_env,
+                "AIRFLOW__API__WORKERS": "2",
+                **api_server_proxy_settings(self.ui.trusted_proxy_cidrs, https=config.ingress.https),
+            },
             health_check_command=[
                 "CMD-SHELL",
                 f"curl --fail --silent http://localhost:{API_SERVER_PORT}{HEALTH_CHECK_PATH} || exit 1",

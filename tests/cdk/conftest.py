@@ -28,6 +28,9 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
         "region": "eu-west-1",
         "availability_zones": "eu-west-1a,eu-west-1b",
         "certificate_arn": TEST_CERTIFICATE,
+        "domain_name": "airflow.example.com",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "hosted_zone_name": "example.com",
         "ui_allowed_cidrs": "203.0.113.0/24",
     },
     "no-nat": {"nat_gateways": "0"},
@@ -37,6 +40,11 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     "ecs-exec": {"enable_ecs_exec": "true"},
     "s3-dags": {"dag_bundle": "s3"},
     "private-ui-prod": {"stage": "prod", "ui_private_only": "true"},
+    "issued-certificate": {
+        "domain_name": "airflow.example.com",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "hosted_zone_name": "example.com",
+    },
 }
 
 

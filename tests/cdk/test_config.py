@@ -43,6 +43,19 @@ class TestDefaults:
         assert config.executor.worker_size == TaskSize(2048, 4096)
         assert config.ingress.allowed_cidrs == ("198.51.100.0/24", "203.0.113.0/24")
 
+    def test_domain_keys_are_normalized(self):
+        ingress = load_config(
+            {"domain_name": "Airflow.Example.com.", "hosted_zone_id": "/hostedzone/Z0123456789ABCDEFGHIJ",
+             "hosted_zone_name": "example.com."}
+        ).ingress
+        assert (ingress.domain_name, ingress.hosted_zone_id, ingress.hosted_zone_name) == (
+            "airflow.example.com", "Z0123456789ABCDEFGHIJ", "example.com"
+        )
+        assert ingress.https
+
+    def test_zone_apex_is_a_valid_domain(self):
+        assert load_config({"domain_name": "example.com", "hosted_zone_id": "Z1", "hosted_zone_name": "example.com"}).ingress.https
+
     def test_cdk_feature_flags_are_not_config_keys(self):
         load_config({"@aws-cdk/core:checkSecretUsage": True, "availability-zones:account=1:region=x": []})
 
@@ -67,7 +80,22 @@ class TestErrors:
             ({"image_uri": "not an image"}, "image_uri='not an image' is not an image reference"),
             ({"image_uri": "Repo/UPPER:tag"}, "is not an image reference"),
             ({"image_uri": "apache/airflow:3.3.2", "image_tag": "v1"}, "image_uri and image_tag: set at most one of them"),
-            ({"stage": "prod"}, "certificate_arn: prod serves the UI over HTTPS only"),
+            ({"stage": "prod"}, "domain_name: prod serves the UI over HTTPS only; set domain_name, hosted_zone_id and hosted_zone_name"),
+            ({"domain_name": "airflow.example.com"}, "domain_name: set hosted_zone_id and hosted_zone_name of the Route 53 public hosted zone"),
+            ({"domain_name": "airflow.example.com", "hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.org"},
+             "hosted_zone_name='example.org' does not end domain_name='airflow.example.com': use the zone that holds the domain"),
+            ({"domain_name": "airflow.example.com", "hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "ample.com"},
+             "hosted_zone_name='ample.com' does not end domain_name"),
+            ({"account": "123456789012", "region": "us-east-1", "availability_zones": "us-east-1a,us-east-1b",
+              "domain_name": "airflow.example.com", "hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com",
+              "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"},
+             "certificate_arn is in eu-west-1, the stacks deploy to us-east-1: a load balancer uses certificates of its own region only"),
+            ({"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"},
+             "certificate_arn: set domain_name (with hosted_zone_id and hosted_zone_name) too; a certificate cannot cover the load balancer's own"),
+            ({"hosted_zone_id": "Z0123456789ABCDEFGHIJ"}, "hosted_zone_id/hosted_zone_name: set domain_name too"),
+            ({"domain_name": "airflow.example.com", "hosted_zone_id": "example.com", "hosted_zone_name": "example.com"},
+             "hosted_zone_id='example.com': a Route 53 zone ID looks like Z0123456789ABCDEFGHIJ"),
+            ({"domain_name": "http://airflow", "hosted_zone_id": "Z1", "hosted_zone_name": "airflow"}, "domain_name='http://airflow': give a host name"),
             ({"certificate_arn": "arn:aws:iam::123456789012:role/x"}, "is not an ACM certificate ARN"),
             ({"log_retention_days": "10"}, "log_retention_days=10: CloudWatch Logs accepts only"),
             ({"db_backup_retention_days": "40"}, "db_backup_retention_days=40: RDS keeps automated backups 1 to 35 days"),

@@ -48,7 +48,7 @@ def checkov_skips(config) -> dict[str, str]:
     skips = dict(SKIPS["always"])
     if not config.database.multi_az:
         skips.update(SKIPS["when_single_az_db"])
-    if not config.ingress.certificate_arn:
+    if not config.ingress.https:
         skips.update(SKIPS["when_no_certificate"])
     if not config.region:
         skips.update(SKIPS["when_no_region"])

@@ -97,7 +97,7 @@ class TestNetworkExposure:
 
     def test_dev_without_certificate_warns(self, dev):
         Annotations.from_stack(dev.stacks["airflow"]).has_warning(
-            "/Airflow/Ui", Match.string_like_regexp("plain HTTP: set certificate_arn")
+            "/Airflow/Ui", Match.string_like_regexp("plain HTTP: set domain_name")
         )
 
     def test_prod_with_certificate_does_not_warn(self, prod):
