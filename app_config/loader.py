@@ -419,6 +419,18 @@ def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
     dag_bundle = (reader.str_("dag_bundle") or "").lower()
     if dag_bundle not in ("image", "s3"):
         problems.append(f"dag_bundle={dag_bundle!r}: use image (dags/ baked into the image) or s3")
+    # ECS Exec bind-mounts the SSM agent into the container, and the agent creates directories
+    # and files on the container's filesystem at start (under /var/lib/amazon/ssm, /var/log/amazon
+    # and elsewhere, not a documented contract); AWS's ECS Exec considerations state that a
+    # read-only root filesystem is not supported. Volumes at guessed paths would break silently
+    # when the agent changes, so the combination is refused.
+    if reader.bool_("enable_ecs_exec") and reader.bool_("read_only_root_filesystem"):
+        problems.append(
+            "enable_ecs_exec: ECS Exec does not work with a read-only root filesystem (the SSM "
+            "agent it injects writes to the container's filesystem); also set "
+            "read_only_root_filesystem=false while you need exec (-c enable_ecs_exec=true "
+            "-c read_only_root_filesystem=false), and turn both back when done"
+        )
     admin_username = reader.str_("admin_username") or ""
     if not _USERNAME_RE.match(admin_username):
         problems.append(f"admin_username={admin_username!r}: use 1-64 letters, digits, _ . @ -")

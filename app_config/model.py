@@ -172,7 +172,8 @@ class DeploymentConfig:
     :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image) or ``s3`` (an S3
         bucket this app creates, read through the amazon provider's S3DagBundle).
     :param enable_ecs_exec: allow ``aws ecs execute-command`` into the services (sessions logged
-        to CloudWatch).
+        to CloudWatch). Needs ``read_only_root_filesystem=False``: the SSM agent ECS Exec injects
+        writes to the container's filesystem (the loader refuses the combination).
     :param read_only_root_filesystem: run every container with a read-only root filesystem
         (writable scratch only at /tmp and /opt/airflow/logs). Turn off only if an image of your
         own writes elsewhere.

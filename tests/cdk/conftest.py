@@ -37,7 +37,7 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
 }
 #: Options that add resources, checked by the scanners besides CONFIGURATIONS.
 OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
-    "ecs-exec": {"enable_ecs_exec": "true"},
+    "ecs-exec": {"enable_ecs_exec": "true", "read_only_root_filesystem": "false"},
     "s3-dags": {"dag_bundle": "s3"},
     "private-ui-prod": {"stage": "prod", "ui_private_only": "true"},
     "issued-certificate": {

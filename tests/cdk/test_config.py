@@ -56,6 +56,10 @@ class TestDefaults:
     def test_zone_apex_is_a_valid_domain(self):
         assert load_config({"domain_name": "example.com", "hosted_zone_id": "Z1", "hosted_zone_name": "example.com"}).ingress.https
 
+    def test_ecs_exec_with_a_writable_root_is_accepted(self):
+        config = load_config({"enable_ecs_exec": "true", "read_only_root_filesystem": "false"})
+        assert config.enable_ecs_exec and not config.read_only_root_filesystem
+
     def test_cdk_feature_flags_are_not_config_keys(self):
         load_config({"@aws-cdk/core:checkSecretUsage": True, "availability-zones:account=1:region=x": []})
 
@@ -105,6 +109,8 @@ class TestErrors:
             ({"account": "123"}, "account='123': an AWS account ID is 12 digits"),
             ({"account": "123456789012"}, "account/region: set both"),
             ({"db_multi_az": "maybe"}, "db_multi_az='maybe': expected true or false"),
+            ({"enable_ecs_exec": "true"}, "enable_ecs_exec: ECS Exec does not work with a read-only root filesystem"),
+            ({"enable_ecs_exec": "true"}, "also set read_only_root_filesystem=false while you need exec"),
             ({"nat_gatways": "1"}, "nat_gatways: unknown configuration key; did you mean nat_gateways?"),
         ],
     )

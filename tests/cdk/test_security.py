@@ -42,7 +42,7 @@ def as_list(value):
 @pytest.fixture(scope="module", params=[*CONFIGURATIONS, "exec"])
 def every_config(request, synth, tmp_path_factory):
     if request.param == "exec":
-        return synthesize({"enable_ecs_exec": "true"}, tmp_path_factory.mktemp("exec"))
+        return synthesize({"enable_ecs_exec": "true", "read_only_root_filesystem": "false"}, tmp_path_factory.mktemp("exec"))
     return synth(request.param)
 
 
@@ -129,10 +129,13 @@ class TestEcsExec:
             assert not s["Properties"].get("EnableExecuteCommand")
 
     def test_when_enabled_sessions_are_logged(self, tmp_path):
-        exec_on = synthesize({"enable_ecs_exec": "true"}, tmp_path)
+        exec_on = synthesize({"enable_ecs_exec": "true", "read_only_root_filesystem": "false"}, tmp_path)
         exec_on.template("cluster").has_resource_properties(
             "AWS::ECS::Cluster",
             {"Configuration": {"ExecuteCommandConfiguration": Match.object_like({"Logging": "OVERRIDE", "LogConfiguration": Match.object_like({"CloudWatchLogGroupName": Match.any_value()})})}},
         )
         for s in resources_of(exec_on.templates()["airflow"], "AWS::ECS::Service").values():
             assert s["Properties"]["EnableExecuteCommand"] is True
+        # The SSM agent ECS Exec injects needs a writable root in every container it may enter.
+        for td in resources_of(exec_on.templates()["airflow"], "AWS::ECS::TaskDefinition").values():
+            assert all(c["ReadonlyRootFilesystem"] is False for c in td["Properties"]["ContainerDefinitions"])
