@@ -175,7 +175,7 @@ class DeploymentConfig:
         to CloudWatch). Needs ``read_only_root_filesystem=False``: the SSM agent ECS Exec injects
         writes to the container's filesystem (the loader refuses the combination).
     :param read_only_root_filesystem: run every container with a read-only root filesystem
-        (writable scratch only at /tmp and /opt/airflow/logs). Turn off only if an image of your
+        (writable task volumes only at /tmp, /opt/airflow/logs and /opt/airflow/tmp = TMPDIR). Turn off only if an image of your
         own writes elsewhere.
     :param admin_username: login of the admin user created for the FAB auth manager.
     """

@@ -14,10 +14,16 @@ from constructs import Construct
 
 from app_config.model import TaskSize
 
+#: Scratch directory of every Airflow container (``TMPDIR``): created by ``docker/Dockerfile`` as
+#: the airflow user, so the volume's root is airflow-owned. Python's ``tempfile`` and most tools
+#: honour ``TMPDIR`` first, so nothing depends on the mode Fargate gives ``/tmp`` (1777 is needed
+#: there for a non-root user, and that is the one mode a volume copy might not keep).
+SCRATCH_PATH = "/opt/airflow/tmp"
 #: Writable paths of an otherwise read-only root filesystem. ``docker/Dockerfile`` declares them
 #: as VOLUMEs owned by the airflow user, so Fargate copies them, with their ownership, into the
 #: task's ephemeral storage (ECS bind mounts, "expose a path and its contents from a Dockerfile").
-WRITABLE_PATHS = {"tmp": "/tmp", "airflow-logs": "/opt/airflow/logs"}
+#: ``/tmp`` stays mounted for tools that ignore ``TMPDIR``.
+WRITABLE_PATHS = {"tmp": "/tmp", "airflow-logs": "/opt/airflow/logs", "scratch": SCRATCH_PATH}
 #: The image's non-root user (apache/airflow's ``airflow``, UID 50000, GID 0).
 AIRFLOW_USER = "50000:0"
 #: How long a component waits for ``airflow db migrate`` to finish (seconds).
@@ -61,9 +67,11 @@ def add_writable_volumes(task_definition: ecs.TaskDefinition) -> None:
 
 
 def mount_writable_volumes(container: ecs.ContainerDefinition) -> None:
-    """Mount the scratch volumes (see :func:`add_writable_volumes`) in ``container``."""
+    """Mount the scratch volumes (see :func:`add_writable_volumes`) in ``container`` and point
+    its ``TMPDIR`` at :data:`SCRATCH_PATH`."""
     for name, path in WRITABLE_PATHS.items():
         container.add_mount_points(ecs.MountPoint(source_volume=name, container_path=path, read_only=False))
+    container.add_environment("TMPDIR", SCRATCH_PATH)
 
 
 class AirflowService(Construct):

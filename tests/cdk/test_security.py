@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
-from tests.cdk.conftest import CONFIGURATIONS, resources_of, synthesize
+from tests.cdk.conftest import CONFIGURATIONS, PROJECT_ROOT, resources_of, synthesize
 
 #: Actions allowed on Resource "*" because AWS offers no resource-level permission for them
 #: (Service Authorization Reference), each with where it comes from.
@@ -139,3 +139,33 @@ class TestEcsExec:
         # The SSM agent ECS Exec injects needs a writable root in every container it may enter.
         for td in resources_of(exec_on.templates()["airflow"], "AWS::ECS::TaskDefinition").values():
             assert all(c["ReadonlyRootFilesystem"] is False for c in td["Properties"]["ContainerDefinitions"])
+
+
+class TestScratchSpace:
+    """Every container writes scratch files to an airflow-owned volume named by TMPDIR, so nothing
+    relies on the mode Fargate gives /tmp."""
+
+    def test_every_container_mounts_the_scratch_volume_and_sets_tmpdir(self, any_config):
+        from constructs_lib.airflow_service import SCRATCH_PATH
+
+        checked = 0
+        for role in ("cluster", "airflow"):
+            for td in resources_of(any_config.templates()[role], "AWS::ECS::TaskDefinition").values():
+                volumes = {v["Name"] for v in td["Properties"]["Volumes"]}
+                for c in td["Properties"]["ContainerDefinitions"]:
+                    mounts = {m["ContainerPath"]: m for m in c["MountPoints"]}
+                    assert mounts[SCRATCH_PATH]["SourceVolume"] in volumes and mounts[SCRATCH_PATH]["ReadOnly"] is False
+                    assert {"Name": "TMPDIR", "Value": SCRATCH_PATH} in c["Environment"], c["Name"]
+                    checked += 1
+        assert checked == 9  # the worker, four components and their four init containers
+
+    def test_the_image_creates_the_scratch_path_as_the_airflow_user_and_declares_it_a_volume(self):
+        from constructs_lib.airflow_service import SCRATCH_PATH, WRITABLE_PATHS
+
+        lines = (PROJECT_ROOT / "docker" / "Dockerfile").read_text().splitlines()
+        user_line = max(i for i, line in enumerate(lines) if line.startswith("USER "))
+        assert lines[user_line] == "USER 50000"
+        mkdir_line = next(i for i, line in enumerate(lines) if line.startswith("RUN") and SCRATCH_PATH in line)
+        assert mkdir_line > user_line, "created after USER 50000, so owned by airflow"
+        (volume,) = [line for line in lines if line.startswith("VOLUME")]
+        assert set(json.loads(volume.removeprefix("VOLUME "))) == set(WRITABLE_PATHS.values())
