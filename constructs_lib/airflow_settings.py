@@ -1,6 +1,6 @@
 """The Airflow configuration each component receives, as ECS environment values and secrets.
 
-One place decides which component gets what (DESIGN.md section 2):
+One place decides which component gets what (docs/architecture.md, section 1):
 
 - every component and worker: the Execution API URL, remote logging to S3, the DAG bundle;
 - components that touch the metadata DB (scheduler, api-server, dag-processor, triggerer): the DB
@@ -173,7 +173,7 @@ class EcsExecutorSettings:
         """Return the scheduler's executor environment.
 
         The stock executor passes ``capacity_provider_strategy`` to boto as a raw string
-        (DESIGN.md section 3, defect 3), so with it the launch type FARGATE is used instead.
+        (docs/architecture.md, section 2, defect 3), so with it the launch type FARGATE is used instead.
         """
         prefix = "AIRFLOW__AWS_ECS_EXECUTOR__"
         env = {

@@ -81,7 +81,7 @@ def test_oom_killed_container_fails_task_with_reason(airflow, runs):
         "SELECT start_date IS NOT NULL FROM task_instance WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
     assert started == [(True,)]
     if is_stock_executor():
-        pytest.xfail("the stock AwsEcsExecutor logs stoppedReason only to the scheduler log (DESIGN 3.9)")
+        pytest.xfail("the stock AwsEcsExecutor logs stoppedReason only to the scheduler log (docs/architecture.md, section 2, defect 9)")
     events = airflow.events(dag_id)
     assert any(OOM_REASON in extra and "137" in extra for _, _, extra in events), (
         f"no task event gives the exit code 137 and {OOM_REASON!r}; events for {dag_id}: {events}")
@@ -110,7 +110,7 @@ def test_mapped_task_with_50_indexes(airflow, runs):
 def test_executor_task_events_reach_the_log_table(airflow, runs):
     """The executor's own events (here: RunTask throttled, once per burst task) are persisted."""
     if is_stock_executor():
-        pytest.skip("the stock AwsEcsExecutor does not log intermediate submit failures (DESIGN 3.4)")
+        pytest.skip("the stock AwsEcsExecutor does not log intermediate submit failures (docs/architecture.md, section 2, defect 4)")
     airflow.wait_for_run(THROTTLED_DAG, runs[THROTTLED_DAG], timeout=420)
     time.sleep(5)  # events are saved at the end of the scheduler loop that produced them
     lost = [name for name, path in airflow.log_files.items()
@@ -160,5 +160,5 @@ def test_no_task_instance_lost_or_stuck(airflow, runs):
     started = Counter(
         (c.workload["ti"]["id"], c.workload["ti"]["try_number"])
         for c in fargate.finished if c.workload and c.started_at is not None)
-    if not is_stock_executor():  # the stock executor relaunches a started task (DESIGN 3.5)
+    if not is_stock_executor():  # the stock executor relaunches a started task (docs/architecture.md, section 2, defect 5)
         assert not {k: n for k, n in started.items() if n > 1}
