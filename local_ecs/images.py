@@ -213,7 +213,7 @@ def build_base_image(config: PodmanConfig | None = None, *, requirements: str = 
     :param requirements: the file of ``base_image/`` that pip installs (the lock; the pins file
         only when generating the lock).
     :param tag: default: what docker/Dockerfile's ``FROM`` resolves to, e.g.
-        ``apache/airflow:3.3.2-python3.13`` (stored as ``docker.io/apache/airflow:...``).
+        ``apache/airflow:3.3.2-python3.13`` (stored as ``localhost/apache/airflow:...``).
     :returns: the tag. Reused when an image with that tag carries the same inputs hash.
     :raises ImageBuildError: the build failed (last lines of the build log).
     """

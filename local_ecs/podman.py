@@ -12,9 +12,9 @@ The settings, and why each is needed on a machine of this project's kind (see do
 - ``default_ulimits``: podman's defaults exceed the host's hard limits ("setrlimit RLIMIT_NOFILE:
   Operation not permitted"); these stay below the 20000 open files of the build machines.
 - ``driver = "overlay"`` with graphroot/runroot in the state directory.
-- ``unqualified-search-registries = ["docker.io"]``: ``FROM apache/airflow:...`` resolves to the
-  locally tagged ``docker.io/apache/airflow:...``; every build and run passes ``--pull=never``,
-  since no registry is reachable.
+- a registries.conf of its own, so short names (``FROM apache/airflow:...``, stored locally as
+  ``localhost/apache/airflow:...``) resolve alike on every machine; every build and run passes
+  ``--pull=never``, since no registry is reachable.
 """
 
 from __future__ import annotations
