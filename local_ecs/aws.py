@@ -313,6 +313,7 @@ class AwsStandIn:
         self._provision_secrets()
         self._provision_principals()
         self._provision_clusters()
+        self._provision_task_definitions()
 
     def _each(self, resource_type: str):
         for stack in self.assembly.stacks.values():
@@ -426,8 +427,39 @@ class AwsStandIn:
 
     def _provision_clusters(self) -> None:
         ecs = self.client("ecs")
+        associations = {}
+        for stack_id, _, resource in self._each("AWS::ECS::ClusterCapacityProviderAssociations"):
+            properties = self.resolver.resolve(stack_id, resource["Properties"])
+            associations[properties["Cluster"]] = properties
         for stack_id, logical_id, _ in self._each("AWS::ECS::Cluster"):
-            ecs.create_cluster(clusterName=self.resolver.resolve(stack_id, {"Ref": logical_id}))
+            name = self.resolver.resolve(stack_id, {"Ref": logical_id})
+            ecs.create_cluster(clusterName=name)
+            if name in associations:
+                # The cluster's capacity providers and default strategy, as the template sets them.
+                ecs.put_cluster_capacity_providers(
+                    cluster=name,
+                    capacityProviders=associations[name].get("CapacityProviders", []),
+                    defaultCapacityProviderStrategy=[
+                        {"capacityProvider": item["CapacityProvider"], "weight": int(item.get("Weight", 0)),
+                         "base": int(item.get("Base", 0))}
+                        for item in associations[name].get("DefaultCapacityProviderStrategy", [])
+                    ],
+                )
+
+    def _provision_task_definitions(self) -> None:
+        from local_ecs.taskdef import from_cloudformation
+
+        ecs = self.client("ecs")
+        for stack_id, logical_id, _ in self._each("AWS::ECS::TaskDefinition"):
+            definition = from_cloudformation(self.resolver.properties(stack_id, logical_id))
+            if not definition.get("family"):
+                continue
+            for container in definition["containerDefinitions"]:
+                # moto needs a memory on every container; the task's is the same limit.
+                container.setdefault("memory", int(definition.get("memory") or 512))
+            keys = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
+                    "requiresCompatibilities", "cpu", "memory", "runtimePlatform")
+            ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
 
     # -- what containers need ---------------------------------------------------------------
 

@@ -450,7 +450,7 @@ class EcsStandIn:
 
     def start(self) -> None:
         from moto.backends import get_backend
-        from moto.ecs.exceptions import ClientException
+        from moto.ecs.exceptions import EcsClientException as ClientException
         from moto.ecs.models import EC2ContainerServiceBackend
 
         self.backend = get_backend("ecs")[self.aws.stand_ins.account][self.aws.stand_ins.region]
