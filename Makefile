@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test bench deps-synth deps-test postgres clean
+.PHONY: synth test bench deps-synth deps-test postgres rehearsal-deps clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,15 @@ $(CDK): package.json
 	touch $@
 
 deps-synth: $(VENV)/.synth-deps $(CDK)
-deps-test: $(VENV)/.test-deps .venv-checkov/bin/checkov $(CDK) postgres
+deps-test: $(VENV)/.test-deps .venv-checkov/bin/checkov $(CDK) postgres rehearsal-deps
 
 # The end-to-end tests start a real PostgreSQL server; install it if the machine has none.
 postgres:
 	@bash scripts/ensure-postgres.sh
+
+# The rehearsal tests build and run the images with podman (Debian's podman runc mmdebstrap chromium).
+rehearsal-deps:
+	@bash scripts/ensure-rehearsal-deps.sh
 
 synth: deps-synth
 	$(CDK) synth --quiet
