@@ -100,7 +100,7 @@ class TlsOnlyPostgres:
             "hostnossl all all 0.0.0.0/0    reject\n"
             "hostssl all all 127.0.0.1/32   scram-sha-256\n"
         )
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-t", "60", "start")
         # Dollar quoting keeps any character of a generated password literal.
         tag = "$pw$"
         if tag in password:

@@ -10,6 +10,12 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON_CONTEXT = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
 _CACHE: dict[str, Path] = {}
+#: The configurations the rehearsal runs: context overrides over cdk.json.
+CONFIGURATIONS: dict[str, dict[str, str]] = {
+    "default": {},
+    "s3": {"dag_bundle": "s3"},
+    "stock-executor": {"executor_class": "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"},
+}
 
 
 def synthesize(overrides: dict[str, str], outdir: Path) -> Path:
@@ -27,8 +33,8 @@ def synthesize(overrides: dict[str, str], outdir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def cdk_out(tmp_path_factory):
-    """Return ``name -> cdk.out directory`` for ``default`` and ``s3`` (dag_bundle=s3)."""
-    configs = {"default": {}, "s3": {"dag_bundle": "s3"}}
+    """Return ``name -> cdk.out directory`` for the names of :data:`CONFIGURATIONS`."""
+    configs = CONFIGURATIONS
 
     def get(name: str = "default") -> Path:
         if name not in _CACHE:
