@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test bench deps-synth deps-test postgres rehearsal-deps clean
+.PHONY: synth test bench deps-synth deps-test postgres rehearsal-deps clean rehearsal local local-down
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,16 @@ bench: $(VENV)/.test-deps
 
 clean:
 	rm -rf cdk.out .pytest_cache
+
+# The rehearsal (docs/rehearsal.md): the synthesized task definitions run as ECS would, with podman,
+# moto (IAM enforced) and TLS-only PostgreSQL; writes .rehearsal/report.json and a screenshot.
+rehearsal: deps-test
+	$(PY) -m pytest -m rehearsal tests/rehearsal -q
+
+# A local Airflow from the same templates as production; prints the UI URL and the admin password.
+local: deps-test
+	$(CDK) synth --quiet -o .rehearsal/cdk.out $(CDK_ARGS)
+	$(PY) -m local_ecs up .rehearsal/cdk.out
+
+local-down:
+	$(PY) -m local_ecs down

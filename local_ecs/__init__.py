@@ -1,6 +1,10 @@
 """A local ECS runner: builds the images of a cloud assembly and runs its task definitions with
 podman, as ECS would (the rehearsal tests and ``make local`` use it).
 
+``local_ecs.assembly`` reads ``cdk.out`` and resolves intrinsics to stand-in values;
+``local_ecs.aws`` is moto with the templates' resources and IAM enforced; ``local_ecs.taskdef`` and
+``local_ecs.runner`` run task definitions as podman containers with ECS semantics (and an ECS
+stand-in for RunTask); ``local_ecs.scenario`` is the rehearsal. See docs/rehearsal.md.
 ``local_ecs.podman`` sets up and calls podman; ``local_ecs.images`` builds the stand-in for the
 official Airflow base image and the project image; ``base_image/`` holds the stand-in's files.
 """

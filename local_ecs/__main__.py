@@ -1,0 +1,127 @@
+"""Command line of the local ECS runner.
+
+Usage::
+
+    python -m local_ecs rehearse CDK_OUT [--name NAME] [--out .rehearsal] [--dags dags] [--no-browser]
+    python -m local_ecs up CDK_OUT       # make local: run the stack until Ctrl-C or `down`
+    python -m local_ecs down             # make local-down: stop it and remove its containers
+
+``rehearse`` exits 0 when the run succeeded, its task log came from S3 and IAM denied nothing;
+otherwise 1, after printing the failing container's name, exit code and last log lines. Missing
+podman, a failed build or a failing container stop it, and nothing is left running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from local_ecs.podman import PROJECT_ROOT
+
+STATE_DIR = PROJECT_ROOT / ".rehearsal"
+PID_FILE = STATE_DIR / "local.pid"
+
+
+def passed(report: dict) -> bool:
+    """The rehearsal's verdict on a report."""
+    return (report.get("dag_run_state") == "success" and report.get("task_log_from_s3") is True
+            and not report.get("iam_denials") and not report.get("left_running") and "error" not in report)
+
+
+def _rehearse(args) -> int:
+    from local_ecs.scenario import rehearse
+
+    try:
+        report = rehearse(Path(args.cdk_out), Path(args.out), name=args.name,
+                          dags_dir=Path(args.dags) if args.dags else None, browser=not args.no_browser)
+    except Exception as error:  # the report (with the failure) is already written
+        print(f"rehearsal {args.name} failed: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: report[k] for k in ("dag_run_state", "task_log_from_s3", "iam_denials", "image_mib",
+                                             "seconds")}, indent=2))
+    return 0 if passed(report) else 1
+
+
+def _up(args) -> int:
+    from local_ecs.scenario import LocalDeployment
+
+    deployment = LocalDeployment(Path(args.cdk_out), STATE_DIR / "local", max_workers=args.max_workers)
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    PID_FILE.parent.mkdir(parents=True, exist_ok=True)
+    PID_FILE.write_text(str(os.getpid()))
+    try:
+        deployment.start(dags_dir=Path(args.dags) if args.dags else None)
+        deployment.wait_healthy()
+        username, password = deployment.admin_login()
+        print(f"Airflow UI: {deployment.ui_url}\nuser: {username}\npassword: {password}\n"
+              "Stop with Ctrl-C or `make local-down`.", flush=True)
+        while not stop["now"]:
+            deployment.check()
+            time.sleep(1)
+        return 0
+    except Exception as error:
+        print(f"local stack failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        deployment.stop()
+        PID_FILE.unlink(missing_ok=True)
+
+
+def _down(args) -> int:
+    from local_ecs.podman import podman
+
+    if PID_FILE.exists():
+        pid = int(PID_FILE.read_text())
+        try:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(240):
+                os.kill(pid, 0)
+                time.sleep(0.5)
+        except ProcessLookupError:
+            pass
+    # Anything a crashed run left behind.
+    names = podman("ps", "--all", "--format", "{{.Names}}", "--filter", "label=local_ecs.run", check=False).stdout.split()
+    for name in names:
+        podman("rm", "--force", "--time", "0", name, check=False)
+    volumes = podman("volume", "ls", "--quiet", "--filter", "label=local_ecs.run", check=False).stdout.split()
+    for volume in volumes:
+        podman("volume", "rm", "--force", volume, check=False)
+    print(f"removed {len(names)} containers and {len(volumes)} volumes")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_ecs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rehearse = sub.add_parser("rehearse", help="run the rehearsal scenario and write its report")
+    rehearse.add_argument("cdk_out")
+    rehearse.add_argument("--name", default="default")
+    rehearse.add_argument("--out", default=str(STATE_DIR))
+    rehearse.add_argument("--dags", default=None, help="DAG files to upload (dag_bundle=s3)")
+    rehearse.add_argument("--no-browser", action="store_true")
+    up = sub.add_parser("up", help="start the stack for local development")
+    up.add_argument("cdk_out")
+    up.add_argument("--dags", default=None)
+    up.add_argument("--max-workers", type=int, default=3)
+    sub.add_parser("down", help="stop the local stack and remove its containers")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    return {"rehearse": _rehearse, "up": _up, "down": _down}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""PostgreSQL as RDS enforces it for the metadata DB (``rds.force_ssl=1``): TLS on, plain TCP
+connections refused, the master user and database of the template with the password of its secret.
+
+The server runs from Debian's packages (``scripts/ensure-postgres.sh`` installs them) in a data
+directory of the run, as the ``postgres`` OS user when the caller is root, with a self-signed
+certificate (``sslmode=require`` encrypts without verifying, as Airflow's URL asks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import glob
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+
+class PostgresError(RuntimeError):
+    """The server could not be set up; the message holds the command's output."""
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
+    if not found[-1]:
+        raise PostgresError(f"PostgreSQL's {name} not found: run `bash scripts/ensure-postgres.sh` (or make postgres)")
+    return found[-1]
+
+
+def _self_signed(directory: Path, host: str) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+class TlsOnlyPostgres:
+    """A PostgreSQL server on ``127.0.0.1:port`` accepting only TLS connections with a password.
+
+    :param root: directory for the data directory (created, removed by :meth:`stop`).
+    :param port: TCP port (what the DB secret's ``port`` says).
+    """
+
+    def __init__(self, root: Path, port: int):
+        self.root = Path(root)
+        self.data = self.root / "pgdata"
+        self.port = port
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *args: str) -> str:
+        result = subprocess.run([*self.as_user, *args], capture_output=True, text=True, timeout=120)
+        if result.returncode:
+            raise PostgresError(f"{args[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def start(self, username: str, password: str, database: str) -> None:
+        """Initialize, configure TLS-only access (``hostssl`` with scram-sha-256; ``hostnossl``
+        rejected), start, and create ``username`` (with ``password``) owning ``database``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        self.data.mkdir(mode=0o700)
+        if self.as_user:
+            shutil.chown(self.data, "postgres", "postgres")
+        self._run(_pg_bin("initdb"), "-D", str(self.data), "-A", "peer", "-U", "postgres", "-E", "UTF8")
+        cert, key = _self_signed(self.data, "127.0.0.1")
+        if self.as_user:
+            for path in (cert, key):
+                shutil.chown(path, "postgres", "postgres")
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.data}'\n"
+                f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\npassword_encryption = scram-sha-256\n"
+                "max_connections = 200\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            )
+        (self.data / "pg_hba.conf").write_text(
+            "# TLS only, like RDS with rds.force_ssl=1\n"
+            "local   all all                peer\n"
+            "hostnossl all all 0.0.0.0/0    reject\n"
+            "hostssl all all 127.0.0.1/32   scram-sha-256\n"
+        )
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-t", "60", "start")
+        # Dollar quoting keeps any character of a generated password literal.
+        tag = "$pw$"
+        if tag in password:
+            raise PostgresError("the generated password contains $pw$")
+        sql = (f'CREATE ROLE "{username}" LOGIN PASSWORD {tag}{password}{tag};\n'
+               f'CREATE DATABASE "{database}" OWNER "{username}";\n')
+        self._run(_pg_bin("psql"), "-h", str(self.data), "-p", str(self.port), "-U", "postgres", "-v",
+                  "ON_ERROR_STOP=1", "-c", sql.splitlines()[0], "-c", sql.splitlines()[1])
+
+    def connect(self, user: str, password: str, database: str, sslmode: str):
+        """Open a psycopg2 connection over TCP (to prove what the server accepts)."""
+        import psycopg2
+
+        return psycopg2.connect(host="127.0.0.1", port=self.port, user=user, password=password, dbname=database,
+                                sslmode=sslmode, connect_timeout=10)
+
+    def stop(self) -> None:
+        """Stop the server (immediate) and remove its directory."""
+        if self.data.exists():
+            with contextlib.suppress(Exception):
+                self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,452 @@
+"""The rehearsal: the synthesized deployment started and used on one machine, as a user would.
+
+:class:`LocalDeployment` brings up what ``cdk deploy --all`` would: the images of the assembly
+(podman), PostgreSQL with TLS only at the DB secret's host and port, moto with the templates'
+resources and IAM enforced, every ECS service of the Airflow stack as a task of its task
+definition, and the ECS stand-in that turns the scheduler's RunTask calls into worker containers.
+The Execution API URL the template writes (the api-server's Cloud Map name) resolves to the
+api-server through ``--add-host``; the UI URL is the template's output.
+
+:func:`rehearse` then plays the scenario of docs/rehearsal.md: migrations, services healthy by
+their own health checks, log in with the admin password from its secret, trigger
+``example_pipeline`` through the REST API, wait for it through the async ``/wait`` endpoint,
+read the task logs back through the REST API from S3, optionally open a task's log page in a
+real browser, stop every service with SIGTERM, and check that nothing is left running. It
+returns the report that ``.rehearsal/report.json`` holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from local_ecs.assembly import CloudAssembly, StandIns
+from local_ecs.aws import AwsStandIn
+from local_ecs.postgres import TlsOnlyPostgres, free_port
+from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
+from local_ecs.taskdef import TaskSpec, from_cloudformation
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "example_pipeline"
+#: What ``load`` prints for the example DAG's input (1..5 squared, summed).
+EXPECTED_LOG_LINE = "Sum of squares: 55"
+#: The stand-in's address of every Cloud Map name and of the load balancer: containers share
+#: the host's network.
+LOCAL_ADDRESS = "127.0.0.1"
+
+
+class RehearsalFailed(RuntimeError):
+    """A step of the scenario failed; the message says which and what was seen."""
+
+
+def _http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 30,
+          accept: str = "application/json") -> tuple[int, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Accept", accept)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as error:
+        return 0, str(error)
+
+
+class LocalDeployment:
+    """Everything of one synthesized app running locally (see the module docstring).
+
+    :param cdk_out: the cloud assembly directory.
+    :param work_dir: the run's directory (container logs, PostgreSQL data).
+    :param max_workers: worker tasks running at once (the rest wait in PROVISIONING).
+    :param build_images: ``cdk_out -> {asset hash: local tag}`` (default: build with podman).
+    """
+
+    def __init__(self, cdk_out: Path, work_dir: Path, *, max_workers: int = 3, build_images=None, podman=None,
+                 ui_port: int = 8080):
+        self.assembly = CloudAssembly(cdk_out)
+        self.cdk_out = Path(cdk_out)
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.run_id = "rh" + secrets.token_hex(3)
+        self.max_workers = max_workers
+        self._build_images = build_images
+        self.stand_ins = StandIns(database_port=free_port(), load_balancer_dns=f"{LOCAL_ADDRESS}:{ui_port}")
+        self.aws = AwsStandIn(self.assembly, self.stand_ins)
+        self.postgres: TlsOnlyPostgres | None = None
+        self.runner = Runner(self.run_id, self.work_dir / "containers", podman=podman)
+        self.services: dict[str, LocalTask] = {}
+        self.ecs: EcsStandIn | None = None
+        self.hosts: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+        self.image_tags: dict[str, str] = {}
+
+    # -- what the templates say -------------------------------------------------------------
+
+    def _outputs(self, stack_id: str) -> dict[str, str]:
+        stack = self.assembly.stack(stack_id)
+        return {key: self.aws.resolver.resolve(stack_id, output["Value"])
+                for key, output in stack.template.get("Outputs", {}).items()}
+
+    def _cloud_map_names(self, stack_id: str, service: dict) -> list[str]:
+        names = []
+        for registry in service.get("Properties", {}).get("ServiceRegistries", []):
+            arn = registry.get("RegistryArn", {})
+            if not (isinstance(arn, dict) and "Fn::GetAtt" in arn):
+                continue
+            discovery = self.aws.resolver.resource(stack_id, arn["Fn::GetAtt"][0])["Properties"]
+            namespace_id = self.aws.resolver.resolve(stack_id, discovery["NamespaceId"])
+            for stack in self.assembly.stacks.values():
+                for logical_id, namespace in stack.of_type("AWS::ServiceDiscovery::PrivateDnsNamespace").items():
+                    if self.aws.resolver.resolve(stack.artifact_id, {"Ref": logical_id}) == namespace_id:
+                        names.append(f"{discovery['Name']}.{self.aws.resolver.resolve(stack.artifact_id, namespace['Properties']['Name'])}")
+        return names
+
+    def service_definitions(self) -> dict[str, TaskSpec]:
+        """Return ``{service logical ID: task definition}`` of every ECS service, and fill
+        :attr:`hosts` with their Cloud Map names."""
+        found = {}
+        for stack in self.assembly.stacks.values():
+            for logical_id, service in stack.of_type("AWS::ECS::Service").items():
+                definition_ref = service["Properties"]["TaskDefinition"]
+                definition = self.aws.resolver.properties(stack.artifact_id, definition_ref["Ref"])
+                found[logical_id] = TaskSpec.parse(from_cloudformation(definition))
+                for name in self._cloud_map_names(stack.artifact_id, service):
+                    self.hosts[name] = LOCAL_ADDRESS
+        return found
+
+    def environment_for(self, task: TaskSpec, container) -> dict[str, str]:
+        """A container's environment as ECS gives it: the definition's environment, its secrets
+        read as the execution role, and (stand-in plumbing) the task role's principal and the
+        moto endpoint instead of the ECS credentials endpoint."""
+        env = dict(container.environment)
+        if container.secrets:
+            if not task.execution_role_arn:
+                raise RehearsalFailed(f"container {container.name} has secrets but its task has no execution role")
+            execution = self.aws.principal_of_role(task.execution_role_arn)
+            for name, value_from in container.secrets.items():
+                env[name] = self.aws.read_secret(value_from, execution)
+        if task.task_role_arn:
+            env.update(self.aws.principal_of_role(task.task_role_arn).environment())
+        env["AWS_ENDPOINT_URL"] = self.aws.url
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+        return env
+
+    def _task(self, task_id: str, spec: TaskSpec) -> LocalTask:
+        return LocalTask(task_id, spec, environment_for=self.environment_for, image_for=self.stand_ins.image,
+                         hosts=self.hosts, runner=self.runner)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, dags_dir: Path | None = None) -> None:
+        """Build the images, start PostgreSQL, moto and every service (not waiting for health)."""
+        started = time.monotonic()
+        if self._build_images is None:
+            from local_ecs.images import build_assembly_images
+
+            self.image_tags = build_assembly_images(self.cdk_out)
+        else:
+            self.image_tags = self._build_images(self.cdk_out)
+        self.stand_ins.images.update(self.image_tags)
+        self.timings["images_seconds"] = time.monotonic() - started
+        self.aws.start()
+        self.aws.provision()
+        self._start_postgres()
+        if dags_dir is not None:
+            self._upload_dags(dags_dir)
+        self.aws.enforce_iam()
+        specs = self.service_definitions()
+        clusters = [self.aws.resolver.resolve(s.artifact_id, {"Ref": k})
+                    for s in self.assembly.stacks.values() for k in s.of_type("AWS::ECS::Cluster")]
+        self.runner.start()
+        self.ecs = EcsStandIn(self.aws, clusters[0], self._task, self.runner, max_running=self.max_workers)
+        self.ecs.start()
+        for logical_id, spec in specs.items():
+            self.services[logical_id] = self.runner.add(self._task(spec.containers[0].name if len(spec.containers) == 1
+                                                                   else _main_container(spec), spec))
+        self.timings["start_seconds"] = time.monotonic() - started
+
+    def _start_postgres(self) -> None:
+        for stack in self.assembly.stacks.values():
+            for logical_id, attachment in stack.of_type("AWS::SecretsManager::SecretTargetAttachment").items():
+                arn = self.aws.resolver.resolve(stack.artifact_id, attachment["Properties"]["SecretId"])
+                document = json.loads(self.aws.secret_values[arn])
+                self.postgres = TlsOnlyPostgres(self.work_dir / "postgres", int(document["port"]))
+                self.postgres.start(document["username"], document["password"], document["dbname"])
+                self.db_credentials = document
+                return
+        raise RehearsalFailed("no RDS secret attachment in the assembly: where is the metadata DB?")
+
+    def _upload_dags(self, dags_dir: Path) -> list[str]:
+        """With ``dag_bundle=s3``: put the DAG files where the bundle config of the template says."""
+        uploaded = []
+        for stack in self.assembly.stacks.values():
+            for logical_id, definition in stack.of_type("AWS::ECS::TaskDefinition").items():
+                for container in self.aws.resolver.properties(stack.artifact_id, logical_id)["ContainerDefinitions"]:
+                    env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+                    for bundle in json.loads(env.get("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", "[]")):
+                        kwargs = bundle.get("kwargs", {})
+                        if "bucket_name" in kwargs and not uploaded:
+                            s3 = self.aws.client("s3")
+                            for path in sorted(Path(dags_dir).glob("*.py")):
+                                key = f"{kwargs.get('prefix', '').strip('/')}/{path.name}".lstrip("/")
+                                s3.upload_file(str(path), kwargs["bucket_name"], key)
+                                uploaded.append(f"s3://{kwargs['bucket_name']}/{key}")
+        return uploaded
+
+    def check(self) -> None:
+        """Raise :class:`TaskFailed` if a service task failed (name, exit code, log tail)."""
+        for task in self.services.values():
+            if task.failure is not None:
+                raise task.failure
+            if task.status == "STOPPED":
+                raise RehearsalFailed(f"service task {task.task_id} stopped: {task.stopped_reason}")
+
+    def wait_healthy(self, timeout: float = 600) -> None:
+        """Wait until every service's containers with a health check are HEALTHY."""
+        def healthy() -> bool:
+            return all(run.health == "HEALTHY" for task in self.services.values() for run in task.containers.values()
+                       if run.spec.health_check is not None)
+
+        self.runner.wait(healthy, timeout, "every service to be healthy by its own health check", self.check)
+
+    @property
+    def ui_url(self) -> str:
+        return self._outputs("Airflow")["AirflowUiUrl"]
+
+    def admin_login(self) -> tuple[str, str]:
+        """Return (user name, password): the template's outputs and the password's secret, read
+        as the harness's administrator (as ``aws secretsmanager get-secret-value`` would)."""
+        outputs = self._outputs("Airflow")
+        password = self.aws.client("secretsmanager").get_secret_value(
+            SecretId=outputs["AdminPasswordSecretArn"])["SecretString"]
+        return outputs["AdminUsername"], password
+
+    def container_name(self, component: str) -> str:
+        for task in self.services.values():
+            if component in task.containers:
+                return task.containers[component].podman_name
+        raise KeyError(component)
+
+    def stop(self) -> list[str]:
+        """Stop every task (SIGTERM within stopTimeout), remove every container and volume of
+        the run, stop moto and PostgreSQL. Safe to call more than once.
+
+        :returns: containers that were still there at cleanup (should be none).
+        """
+        left: list[str] = []
+        with contextlib.suppress(Exception):
+            self.runner.stop_all(timeout=150)
+        with contextlib.suppress(Exception):
+            left = self.runner.cleanup()
+        if self.ecs:
+            self.ecs.stop()
+        with contextlib.suppress(Exception):
+            self.aws.stop()
+        if self.postgres:
+            self.postgres.stop()
+        return left
+
+
+def _main_container(spec: TaskSpec) -> str:
+    essential = [c.name for c in spec.containers if c.essential]
+    return essential[0] if essential else spec.containers[0].name
+
+
+def _token(ui_url: str, username: str, password: str) -> str:
+    status, body = _http("POST", f"{ui_url}/auth/token", {"username": username, "password": password})
+    if status not in (200, 201):
+        raise RehearsalFailed(f"login as {username} at {ui_url}/auth/token answered {status}: {body[:500]}")
+    return json.loads(body)["access_token"]
+
+
+def _wait_for(predicate, timeout: float, what: str, check=None, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check:
+            check()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RehearsalFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _browser(ui_url: str, username: str, password: str, page_path: str, screenshot: Path) -> dict:
+    """Log in with Debian's Chromium (Playwright) and open a task's log page; save a screenshot."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"ok": False, "error": "playwright is not installed (pip install -r requirements-rehearsal.txt)"}
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        return {"ok": False, "error": "Debian's chromium is not installed (apt-get install chromium)"}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{ui_url}/", wait_until="networkidle", timeout=60000)
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", password)
+            page.keyboard.press("Enter")
+            page.wait_for_load_state("networkidle", timeout=60000)
+            page.goto(f"{ui_url}{page_path}", wait_until="networkidle", timeout=60000)
+            with contextlib.suppress(Exception):
+                page.get_by_text(EXPECTED_LOG_LINE).first.wait_for(timeout=30000)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            text = page.inner_text("body")
+            return {"ok": EXPECTED_LOG_LINE in text, "url": page.url, "screenshot": str(screenshot)}
+        finally:
+            browser.close()
+
+
+def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: Path | None = None,
+             browser: bool = True, deployment: LocalDeployment | None = None, timeout: float = 900) -> dict:
+    """Run the scenario (module docstring) and return the report; always cleans up.
+
+    :param cdk_out: the cloud assembly of the configuration to rehearse.
+    :param out_dir: where the report, screenshot and container logs go.
+    :param name: the configuration's name in the report (``default``, ``s3``, ``stock-executor``).
+    :param dags_dir: DAG files to upload when the assembly uses ``dag_bundle=s3``.
+    :raises TaskFailed: a container exited non-zero where that stops its task (name, exit code,
+        last log lines).
+    :raises RehearsalFailed: a step failed.
+    """
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    deployment = deployment or LocalDeployment(cdk_out, out_dir / f"run-{name}")
+    report: dict = {"configuration": name, "containers": [], "dag_run_state": None, "task_log_from_s3": False,
+                    "iam_denials": [], "image_mib": None, "seconds": None}
+    try:
+        deployment.start(dags_dir=dags_dir)
+        report["images"] = deployment.image_tags
+        with contextlib.suppress(Exception):
+            from local_ecs.images import image_size_mib
+
+            report["image_mib"] = round(max(image_size_mib(tag) for tag in deployment.image_tags.values()))
+        deployment.wait_healthy()
+        report["healthy_after_seconds"] = round(time.monotonic() - started, 1)
+        ui = deployment.ui_url
+        username, password = deployment.admin_login()
+        token = _token(ui, username, password)
+        report["ui_url"], report["login"] = ui, "ok"
+
+        def dag_parsed():
+            status, _ = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}", token=token)
+            return status == 200
+
+        _wait_for(dag_parsed, 300, f"the dag-processor to parse {DAG_ID}", deployment.check)
+        status, body = _http("PATCH", f"{ui}/api/v2/dags/{DAG_ID}", {"is_paused": False}, token)
+        if status != 200:
+            raise RehearsalFailed(f"unpausing {DAG_ID} answered {status}: {body[:300]}")
+        status, body = _http("POST", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None}, token)
+        if status not in (200, 201):
+            raise RehearsalFailed(f"triggering {DAG_ID} answered {status}: {body[:300]}")
+        run_id = json.loads(body)["dag_run_id"]
+        report["dag_run_id"] = run_id
+
+        # The async path: /wait streams the run's state from the async (asyncpg) engine.
+        wait_started = time.monotonic()
+        status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/wait?interval=2", token=token,
+                             timeout=timeout, accept="application/x-ndjson")
+        lines = [json.loads(line) for line in body.splitlines() if line.strip().startswith("{")] if status == 200 else []
+        report["async_wait"] = {"status": status, "ok": status == 200 and bool(lines) and
+                                lines[-1].get("state") in ("success", "failed"),
+                                "seconds": round(time.monotonic() - wait_started, 1),
+                                "last": lines[-1] if lines else body[-400:]}
+        if not report["async_wait"]["ok"]:
+            api_log = deployment.runner.logs(deployment.container_name("api-server"), lines=400)
+            report["async_wait"]["api_server_log"] = [line for line in api_log.splitlines()
+                                                      if "sslmode" in line or "Error" in line][-5:]
+
+        def run_finished():
+            status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", token=token)
+            state = json.loads(body).get("state") if status == 200 else None
+            return state if state in ("success", "failed") else None
+
+        report["dag_run_state"] = _wait_for(run_finished, timeout, f"run {run_id} to finish", deployment.check)
+        status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", token=token)
+        instances = json.loads(body).get("task_instances", []) if status == 200 else []
+        report["task_instances"] = {f"{ti['task_id']}[{ti.get('map_index', -1)}]": ti["state"] for ti in instances}
+        report["worker_tasks_launched"] = deployment.ecs.launched if deployment.ecs else 0
+        load = next((ti for ti in instances if ti["task_id"] == "load"), None)
+        if load:
+            status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/"
+                                        f"{load['try_number']}?full_content=true", token=token)
+            report["task_log"] = {"status": status, "has_expected_line": EXPECTED_LOG_LINE in body,
+                                  "from_s3": "s3://" in body}
+            report["task_log_from_s3"] = status == 200 and EXPECTED_LOG_LINE in body and "s3://" in body
+            if browser:
+                report["browser"] = _browser(ui, username, password,
+                                             f"/dags/{DAG_ID}/runs/{run_id}/tasks/load", out_dir / f"screenshot-{name}.png")
+        report["scratch"] = _scratch_checks(deployment)
+    except Exception as error:
+        report["error"] = str(error)
+        if isinstance(error, TaskFailed):
+            report["failed_container"] = {"name": error.container, "exit_code": error.exit_code,
+                                          "log_tail": error.log_tail.splitlines()[-20:]}
+        raise
+    finally:
+        stop_started = time.monotonic()
+        left = deployment.stop()
+        report["stop_seconds"] = round(time.monotonic() - stop_started, 1)
+        report["left_running"] = left
+        tasks = list(deployment.services.values()) + [t for t in deployment.runner.finished
+                                                       if t not in deployment.services.values()]
+        report["containers"] = [{"task": task.task_id, **run.report()} for task in tasks for run in task.containers.values()]
+        report["health_check_seconds"] = {run.spec.name: run.report()["health_check_seconds"]
+                                          for task in deployment.services.values() for run in task.containers.values()
+                                          if run.spec.health_check is not None}
+        report["stopped_within_stop_timeout"] = all(
+            run.stop_seconds is None or run.stop_seconds <= run.spec.stop_timeout + 2
+            for task in deployment.services.values() for run in task.containers.values())
+        report["iam_denials"] = sorted({d.line() for d in deployment.aws.denials})
+        report["ecs_failures"] = deployment.ecs.failures if deployment.ecs else []
+        report["runner_errors"] = deployment.runner.errors[-10:]
+        report["timings"] = {k: round(v, 1) for k, v in deployment.timings.items()}
+        report["seconds"] = round(time.monotonic() - started, 1)
+        (out_dir / f"report-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _scratch_checks(deployment: LocalDeployment) -> dict:
+    """Is /tmp writable by the airflow user (50000) in a running container, and is the root
+    read-only there?"""
+    name = deployment.container_name("scheduler")
+    podman = deployment.runner.podman
+    tmp = podman("exec", "--user", "50000:0", name, "sh", "-c", "touch /tmp/.rehearsal && rm /tmp/.rehearsal",
+                 check=False, timeout=60)
+    root = podman("exec", "--user", "50000:0", name, "sh", "-c", "touch /opt/airflow/.rehearsal",
+                  check=False, timeout=60)
+    return {"tmp_writable_by_50000": tmp.returncode == 0, "root_read_only": root.returncode != 0,
+            "root_write_error": (root.stderr or "").strip()[-200:]}
+
+
+def podman_leftovers(run_id: str) -> list[str]:
+    """Names of containers of ``run_id`` podman still has."""
+    from local_ecs.podman import podman
+
+    result = podman("ps", "--all", "--format", "{{.Names}}", "--filter", f"label=local_ecs.run={run_id}", check=False)
+    return result.stdout.split()
+
+
+def run_command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, check=False)

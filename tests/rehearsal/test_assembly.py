@@ -1,0 +1,78 @@
+"""The cloud assembly reader and the intrinsic resolver (no containers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local_ecs.assembly import AssemblyError, CloudAssembly, Resolver, StandIns
+
+
+def _assembly(tmp_path, stacks: dict[str, dict]) -> CloudAssembly:
+    artifacts = {}
+    for name, template in stacks.items():
+        (tmp_path / f"{name}.template.json").write_text(json.dumps(template))
+        artifacts[name] = {"type": "aws:cloudformation:stack",
+                           "properties": {"templateFile": f"{name}.template.json", "stackName": f"app-{name.lower()}"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
+    return CloudAssembly(tmp_path)
+
+
+def test_missing_manifest_names_the_fix(tmp_path):
+    with pytest.raises(AssemblyError, match="cdk synth"):
+        CloudAssembly(tmp_path)
+
+
+def test_intrinsics_resolve_from_the_one_table(tmp_path):
+    assembly = _assembly(tmp_path, {
+        "A": {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}},
+              "Outputs": {"Out": {"Value": {"Ref": "Bucket"}, "Export": {"Name": "app-a:Bucket"}}}},
+        "B": {"Resources": {"Role": {"Type": "AWS::IAM::Role"}}},
+    })
+    table = StandIns(region="eu-west-1")
+    table.refs[("A", "Bucket")] = "my-bucket"
+    resolver = Resolver(assembly, table)
+    value = {
+        "join": {"Fn::Join": ["", ["s3://", {"Fn::ImportValue": "app-a:Bucket"}, "/logs"]]},
+        "sub": {"Fn::Sub": ["${AWS::Region}:${X}:${!Literal}", {"X": {"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]}}]},
+        "arn": {"Fn::GetAtt": ["Role", "Arn"]},
+        "novalue": {"Ref": "AWS::NoValue"},
+    }
+    resolved = resolver.resolve("B", value)
+    assert resolved["join"] == "s3://my-bucket/logs"
+    assert resolved["sub"] == "eu-west-1:b:${Literal}"
+    assert resolved["arn"] == f"arn:aws:iam::123456789012:role/{resolver.resolve('B', {'Ref': 'Role'})}"
+    assert "novalue" not in resolved
+    # Deterministic: the same table gives the same value again.
+    assert resolver.resolve("B", {"Ref": "Role"}) == table.refs[("B", "Role")]
+
+
+def test_unknown_references_fail_with_the_stack_and_logical_id(tmp_path):
+    assembly = _assembly(tmp_path, {"A": {"Resources": {"Thing": {"Type": "AWS::Foo::Bar"}}}})
+    resolver = Resolver(assembly, StandIns())
+    with pytest.raises(AssemblyError, match="unknown logical ID Nope in stack A"):
+        resolver.resolve("A", {"Ref": "Nope"})
+    with pytest.raises(AssemblyError, match="Thing.Size"):
+        resolver.resolve("A", {"Fn::GetAtt": ["Thing", "Size"]})
+    with pytest.raises(AssemblyError, match="no stack exports it"):
+        resolver.resolve("A", {"Fn::ImportValue": "missing"})
+
+
+def test_synthesized_app_resolves_every_task_definition(cdk_out):
+    assembly = CloudAssembly(cdk_out())
+    table = StandIns(load_balancer_dns="127.0.0.1:8080")
+    resolver = Resolver(assembly, table)
+    definitions = {
+        (stack.artifact_id, logical_id): resolver.properties(stack.artifact_id, logical_id)
+        for stack in assembly.stacks.values()
+        for logical_id in stack.of_type("AWS::ECS::TaskDefinition")
+    }
+    assert len(definitions) == 5  # four services and the workers
+    text = json.dumps(list(definitions.values()))
+    assert "Fn::" not in text and '"Ref"' not in text
+    images = {c["Image"] for d in definitions.values() for c in d["ContainerDefinitions"]}
+    (tag,) = assembly.images
+    assert images == {f"123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets-123456789012-us-east-1:{tag}"}
+    table.images[tag] = "localhost/project:rehearsal"
+    assert table.image(images.pop()) == "localhost/project:rehearsal"

@@ -1,0 +1,100 @@
+"""The AWS stand-in: secrets by their own rules, IAM principals with the synthesized policies,
+authorization enforced per resource (moto server, no containers)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local_ecs.assembly import CloudAssembly, StandIns
+from local_ecs.aws import HOSTILE_PASSWORD_CHARS, PUNCTUATION, AwsStandIn, generate_secret_string
+
+
+def test_generated_secrets_follow_their_rules():
+    rng = random.Random(7)
+    for _ in range(50):
+        value = generate_secret_string({"ExcludePunctuation": True, "IncludeSpace": False, "PasswordLength": 43}, rng)
+        assert len(value) == 43 and value.isalnum()
+    document = json.loads(generate_secret_string(
+        {"ExcludeCharacters": "\"'@/\\ ", "GenerateStringKey": "password", "PasswordLength": 30,
+         "SecretStringTemplate": '{"username":"airflow"}'}, rng))
+    assert document["username"] == "airflow" and len(document["password"]) == 30
+    assert not set(document["password"]) & set("\"'@/\\ ")
+    assert set(document["password"]) & set(PUNCTUATION)  # RequireEachIncludedType
+    with pytest.raises(ValueError, match="excludes every character"):
+        generate_secret_string({"ExcludeLowercase": True, "ExcludeUppercase": True, "ExcludeNumbers": True,
+                                "ExcludePunctuation": True})
+
+
+@pytest.fixture(scope="module")
+def aws(cdk_out):
+    stand_in = AwsStandIn(CloudAssembly(cdk_out()), StandIns(database_port=6543))
+    stand_in.start()
+    try:
+        stand_in.provision()
+        stand_in.enforce_iam()
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+def _task_definition(aws: AwsStandIn, stack: str, prefix: str) -> dict:
+    (logical_id,) = [k for k in aws.assembly.stack(stack).of_type("AWS::ECS::TaskDefinition") if k.startswith(prefix)]
+    return aws.resolver.properties(stack, logical_id)
+
+
+def test_db_secret_carries_the_attachment_fields_and_a_hostile_password(aws):
+    scheduler = _task_definition(aws, "Airflow", "Scheduler")
+    secrets = {s["Name"]: s["ValueFrom"] for s in scheduler["ContainerDefinitions"][0]["Secrets"]}
+    execution = aws.principal_of_role(scheduler["ExecutionRoleArn"])
+    assert aws.read_secret(secrets["DB_PORT"], execution) == "6543"
+    assert aws.read_secret(secrets["DB_NAME"], execution) == "airflow"
+    assert all(c in aws.read_secret(secrets["DB_PASSWORD"], execution) for c in HOSTILE_PASSWORD_CHARS)
+    fernet = aws.read_secret(secrets["AIRFLOW_FERNET_KEY_BODY"], execution)
+    assert len(fernet) == 43 and fernet.isalnum()
+
+
+def test_task_role_may_not_read_secrets_only_the_execution_role_may(aws):
+    scheduler = _task_definition(aws, "Airflow", "Scheduler")
+    value_from = scheduler["ContainerDefinitions"][0]["Secrets"][0]["ValueFrom"]
+    before = len(aws.denials)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        aws.read_secret(value_from, aws.principal_of_role(scheduler["TaskRoleArn"]))
+    assert aws.denials[before].action == "secretsmanager:GetSecretValue"
+    assert aws.denials[before].resource == value_from.split(":host")[0]
+
+
+def test_worker_role_writes_task_logs_only_under_its_prefix(aws):
+    workers = _task_definition(aws, "Cluster", "Workers")
+    env = {e["Name"]: e["Value"] for e in workers["ContainerDefinitions"][0]["Environment"]}
+    bucket = env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].split("/")[2]
+    s3 = aws.client("s3", aws.principal_of_role(workers["TaskRoleArn"]))
+    s3.put_object(Bucket=bucket, Key="task-logs/dag/run/1.log", Body=b"ok")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.put_object(Bucket=bucket, Key="elsewhere/1.log", Body=b"no")
+
+
+def test_scheduler_role_is_checked_per_ecs_resource(aws):
+    """The executor's calls, signed as the scheduler's principal: the template's grants work on
+    their resources, and a call the template does not grant is denied and recorded."""
+    scheduler = _task_definition(aws, "Airflow", "Scheduler")
+    env = {e["Name"]: e["Value"] for e in scheduler["ContainerDefinitions"][0]["Environment"]}
+    ecs = aws.client("ecs", aws.principal_of_role(scheduler["TaskRoleArn"]))
+    cluster = env["AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER"]
+    assert ecs.describe_clusters(clusters=[cluster])["clusters"][0]["clusterName"] == cluster
+    with pytest.raises(ClientError, match="403"):
+        ecs.describe_clusters(clusters=["some-other-cluster"])
+    family = env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"]
+    before = len(aws.denials)
+    try:
+        ecs.describe_task_definition(taskDefinition=family)
+    except ClientError as error:
+        # moto answers JSON-protocol services with its XML AccessDenied: botocore sees HTTP 403.
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert aws.denials[before].action == "ecs:DescribeTaskDefinition"
+        assert family in aws.denials[before].resource
+    else:  # the template grants it (the fix of the scheduler's IAM)
+        assert len(aws.denials) == before

@@ -1,0 +1,82 @@
+"""The rehearsal: the synthesized deployment run as ECS would run it (podman, moto with IAM
+enforced, TLS-only PostgreSQL), for each configuration of ``CONFIGURATIONS``.
+
+Each configuration runs once per session (about 3 minutes); the tests read its report, which
+is also written to ``.rehearsal/report-<name>.json`` (and ``.rehearsal/report.json`` for all).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local_ecs.scenario import rehearse
+from tests.rehearsal.conftest import CONFIGURATIONS, PROJECT_ROOT
+
+pytestmark = pytest.mark.rehearsal
+OUT = PROJECT_ROOT / ".rehearsal"
+_REPORTS: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="session", params=list(CONFIGURATIONS))
+def report(request, cdk_out):
+    name = request.param
+    if name not in _REPORTS:
+        try:
+            _REPORTS[name] = rehearse(cdk_out(name), OUT, name=name,
+                                      dags_dir=PROJECT_ROOT / "dags" if name == "s3" else None,
+                                      browser=name == "default")
+        except Exception as error:
+            path = OUT / f"report-{name}.json"
+            _REPORTS[name] = json.loads(path.read_text()) if path.exists() else {"error": str(error)}
+        summary = {"configurations": {n: {k: r.get(k) for k in ("dag_run_state", "task_log_from_s3", "iam_denials",
+                                                                 "seconds", "error")} for n, r in _REPORTS.items()}}
+        (OUT / "report.json").write_text(json.dumps({**_REPORTS.get("default", {}), **summary}, indent=2) + "\n")
+    return _REPORTS[name]
+
+
+def test_the_run_succeeds_with_every_task_in_a_worker_container(report):
+    assert "error" not in report, report.get("error")
+    assert report["dag_run_state"] == "success", report.get("task_instances")
+    assert set(report["task_instances"].values()) == {"success"}
+    # One ECS task per Airflow task, launched by the scheduler's RunTask.
+    assert report["worker_tasks_launched"] >= len(report["task_instances"]) == 7
+    workers = [c for c in report["containers"] if c["task"].startswith("w")]
+    assert workers and all(c["exit_code"] == 0 for c in workers)
+
+
+def test_services_became_healthy_by_their_own_health_checks(report):
+    checked = [c for c in report["containers"] if c["health_status"] is not None]
+    assert {c["name"] for c in checked} == {"scheduler", "api-server", "dag-processor", "triggerer"}
+    assert all(c["healthy"] for c in checked), checked
+    inits = [c for c in report["containers"] if c["name"] in ("db-migrate", "wait-for-migrations")]
+    assert len(inits) == 4 and all(c["exit_code"] == 0 for c in inits)
+
+
+def test_task_log_is_read_back_from_s3_through_the_rest_api(report):
+    assert report["task_log_from_s3"] is True, report.get("task_log")
+
+
+def test_iam_denies_nothing_the_deployment_does(report):
+    assert report["iam_denials"] == []
+
+
+def test_async_path_works_against_tls_only_postgres(report):
+    assert report["async_wait"]["ok"], report["async_wait"]
+
+
+def test_every_service_stops_on_sigterm_within_its_stop_timeout_and_nothing_is_left(report):
+    assert report["stopped_within_stop_timeout"], [
+        (c["name"], c["stop_seconds"], c["exit_code"]) for c in report["containers"] if c["stop_seconds"]]
+    assert report["left_running"] == []
+
+
+def test_scratch_space_and_read_only_root(report):
+    assert report["scratch"] == {**report["scratch"], "tmp_writable_by_50000": True, "root_read_only": True}
+
+
+def test_browser_logs_in_and_shows_the_task_log(report):
+    if report["configuration"] != "default":
+        pytest.skip("the browser step runs on the default configuration only")
+    assert report["browser"]["ok"], report["browser"]
