@@ -187,6 +187,10 @@ def test_oom_killed_container_fails_task_with_reason(airflow, runs):
     events = airflow.events(dag_id)
     assert any(OOM_REASON in extra and "137" in extra for _, _, extra in events), (
         f"no task event gives the exit code 137 and {OOM_REASON!r}; events for {dag_id}: {events}")
+    # 9.5: where the UI shows it: the task instance's Audit Log tab reads this REST query, by try.
+    found = api_get(airflow, f"/api/v2/eventLogs?dag_id={dag_id}&task_id={task_id}&run_id={run_id}&try_number=1")
+    stopped = [e for e in found["event_logs"] if e["event"] == "ecs task stopped"]
+    assert stopped and OOM_REASON in stopped[0]["extra"] and "137" in stopped[0]["extra"], found
 
 
 def test_run_task_throttling_during_burst(airflow, runs):
