@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,7 +26,9 @@ from app_config.model import (
     NetworkConfig,
     ServicesConfig,
     TaskSize,
+    WorkerQueue,
 )
+from app_config.model import BUNDLED_ECS_EXECUTOR
 
 STAGES = ("dev", "prod")
 
@@ -97,6 +100,7 @@ KEYS: dict[str, Any] = {
     "domain_name": None,
     "hosted_zone_id": None,
     "hosted_zone_name": None,
+    "worker_queues": None,
 }
 
 #: CloudWatch Logs accepts only these retention periods (days). Source: PutRetentionPolicy,
@@ -264,6 +268,66 @@ def _domain_problems(
                 f"certificate in {region}, or leave certificate_arn unset to have the app issue one"
             )
     return problems
+_QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+_QUEUE_EXAMPLE = '{"large": {"cpu": 2048, "memory_mib": 8192, "capacity_provider": "FARGATE"}}'
+
+
+def _worker_queues(reader: _Reader, executor_class: str) -> tuple[WorkerQueue, ...]:
+    """Read ``worker_queues``: a JSON object (or cdk.json object) of queue name -> size.
+
+    Each size has ``cpu`` and ``memory_mib`` (a Fargate task size) and optionally
+    ``capacity_provider`` (FARGATE or FARGATE_SPOT). Problems go to ``reader.problems``.
+    """
+    value = reader._value("worker_queues")
+    if value is None:
+        return ()
+    fix = f"e.g. -c 'worker_queues={_QUEUE_EXAMPLE}'"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as err:
+            reader.problems.append(f"worker_queues is not valid JSON ({err}); {fix}")
+            return ()
+    if not isinstance(value, dict):
+        reader.problems.append(f"worker_queues must be an object of queue name -> size; {fix}")
+        return ()
+    if value and executor_class != BUNDLED_ECS_EXECUTOR:
+        reader.problems.append(
+            f"worker_queues needs the bundled executor (executor_class={BUNDLED_ECS_EXECUTOR}); "
+            "the stock executor has no per-queue sizes"
+        )
+    queues = []
+    for name, spec in value.items():
+        if not _QUEUE_NAME_RE.match(str(name)):
+            reader.problems.append(f"worker_queues: queue name {name!r}: use 1-256 letters, digits, _ . -")
+            continue
+        if not isinstance(spec, dict) or set(spec) - {"cpu", "memory_mib", "capacity_provider"} or not {
+            "cpu",
+            "memory_mib",
+        } <= set(spec):
+            reader.problems.append(
+                f"worker_queues: queue {name!r} needs cpu and memory_mib (and optionally capacity_provider), "
+                f"got {spec!r}; {fix}"
+            )
+            continue
+        try:
+            cpu, memory = int(spec["cpu"]), int(spec["memory_mib"])
+        except (TypeError, ValueError):
+            reader.problems.append(f"worker_queues: queue {name!r}: cpu and memory_mib must be whole numbers")
+            continue
+        problem = fargate_size_error(cpu, memory)
+        if problem:
+            reader.problems.append(
+                f"worker_queues: queue {name!r}: {problem} (Fargate task sizes: https://docs.aws.amazon.com/"
+                "AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size)"
+            )
+            continue
+        provider = spec.get("capacity_provider")
+        if provider is not None and str(provider).upper() not in ("FARGATE", "FARGATE_SPOT"):
+            reader.problems.append(f"worker_queues: queue {name!r}: capacity_provider={provider!r}: use FARGATE or FARGATE_SPOT")
+            continue
+        queues.append(WorkerQueue(str(name), TaskSize(cpu, memory), str(provider).upper() if provider else None))
+    return tuple(queues)
 
 
 def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
@@ -367,6 +431,7 @@ def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
         _size(reader, "worker"),
         capacity,
         reader.bool_("spot_fallback_to_on_demand"),
+        _worker_queues(reader, executor_class),
     )
 
     counts = {key: reader.int_(key) for key in ("scheduler_count", "api_server_count")}

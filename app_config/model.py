@@ -93,6 +93,21 @@ class ImageConfig:
 
 
 @dataclass(frozen=True)
+class WorkerQueue:
+    """An Airflow queue whose tasks run at their own worker size (``queue="<name>"`` on a task).
+
+    :param name: the Airflow queue name.
+    :param size: the workers' task size on this queue (RunTask ``overrides.cpu``/``memory``).
+    :param capacity_provider: ``FARGATE`` or ``FARGATE_SPOT`` for this queue, or None for the
+        executor's ``worker_capacity_provider``.
+    """
+
+    name: str
+    size: TaskSize
+    capacity_provider: str | None = None
+
+
+@dataclass(frozen=True)
 class ExecutorConfig:
     """The ECS executor and the workers it launches.
 
@@ -104,6 +119,8 @@ class ExecutorConfig:
     :param worker_capacity_provider: ``FARGATE_SPOT`` or ``FARGATE``.
     :param spot_fallback_to_on_demand: relaunch on FARGATE when Spot has no capacity (bundled
         executor only).
+    :param worker_queues: queues that pick a worker size (bundled executor only); tasks on any
+        other queue run at ``worker_size``.
     """
 
     executor_class: str = BUNDLED_ECS_EXECUTOR
@@ -111,6 +128,7 @@ class ExecutorConfig:
     worker_size: TaskSize = TaskSize(1024, 2048)
     worker_capacity_provider: str = "FARGATE_SPOT"
     spot_fallback_to_on_demand: bool = True
+    worker_queues: tuple[WorkerQueue, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ land inside the executor's heartbeat. The front door:
   ``ThrottlingException: Rate exceeded`` at once, with no latency, as the real service answers;
 - delays every admitted RunTask by the injected latency (concurrent calls wait concurrently);
 - plays the Fargate task lifecycle on moto's Task objects: PROVISIONING at RunTask, RUNNING after
-  ``--start-seconds`` (``started_at`` set), STOPPED ``--task-seconds`` later with exit code 0;
+  ``--start-seconds`` (``started_at`` set), STOPPED ``--task-seconds`` later with exit code 0
+  (no exit code before that; INACTIVE task definitions refused: bench/strict_moto.py);
 - counts every ECS request by operation, and records when each task was created.
 
 Everything here is the same for every executor under test; it knows nothing about who calls it.
@@ -43,6 +44,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import make_server  # noqa: E402
 
+from bench.strict_moto import strict_run_task  # noqa: E402
 from bench.token_bucket import TokenBucket  # noqa: E402
 
 ECS_TARGET_PREFIX = "AmazonEC2ContainerService"
@@ -121,7 +123,9 @@ def patch_moto(lifecycle: Lifecycle) -> None:
     # moto advances ECS tasks one state per DescribeTasks by default; the lifecycle above owns state.
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
 
-    original_run_task = EC2ContainerServiceBackend.run_task
+    # ECS's rules where moto is lenient: no exit code before a container exits, no INACTIVE
+    # task definition (bench/strict_moto.py).
+    original_run_task = strict_run_task(EC2ContainerServiceBackend.run_task)
 
     def run_task(self, *args, **kwargs):
         tasks = original_run_task(self, *args, **kwargs)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from app_config.model import STOCK_ECS_EXECUTOR
+from app_config.model import STOCK_ECS_EXECUTOR, WorkerQueue
 
 SQL_ALCHEMY_CONN_CMD = "python -m airflow_ecs_fargate.config_commands sql_alchemy_conn"
 SQL_ALCHEMY_CONN_ASYNC_CMD = "python -m airflow_ecs_fargate.config_commands sql_alchemy_conn_async"
@@ -157,6 +157,10 @@ class EcsExecutorSettings:
     :param security_group_ids: the workers' security groups.
     :param capacity_provider: ``FARGATE_SPOT`` or ``FARGATE``.
     :param spot_fallback_to_on_demand: relaunch on FARGATE when Spot has no capacity.
+    :param worker_queues: queues that pick a worker size (``[aws_ecs_executor] queues``).
+    :param worker_log_group: the workers' awslogs log group name: the api-server's executor reads
+        a running task's log from it (``worker_log_group``).
+    :param worker_log_stream_prefix: the workers' awslogs stream prefix.
     """
 
     executor_class: str
@@ -168,6 +172,9 @@ class EcsExecutorSettings:
     security_group_ids: list[str]
     capacity_provider: str
     spot_fallback_to_on_demand: bool
+    worker_queues: tuple[WorkerQueue, ...] = ()
+    worker_log_group: str | None = None
+    worker_log_stream_prefix: str | None = None
 
     def environment(self) -> dict[str, str]:
         """Return the scheduler's executor environment.
@@ -193,4 +200,20 @@ class EcsExecutorSettings:
             strategy = [{"capacityProvider": self.capacity_provider, "weight": 1}]
             env[f"{prefix}CAPACITY_PROVIDER_STRATEGY"] = json.dumps(strategy, separators=(",", ":"))
             env[f"{prefix}SPOT_FALLBACK_TO_ON_DEMAND"] = str(self.spot_fallback_to_on_demand)
+            if self.worker_queues:
+                env[f"{prefix}QUEUES"] = worker_queues_setting(self.worker_queues)
+            if self.worker_log_group:
+                env[f"{prefix}WORKER_LOG_GROUP"] = self.worker_log_group
+                env[f"{prefix}WORKER_LOG_STREAM_PREFIX"] = self.worker_log_stream_prefix or ""
         return env
+
+
+def worker_queues_setting(queues: tuple[WorkerQueue, ...]) -> str:
+    """``[aws_ecs_executor] queues`` JSON (see executor/README.md, "Queues") from the config."""
+    value = {}
+    for queue in queues:
+        entry: dict = {"cpu": queue.size.cpu, "memory": queue.size.memory_mib}
+        if queue.capacity_provider:
+            entry["capacity_provider"] = queue.capacity_provider
+        value[queue.name] = entry
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -11,6 +11,10 @@ from constructs import Construct
 
 from app_config.model import TaskSize
 from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
+
+
+#: awslogs stream prefix of the workers: streams are ``worker/<container name>/<ECS task id>``.
+WORKER_LOG_STREAM_PREFIX = "worker"
 
 
 class WorkerTaskDefinition(Construct):
@@ -90,11 +94,29 @@ class WorkerTaskDefinition(Construct):
             image=image,
             essential=True,
             environment=environment,
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=WORKER_LOG_STREAM_PREFIX, log_group=self.log_group),
             **hardened_container_options(read_only_root_filesystem),
         )
         add_writable_volumes(self.task_definition)
         mount_writable_volumes(self.container)
+        self.container_name = container_name
+
+    def grant_read_live_logs(self, role: iam.IRole) -> None:
+        """Let ``role`` (the api-server's) read the workers' log streams, and nothing else.
+
+        ``logs:GetLogEvents`` on ``log-group:<workers' group>:log-stream:worker/<container>/*``
+        only: the executor's ``get_task_log`` reads a RUNNING task's awslogs stream so the UI shows
+        its lines so far. Resource form: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html
+        """
+        stream_arn = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{self.log_group.log_group_name}:log-stream:{WORKER_LOG_STREAM_PREFIX}/{self.container_name}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="ReadWorkerLiveLogs", actions=["logs:GetLogEvents"], resources=[stream_arn])
+        )
 
     def grant_launch(self, role: iam.IRole, cluster: ecs.ICluster) -> None:
         """Let ``role`` (the scheduler's) run and track workers as the ECS executor does.

@@ -18,7 +18,7 @@ from constructs_lib.airflow_service import AirflowService, InitContainer, wait_f
 from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
-from constructs_lib.workers import WorkerTaskDefinition
+from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition
 from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
 
 
@@ -138,7 +138,13 @@ class AirflowStack(Stack):
             security_group_ids=[security_groups.workers.security_group_id],
             capacity_provider=config.executor.worker_capacity_provider,
             spot_fallback_to_on_demand=config.executor.spot_fallback_to_on_demand,
+            worker_queues=config.executor.worker_queues,
+            worker_log_group=workers.log_group.log_group_name,
+            worker_log_stream_prefix=WORKER_LOG_STREAM_PREFIX,
         )
+        # Every component knows the executor: the dag-processor's cluster policy checks the tasks
+        # of the ECS executor, and the api-server asks it for a running task's log (get_task_log).
+        base_env["AIRFLOW__CORE__EXECUTOR"] = config.executor.executor_class
         self.scheduler = AirflowService(
             self,
             "Scheduler",
@@ -164,6 +170,7 @@ class AirflowStack(Stack):
             desired_count=config.services.api_server_count,
             environment={
                 **base_env,
+                **self.executor_settings.environment(),
                 "AIRFLOW__API__WORKERS": "2",
                 **api_server_proxy_settings(self.ui.trusted_proxy_cidrs, https=config.ingress.https),
             },

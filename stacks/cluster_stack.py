@@ -129,3 +129,4 @@ class ClusterStack(Stack):
             self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket
         )
         self.workers.grant_launch(self.service_roles.roles["Scheduler"], self.cluster)
+        self.workers.grant_read_live_logs(self.service_roles.roles["ApiServer"])

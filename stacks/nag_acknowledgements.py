@@ -63,6 +63,11 @@ REASONS = {
         "CDK's LogRetention provider (sets the retention of the RDS log groups) writes its own "
         "logs with the AWS managed AWSLambdaBasicExecutionRole policy."
     ),
+    "WORKER_LIVE_LOGS": (
+        "The api-server reads a running task's log from its worker's awslogs stream; stream names "
+        "end in the ECS task ID, unknown until RunTask, so the grant is every stream under the "
+        "workers' prefix in the workers' log group, and only logs:GetLogEvents."
+    ),
     "ELB2_NO_REGION": (
         "ALB access logs need a concrete region (the bucket policy names the region's ELB "
         "account); set account and region in the configuration to enable them."
@@ -103,6 +108,7 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
             _ack(policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_EXEC"])
             _ack_matching_resources(policy, r":log-group:<ExecSessionLogs[0-9A-F]{8}>:\*$", REASONS["ECS_EXEC"])
     scheduler_policy = policies[0]
+    _ack_matching_resources(policies[1], r":log-stream:worker/[^/]+/\*$", REASONS["WORKER_LIVE_LOGS"])
     _ack_matching_resources(scheduler_policy, r":task/.*/\*$", REASONS["ECS_TASKS"])
     _ack_matching_resources(scheduler_policy, r":task-definition/.*:\*$", REASONS["ECS_FAMILY"])
     _ack(scheduler_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_DESCRIBE_TASK_DEFINITION"])

@@ -33,6 +33,7 @@ from airflow_ecs_fargate.errors import (
     is_capacity_reason,
     needs_new_client,
 )
+from airflow_ecs_fargate.queues import parse_queues
 from airflow_ecs_fargate.rate_limit import ShuttingDown, TokenBucket, backoff_delay
 from airflow_ecs_fargate.run_task_config import (
     build_run_task_kwargs,
@@ -40,7 +41,11 @@ from airflow_ecs_fargate.run_task_config import (
     uses_fargate_spot,
 )
 from airflow_ecs_fargate.settings import ExecutorSettings
+from airflow_ecs_fargate.task_config import FIX as EXECUTOR_CONFIG_FIX
+from airflow_ecs_fargate.task_config import executor_config_errors
+from airflow_ecs_fargate.task_logs import read_stream, stream_name
 from airflow_ecs_fargate.task_state import TaskJudgement, Verdict, essential_container_names, judge_task
+from airflow_ecs_fargate.workload_command import OVERRIDES_MAX_CHARS, compact_command, overrides_chars
 
 if TYPE_CHECKING:
     from airflow.models.taskinstance import TaskInstance
@@ -56,6 +61,11 @@ EVENT_TASK_STOPPED = "ecs task stopped"
 EVENT_TASK_RELAUNCH = "ecs task relaunch"
 EVENT_TASK_REVOKED = "ecs task revoked"
 EVENT_TASK_LOST = "ecs task lost"
+EVENT_LAUNCHED_AFTER_RETRIES = "ecs task launched after retries"
+
+
+class WorkloadTooLarge(ValueError):
+    """The RunTask overrides exceed ECS's limit even with the compact workload command."""
 
 
 @dataclass
@@ -69,9 +79,23 @@ class _Launch:
     queued_at: float
     attempt: int = 1  # counts toward max_run_task_attempts
     throttled: int = 0  # throttling retries (do not count)
+    transient: int = 0  # transient retries (do not count; bounded by the workload's deadline)
     client_token: str = field(default_factory=lambda: uuid.uuid4().hex)
     cancelled: bool = False
     reasons: list[str] = field(default_factory=list)
+    #: (seconds since queued, reason) of each transient failure, for the task's events.
+    transient_reasons: list[tuple[float, str]] = field(default_factory=list)
+
+
+def _story(failures: list[tuple[float, str]]) -> str:
+    """Group repeated failure reasons: ``N x reason (+first s .. +last s)``."""
+    groups: dict[str, list[float]] = {}
+    for at, reason in failures:
+        groups.setdefault(reason, []).append(at)
+    return "; ".join(
+        f"{len(times)} x {reason} (+{times[0]:.0f} s" + (f" .. +{times[-1]:.0f} s)" if len(times) > 1 else ")")
+        for reason, times in groups.items()
+    )
 
 
 @dataclass
@@ -156,12 +180,55 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._poll_future: Future | None = None
         self._next_poll_at = self._clock() + self.settings.describe_tasks_interval_seconds
         self._essential_cache: dict[str, frozenset[str]] = {}
+        self._essential_retry_at: dict[str, float] = {}  # task definition ARN -> next lookup (monotonic s)
+        self._queues = parse_queues(self.settings.queues)
+        self._logs_client = None
         from airflow.configuration import conf as global_conf
 
         #: Seconds a launch may wait before its workload token (valid task_queued_timeout s) expires.
         self._launch_deadline_seconds = global_conf.getfloat("scheduler", "task_queued_timeout", fallback=600.0)
 
     # ------------------------------------------------------------------ configuration
+
+    def _pool_connections(self) -> int:
+        """HTTP connections the ECS client may hold: every launch thread, the poll thread, and one spare.
+
+        botocore's default pool is 10 connections; with 10 launch threads and a poll thread urllib3
+        warned "Connection pool is full, discarding connection" and reopened TLS connections.
+        """
+        settings = getattr(self, "settings", None) or ExecutorSettings.from_conf(self.conf)
+        return settings.launch_concurrency + 2
+
+    def _ecs_hook(self) -> EcsHook:
+        from botocore.config import Config
+
+        region = self.conf.get(CONFIG_GROUP_NAME, AllEcsConfigKeys.REGION_NAME, fallback=None)
+        return EcsHook(
+            aws_conn_id=self._aws_conn_id(),
+            region_name=region,
+            config=Config(max_pool_connections=self._pool_connections()),
+        )
+
+    def load_ecs_connection(self, check_connection: bool = True):
+        """The stock loader, with a connection pool as large as the threads that share the client."""
+        self.ecs = self._ecs_hook().conn
+        self.attempts_since_last_successful_connection += 1
+        if check_connection:
+            self.check_health()
+            self.attempts_since_last_successful_connection = 0
+
+    def _run_task_kwargs(self, task_id, cmd, queue, exec_config):
+        """The stock kwargs builder, with the queue's size (``queues`` setting) under ``executor_config``."""
+        size = self._queues.get(queue) if queue else None
+        queue_kwargs = size.run_task_kwargs() if size is not None else {}
+        if queue_kwargs:
+            from airflow.utils.helpers import merge_dicts
+
+            exec_config = merge_dicts(queue_kwargs, exec_config or {})
+        kwargs = super()._run_task_kwargs(task_id, cmd, queue, exec_config)
+        if "capacityProviderStrategy" in queue_kwargs:
+            kwargs.pop("launchType", None)
+        return kwargs
 
     def _load_run_kwargs(self) -> dict:
         kwargs, self._needs_cluster_lookup = build_run_task_kwargs(self.conf)
@@ -178,8 +245,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         if self._client_stale:
             with self._client_lock:
                 if self._client_stale:
-                    region = self.conf.get(CONFIG_GROUP_NAME, AllEcsConfigKeys.REGION_NAME, fallback=None)
-                    self.ecs = EcsHook(aws_conn_id=self._aws_conn_id(), region_name=region).conn
+                    self.ecs = self._ecs_hook().conn
                     self._client_stale = False
         return self.ecs
 
@@ -278,22 +344,15 @@ class EcsFargateExecutor(AwsEcsExecutor):
         An invalid ``executor_config`` (not a dict, or one that sets ``name`` or ``command``, or
         one that cannot be merged into the RunTask kwargs) fails the task at once with the reason.
         """
-        if executor_config is not None and not isinstance(executor_config, dict):
-            self._fail(key, EVENT_SUBMIT_FAILED, f"executor_config must be a dict, got {type(executor_config).__name__}.")
+        errors = executor_config_errors(executor_config)
+        if errors:
+            self._fail(key, EVENT_SUBMIT_FAILED, "; ".join(errors) + f". {EXECUTOR_CONFIG_FIX}")
             return
         executor_config = executor_config or {}
-        bad = sorted(k for k in ("name", "command") if k in executor_config)
-        if bad:
-            self._fail(
-                key,
-                EVENT_SUBMIT_FAILED,
-                f"executor_config must not set {bad}: the executor owns the container name and command.",
-            )
-            return
         # A workload object is serialized to its execute_workload command on a launch thread
         # (_launch_in_worker): at ~0.1 ms each, 1,000 of them would hold one heartbeat ~100 ms.
         command = list(command)
-        if executor_config:
+        if executor_config or queue in self._queues:
             # Building the RunTask kwargs costs ~0.1-0.2 ms (deep copy and merge); with an empty
             # executor_config there is nothing task-specific to validate, and a heartbeat that
             # queues 1,000 tasks must stay far below 50 ms (bench/README.md).
@@ -443,6 +502,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
     def _schedule(self, launch: _Launch, delay: float) -> None:
         heapq.heappush(self._ready, (self._clock() + delay, next(self._seq), launch))
 
+    def _deadline(self, launch: _Launch) -> float:
+        """Last moment (monotonic s) to launch: its queued time + task_queued_timeout - margin."""
+        return launch.queued_at + self._launch_deadline_seconds - self.settings.transient_retry_margin_seconds
+
     def _dispatch_ready(self) -> None:
         """Hand the launches that are due to the launch threads.
 
@@ -456,12 +519,14 @@ class EcsFargateExecutor(AwsEcsExecutor):
             _, _, launch = heapq.heappop(self._ready)
             if launch.cancelled or self._launches.get(launch.key) is not launch:
                 continue
-            if now - launch.queued_at > self._launch_deadline_seconds:
+            if now > self._deadline(launch):
                 self._fail(
                     launch.key,
                     EVENT_SUBMIT_FAILED,
                     f"Not launched within [scheduler] task_queued_timeout ({self._launch_deadline_seconds:.0f} s), "
-                    f"after which its workload token is invalid. Reasons: {'; '.join(launch.reasons) or 'none'}",
+                    f"after which its workload token is invalid (stopped {self.settings.transient_retry_margin_seconds:.0f} s "
+                    f"before). Reasons: {'; '.join(launch.reasons) or 'none'}"
+                    + (f"; transient failures: {_story(launch.transient_reasons)}" if launch.transient_reasons else ""),
                 )
                 continue
             ready.append(launch)
@@ -508,6 +573,13 @@ class EcsFargateExecutor(AwsEcsExecutor):
                     extra=f"Fargate Spot had no capacity ({outcome.spot_fallback_reason}); "
                     f"launched on {self.settings.on_demand_capacity_provider} instead as {outcome.arn}.",
                 )
+            if launch.transient:
+                self.log_task_event(
+                    event=EVENT_LAUNCHED_AFTER_RETRIES,
+                    ti_key=key,
+                    extra=f"Launched as {outcome.arn} after {launch.transient} transient RunTask failures over "
+                    f"{self._clock() - launch.queued_at:.0f} s: {_story(launch.transient_reasons)}.",
+                )
             self._launches.pop(key, None)
             self._tracked[outcome.arn] = _Tracked(key, outcome.arn, launch, launched_at=self._clock())
             self._arn_by_key[key] = outcome.arn
@@ -516,6 +588,9 @@ class EcsFargateExecutor(AwsEcsExecutor):
         if not current or outcome.cancelled:
             return
         kind = outcome.kind or SubmitErrorKind.TRANSIENT
+        if kind is SubmitErrorKind.TRANSIENT:
+            self._retry_transient(launch, outcome.reason)
+            return
         launch.reasons.append(f"attempt {launch.attempt}: {outcome.reason}")
         if kind is SubmitErrorKind.PERMANENT:
             self._fail(key, EVENT_SUBMIT_FAILED, f"RunTask failed permanently, not retried: {outcome.reason}")
@@ -550,6 +625,40 @@ class EcsFargateExecutor(AwsEcsExecutor):
         if kind is not SubmitErrorKind.TRANSIENT:
             launch.client_token = uuid.uuid4().hex
         self._schedule(launch, delay)
+
+    def _retry_transient(self, launch: _Launch, reason: str) -> None:
+        """Retry a transient RunTask failure with jittered backoff until the workload's deadline.
+
+        Network errors, 5xx and expired or refreshing credentials say nothing about the task: an
+        outage should delay it, not fail it. They do not use up ``max_run_task_attempts``; the
+        bound is the workload token's life (``[scheduler] task_queued_timeout`` from its queueing),
+        less ``transient_retry_margin_seconds``. Retries keep the idempotency token.
+        """
+        now = self._clock()
+        launch.transient += 1
+        launch.transient_reasons.append((now - launch.queued_at, reason))
+        delay = backoff_delay(launch.transient, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds)
+        deadline = self._deadline(launch)
+        if now >= deadline:
+            self._fail(
+                launch.key,
+                EVENT_SUBMIT_FAILED,
+                f"RunTask failed transiently {launch.transient} times over {now - launch.queued_at:.0f} s; its workload "
+                f"token expires {self._launch_deadline_seconds:.0f} s ([scheduler] task_queued_timeout) after queueing, "
+                f"so the executor stopped retrying {self.settings.transient_retry_margin_seconds:.0f} s before that. "
+                f"Failures: {_story(launch.transient_reasons)}"
+                + (f". Earlier: {'; '.join(launch.reasons)}" if launch.reasons else ""),
+            )
+            return
+        if launch.transient == 1:
+            self.log_task_event(
+                event=EVENT_SUBMIT_RETRY,
+                ti_key=launch.key,
+                extra=f"RunTask failed transiently ({reason}); retrying with jittered backoff for up to "
+                f"{deadline - launch.queued_at:.0f} s after queueing (transient retries do not count toward "
+                "max_run_task_attempts; the outcome is logged when it launches or gives up).",
+            )
+        self._schedule(launch, min(delay, max(0.0, deadline - now)))
 
     def _apply_poll(self, outcome: _PollOutcome) -> None:
         if outcome.error:
@@ -657,7 +766,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 return
             if launch.command and not isinstance(launch.command[0], str):
                 launch.command = self._serialize_workload_to_command(launch.command[0])
-            kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
+            kwargs = self._fit_overrides(launch)
             kwargs = self._resolve_launch_type(kwargs)
             fallback = self.settings.spot_fallback_to_on_demand and uses_fargate_spot(kwargs)
             try:
@@ -694,6 +803,29 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 self._call_bucket.drain()
         finally:
             self._results.put(outcome)
+
+    def _fit_overrides(self, launch: _Launch) -> dict:
+        """RunTask kwargs whose ``overrides`` fit ECS's 8,192 characters.
+
+        Uses the inline ``execute_workload --json-string`` command when it fits, else the compact
+        one (:mod:`airflow_ecs_fargate.workload_command`).
+
+        :raises WorkloadTooLarge: even the compact command does not fit (a permanent failure).
+        """
+        kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
+        inline = overrides_chars(kwargs["overrides"])
+        if inline <= OVERRIDES_MAX_CHARS:
+            return kwargs
+        launch.command = compact_command(launch.command)
+        kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
+        compact = overrides_chars(kwargs["overrides"])
+        if compact <= OVERRIDES_MAX_CHARS:
+            return kwargs
+        raise WorkloadTooLarge(
+            f"RunTask overrides would be {compact} characters even with the compact workload command "
+            f"({inline} inline); ECS accepts at most {OVERRIDES_MAX_CHARS}. Shorten executor_config overrides "
+            "(environment values above all) or the dag/task/run ids."
+        )
 
     def _call_run_task(self, kwargs: dict, client_token: str, launch: _Launch) -> dict:
         """Take a RunTask-call token and ``count`` launch tokens (waiting here), then call RunTask."""
@@ -735,14 +867,55 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """Essential container names of a task definition (cached); None if unknown."""
         if not task_definition_arn:
             return None
-        if task_definition_arn not in self._essential_cache:
-            try:
-                td = self._client().describe_task_definition(taskDefinition=task_definition_arn)["taskDefinition"]
-                self._essential_cache[task_definition_arn] = essential_container_names(td)
-            except Exception as e:
-                self.log.warning("DescribeTaskDefinition %s failed (%s); treating %r as essential", task_definition_arn, e, self.container_name)
-                return frozenset({self.container_name})
+        cached = self._essential_cache.get(task_definition_arn)
+        if cached is not None and self._clock() < self._essential_retry_at.get(task_definition_arn, float("inf")):
+            return cached
+        try:
+            td = self._client().describe_task_definition(taskDefinition=task_definition_arn)["taskDefinition"]
+            self._essential_cache[task_definition_arn] = essential_container_names(td)
+            self._essential_retry_at.pop(task_definition_arn, None)
+        except Exception as e:
+            # Cache the fallback: an ungranted or failing lookup is not repeated on every round.
+            retry = self.settings.task_definition_retry_seconds
+            self.log.warning(
+                "DescribeTaskDefinition %s failed (%s); treating only %r as essential for the next %.0f s",
+                task_definition_arn, describe_exception(e), self.container_name, retry,
+            )
+            self._essential_cache[task_definition_arn] = frozenset({self.container_name})
+            self._essential_retry_at[task_definition_arn] = self._clock() + retry
         return self._essential_cache[task_definition_arn]
+
+    # ------------------------------------------------------------------ live task logs
+
+    def get_task_log(self, ti, try_number: int) -> tuple[list[str], list[str]]:
+        """The log so far of a RUNNING task's worker, from its CloudWatch Logs (awslogs) stream.
+
+        Airflow 3.3's ``FileTaskHandler._read`` calls this in the api-server for RUNNING task
+        instances; a non-empty source list also stops it from fetching the worker's port 8793,
+        which is unreachable on Fargate. Needs ``worker_log_group`` (and the stream prefix) and
+        ``logs:GetLogEvents`` on the workers' streams. Finished tasks are read from remote logging.
+
+        :return: ``(sources, [log text])``; empty when live logs are not configured; never raises.
+        """
+        group = self.settings.worker_log_group
+        arn = getattr(ti, "external_executor_id", None)
+        if not group or not arn or try_number != getattr(ti, "try_number", try_number):
+            return [], []
+        stream = stream_name(self.settings.worker_log_stream_prefix, self.container_name, arn)
+        source = f"CloudWatch Logs {group} {stream} (ECS task {arn})"
+        try:
+            if self._logs_client is None:
+                from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+
+                region = self.conf.get(CONFIG_GROUP_NAME, AllEcsConfigKeys.REGION_NAME, fallback=None)
+                self._logs_client = AwsLogsHook(aws_conn_id=self._aws_conn_id(), region_name=region).conn
+            lines = read_stream(self._logs_client, group, stream)
+        except Exception as e:
+            code = getattr(e, "response", {}).get("Error", {}).get("Code", "") if hasattr(e, "response") else ""
+            if code == "ResourceNotFoundException":
+                return [source], ["(no log lines yet: the worker container has not written any)\n"]
+            return [source], [f"(could not read the worker's live log: {describe_exception(e)})\n"]
+        return [source], ["\n".join(lines) + ("\n" if lines else "")]
 
 
 def _failure_reasons(response: dict) -> list[str]:

@@ -48,6 +48,18 @@ class ExecutorSettings:
     missing_task_grace_seconds: float = 60.0
     #: Seconds ``end()``/``terminate()`` wait for in-flight AWS calls before returning.
     shutdown_timeout_seconds: float = 30.0
+    #: Transient RunTask failures (network, 5xx, credentials) are retried until the workload's
+    #: deadline: its queued time + ``[scheduler] task_queued_timeout`` - this margin (s).
+    transient_retry_margin_seconds: float = 30.0
+    #: Seconds before a failed DescribeTaskDefinition (essential containers) is tried again;
+    #: meanwhile its fallback (only the Airflow container is essential) is used.
+    task_definition_retry_seconds: float = 600.0
+    #: JSON object: Airflow queue name -> {"cpu", "memory", "capacity_provider"}; see queues.py.
+    queues: str = ""
+    #: CloudWatch Logs group of the workers' awslogs output; enables live logs of running tasks.
+    worker_log_group: str = ""
+    #: awslogs stream prefix of the workers (streams are <prefix>/<container>/<task id>).
+    worker_log_stream_prefix: str = ""
 
     def __post_init__(self) -> None:
         for name in (
@@ -65,9 +77,14 @@ class ExecutorSettings:
             "submit_retry_max_seconds",
             "missing_task_grace_seconds",
             "shutdown_timeout_seconds",
+            "transient_retry_margin_seconds",
+            "task_definition_retry_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"[{SECTION}] {name} must be >= 0, got {getattr(self, name)!r}.")
+        from airflow_ecs_fargate.queues import parse_queues
+
+        parse_queues(self.queues)
 
     @classmethod
     def from_conf(cls, conf: Any) -> ExecutorSettings:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.strict_moto import strict_run_task
 from tests.e2e.fargate import Container, FakeFargate, Kill, tail, workload_of
 
 # The executor under test. The stock one is
@@ -56,6 +57,13 @@ OOM_KILL = dict(after_output='"event":"::endgroup::"', after_seconds=1.0, deadli
 # attempts), so the executor itself sees throttling at least once per task.
 THROTTLED_DAG = "e2e_burst"
 THROTTLES_PER_TASK = 6
+# The outage scenario: from the first RunTask for a task of this DAG, every RunTask for its tasks
+# answers HTTP 503 ServiceUnavailableException for OUTAGE_SECONDS (botocore's own retries included).
+OUTAGE_DAG = "e2e_outage"
+OUTAGE_SECONDS = 60.0
+# Where the workers' awslogs driver writes (the task definition's logConfiguration).
+WORKER_LOG_GROUP = "/e2e/airflow-workers"
+WORKER_LOG_STREAM_PREFIX = "worker"
 TERMINAL_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 log = logging.getLogger("e2e")
@@ -171,6 +179,8 @@ class MotoEcs:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
         self.throttled: dict[str, int] = {}  # ti id -> ThrottlingExceptions answered
+        self.outage_started: float | None = None
+        self.outage_refused: dict[str, int] = {}  # ti id/try -> 503s answered during the outage
         self.run_task_calls = 0
         self._lock = threading.Lock()
         self._patches: list[tuple[type, str, object]] = []
@@ -199,6 +209,8 @@ class MotoEcs:
         )["GroupId"]
         self.ecs = session.client("ecs", endpoint_url=self.url)
         self.ecs.create_cluster(clusterName=CLUSTER)
+        self.logs = session.client("logs", endpoint_url=self.url)
+        self.logs.create_log_group(logGroupName=WORKER_LOG_GROUP)
 
     def register_worker_task_definition(self, environment: dict[str, str]) -> None:
         self.ecs.register_task_definition(
@@ -214,6 +226,14 @@ class MotoEcs:
                     "memory": 1024,  # moto needs it on every container definition
                     "essential": True,
                     "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {
+                            "awslogs-group": WORKER_LOG_GROUP,
+                            "awslogs-region": REGION,
+                            "awslogs-stream-prefix": WORKER_LOG_STREAM_PREFIX,
+                        },
+                    },
                 }
             ],
         )
@@ -229,7 +249,11 @@ class MotoEcs:
         from moto.core.exceptions import JsonRESTError
 
         moto = self
-        original_run_task = EC2ContainerServiceBackend.run_task
+        # ECS's rules where moto is lenient: no exit code before exit, no INACTIVE task definition.
+        original_run_task = strict_run_task(EC2ContainerServiceBackend.run_task)
+
+        class ServiceUnavailable(JsonRESTError):
+            code = 503
         original_stop_task = EC2ContainerServiceBackend.stop_task
 
         run_task_signature = inspect.signature(original_run_task)
@@ -240,6 +264,13 @@ class MotoEcs:
                 moto.run_task_calls += 1
                 for override in overrides.get("containerOverrides", []):
                     ti = (workload_of(override.get("command") or []) or {}).get("ti") or {}
+                    if ti.get("dag_id") == OUTAGE_DAG:
+                        now = time.monotonic()
+                        moto.outage_started = moto.outage_started or now
+                        if now - moto.outage_started < OUTAGE_SECONDS:
+                            key = f"{ti.get('id')}/{ti.get('try_number')}"
+                            moto.outage_refused[key] = moto.outage_refused.get(key, 0) + 1
+                            raise ServiceUnavailable("ServiceUnavailableException", "Service Unavailable (e2e outage)")
                     if ti.get("dag_id") == THROTTLED_DAG:
                         key = f"{ti.get('id')}/{ti.get('try_number')}"
                         if moto.throttled.get(key, 0) < THROTTLES_PER_TASK:
@@ -318,7 +349,8 @@ class AirflowStack:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": self.execution_api_url,
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.task_logs),
+            # Its own disk, as on Fargate: the api-server cannot read it, only CloudWatch (awslogs).
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(root / "worker-task-logs"),
             "CONNECTION_CHECK_MAX_COUNT": "0",
         }
         worker_home = root / "worker-home"
@@ -348,6 +380,8 @@ class AirflowStack:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTOR": EXECUTOR_CLASS,
             "AIRFLOW__CORE__PARALLELISM": "32",
+            # The REST API without a login (SimpleAuthManager), for reading task logs in the tests.
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.task_logs),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
@@ -371,6 +405,9 @@ class AirflowStack:
             "AIRFLOW__AWS_ECS_EXECUTOR__ASSIGN_PUBLIC_IP": "False",
             # EcsFargateExecutor's DescribeTasks round (default 10 s); the stock one ignores it.
             "AIRFLOW__AWS_ECS_EXECUTOR__DESCRIBE_TASKS_INTERVAL_SECONDS": "2",
+            # Live logs of running tasks: the api-server's executor reads the workers' awslogs streams.
+            "AIRFLOW__AWS_ECS_EXECUTOR__WORKER_LOG_GROUP": WORKER_LOG_GROUP,
+            "AIRFLOW__AWS_ECS_EXECUTOR__WORKER_LOG_STREAM_PREFIX": WORKER_LOG_STREAM_PREFIX,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
@@ -429,7 +466,8 @@ class AirflowStack:
         log.info("db migrate took %.1fs", time.monotonic() - started)
         self.moto.register_worker_task_definition(self.worker_env)
         self.fargate = FakeFargate(self.moto.backend, CLUSTER, self.root / "containers",
-                                   self.container_base_env, max_running=MAX_CONTAINERS, chaos=chaos)
+                                   self.container_base_env, max_running=MAX_CONTAINERS, chaos=chaos,
+                                   logs_client=self.moto.logs)
         self.fargate.start()
         self.spawn("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.api_port),
                    "--workers", "1")
@@ -548,7 +586,8 @@ class AirflowStack:
         if self.fargate:
             out.append("===== " + self.fargate.summary())
         out.append(f"===== moto: {self.moto.run_task_calls} RunTask calls, "
-                   f"{sum(self.moto.throttled.values())} answered ThrottlingException")
+                   f"{sum(self.moto.throttled.values())} answered ThrottlingException, "
+                   f"{sum(self.moto.outage_refused.values())} answered 503 (outage)")
         return "\n".join(out)
 
 

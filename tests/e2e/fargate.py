@@ -1,11 +1,14 @@
 """A stand-in for Fargate's container runtime, on top of moto's ECS API.
 
 moto answers the ECS API (RunTask, DescribeTasks, StopTask) but never runs anything: its tasks sit in
-RUNNING with exit code 0 and no startedAt. This harness plays the part moto leaves out, and nothing
+RUNNING with no startedAt (and, without bench/strict_moto.py, exit code 0 while running). This harness plays the part moto leaves out, and nothing
 more: it watches moto's backend for tasks that RunTask created, runs each task's container command
 (the real `python -m airflow.sdk.execution_time.execute_workload ...`) as a local subprocess with the
 environment the container would get, and records the outcome on moto's Task object the way ECS
 reports it (lastStatus/desiredStatus STOPPED, startedAt, container exitCode and reason, stoppedReason).
+Like the awslogs log driver, it sends each container's output, line by line while it runs, to the
+CloudWatch Logs stream ``<awslogs-stream-prefix>/<container name>/<task id>`` of the log group in
+the task definition's ``logConfiguration``.
 
 It runs as a thread in the pytest process, beside moto's ThreadedMotoServer, so both share
 `moto.backends.get_backend("ecs")`.
@@ -83,6 +86,9 @@ class Container:
     killed: bool = False
     terminated_at: float | None = None
     exit_code: int | None = None
+    log_group: str | None = None  # awslogs: where the output goes
+    log_stream: str | None = None
+    shipped: int = 0  # bytes of log_path already sent
 
     @property
     def label(self) -> str:
@@ -95,13 +101,14 @@ class Container:
 
 
 def workload_of(command: list[str]) -> dict | None:
-    """The ExecuteTask JSON that the executor put into the container command, if any."""
-    if "--json-string" in command:
-        try:
-            return json.loads(command[command.index("--json-string") + 1])
-        except (IndexError, ValueError):
-            return None
-    return None
+    """The ExecuteTask JSON that the executor put into the container command (inline or compact)."""
+    from airflow_ecs_fargate.workload_command import workload_json
+
+    text = workload_json(command)
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def _now() -> datetime.datetime:
@@ -120,6 +127,7 @@ class FakeFargate:
         max_running: int = 4,
         chaos: Callable[[Container], Kill | None] | None = None,
         poll_seconds: float = 0.3,
+        logs_client=None,
     ):
         self.backend = ecs_backend
         self.cluster = cluster
@@ -128,6 +136,7 @@ class FakeFargate:
         self.max_running = max_running
         self.chaos = chaos or (lambda container: None)
         self.poll_seconds = poll_seconds
+        self.logs_client = logs_client  # boto3 CloudWatch Logs client for the awslogs driver
         self.seen: dict[str, Container] = {}
         self.pending: collections.deque[Container] = collections.deque()
         self.running: dict[str, Container] = {}
@@ -193,6 +202,7 @@ class FakeFargate:
                 env.update({item["name"]: item["value"] for item in override.get("environment") or []})
                 command = list(override.get("command") or command)
         short_id = arn.rsplit("/", 1)[-1][:8]
+        awslogs = (main.get("logConfiguration") or {}).get("options") or {}
         container = Container(
             task_arn=arn,
             short_id=short_id,
@@ -202,6 +212,9 @@ class FakeFargate:
             log_path=self.work_dir / f"{short_id}.log",
             queued_at=time.monotonic(),
         )
+        if awslogs.get("awslogs-group") and self.logs_client is not None:
+            container.log_group = awslogs["awslogs-group"]
+            container.log_stream = f"{awslogs.get('awslogs-stream-prefix')}/{main['name']}/{arn.rsplit('/', 1)[-1]}"
         self.seen[arn] = container
         # What ECS reports while a task waits for capacity and pulls its image.
         task.last_status = "PROVISIONING"
@@ -222,13 +235,34 @@ class FakeFargate:
                 start_new_session=True,
             )
         container.started_at = time.monotonic()
+        if container.log_stream:
+            self.logs_client.create_log_stream(logGroupName=container.log_group, logStreamName=container.log_stream)
         task.started_at = _now()
         task.last_status = "RUNNING"
         for moto_container in task.containers:
             moto_container.last_status = "RUNNING"
         self.running[container.task_arn] = container
 
+    def _ship_logs(self, container: Container, final: bool = False) -> None:
+        """awslogs: send the complete lines written since the last call (all of it when final)."""
+        if not container.log_stream:
+            return
+        data = _read(container.log_path)[container.shipped:]
+        end = len(data) if final else data.rfind(b"\n") + 1
+        if end <= 0:
+            return
+        now = int(time.time() * 1000)
+        lines = [line for line in data[:end].decode(errors="replace").splitlines() if line]
+        for i in range(0, len(lines), 1000):  # PutLogEvents takes up to 10,000 events per call
+            self.logs_client.put_log_events(
+                logGroupName=container.log_group,
+                logStreamName=container.log_stream,
+                logEvents=[{"timestamp": now, "message": line} for line in lines[i : i + 1000]],
+            )
+        container.shipped += end
+
     def _watch(self, task, container: Container) -> None:
+        self._ship_logs(container)
         exit_code = container.proc.poll()
         if exit_code is None:
             with contextlib.suppress(psutil.Error):
@@ -259,6 +293,9 @@ class FakeFargate:
                 process.kill()
         container.exit_code = exit_code
         self.finished.append(container)
+        if container.started_at:
+            with contextlib.suppress(Exception):
+                self._ship_logs(container, final=True)
         with open(container.log_path, "ab") as log:
             log.write(f"\n[fake-fargate] exit code {exit_code}, reason {reason}\n".encode())
         if task is None:

@@ -7,13 +7,18 @@ asserts final states. The scheduler-restart scenario runs last, on its own.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections import Counter
 
 import pytest
 
 from tests.e2e.conftest import (
     OOM_TASK,
+    OUTAGE_DAG,
+    OUTAGE_SECONDS,
+    WORKER_LOG_GROUP,
     TERMINAL_TI_STATES,
     THROTTLED_DAG,
     is_stock_executor,
@@ -22,16 +27,113 @@ from tests.e2e.conftest import (
 from tests.e2e.dags.e2e_burst import BURST_SIZE
 from tests.e2e.dags.e2e_failing import RETRIES
 from tests.e2e.dags.e2e_mapped import MAP_SIZE
+from tests.e2e.dags.e2e_outage import OUTAGE_TASKS
+from tests.e2e.dags.policy_bad_executor_config import BAD_DAG_ID, BAD_TASK_ID
 from tests.e2e.fargate import OOM_REASON
 
 pytestmark = pytest.mark.e2e
 
-CONCURRENT_SCENARIOS = ("e2e_xcom_chain", "e2e_failing", "e2e_oom", THROTTLED_DAG, "e2e_mapped")
+CONCURRENT_SCENARIOS = ("e2e_live_log", OUTAGE_DAG, "e2e_xcom_chain", "e2e_failing", "e2e_oom", THROTTLED_DAG,
+                        "e2e_mapped")
 
 
 @pytest.fixture(scope="module")
 def runs(airflow):
     return airflow.trigger(*CONCURRENT_SCENARIOS)
+
+
+def api_get(airflow, path: str) -> dict:
+    request = urllib.request.Request(f"{airflow.api_url}{path}", headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_running_task_log_is_read_through_the_rest_api(airflow, runs):
+    """8.7: while `talk` runs, its log lines so far come from the worker's CloudWatch stream (the
+    api-server's executor.get_task_log), not from port 8793 and not from a shared disk."""
+    if is_stock_executor():
+        pytest.xfail("the stock AwsEcsExecutor does not implement get_task_log")
+    run_id = runs["e2e_live_log"]
+
+    def running():
+        airflow.assert_alive()
+        ti = airflow.task_instances("e2e_live_log", run_id).get(("talk", -1))
+        return ti if ti and ti["state"] == "running" else None
+
+    ti = wait_until(running, 300, interval=1.0, what="e2e_live_log.talk to run")
+    path = f"/api/v2/dags/e2e_live_log/dagRuns/{run_id}/taskInstances/talk/logs/{ti['try_number']}?full_content=true"
+
+    def live_lines():
+        text = json.dumps(api_get(airflow, path))
+        return text if "live line 3" in text else None
+
+    text = wait_until(live_lines, 60, interval=2.0, what="live log lines through the REST API")
+    assert airflow.task_instances("e2e_live_log", run_id)[("talk", -1)]["state"] == "running"
+    assert WORKER_LOG_GROUP in text and "CloudWatch Logs" in text
+    assert "Could not read served logs" not in text and "8793" not in text
+    assert "live line 39" not in text  # read while it ran, not after
+
+
+def test_outage_delays_tasks_without_failing_them(airflow, runs):
+    """9.1: RunTask answers 503 for OUTAGE_SECONDS from the burst's first launch; every task of the
+    burst succeeds on its first try (task_queued_timeout is the default 600 s)."""
+    run_id = runs[OUTAGE_DAG]
+    tis = airflow.wait_for_run(OUTAGE_DAG, run_id, timeout=420)
+    assert {k: (v["state"], v["try_number"]) for k, v in states_raw(tis).items()} == {
+        f"during_outage_{i}": ("success", 1) for i in range(OUTAGE_TASKS)}
+    refused = airflow.moto.outage_refused
+    assert len(refused) == OUTAGE_TASKS, f"the outage did not hit every task: {refused}"
+    if is_stock_executor():
+        return
+    told = [(task_id, extra) for task_id, event, extra in airflow.events(OUTAGE_DAG)
+            if event == "ecs task launched after retries"]
+    assert {task_id for task_id, _ in told} == {f"during_outage_{i}" for i in range(OUTAGE_TASKS)}, told
+    # Launched only after the outage ended.
+    seconds = [int(extra.split(" over ")[1].split(" s")[0]) for _, extra in told]
+    assert min(seconds) >= OUTAGE_SECONDS - 5, told
+
+
+def test_bad_executor_config_is_an_import_error_and_the_scheduler_runs_on(airflow, runs):
+    """9.2: the cluster policy (airflow.policy entry point) turns the DAG into an import error that
+    names the task and the fix; it is never serialized or scheduled; the scheduler stays up."""
+    def import_error():
+        rows = airflow.postgres.query("SELECT filename, stacktrace FROM import_error")
+        return [r for r in rows if r[0].endswith("policy_bad_executor_config.py")]
+
+    (row,) = wait_until(import_error, 120, what="the import error of the bad DAG")
+    assert BAD_TASK_ID in row[1] and "must be a dict" in row[1] and "queue=" in row[1], row[1]
+    assert not airflow.postgres.query("SELECT 1 FROM serialized_dag WHERE dag_id = %s", (BAD_DAG_ID,))
+    assert not airflow.postgres.query("SELECT 1 FROM dag_run WHERE dag_id = %s", (BAD_DAG_ID,))
+    errors = api_get(airflow, "/api/v2/importErrors")
+    assert any(BAD_TASK_ID in e["stack_trace"] for e in errors["import_errors"])
+    airflow.wait_for_run("e2e_xcom_chain", runs["e2e_xcom_chain"], timeout=420)
+    airflow.assert_alive()
+
+
+def test_harness_is_as_strict_as_ecs(airflow):
+    """9.6: a running container has no exit code; an INACTIVE task definition is refused."""
+    from botocore.exceptions import ClientError
+
+    ecs = airflow.moto.ecs
+    running = [c for c in list(airflow.fargate.running.values())]
+    for container in running[:3]:
+        (task,) = ecs.describe_tasks(cluster="airflow-e2e", tasks=[container.task_arn])["tasks"]
+        if task["lastStatus"] == "RUNNING":
+            assert all("exitCode" not in c for c in task["containers"]), task["containers"]
+    arn = ecs.register_task_definition(
+        family="e2e-inactive", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "x", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.deregister_task_definition(taskDefinition=arn)
+    network = {"awsvpcConfiguration": {"subnets": [airflow.moto.subnet], "securityGroups": []}}
+    for ref in ("e2e-inactive", arn):
+        with pytest.raises(ClientError) as caught:
+            ecs.run_task(cluster="airflow-e2e", taskDefinition=ref, launchType="FARGATE",
+                         networkConfiguration=network)
+        assert caught.value.response["Error"]["Code"] == "ClientException"
+
+
+def states_raw(tis) -> dict[str, dict]:
+    return {f"{task_id}[{map_index}]" if map_index >= 0 else task_id: ti for (task_id, map_index), ti in tis.items()}
 
 
 def states(tis) -> dict[str, str]:
@@ -85,6 +187,10 @@ def test_oom_killed_container_fails_task_with_reason(airflow, runs):
     events = airflow.events(dag_id)
     assert any(OOM_REASON in extra and "137" in extra for _, _, extra in events), (
         f"no task event gives the exit code 137 and {OOM_REASON!r}; events for {dag_id}: {events}")
+    # 9.5: where the UI shows it: the task instance's Audit Log tab reads this REST query, by try.
+    found = api_get(airflow, f"/api/v2/eventLogs?dag_id={dag_id}&task_id={task_id}&run_id={run_id}&try_number=1")
+    stopped = [e for e in found["event_logs"] if e["event"] == "ecs task stopped"]
+    assert stopped and OOM_REASON in stopped[0]["extra"] and "137" in stopped[0]["extra"], found
 
 
 def test_run_task_throttling_during_burst(airflow, runs):

@@ -161,15 +161,16 @@ class CachedEcsHook:
     about 0.3 s, which dominated the suite. Connection and region are still honoured. The
     stock ``ecs_executor_config.EcsHook`` (its bare cluster lookup, defect 9) is left alone."""
 
-    def __init__(self, aws_conn_id: str | None = "aws_default", region_name: str | None = None, **kwargs):
-        self._key = (aws_conn_id, region_name)
+    def __init__(self, aws_conn_id: str | None = "aws_default", region_name: str | None = None, config=None, **kwargs):
+        self._config = config
+        self._key = (aws_conn_id, region_name, getattr(config, "max_pool_connections", None))
 
     @property
     def conn(self):
         if self._key not in _CLIENTS:
             from airflow.providers.amazon.aws.hooks.ecs import EcsHook
 
-            _CLIENTS[self._key] = EcsHook(aws_conn_id=self._key[0], region_name=self._key[1]).conn
+            _CLIENTS[self._key] = EcsHook(aws_conn_id=self._key[0], region_name=self._key[1], config=self._config).conn
         return _CLIENTS[self._key]
 
 

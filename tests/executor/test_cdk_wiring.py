@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import time
 from pathlib import Path
 
 from airflow.providers.amazon.aws.executors.ecs.utils import AllEcsConfigKeys
@@ -43,7 +44,8 @@ def test_every_synthesized_setting_is_one_the_executor_reads():
 
 def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
     env = container_environment("scheduler")
-    deployed = {"CLUSTER": CLUSTER, "SUBNETS": aws.subnet, "SECURITY_GROUPS": aws.security_group, "REGION_NAME": aws.region}
+    deployed = {"CLUSTER": CLUSTER, "SUBNETS": aws.subnet, "SECURITY_GROUPS": aws.security_group, "REGION_NAME": aws.region,
+                "WORKER_LOG_GROUP": "/airflow/workers"}
     settings = {k.removeprefix(PREFIX): v for k, v in env.items() if k.startswith(PREFIX)}
     for key, value in settings.items():
         if not isinstance(value, str):  # a CloudFormation reference, resolved at deploy
@@ -75,6 +77,41 @@ def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
         described = aws.ecs.describe_tasks(cluster=CLUSTER, tasks=tasks)["tasks"]
         assert [t["taskDefinitionArn"].split("/")[-1].split(":")[0] for t in described] == [family]
         assert described[0]["capacityProviderName"] == "FARGATE_SPOT"
+    finally:
+        executor._shutdown()
+
+
+def test_synthesized_api_server_settings_read_a_running_workers_log(aws, monkeypatch):
+    """8.7: with the api-server's synthesized settings, the executor Airflow's log reader loads
+    reads the stream the workers' awslogs driver writes (its prefix from the cluster stack)."""
+    import boto3
+
+    env = container_environment("api-server")
+    worker = json.loads((SNAPSHOTS / "test_stack_matches_snapshot[cluster].json").read_text())
+    (prefix,) = {
+        c["LogConfiguration"]["Options"]["awslogs-stream-prefix"]
+        for r in worker["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"
+        for c in r["Properties"]["ContainerDefinitions"] if c["Name"] == "worker"
+    }
+    deployed = {"CLUSTER": CLUSTER, "SUBNETS": aws.subnet, "SECURITY_GROUPS": aws.security_group, "REGION_NAME": aws.region,
+                "WORKER_LOG_GROUP": "/airflow/workers"}
+    for key, value in env.items():
+        if key.startswith(PREFIX):
+            monkeypatch.setenv(key, value if isinstance(value, str) else deployed[key.removeprefix(PREFIX)])
+    task_id = "0123456789abcdef0123456789abcdef"
+    logs = boto3.client("logs", region_name=aws.region)
+    logs.create_log_group(logGroupName="/airflow/workers")
+    stream = f"{prefix}/worker/{task_id}"
+    logs.create_log_stream(logGroupName="/airflow/workers", logStreamName=stream)
+    logs.put_log_events(logGroupName="/airflow/workers", logStreamName=stream,
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "hello from the worker"}])
+    module, _, name = env["AIRFLOW__CORE__EXECUTOR"].rpartition(".")
+    executor = getattr(importlib.import_module(module), name)(parallelism=1)
+    try:
+        ti = type("Ti", (), {"external_executor_id": f"arn:aws:ecs:{aws.region}:123456789012:task/{CLUSTER}/{task_id}",
+                             "try_number": 1})()
+        sources, texts = executor.get_task_log(ti, 1)
+        assert texts == ["hello from the worker\n"] and stream in sources[0]
     finally:
         executor._shutdown()
 

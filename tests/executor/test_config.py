@@ -55,6 +55,11 @@ def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
         "submit_retry_max_seconds": "9",
         "missing_task_grace_seconds": "12",
         "shutdown_timeout_seconds": "3",
+        "transient_retry_margin_seconds": "45",
+        "task_definition_retry_seconds": "120",
+        "queues": '{"large": {"cpu": 2048, "memory": 8192}}',
+        "worker_log_group": "/airflow/workers",
+        "worker_log_stream_prefix": "worker",
     }
     assert set(values) == {f.name for f in dataclasses.fields(ExecutorSettings)}
     configure(**values)

@@ -1,0 +1,103 @@
+"""What the executor needs from the CDK app: queues that pick a worker size (issue 9.3) and live
+logs of running tasks read by the api-server from the workers' CloudWatch streams (issue 8.7)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+from app_config import ConfigError, load_config
+from app_config.model import STOCK_ECS_EXECUTOR
+from constructs_lib.airflow_settings import EcsExecutorSettings
+
+PREFIX = "AIRFLOW__AWS_ECS_EXECUTOR__"
+QUEUES = {"large": {"cpu": 2048, "memory_mib": 8192}, "on-demand": {"cpu": 1024, "memory_mib": 2048, "capacity_provider": "fargate"}}
+
+
+def container_env(template, name: str) -> dict:
+    for resource in template.find_resources("AWS::ECS::TaskDefinition").values():
+        for container in resource["Properties"]["ContainerDefinitions"]:
+            if container["Name"] == name:
+                return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+    raise AssertionError(f"no container {name}")
+
+
+class TestQueues:
+    def test_queues_from_cdk_json_and_cli_string_reach_the_executor_setting(self):
+        from airflow_ecs_fargate.queues import QueueSize, parse_queues
+
+        for raw in (QUEUES, json.dumps(QUEUES)):
+            config = load_config({"worker_queues": raw})
+            settings = EcsExecutorSettings(
+                executor_class=config.executor.executor_class, region="eu-west-1", cluster_name="c",
+                task_definition_family="f", container_name="worker", subnet_ids=["s"], security_group_ids=["g"],
+                capacity_provider="FARGATE_SPOT", spot_fallback_to_on_demand=True,
+                worker_queues=config.executor.worker_queues,
+            )
+            parsed = parse_queues(settings.environment()[PREFIX + "QUEUES"])
+            assert parsed == {
+                "large": QueueSize(2048, 8192, None),
+                "on-demand": QueueSize(1024, 2048, "FARGATE"),
+            }
+
+    def test_no_queues_keeps_todays_settings(self):
+        config = load_config({})
+        assert config.executor.worker_queues == ()
+
+    @pytest.mark.parametrize(
+        "raw, words",
+        [
+            ({"worker_queues": {"large": {"cpu": 2048, "memory_mib": 1024}}}, ["worker_queues", "large", "memory=1024"]),
+            ({"worker_queues": {"large": {"cpu": 2048}}}, ["worker_queues", "needs cpu and memory_mib"]),
+            ({"worker_queues": {"large": {"cpu": 1024, "memory_mib": 2048, "capacity_provider": "EC2"}}},
+             ["capacity_provider='EC2'", "FARGATE or FARGATE_SPOT"]),
+            ({"worker_queues": "{not json"}, ["worker_queues is not valid JSON"]),
+            ({"worker_queues": {"bad name!": {"cpu": 1024, "memory_mib": 2048}}}, ["queue name 'bad name!'"]),
+            ({"worker_queues": QUEUES, "executor_class": STOCK_ECS_EXECUTOR}, ["needs the bundled executor"]),
+        ],
+    )
+    def test_bad_queues_are_refused_before_synthesis(self, raw, words):
+        with pytest.raises(ConfigError) as info:
+            load_config(raw)
+        assert all(w in str(info.value) for w in words), str(info.value)
+
+
+class TestLiveTaskLogs:
+    def test_api_server_reads_only_the_workers_log_streams(self, synth):
+        template = synth("dev").template("cluster")
+        policies = template.find_resources("AWS::IAM::Policy")
+        api = [p for lid, p in policies.items() if "ApiServer" in lid]
+        assert len(api) == 1
+        statements = api[0]["Properties"]["PolicyDocument"]["Statement"]
+        logs = [s for s in statements if any(str(a).startswith("logs:") for a in _list(s["Action"]))]
+        assert len(logs) == 1 and logs[0]["Action"] == "logs:GetLogEvents" and logs[0]["Effect"] == "Allow"
+        resource = json.dumps(logs[0]["Resource"])
+        assert ":log-group:" in resource and ":log-stream:worker/worker/*" in resource
+        (group_id,) = template.find_resources("AWS::Logs::LogGroup", {"Properties": Match.any_value()}).keys() & {
+            k for k in template.find_resources("AWS::Logs::LogGroup") if k.startswith("Workers")}
+        assert group_id in resource  # the workers' group, not any group
+        # No other role reads the workers' logs.
+        others = [lid for lid, p in policies.items() if "ApiServer" not in lid and "GetLogEvents" in json.dumps(p)]
+        assert others == []
+
+    def test_worker_log_group_keeps_logs_for_the_configured_retention(self, synth):
+        template = synth("dev").template("cluster")
+        groups = {k: v for k, v in template.find_resources("AWS::Logs::LogGroup").items() if k.startswith("Workers")}
+        (group,) = groups.values()
+        assert group["Properties"]["RetentionInDays"] == synth("dev").config.log_retention_days
+
+    def test_api_server_knows_the_executor_and_the_worker_log_group(self, synth):
+        template = synth("dev").template("airflow")
+        api = container_env(template, "api-server")
+        assert api["AIRFLOW__CORE__EXECUTOR"] == "airflow_ecs_fargate.executor.EcsFargateExecutor"
+        assert api[PREFIX + "WORKER_LOG_STREAM_PREFIX"] == "worker"
+        assert "Fn::ImportValue" in json.dumps(api[PREFIX + "WORKER_LOG_GROUP"])
+        assert api[PREFIX + "CONTAINER_NAME"] == "worker"
+        # The dag-processor runs the cluster policy for the ECS executor's tasks.
+        assert container_env(template, "dag-processor")["AIRFLOW__CORE__EXECUTOR"] == api["AIRFLOW__CORE__EXECUTOR"]
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]
