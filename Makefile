@@ -19,7 +19,7 @@ $(VENV)/.synth-deps: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.test-deps: requirements.txt requirements-dev.txt executor/pyproject.toml | $(VENV)/bin/python
+$(VENV)/.test-deps: requirements.txt requirements-dev.txt executor/pyproject.toml operations/pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.synth-deps
 
