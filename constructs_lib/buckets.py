@@ -45,7 +45,7 @@ def secure_bucket(
         )
     if expire_after_days is not None:
         rules.append(s3.LifecycleRule(id="ExpireObjects", expiration=Duration.days(expire_after_days)))
-    return s3.Bucket(
+    bucket = s3.Bucket(
         scope,
         construct_id,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -59,3 +59,30 @@ def secure_bucket(
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         auto_delete_objects=not retain,
     )
+    empty_after_logged_buckets(bucket, server_access_logs)
+    return bucket
+
+
+#: The construct ID CDK gives a bucket's ``auto_delete_objects`` custom resource.
+AUTO_DELETE_ID = "AutoDeleteObjectsCustomResource"
+
+
+def empty_after_logged_buckets(bucket: s3.IBucket, access_logs: s3.IBucket | None) -> None:
+    """Make CloudFormation empty ``bucket`` before it empties ``access_logs`` (both auto-deleted).
+
+    CloudFormation deletes a resource before what it depends on, so ``bucket``'s auto-delete
+    custom resource depending on the access-log bucket's means: ``bucket`` is emptied first (its
+    DeleteObject requests are access-logged), then the access-log bucket is emptied (CDK's
+    handler first denies ``s3:PutObject`` to everyone, which stops log delivery), then its
+    policy, which held the log delivery's only permission, and the buckets are deleted. Without
+    the order both are emptied in parallel, and access logs of the other bucket's last requests
+    can land after the access-log bucket was emptied, so its deletion fails (BucketNotEmpty).
+    (The bucket itself cannot depend on it: the access-log bucket's policy names the bucket.)
+    No-op when either bucket is retained or ``access_logs`` is in another stack.
+    """
+    if access_logs is None:
+        return
+    access_logs_emptier = access_logs.node.try_find_child(AUTO_DELETE_ID)
+    emptier = bucket.node.try_find_child(AUTO_DELETE_ID)
+    if access_logs_emptier is not None and emptier is not None:
+        emptier.node.add_dependency(access_logs_emptier)
