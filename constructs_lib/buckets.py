@@ -70,14 +70,14 @@ AUTO_DELETE_ID = "AutoDeleteObjectsCustomResource"
 def empty_after_logged_buckets(bucket: s3.IBucket, access_logs: s3.IBucket | None) -> None:
     """Make CloudFormation empty ``bucket`` before it empties ``access_logs`` (both auto-deleted).
 
-    CloudFormation deletes a resource before what it depends on, so ``bucket``'s auto-delete
-    custom resource depending on the access-log bucket's means: ``bucket`` is emptied first (its
-    DeleteObject requests are access-logged), then the access-log bucket is emptied (CDK's
-    handler first denies ``s3:PutObject`` to everyone, which stops log delivery), then its
-    policy, which held the log delivery's only permission, and the buckets are deleted. Without
-    the order both are emptied in parallel, and access logs of the other bucket's last requests
-    can land after the access-log bucket was emptied, so its deletion fails (BucketNotEmpty).
-    (The bucket itself cannot depend on it: the access-log bucket's policy names the bucket.)
+    What keeps late logs out of an emptied access-log bucket is CDK's auto-delete handler
+    (aws-cdk-lib 2.275): before emptying, it adds a bucket-policy statement denying
+    ``s3:PutObject`` to every principal, and the bucket policy (the log delivery's only
+    permission; ACLs are disabled) is deleted after it. The handler only logs and carries on when
+    it cannot set that statement; for that case this order keeps the requests that make the last
+    access logs (emptying ``bucket``) before the access-log bucket is emptied: CloudFormation
+    deletes a resource before what it depends on, so ``bucket``'s auto-delete resource depends on
+    the access-log bucket's. (The bucket itself cannot: the access-log bucket's policy names it.)
     No-op when either bucket is retained or ``access_logs`` is in another stack.
     """
     if access_logs is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .conftest import resources_of
@@ -55,3 +57,20 @@ def test_the_load_balancer_that_logs_into_the_bucket_is_deleted_first(dev):
     """The ALB (Airflow stack) writes access logs to the cluster stack's bucket: its stack depends
     on the cluster stack, so cdk destroy deletes it first."""
     assert dev.stacks["cluster"] in dev.stacks["airflow"].dependencies
+
+
+def test_the_auto_delete_handler_denies_writes_before_emptying(dev):
+    """What stops late access logs: the handler CDK stages for auto-deleted buckets adds a
+    bucket-policy Deny of s3:PutObject for everyone before it deletes the objects (read from
+    the staged handler, so a CDK upgrade that drops it fails here)."""
+    from pathlib import Path
+
+    template = dev.template("cluster").to_json()
+    (handler,) = [r for k, r in template["Resources"].items()
+                  if k.startswith("CustomS3AutoDeleteObjectsCustomResourceProviderHandler")]
+    asset = Path(dev.assembly.directory) / f"asset.{handler['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    code = (asset / "index.js").read_text()
+    assert 'Principal:"*",Effect:"Deny",Action:["s3:PutObject"]' in code
+    deny = re.search(r'async function (\w+)\(t\)\{(?:(?!async function).)*?Effect:"Deny",Action:\["s3:PutObject"\]', code).group(1)
+    empty = re.search(r"async function (\w+)\(t\)\{let e;do\{e=await c\.listObjectVersions", code).group(1)
+    assert f"await {deny}(t),await {empty}(t)" in code  # on Delete: deny, then empty
