@@ -10,6 +10,8 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test bench deps-synth deps-test postgres rehearsal-deps clean rehearsal local local-down
+.PHONY: synth test bench deps-synth deps-test postgres clean
+.PHONY: deps-ops deploy destroy publish
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +21,9 @@ $(VENV)/.synth-deps: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.test-deps: requirements.txt requirements-dev.txt executor/pyproject.toml | $(VENV)/bin/python
+$(VENV)/.test-deps: requirements.txt requirements-dev.txt executor/pyproject.toml operations/pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
-	touch $@ $(VENV)/.synth-deps
+	touch $@ $(VENV)/.synth-deps $(VENV)/.ops-deps
 
 # checkov pins its own dependencies (boto3 among them), so it gets a virtualenv of its own.
 .venv-checkov/bin/checkov: requirements-checkov.txt
@@ -69,3 +71,37 @@ local: deps-test
 
 local-down:
 	$(PY) -m local_ecs down
+# --- Deploy, publish, destroy (README "Operating") ---------------------------------------------
+# Extra CDK options pass through CDK_ARGS: make deploy CDK_ARGS='-c stage=prod -c region=eu-west-1'.
+# The operations CLI (airflow-ecs, operations/) gets the same project, stage and region from them.
+CDK_ARGS ?=
+OPS := $(VENV)/bin/airflow-ecs
+cdk_context = $(patsubst $(1)=%,%,$(filter $(1)=%,$(CDK_ARGS)))
+OPS_ARGS = $(if $(call cdk_context,project_name),--project $(call cdk_context,project_name)) \
+	$(if $(call cdk_context,stage),--stage $(call cdk_context,stage)) \
+	$(if $(call cdk_context,region),--region $(call cdk_context,region))
+
+$(VENV)/.ops-deps: operations/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e ./operations
+	touch $@
+
+deps-ops: $(VENV)/.ops-deps
+
+# Credentials, region and CDK bootstrap first, then every stack (the image is built with Docker).
+deploy: deps-synth deps-ops
+	$(OPS) $(OPS_ARGS) preflight $(if $(call cdk_context,account),--account $(call cdk_context,account))
+	$(CDK) deploy --all $(CDK_ARGS)
+
+# Build the staged image and push it into the app's ECR repository: tag git-<commit> (dev) or
+# VERSION (a semantic version, required in prod); then make deploy CDK_ARGS='-c image_tag=<tag>'.
+publish: deps-synth deps-ops
+	$(CDK) synth --quiet $(CDK_ARGS)
+	$(OPS) $(OPS_ARGS) publish $(if $(VERSION),--version $(VERSION)) $(if $(ENGINE),--engine $(ENGINE))
+
+# The Airflow stack first (its scheduler stops), then the worker tasks the executor left running
+# (they hold network interfaces in the VPC), then the rest.
+destroy: deps-synth deps-ops
+	$(CDK) destroy Airflow $(CDK_ARGS)
+	$(OPS) $(OPS_ARGS) stop-workers --missing-ok
+	$(CDK) destroy --all $(CDK_ARGS)
+

@@ -45,7 +45,7 @@ def secure_bucket(
         )
     if expire_after_days is not None:
         rules.append(s3.LifecycleRule(id="ExpireObjects", expiration=Duration.days(expire_after_days)))
-    return s3.Bucket(
+    bucket = s3.Bucket(
         scope,
         construct_id,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -59,3 +59,30 @@ def secure_bucket(
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         auto_delete_objects=not retain,
     )
+    empty_after_logged_buckets(bucket, server_access_logs)
+    return bucket
+
+
+#: The construct ID CDK gives a bucket's ``auto_delete_objects`` custom resource.
+AUTO_DELETE_ID = "AutoDeleteObjectsCustomResource"
+
+
+def empty_after_logged_buckets(bucket: s3.IBucket, access_logs: s3.IBucket | None) -> None:
+    """Make CloudFormation empty ``bucket`` before it empties ``access_logs`` (both auto-deleted).
+
+    What keeps late logs out of an emptied access-log bucket is CDK's auto-delete handler
+    (aws-cdk-lib 2.275): before emptying, it adds a bucket-policy statement denying
+    ``s3:PutObject`` to every principal, and the bucket policy (the log delivery's only
+    permission; ACLs are disabled) is deleted after it. The handler only logs and carries on when
+    it cannot set that statement; for that case this order keeps the requests that make the last
+    access logs (emptying ``bucket``) before the access-log bucket is emptied: CloudFormation
+    deletes a resource before what it depends on, so ``bucket``'s auto-delete resource depends on
+    the access-log bucket's. (The bucket itself cannot: the access-log bucket's policy names it.)
+    No-op when either bucket is retained or ``access_logs`` is in another stack.
+    """
+    if access_logs is None:
+        return
+    access_logs_emptier = access_logs.node.try_find_child(AUTO_DELETE_ID)
+    emptier = bucket.node.try_find_child(AUTO_DELETE_ID)
+    if access_logs_emptier is not None and emptier is not None:
+        emptier.node.add_dependency(access_logs_emptier)

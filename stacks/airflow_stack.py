@@ -226,3 +226,16 @@ class AirflowStack(Stack):
             description="Secrets Manager secret holding the admin password "
             "(aws secretsmanager get-secret-value --secret-id <arn> --query SecretString)",
         )
+        # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
+        for construct_id, component in (
+            ("Scheduler", self.scheduler),
+            ("ApiServer", self.api_server),
+            ("DagProcessor", self.dag_processor),
+            ("Triggerer", self.triggerer),
+        ):
+            CfnOutput(
+                self,
+                f"{construct_id}ServiceName",
+                value=component.service.service_name,
+                description=f"ECS service of the {component.container.container_name}",
+            )

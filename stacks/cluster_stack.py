@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
@@ -130,3 +130,18 @@ class ClusterStack(Stack):
         )
         self.workers.grant_launch(self.service_roles.roles["Scheduler"], self.cluster)
         self.workers.grant_read_live_logs(self.service_roles.roles["ApiServer"])
+
+        # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
+        CfnOutput(self, "ClusterName", value=self.cluster.cluster_name, description="ECS cluster")
+        CfnOutput(
+            self,
+            "WorkerTaskDefinitionFamily",
+            value=self.workers.task_definition.family,
+            description="Task definition family of the executor's worker tasks",
+        )
+        CfnOutput(
+            self,
+            "WorkerContainerName",
+            value=config.executor.worker_container_name,
+            description="Container name in the workers' task definition",
+        )

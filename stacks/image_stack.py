@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from app_config.model import DeploymentConfig
@@ -21,4 +21,11 @@ class ImageStack(Stack):
             image_uri=config.image.image_uri,
             image_tag=config.image.image_tag,
             retain=config.retain_data,
+        )
+        CfnOutput(
+            self,
+            "ImageRepositoryUri",
+            value=self.image.repository.repository_uri,
+            description="The app's ECR repository: make publish pushes version-tagged images here, "
+            "-c image_tag=<tag> deploys one",
         )

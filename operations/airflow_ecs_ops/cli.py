@@ -1,0 +1,258 @@
+"""The ``airflow-ecs`` command line (click).
+
+Every command finds the deployment from the stacks ``<project>-<stage>-{cluster,airflow,image}``
+in the session's region; ``--project`` and ``--stage`` default to ``AIRFLOW_ECS_PROJECT`` /
+``AIRFLOW_ECS_STAGE``, else to the ``project_name`` / ``stage`` of ``./cdk.json``'s context (so in
+the repository they match what ``cdk deploy`` deployed), else ``airflow`` / ``dev``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+import click
+from botocore.exceptions import NoRegionError
+
+from airflow_ecs_ops import logs as logs_mod
+from airflow_ecs_ops import preflight, publish as publish_mod, shell as shell_mod, tasks
+from airflow_ecs_ops.deployment import (
+    COMPONENTS,
+    SERVICES,
+    WORKER,
+    Deployment,
+    OpsError,
+    check_component,
+    find_deployment,
+    stack_name,
+)
+
+
+def _cdk_json_context(key: str) -> str | None:
+    path = Path("cdk.json")
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text()).get("context", {}).get(key)
+    except (OSError, ValueError):
+        return None
+    return str(value) if value is not None else None
+
+
+class Ctx:
+    """What every command shares: the AWS session and the deployment's name."""
+
+    def __init__(self, project: str, stage: str, region: str | None, profile: str | None):
+        self.project, self.stage, self.profile = project, stage, profile
+        try:
+            self.session = boto3.Session(region_name=region, profile_name=profile)
+        except Exception as err:  # botocore's ProfileNotFound and friends
+            raise OpsError(f"AWS profile problem: {err}") from err
+        if not self.session.region_name:
+            raise OpsError("No AWS region: pass --region or set AWS_REGION (or a profile's region).")
+
+    def client(self, name: str):
+        try:
+            return self.session.client(name)
+        except NoRegionError as err:
+            raise OpsError("No AWS region: pass --region or set AWS_REGION.") from err
+
+    def deployment(self, roles: tuple[str, ...] = ("cluster", "airflow")) -> Deployment:
+        return find_deployment(self.session, self.project, self.stage, roles)
+
+
+def _progress(line: str) -> None:
+    click.echo(f"[airflow-ecs] {line}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project", envvar="AIRFLOW_ECS_PROJECT", default=lambda: _cdk_json_context("project_name") or "airflow",
+              show_default="cdk.json's project_name, else airflow", help="The CDK app's project_name.")
+@click.option("--stage", envvar="AIRFLOW_ECS_STAGE", default=lambda: _cdk_json_context("stage") or "dev",
+              show_default="cdk.json's stage, else dev", help="The CDK app's stage.")
+@click.option("--region", envvar="AWS_REGION", default=None, help="AWS region (default: the AWS CLI's).")
+@click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile (default: the AWS CLI's).")
+@click.pass_context
+def cli(ctx: click.Context, project: str, stage: str, region: str | None, profile: str | None) -> None:
+    """Operate the Airflow on ECS Fargate deployment of this repository.
+
+    \b
+    Examples:
+      airflow-ecs status
+      airflow-ecs run -- db check
+      airflow-ecs run -- users list
+      airflow-ecs logs scheduler --since 30m --follow
+      airflow-ecs shell api-server
+      airflow-ecs --stage prod publish --version 1.4.0
+    """
+    ctx.obj = (project, stage, region, profile)
+
+
+def _ctx(click_ctx: click.Context) -> Ctx:
+    return Ctx(*click_ctx.obj)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--component", default="scheduler", show_default=True, type=click.Choice(list(SERVICES)),
+              help="Whose task definition, task role, secrets and network to use.")
+@click.option("--timeout", "timeout_seconds", type=float, default=None, help="Stop waiting after this many seconds.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def run(click_ctx: click.Context, component: str, timeout_seconds: float | None, command: tuple[str, ...]) -> None:
+    """Run an Airflow command as a one-off ECS task and exit with its exit code.
+
+    COMMAND is what follows `airflow` (the image's entrypoint), after `--`:
+    `airflow-ecs run -- db check`, `airflow-ecs run -- users list`. The task waits for the DB
+    migrations like the services, streams its log here, and is stopped by ECS when it ends.
+    """
+    ctx = _ctx(click_ctx)
+    deployment = ctx.deployment()
+    ecs, logs = ctx.client("ecs"), ctx.client("logs")
+    template = tasks.service_template(ecs, deployment, component)
+    arn = tasks.run_one_off(ecs, deployment, component, list(command))
+    _progress(f"started {arn} ({' '.join(command)}); waiting for it to stop")
+    stream = None
+    if template.log_group and template.log_stream_prefix:
+        name = logs_mod.stream_name(template.log_stream_prefix, component, tasks.task_id(arn))
+        stream = logs_mod.LogStream(logs, template.log_group, name, click.echo)
+        _progress(f"log: {template.log_group} {name}")
+    code = tasks.wait_for_task(
+        ecs, deployment.cluster, arn, component, log=stream, progress=_progress, timeout_seconds=timeout_seconds
+    )
+    _progress(f"exit code {code}")
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("component", default="scheduler")
+@click.option("--command", "command", default="/bin/bash", show_default=True, help="What to run in the container.")
+@click.pass_context
+def shell(click_ctx: click.Context, component: str, command: str) -> None:
+    """Open a shell in a running task of COMPONENT (ECS Exec; needs enable_ecs_exec and the
+    Session Manager plugin)."""
+    check_component(component, tuple(SERVICES))
+    ctx = _ctx(click_ctx)
+    deployment = ctx.deployment()
+    sys.exit(shell_mod.open_shell(ctx.profile, ctx.client("ecs"), deployment, component, command))
+
+
+@cli.command()
+@click.argument("component")
+@click.option("--since", default="10m", show_default=True, help="How far back: 30s, 10m, 2h, 1d.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until interrupted.")
+@click.pass_context
+def logs(click_ctx: click.Context, component: str, since: str, follow: bool) -> None:
+    """Print COMPONENT's CloudWatch logs (scheduler, api-server, dag-processor, triggerer, worker)."""
+    check_component(component, COMPONENTS)
+    since_seconds = logs_mod.parse_since(since)
+    ctx = _ctx(click_ctx)
+    deployment = ctx.deployment()
+    ecs, logs_client = ctx.client("ecs"), ctx.client("logs")
+    if component == WORKER:
+        family = deployment.output("cluster", "WorkerTaskDefinitionFamily")
+        container = deployment.output("cluster", "WorkerContainerName")
+        task_definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+        group, prefix = tasks.awslogs_options(task_definition, container)
+    else:
+        template = tasks.service_template(ecs, deployment, component)
+        group, prefix = template.log_group, template.log_stream_prefix
+    if not group:
+        raise OpsError(f"The {component} container does not log to CloudWatch (no awslogs driver).")
+    seen: set[str] = set()
+    start = logs_mod.now_ms() - since_seconds * 1000
+    while True:
+        for event in logs_mod.recent_events(logs_client, group, f"{prefix}/" if prefix else None, start, seen):
+            stamp = datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stream = event.get("logStreamName", "").rsplit("/", 1)[-1][:8]
+            click.echo(f"{stamp} {stream} {event['message']}")
+        if not follow:
+            return
+        # Events can arrive late; look back a minute and drop the ones already printed.
+        start = logs_mod.now_ms() - 60_000
+        tasks.sleep(2.0)
+
+
+@cli.command()
+@click.pass_context
+def status(click_ctx: click.Context) -> None:
+    """Show each service's counts and deployment, running worker tasks, the UI URL and login."""
+    ctx = _ctx(click_ctx)
+    deployment = ctx.deployment()
+    ecs = ctx.client("ecs")
+    click.echo(f"deployment {deployment.project}-{deployment.stage} in {deployment.region}, cluster {deployment.cluster}")
+    click.echo(f"{'component':<14}{'desired':>8}{'running':>8}{'pending':>8}{'healthy':>8}  deployment")
+    for s in tasks.service_statuses(ecs, deployment):
+        rollout = s.rollout + (f" ({s.rollout_reason})" if s.rollout == "FAILED" and s.rollout_reason else "")
+        click.echo(f"{s.component:<14}{s.desired:>8}{s.running:>8}{s.pending:>8}{s.healthy:>8}  {rollout}")
+    click.echo(f"worker tasks running: {len(tasks.worker_tasks(ecs, deployment))}")
+    click.echo(f"UI: {deployment.output('airflow', 'AirflowUiUrl')}")
+    click.echo(f"admin login: {deployment.output('airflow', 'AdminUsername')}")
+    secret = deployment.output("airflow", "AdminPasswordSecretArn")
+    click.echo(
+        "admin password: aws secretsmanager get-secret-value "
+        f"--region {deployment.region} --secret-id {secret} --query SecretString --output text"
+    )
+
+
+@cli.command("stop-workers")
+@click.option("--stop-scheduler", is_flag=True, help="First scale the scheduler to 0 so no new worker starts.")
+@click.option("--missing-ok", is_flag=True, help="Succeed when the deployment does not exist (e.g. already destroyed).")
+@click.pass_context
+def stop_workers(click_ctx: click.Context, stop_scheduler: bool, missing_ok: bool) -> None:
+    """Stop every worker task still running in the cluster (make destroy runs this first)."""
+    ctx = _ctx(click_ctx)
+    roles = ("cluster", "airflow") if stop_scheduler else ("cluster",)
+    try:
+        deployment = ctx.deployment(roles)
+    except OpsError as err:
+        if missing_ok and str(err).startswith("No deployment"):
+            click.echo(f"nothing to stop: {err}")
+            return
+        raise
+    ecs = ctx.client("ecs")
+    if stop_scheduler:
+        tasks.scale_service(ecs, deployment, "scheduler", 0)
+        click.echo(f"scheduler service {deployment.service_name('scheduler')} scaled to 0")
+    stopped = tasks.stop_workers(ecs, deployment, reason="airflow-ecs stop-workers")
+    click.echo(f"stopped {len(stopped)} worker task(s)")
+    for arn in stopped:
+        click.echo(f"  {arn}")
+
+
+@cli.command("preflight")
+@click.option("--account", default=None, help="Fail unless the credentials belong to this account.")
+@click.pass_context
+def preflight_command(click_ctx: click.Context, account: str | None) -> None:
+    """Check credentials, region and the CDK bootstrap before a deploy (make deploy runs this)."""
+    ctx = _ctx(click_ctx)
+    caller_account, region = preflight.check_deploy_prerequisites(ctx.session, account or None)
+    click.echo(f"deploying to account {caller_account}, region {region}: credentials and CDK bootstrap OK")
+
+
+@cli.command()
+@click.option("--version", "version", default=None, help="Tag to publish; a semantic version, required in prod. "
+              "Default in dev: git-<commit>.")
+@click.option("--engine", default="docker", show_default=True, help="Container engine: docker or podman.")
+@click.option("--assembly", default="cdk.out", show_default=True, type=click.Path(path_type=Path),
+              help="The cloud assembly holding the staged image (make synth writes it).")
+@click.pass_context
+def publish(click_ctx: click.Context, version: str | None, engine: str, assembly: Path) -> None:
+    """Build the image staged in cdk.out and push it into the app's ECR repository with a
+    version tag; deploy it with -c image_tag=<tag>."""
+    ctx = _ctx(click_ctx)
+    staged = publish_mod.staged_image(assembly, stack_name(ctx.project, ctx.stage, "image"))
+    commit, dirty = publish_mod.git_state(Path.cwd())
+    tag = publish_mod.default_tag(ctx.stage, commit, dirty, version)
+    deployment = ctx.deployment(("image",))
+    repository_uri = deployment.output("image", "ImageRepositoryUri")
+    image = publish_mod.publish(ctx.client("ecr"), engine, staged, repository_uri, tag)
+    click.echo(f"published {image}")
+    click.echo(f"deploy it: make deploy CDK_ARGS='-c image_tag={tag}'")
+
+
+def main() -> None:
+    """Console script entry point. Errors print ``Error: <what is wrong and the fix>``, exit status 1."""
+    cli(prog_name="airflow-ecs")

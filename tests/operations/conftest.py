@@ -1,0 +1,289 @@
+"""A deployment in moto as the CDK app leaves it: the stacks with their outputs, the cluster, the
+four services with their task definitions (awslogs, awsvpc), the workers' family, log groups.
+
+moto is made as strict as AWS where the CLI relies on it:
+- RunTask's container overrides must name a container of the task definition (AWS:
+  InvalidParameterException; moto accepts any name).
+- A task RunTask returns is PROVISIONING (moto: RUNNING); the tests move it on.
+- FilterLogEvents' ``logStreamNamePrefix`` limits the streams searched (moto ignores it).
+- Tasks change state only when a test says so (moto's state manager on "manual").
+- ListTasks' ``serviceName`` filter returns only that service's tasks (moto ignores it); a
+  service's tasks carry the group ``service:<name>`` as in AWS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.backends import get_backend
+from moto.ecs.models import EC2ContainerServiceBackend
+from moto.logs.responses import LogsResponse
+from moto.moto_api import state_manager
+
+from airflow_ecs_ops import cli as cli_mod
+from airflow_ecs_ops.deployment import REQUIRED_OUTPUTS
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+PROJECT, STAGE = "airflow", "dev"
+CLUSTER = "airflow-dev-cluster-Cluster1234"
+WORKER_FAMILY = "airflowdevclusterWorkersTaskDefinitionABCD"
+SERVICES = {
+    "scheduler": "airflow-dev-airflow-SchedulerService1",
+    "api-server": "airflow-dev-airflow-ApiServerService1",
+    "dag-processor": "airflow-dev-airflow-DagProcessorService1",
+    "triggerer": "airflow-dev-airflow-TriggererService1",
+}
+SERVICE_OUTPUTS = {
+    "scheduler": "SchedulerServiceName",
+    "api-server": "ApiServerServiceName",
+    "dag-processor": "DagProcessorServiceName",
+    "triggerer": "TriggererServiceName",
+}
+ADMIN_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:AdminPassword-abcdef"
+UI_URL = "http://airflow-ui-123.eu-west-1.elb.amazonaws.com"
+REPOSITORY = "airflow-dev-image-airflowimagerepository1234"
+
+
+def log_group(component: str) -> str:
+    return f"airflow-dev-{component}-logs"
+
+
+@dataclass
+class MotoDeployment:
+    """The moto account holding one deployment."""
+
+    ecs: Any
+    logs: Any
+    subnet: str
+    security_group: str
+    exec_enabled: bool
+
+    def backend(self):
+        return get_backend("ecs")[ACCOUNT][REGION]
+
+    def task(self, arn: str):
+        return self.backend().tasks[CLUSTER.split("/")[-1]][arn]
+
+    def start(self, arn: str) -> None:
+        task = self.task(arn)
+        task.started_at = datetime.datetime.now(datetime.timezone.utc)
+        task.last_status = "RUNNING"
+
+    def stop(self, arn: str, exit_code: int | None, reason: str | None = None) -> None:
+        """Finish a task as ECS would (moto never does): a container that never ran has no exit code."""
+        task = self.task(arn)
+        task.desired_status = task.last_status = "STOPPED"
+        task.stopped_reason = reason or "Essential container in task exited"
+        for container in task.containers:
+            if exit_code is None:
+                if hasattr(container, "exitCode"):
+                    del container.exitCode
+                container.reason = reason
+            else:
+                container.exitCode = exit_code
+
+    def put_log(self, component: str, stream: str, *lines: str) -> None:
+        group = log_group(component)
+        if not lines:
+            return
+        try:
+            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise
+        now = int(datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000)
+        self.logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)],
+        )
+
+    def run_service_task(self, component: str, healthy: bool = True) -> str:
+        """A task of the component's service, as ECS starts it (group ``service:<name>``)."""
+        service = self.ecs.describe_services(cluster=CLUSTER, services=[SERVICES[component]])["services"][0]
+        arn = self.ecs.run_task(
+            cluster=CLUSTER,
+            taskDefinition=service["taskDefinition"],
+            launchType="FARGATE",
+            group=f"service:{SERVICES[component]}",
+            startedBy="ecs-svc/1234",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": [self.subnet], "securityGroups": [self.security_group]}},
+        )["tasks"][0]["taskArn"]
+        self.start(arn)
+        self.task(arn).health_status = "HEALTHY" if healthy else "UNHEALTHY"
+        return arn
+
+    def run_worker(self) -> str:
+        arn = self.ecs.run_task(
+            cluster=CLUSTER,
+            taskDefinition=WORKER_FAMILY,
+            launchType="FARGATE",
+            startedBy="airflow",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": [self.subnet], "securityGroups": [self.security_group]}},
+        )["tasks"][0]["taskArn"]
+        self.start(arn)
+        return arn
+
+
+def _strict_list_tasks(original):
+    def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
+                   service_name=None, desiredStatus=None):
+        tasks = original(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+        if service_name:
+            tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{service_name}"]
+        return tasks
+
+    return list_tasks
+
+
+def _strict_run_task(original):
+    def run_task(self, cluster_str, task_definition_str, count, overrides, *args, **kwargs):
+        definition = self.describe_task_definition(task_definition_str)
+        names = {c["name"] for c in definition.container_definitions}
+        for override in (overrides or {}).get("containerOverrides", []):
+            if override.get("name") not in names:
+                from moto.ecs.exceptions import InvalidParameterException
+
+                raise InvalidParameterException(
+                    f"Override for container named {override.get('name')} is not a container in the TaskDefinition."
+                )
+        tasks = original(self, cluster_str, task_definition_str, count, overrides, *args, **kwargs)
+        for task in tasks:
+            # A new Fargate task is PROVISIONING and has not started (moto says RUNNING).
+            task.last_status, task.started_at = "PROVISIONING", None
+        return tasks
+
+    return run_task
+
+
+def _strict_filter_log_events(original):
+    def filter_log_events(self):
+        prefix = self._get_param("logStreamNamePrefix")
+        if prefix:
+            group = self.logs_backend.groups[self._get_param("logGroupName")]
+            # A name no stream has: an empty selection must find nothing, not everything.
+            names = [n for n in group.streams if n.startswith(prefix)] or ["\0none"]
+            get = self._get_param
+            self._get_param = lambda key, default=None: names if key == "logStreamNames" else get(key, default)
+        return original(self)
+
+    return filter_log_events
+
+
+def _stack_template(outputs: dict[str, str]) -> str:
+    return json.dumps(
+        {
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+        }
+    )
+
+
+def _task_definition(ecs, family: str, container: str, *, init: str | None = None, exec_enabled=False) -> str:
+    logging = {
+        "logDriver": "awslogs",
+        "options": {"awslogs-group": log_group(container), "awslogs-stream-prefix": container, "awslogs-region": REGION},
+    }
+    containers = [{"name": container, "image": "airflow:test", "memory": 1024, "essential": True, "logConfiguration": logging}]
+    if init:
+        containers.append({"name": init, "image": "airflow:test", "memory": 1024, "essential": False, "logConfiguration": logging})
+    return ecs.register_task_definition(
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="512",
+        memory="1024",
+        containerDefinitions=containers,
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """Fake credentials and region, no profile, no cdk.json in the working directory."""
+    for key in list(os.environ):
+        if key.startswith("AWS_") or key.startswith("AIRFLOW_ECS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.chdir(tmp_path)
+    # The CLI's waits and follow loops must not sleep in tests.
+    monkeypatch.setattr(cli_mod.tasks, "sleep", lambda seconds: None)
+
+
+def make_deployment(*, exec_enabled: bool = False, missing_roles: tuple[str, ...] = ()) -> MotoDeployment:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName="services", Description="services", VpcId=vpc)["GroupId"]
+    ecs = boto3.client("ecs", region_name=REGION)
+    logs = boto3.client("logs", region_name=REGION)
+    ecs.create_cluster(clusterName=CLUSTER)
+    for component in (*SERVICES, "worker"):
+        logs.create_log_group(logGroupName=log_group(component))
+    _task_definition(ecs, WORKER_FAMILY, "worker")
+    for component, service in SERVICES.items():
+        init = {"scheduler": "wait-for-migrations", "api-server": "db-migrate"}.get(component)
+        arn = _task_definition(ecs, f"airflowdevairflow{component.replace('-', '')}", component, init=init)
+        ecs.create_service(
+            cluster=CLUSTER,
+            serviceName=service,
+            taskDefinition=arn,
+            desiredCount=1,
+            launchType="FARGATE",
+            enableExecuteCommand=exec_enabled,
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg], "assignPublicIp": "DISABLED"}
+            },
+        )
+        # moto drops enableExecuteCommand; keep it as ECS reports it.
+        get_backend("ecs")[ACCOUNT][REGION].services[f"{CLUSTER}:{service}"].enable_execute_command = exec_enabled
+    outputs = {
+        "cluster": {"ClusterName": CLUSTER, "WorkerTaskDefinitionFamily": WORKER_FAMILY, "WorkerContainerName": "worker"},
+        "airflow": {
+            **{SERVICE_OUTPUTS[c]: name for c, name in SERVICES.items()},
+            "AirflowUiUrl": UI_URL,
+            "AdminUsername": "admin",
+            "AdminPasswordSecretArn": ADMIN_SECRET,
+        },
+        "image": {"ImageRepositoryUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}"},
+    }
+    assert {role: set(values) for role, values in outputs.items()} == {r: set(v) for r, v in REQUIRED_OUTPUTS.items()}
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    for role in ("network", "database", "image", "cluster", "airflow"):
+        if role in missing_roles:
+            continue
+        cfn.create_stack(StackName=f"{PROJECT}-{STAGE}-{role}", TemplateBody=_stack_template(outputs.get(role, {})))
+    return MotoDeployment(ecs, logs, subnet, sg, exec_enabled)
+
+
+@pytest.fixture
+def moto_aws(aws_env, monkeypatch):
+    """An empty moto account (strict where the CLI relies on it)."""
+    monkeypatch.setattr(EC2ContainerServiceBackend, "list_tasks", _strict_list_tasks(EC2ContainerServiceBackend.list_tasks))
+    monkeypatch.setattr(EC2ContainerServiceBackend, "run_task", _strict_run_task(EC2ContainerServiceBackend.run_task))
+    monkeypatch.setattr(LogsResponse, "filter_log_events", _strict_filter_log_events(LogsResponse.filter_log_events))
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
+    try:
+        with mock_aws():
+            yield
+    finally:
+        state_manager.unset_transition("ecs::task")
+
+
+@pytest.fixture
+def deployment(moto_aws) -> MotoDeployment:
+    """The deployment ``airflow``/``dev`` in moto."""
+    return make_deployment()
