@@ -10,7 +10,6 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test bench deps-synth deps-test postgres rehearsal-deps clean rehearsal local local-down
-.PHONY: synth test bench deps-synth deps-test postgres clean
 .PHONY: deps-ops deploy destroy publish
 
 $(VENV)/bin/python:

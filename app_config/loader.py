@@ -268,6 +268,8 @@ def _domain_problems(
                 f"certificate in {region}, or leave certificate_arn unset to have the app issue one"
             )
     return problems
+
+
 _QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _QUEUE_EXAMPLE = '{"large": {"cpu": 2048, "memory_mib": 8192, "capacity_provider": "FARGATE"}}'
 
