@@ -19,17 +19,20 @@ def upload(s3, bucket: str, key: str, body: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def main(environ=os.environ) -> int:
-    """Read DATA_BUCKET and OBJECT_KEY from ``environ`` and upload; exit code 0 on success, 2
-    when a variable is missing."""
-    import boto3
-
+def main(environ=os.environ, s3=None) -> int:
+    """Read DATA_BUCKET and OBJECT_KEY from ``environ`` and upload with ``s3`` (a boto3 S3
+    client; by default one with the task role's credentials). Exit code 0 on success, 2 when a
+    variable is missing."""
     missing = [name for name in ("DATA_BUCKET", "OBJECT_KEY") if not environ.get(name)]
     if missing:
         print(f"missing environment variables: {', '.join(missing)}", file=sys.stderr)
         return 2
     body = f"Hello from an ECS job at {datetime.now(timezone.utc).isoformat()}\n"
-    uri = upload(boto3.client("s3"), environ["DATA_BUCKET"], environ["OBJECT_KEY"], body)
+    if s3 is None:
+        import boto3
+
+        s3 = boto3.client("s3")
+    uri = upload(s3, environ["DATA_BUCKET"], environ["OBJECT_KEY"], body)
     print(f"uploaded {uri}")
     return 0
 
