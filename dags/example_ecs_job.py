@@ -75,4 +75,4 @@ def example_ecs_job():
     )
 
 
-example_ecs_job()
+dag_object = example_ecs_job()
