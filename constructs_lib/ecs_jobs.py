@@ -116,7 +116,8 @@ class EcsJob(Construct):
 class EcsJobs(Construct):
     """The data bucket and every configured job, and the grants to run them.
 
-    :ivar data_bucket: ``s3.Bucket`` the jobs read and write (each only its own prefixes)
+    :ivar data_bucket: ``s3.Bucket`` the jobs read and write (each only its own prefixes); None
+        without jobs
     :ivar jobs: job name -> :class:`EcsJob`
     """
 
@@ -131,6 +132,10 @@ class EcsJobs(Construct):
         retain: bool,
     ):
         super().__init__(scope, construct_id)
+        self.jobs: dict[str, EcsJob] = {}
+        self.data_bucket: s3.Bucket | None = None
+        if not jobs:
+            return
         self.data_bucket = secure_bucket(
             self,
             "Data",
@@ -139,7 +144,7 @@ class EcsJobs(Construct):
             server_access_logs=access_logs_bucket,
             server_access_logs_prefix="s3/data/",
         )
-        self.jobs: dict[str, EcsJob] = {
+        self.jobs = {
             job.name: EcsJob(
                 self, _pascal(job.name), job=job, data_bucket=self.data_bucket, log_retention=log_retention, retain=retain
             )

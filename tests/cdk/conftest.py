@@ -37,6 +37,14 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     "ecs-exec": {"enable_ecs_exec": "true"},
     "s3-dags": {"dag_bundle": "s3"},
     "private-ui-prod": {"stage": "prod", "ui_private_only": "true"},
+    "office-hours-environment": {
+        "office_hours_scope": "environment",
+        "office_hours_timezone": "Europe/Berlin",
+        "api_server_scale_on": "requests",
+        "api_server_max_count": "6",
+    },
+    "office-hours-ui": {"office_hours_scope": "ui", "api_server_scale_on": "cpu", "api_server_min_count": "2"},
+    "no-jobs": {"jobs": "{}"},
 }
 
 
