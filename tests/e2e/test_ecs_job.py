@@ -128,8 +128,9 @@ class FakeJobRunner(threading.Thread):
     for each RUNNING task, writes its output to ``job/job/<task id>`` with the execution role's
     credentials (what the awslogs driver does), then stops the task with the job's exit code."""
 
-    def __init__(self, job_env: dict[str, str], job_s3, exec_logs, log_group: str, stream_prefix: str, container: str):
+    def __init__(self, job_env: dict[str, str], job_s3, exec_logs, log_group: str, stream_prefix: str, container: str, ready=lambda: True):
         super().__init__(daemon=True)
+        self.ready = ready
         self.job_env, self.job_s3, self.exec_logs = job_env, job_s3, exec_logs
         self.log_group, self.stream_prefix, self.container = log_group, stream_prefix, container
         self.upload = load_module(PROJECT_ROOT / "jobs" / JOB / "upload.py", "job_upload")
@@ -144,6 +145,8 @@ class FakeJobRunner(threading.Thread):
 
     def run(self):
         while not self._stop_event.wait(0.05):
+            if not self.ready():
+                continue
             for task in list(self.tasks()):
                 if task.task_arn in self.seen or task.desired_status != "RUNNING":
                     continue
@@ -291,9 +294,11 @@ def deployment(monkeypatch):
         state_manager.unset_transition("ecs::task")
 
 
-def run_example_dag(deployment, monkeypatch, worker_policy: dict):
+def run_example_dag(deployment, monkeypatch, worker_policy: dict, before_execute=None):
     """Render and execute the DAG's operator as a worker would, with ``worker_policy`` as the
-    worker's permissions; the job runs in a :class:`FakeJobRunner`. Returns (result, runner)."""
+    worker's permissions; the job runs in a :class:`FakeJobRunner` once the operator knows its
+    task (started or reattached). ``before_execute(operator, ti)`` runs after rendering.
+    Returns (result, runner, operator, ti)."""
     from airflow.sdk.execution_time.context import VariableAccessor
 
     worker = user_with_policy(deployment.iam, f"worker-{len(deployment.iam.list_users()['Users'])}", worker_policy)
@@ -324,7 +329,10 @@ def run_example_dag(deployment, monkeypatch, worker_policy: dict):
         deployment.settings["log_group"],
         deployment.settings["log_stream_prefix"],
         deployment.settings["container_name"],
+        ready=lambda: operator.arn is not None,
     )
+    if before_execute is not None:
+        before_execute(operator, ti)
     runner.start()
     try:
         with enable_iam_authentication():
@@ -391,3 +399,31 @@ def test_each_worker_grant_is_needed(deployment, monkeypatch, sid, error):
     with pytest.raises(error) as raised:
         run_example_dag(deployment, monkeypatch, policy)
     assert "AccessDenied" in str(raised.value) or "not authorized" in str(raised.value)
+
+
+def test_reattach_follows_the_job_a_restarted_worker_had_started(deployment, monkeypatch):
+    """reattach=True: a retry of the Airflow task (e.g. after a Spot interruption of its worker)
+    finds the job the first try started, by its startedBy tag, and follows it instead of
+    starting a second one (ListTasks, granted by ReattachJobs)."""
+    from airflow.providers.amazon.aws.utils.identifiers import generate_uuid
+
+    earlier = {}
+
+    def start_the_first_try(operator, ti):
+        started_by = generate_uuid(*map(str, [ti.dag_id, ti.task_id, ti.run_id, ti.map_index]))
+        earlier["arn"] = deployment.ecs.run_task(
+            cluster=operator.cluster,
+            taskDefinition=operator.task_definition,
+            launchType="FARGATE",
+            overrides=operator.overrides,
+            networkConfiguration=operator.network_configuration,
+            startedBy=started_by,
+        )["tasks"][0]["taskArn"]
+
+    result, runner, operator, ti = run_example_dag(
+        deployment, monkeypatch, deployment.policies["worker"], before_execute=start_the_first_try
+    )
+    assert operator.arn == earlier["arn"] == ti.xcoms["ecs_task_arn"]
+    assert deployment.ecs.list_tasks(cluster=operator.cluster, desiredStatus="STOPPED")["taskArns"] == [earlier["arn"]]
+    assert deployment.ecs.list_tasks(cluster=operator.cluster, desiredStatus="RUNNING")["taskArns"] == []
+    assert runner.results == {earlier["arn"]: 0} and result.startswith("uploaded s3://")
