@@ -35,6 +35,8 @@ from constructs_lib.buckets import secure_bucket
 
 #: Container name in every job's task definition.
 JOB_CONTAINER_NAME = "job"
+#: The user every job container runs as: non-root, like the Airflow containers.
+JOB_USER = "50000:0"
 #: awslogs stream prefix: a job's log stream is ``job/job/<task id>``.
 JOB_LOG_STREAM_PREFIX = "job"
 
@@ -108,6 +110,8 @@ class EcsJob(Construct):
             essential=True,
             environment={"DATA_BUCKET": data_bucket.bucket_name},
             logging=ecs.LogDrivers.aws_logs(stream_prefix=JOB_LOG_STREAM_PREFIX, log_group=self.log_group),
+            # Non-root whatever the job's Dockerfile says (the example's creates UID 50000).
+            user=JOB_USER,
             readonly_root_filesystem=True,
             privileged=False,
         )
