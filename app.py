@@ -46,6 +46,8 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         config=config,
         vpc=network.vpc,
         image=image.image.container_image,
+        subnets=network.private_subnets,
+        jobs_security_group=network.security_groups.jobs,
         env=env,
     )
     airflow = AirflowStack(
@@ -67,6 +69,7 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         jwt_secret=database.secrets.jwt_secret,
         api_secret_key=database.secrets.api_secret_key,
         admin_password=database.secrets.admin_password,
+        database_instance=database.database.instance,
         env=env,
     )
     # The image must be published before the stacks that run it are deployed.

@@ -13,10 +13,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from app_config.fargate import fargate_size_error
+from app_config.jobs import DEFAULT_JOBS, JOBS_DIR, parse_jobs
+from app_config.schedules import cron_error, timezone_error
 from app_config.model import (
+    ApiServerAutoScalingConfig,
     ConfigError,
     DatabaseConfig,
     DeploymentConfig,
@@ -24,6 +28,7 @@ from app_config.model import (
     ImageConfig,
     IngressConfig,
     NetworkConfig,
+    OfficeHoursConfig,
     ServicesConfig,
     TaskSize,
     WorkerQueue,
@@ -101,6 +106,16 @@ KEYS: dict[str, Any] = {
     "hosted_zone_id": None,
     "hosted_zone_name": None,
     "worker_queues": None,
+    "jobs": DEFAULT_JOBS,
+    "office_hours_scope": "none",
+    "office_hours_start": "cron(0 7 ? * MON-FRI *)",
+    "office_hours_stop": "cron(0 19 ? * MON-FRI *)",
+    "office_hours_timezone": "UTC",
+    "api_server_scale_on": "none",
+    "api_server_min_count": None,
+    "api_server_max_count": None,
+    "api_server_target_cpu_percent": 60,
+    "api_server_target_requests_per_task": 1000,
 }
 
 #: CloudWatch Logs accepts only these retention periods (days). Source: PutRetentionPolicy,
@@ -332,12 +347,13 @@ def _worker_queues(reader: _Reader, executor_class: str) -> tuple[WorkerQueue, .
     return tuple(queues)
 
 
-def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
+def load_config(raw: Mapping[str, Any], jobs_dir: Path = JOBS_DIR) -> DeploymentConfig:
     """Build and validate the deployment configuration.
 
     :param raw: the CDK context as a mapping of key to value (``cdk.json`` values keep their JSON
         type; ``-c key=value`` values are strings). Keys not known to this app that look like
         ours are rejected; CDK's own keys (``@aws-cdk/...``) are ignored.
+    :param jobs_dir: where the directories of the ``jobs`` key are looked up (``jobs/``).
     :returns: the frozen configuration.
     :raises ConfigError: listing every bad key with what is wrong and how to fix it.
     """
@@ -502,6 +518,10 @@ def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
     if not _USERNAME_RE.match(admin_username):
         problems.append(f"admin_username={admin_username!r}: use 1-64 letters, digits, _ . @ -")
 
+    jobs = parse_jobs(reader._value("jobs"), problems, jobs_dir)
+    office_hours = _office_hours(reader)
+    api_server_autoscaling = _api_server_autoscaling(reader, counts["api_server_count"])
+
     config = DeploymentConfig(
         project_name=project_name,
         stage=stage,
@@ -519,7 +539,65 @@ def load_config(raw: Mapping[str, Any]) -> DeploymentConfig:
         executor=executor,
         services=services,
         ingress=ingress,
+        jobs=jobs,
+        office_hours=office_hours,
+        api_server_autoscaling=api_server_autoscaling,
     )
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _office_hours(reader: _Reader) -> OfficeHoursConfig | None:
+    """The ``office_hours_*`` keys: None for scope ``none``."""
+    scope = (reader.str_("office_hours_scope") or "").lower()
+    if scope not in ("none", "ui", "environment"):
+        reader.problems.append(
+            f"office_hours_scope={scope!r}: use none (always on), ui (api-server to zero outside "
+            "office hours) or environment (every service to zero and the database stopped)"
+        )
+        return None
+    start, stop = reader.str_("office_hours_start") or "", reader.str_("office_hours_stop") or ""
+    timezone = reader.str_("office_hours_timezone") or ""
+    for key, expression in (("office_hours_start", start), ("office_hours_stop", stop)):
+        problem = cron_error(expression)
+        if problem:
+            reader.problems.append(f"{key}={expression!r}: {problem}")
+    problem = timezone_error(timezone)
+    if problem:
+        reader.problems.append(f"office_hours_timezone: {problem}")
+    return None if scope == "none" else OfficeHoursConfig(scope, start, stop, timezone)
+
+
+def _api_server_autoscaling(reader: _Reader, api_server_count: int) -> ApiServerAutoScalingConfig | None:
+    """The ``api_server_scale_on`` and bound keys: None for ``none``."""
+    metric = (reader.str_("api_server_scale_on") or "").lower()
+    if metric not in ("none", "cpu", "requests"):
+        reader.problems.append(
+            f"api_server_scale_on={metric!r}: use none (fixed api_server_count), cpu (average CPU "
+            "utilization) or requests (load balancer requests per task)"
+        )
+        return None
+    if metric == "none":
+        return None
+    min_count = reader.int_("api_server_min_count") if reader.str_("api_server_min_count") else api_server_count
+    max_count = reader.int_("api_server_max_count") if reader.str_("api_server_max_count") else max(4, min_count)
+    if not 1 <= min_count <= 20 or not 1 <= max_count <= 20:
+        reader.problems.append(
+            f"api_server_min_count/api_server_max_count={min_count}/{max_count}: each must be 1 to 20"
+        )
+    if min_count > max_count:
+        reader.problems.append(
+            f"api_server_min_count={min_count} is greater than api_server_max_count={max_count}; "
+            "raise api_server_max_count or lower api_server_min_count"
+        )
+    cpu_target = reader.int_("api_server_target_cpu_percent")
+    if not 10 <= cpu_target <= 90:
+        reader.problems.append(f"api_server_target_cpu_percent={cpu_target}: use 10 to 90 (percent)")
+    requests_target = reader.int_("api_server_target_requests_per_task")
+    if requests_target < 1:
+        reader.problems.append(
+            f"api_server_target_requests_per_task={requests_target}: use a positive number of "
+            "requests per task per minute, e.g. 1000"
+        )
+    return ApiServerAutoScalingConfig(metric, min_count, max_count, cpu_target, requests_target)

@@ -177,6 +177,60 @@ class IngressConfig:
 
 
 @dataclass(frozen=True)
+class JobConfig:
+    """A container job that DAGs run with ``EcsRunTaskOperator`` (one ECS task per run).
+
+    :param name: the job's directory under ``jobs/`` (holding its ``Dockerfile``), also the
+        suffix of its Airflow variable ``ecs_job_<name with _>``.
+    :param size: the job task's Fargate size.
+    :param s3_read_prefixes: key prefixes of the data bucket the job may read, e.g. ``("raw/",)``.
+    :param s3_write_prefixes: key prefixes of the data bucket the job may write, e.g.
+        ``("uploads/",)``.
+    """
+
+    name: str
+    size: TaskSize = TaskSize(256, 512)
+    s3_read_prefixes: tuple[str, ...] = ()
+    s3_write_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OfficeHoursConfig:
+    """Scheduled scaling: Airflow runs between ``start`` and ``stop`` and sleeps otherwise.
+
+    :param scope: ``ui`` (only the api-server goes to zero tasks) or ``environment`` (api-server,
+        scheduler, dag-processor and triggerer go to zero and the RDS instance is stopped).
+    :param start: AWS cron expression of the wake-up, e.g. ``cron(0 7 ? * MON-FRI *)``.
+    :param stop: AWS cron expression of the shutdown, e.g. ``cron(0 19 ? * MON-FRI *)``.
+    :param timezone: IANA time zone the cron expressions are read in, e.g. ``Europe/Berlin``.
+    """
+
+    scope: str
+    start: str
+    stop: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class ApiServerAutoScalingConfig:
+    """Target tracking of the api-server's task count (Application Auto Scaling).
+
+    :param metric: ``cpu`` (average CPU utilization of the service, percent) or ``requests``
+        (ALB requests per target per minute).
+    :param min_count: fewest tasks.
+    :param max_count: most tasks.
+    :param target_cpu_percent: CPU utilization to hold (percent), for ``cpu``.
+    :param target_requests_per_task: requests per task per minute to hold, for ``requests``.
+    """
+
+    metric: str
+    min_count: int
+    max_count: int
+    target_cpu_percent: int = 60
+    target_requests_per_task: int = 1000
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything ``app.py`` needs to compose the stacks.
 
@@ -196,6 +250,9 @@ class DeploymentConfig:
         (writable task volumes only at /tmp, /opt/airflow/logs and /opt/airflow/tmp = TMPDIR). Turn off only if an image of your
         own writes elsewhere.
     :param admin_username: login of the admin user created for the FAB auth manager.
+    :param jobs: container jobs DAGs run with ``EcsRunTaskOperator`` (see :class:`JobConfig`).
+    :param office_hours: scheduled scaling to zero outside office hours, or None (always on).
+    :param api_server_autoscaling: automatic scaling of the api-server, or None (fixed count).
     """
 
     project_name: str = "airflow"
@@ -214,6 +271,9 @@ class DeploymentConfig:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ingress: IngressConfig = field(default_factory=IngressConfig)
+    jobs: tuple[JobConfig, ...] = ()
+    office_hours: OfficeHoursConfig | None = None
+    api_server_autoscaling: ApiServerAutoScalingConfig | None = None
 
     def stack_name(self, part: str) -> str:
         """Return the CloudFormation stack name for ``part``, e.g. ``airflow-dev-network``."""

@@ -114,12 +114,14 @@ class AirflowSecurityGroups(Construct):
     - services (scheduler, api-server, dag-processor, triggerer): 8080 from the load balancer,
       the workers (Execution API) and each other; out anywhere (AWS APIs, the DB);
     - workers: no inbound; out to the services on 8080 and to HTTPS (AWS endpoints);
-    - database: 5432 from the services only, never from the workers.
+    - database: 5432 from the services only, never from the workers;
+    - jobs (the ECS jobs DAGs run, ``constructs_lib/ecs_jobs.py``): no inbound; out to HTTPS only.
 
     :ivar load_balancer: ``ec2.SecurityGroup``
     :ivar services: ``ec2.SecurityGroup``
     :ivar workers: ``ec2.SecurityGroup``
     :ivar database: ``ec2.SecurityGroup``
+    :ivar jobs: ``ec2.SecurityGroup``
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, allowed_cidrs: tuple[str, ...]):
@@ -141,6 +143,11 @@ class AirflowSecurityGroups(Construct):
         self.database = ec2.SecurityGroup(
             self, "Database", vpc=vpc, description="Airflow metadata database", allow_all_outbound=False
         )
+        self.jobs = ec2.SecurityGroup(
+            self, "Jobs", vpc=vpc, description="ECS jobs run from DAGs (EcsRunTaskOperator)",
+            allow_all_outbound=False,
+        )
+        self.jobs.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS endpoints")
         api = ec2.Port.tcp(API_SERVER_PORT)
         for cidr in allowed_cidrs:
             for port in (80, 443):

@@ -7,6 +7,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
@@ -19,6 +20,7 @@ from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecr
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition
+from constructs_lib.scaling import OfficeHours, ScaledService, api_server_autoscaling
 from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
 
 
@@ -71,6 +73,8 @@ class AirflowStack(Stack):
         :class:`~constructs_lib.airflow_service.AirflowService`
     :ivar ui: :class:`~constructs_lib.ingress.UiLoadBalancer`
     :ivar executor_settings: :class:`~constructs_lib.airflow_settings.EcsExecutorSettings`
+    :ivar office_hours: :class:`~constructs_lib.scaling.OfficeHours`, or None without
+        ``office_hours_scope``
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class AirflowStack(Stack):
         jwt_secret: secretsmanager.ISecret,
         api_secret_key: secretsmanager.ISecret,
         admin_password: secretsmanager.ISecret,
+        database_instance: rds.IDatabaseInstance | None = None,
         **kwargs,
     ):
         super().__init__(scope, construct_id, **kwargs)
@@ -217,6 +222,8 @@ class AirflowStack(Stack):
             **service_kwargs,
         )
 
+        self._add_scaling(config, database_instance)
+
         CfnOutput(self, "AirflowUiUrl", value=self.ui.url, description="Airflow UI")
         CfnOutput(self, "AdminUsername", value=config.admin_username, description="Airflow admin login")
         CfnOutput(
@@ -239,3 +246,35 @@ class AirflowStack(Stack):
                 value=component.service.service_name,
                 description=f"ECS service of the {component.container.container_name}",
             )
+
+    def _add_scaling(self, config: DeploymentConfig, database_instance: rds.IDatabaseInstance | None) -> None:
+        """Automatic scaling of the api-server and office hours, as configured (README "Operating")."""
+        auto, office = config.api_server_autoscaling, config.office_hours
+        self.office_hours = None
+        scaled: dict[str, tuple[ScaledService, ecs.ScalableTaskCount]] = {}
+        if auto or office:
+            count = config.services.api_server_count
+            bounds = (auto.min_count, auto.max_count) if auto else (count, count)
+            scalable = self.api_server.service.auto_scale_task_count(min_capacity=bounds[0], max_capacity=bounds[1])
+            if auto:
+                api_server_autoscaling(scalable, auto, self.ui.target_group)
+            scaled["ApiServer"] = (ScaledService(self.api_server.service, *bounds), scalable)
+        if office is None:
+            return
+        if office.scope == "environment":
+            for name, component, count in (
+                ("Scheduler", self.scheduler, config.services.scheduler_count),
+                ("DagProcessor", self.dag_processor, 1),
+                ("Triggerer", self.triggerer, 1),
+            ):
+                scalable = component.service.auto_scale_task_count(min_capacity=count, max_capacity=count)
+                scaled[name] = (ScaledService(component.service, count, count), scalable)
+            if database_instance is None:
+                raise ValueError("office_hours_scope=environment needs the database instance")
+        self.office_hours = OfficeHours(
+            self,
+            "OfficeHours",
+            config=office,
+            services=scaled,
+            database=database_instance if office.scope == "environment" else None,
+        )

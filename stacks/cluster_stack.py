@@ -13,6 +13,7 @@ from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_settings import AirflowCommonSettings, dag_bundle_config, execution_api_url
 from constructs_lib.buckets import secure_bucket
+from constructs_lib.ecs_jobs import EcsJobs
 from constructs_lib.network import API_SERVER_PORT
 from constructs_lib.service_roles import AirflowServiceRoles
 from constructs_lib.workers import WorkerTaskDefinition
@@ -37,6 +38,8 @@ class ClusterStack(Stack):
         roles of the Airflow components (the scheduler's may launch workers)
     :ivar common_settings: :class:`~constructs_lib.airflow_settings.AirflowCommonSettings`
         shared with the services
+    :ivar jobs: :class:`~constructs_lib.ecs_jobs.EcsJobs`, the ECS jobs DAGs run and their data
+        bucket; the workers may run them and find them in Airflow variables
     """
 
     def __init__(
@@ -47,6 +50,8 @@ class ClusterStack(Stack):
         config: DeploymentConfig,
         vpc: ec2.IVpc,
         image: ecs.ContainerImage,
+        subnets: ec2.SubnetSelection | None = None,
+        jobs_security_group: ec2.ISecurityGroup | None = None,
         **kwargs,
     ):
         super().__init__(scope, construct_id, **kwargs)
@@ -112,13 +117,30 @@ class ClusterStack(Stack):
                 config.dag_bundle, self.dags_bucket.bucket_name if self.dags_bucket else None
             ),
         )
+        self.jobs = EcsJobs(
+            self,
+            "Jobs",
+            jobs=config.jobs,
+            access_logs_bucket=self.access_logs_bucket,
+            log_retention=retention,
+            retain=config.retain_data,
+        )
+        job_variables = {}
+        if config.jobs:
+            if subnets is None or jobs_security_group is None:
+                raise ValueError("jobs need the subnets and the jobs security group to run in")
+            job_variables = self.jobs.airflow_variables(
+                cluster=self.cluster,
+                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
+                security_group=jobs_security_group,
+            )
         self.workers = WorkerTaskDefinition(
             self,
             "Workers",
             image=image,
             container_name=config.executor.worker_container_name,
             size=config.executor.worker_size,
-            environment=self.common_settings.worker_environment(),
+            environment={**self.common_settings.worker_environment(), **job_variables},
             task_logs_bucket=self.task_logs_bucket,
             dags_bucket=self.dags_bucket,
             log_retention=retention,
@@ -145,3 +167,4 @@ class ClusterStack(Stack):
             value=config.executor.worker_container_name,
             description="Container name in the workers' task definition",
         )
+        self.jobs.grant_run(self.workers.task_role, self.cluster)

@@ -68,6 +68,27 @@ REASONS = {
         "end in the ECS task ID, unknown until RunTask, so the grant is every stream under the "
         "workers' prefix in the workers' log group, and only logs:GetLogEvents."
     ),
+    "JOB_S3": (
+        "An ECS job's task role gets CDK's bucket grant (s3:Abort* is part of grant_put) on exactly "
+        "the data-bucket prefixes its configuration lists (jobs.<name>.s3_*_prefixes)."
+    ),
+    "JOB_FAMILY": (
+        "The workers may RunTask any revision of the configured jobs' task definition families, in "
+        "this cluster only, so a new job revision deploys without a policy change."
+    ),
+    "JOB_TASKS": (
+        "EcsRunTaskOperator follows and stops the job it started (DescribeTasks, StopTask); task "
+        "ARNs exist only after RunTask, so the resource is this cluster's tasks."
+    ),
+    "JOB_LIST_TASKS": (
+        "EcsRunTaskOperator(reattach=True) calls ListTasks, which names no task; the statement is "
+        "limited to this cluster by its ecs:cluster condition."
+    ),
+    "JOB_LOGS": (
+        "EcsRunTaskOperator reads the job's log stream, whose name ends in the task ID known only "
+        "after RunTask; limited to the jobs' log groups and the job/ stream prefix."
+    ),
+    "JOB_ECS2": "A job's only environment value is the data bucket's name; jobs get no secret.",
     "ELB2_NO_REGION": (
         "ALB access logs need a concrete region (the bucket policy names the region's ELB "
         "account); set account and region in the configuration to enable them."
@@ -142,6 +163,29 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
         _ack(_find(stacks["network"], "SecurityGroups/LoadBalancer"), "AwsSolutions-EC23", REASONS["EC23"])
     if not config.region:
         _ack(_find(airflow, "Ui/LoadBalancer"), "AwsSolutions-ELB2", REASONS["ELB2_NO_REGION"])
+    _acknowledge_jobs(cluster, config)
+
+
+def _acknowledge_jobs(cluster: cdk.Stack, config: DeploymentConfig) -> None:
+    """The ECS jobs of ``config.jobs`` (constructs_lib/ecs_jobs.py) and the workers' grants to run them."""
+    if not config.jobs:
+        return
+    workers_policy = _find(cluster, "Workers/TaskRole/DefaultPolicy")
+    _ack_matching_resources(workers_policy, r":task-definition/.*Jobs.*:\*$", REASONS["JOB_FAMILY"])
+    _ack_matching_resources(workers_policy, r":task/.*/\*$", REASONS["JOB_TASKS"])
+    _ack_matching_resources(workers_policy, r":log-stream:job/\*$", REASONS["JOB_LOGS"])
+    _ack(workers_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["JOB_LIST_TASKS"])
+    jobs = _find(cluster, "Jobs")
+    for job in jobs.node.children:
+        if job.node.try_find_child("TaskDefinition") is None:
+            continue
+        _ack(job.node.find_child("TaskDefinition"), "AwsSolutions-ECS2", REASONS["JOB_ECS2"])
+        _ack(_find(cluster, f"Jobs/{job.node.id}/ExecutionRole/DefaultPolicy"), "AwsSolutions-IAM5[Resource::*]", REASONS["ECR_AUTH"])
+        task_policy = _find(cluster, f"Jobs/{job.node.id}/TaskRole/DefaultPolicy")
+        if task_policy is not None:
+            for action in ("s3:Abort*", "s3:GetObject*", "s3:GetBucket*", "s3:List*"):
+                _ack(task_policy, f"AwsSolutions-IAM5[Action::{action}]", REASONS["JOB_S3"])
+            _ack_matching_resources(task_policy, r"<JobsData[0-9A-F]{8}\.Arn>/.*\*$", REASONS["JOB_S3"])
 
 
 def _ack_matching_resources(policy: IConstruct, pattern: str, reason: str) -> None:

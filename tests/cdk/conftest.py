@@ -45,6 +45,14 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
         "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
         "hosted_zone_name": "example.com",
     },
+    "office-hours-environment": {
+        "office_hours_scope": "environment",
+        "office_hours_timezone": "Europe/Berlin",
+        "api_server_scale_on": "requests",
+        "api_server_max_count": "6",
+    },
+    "office-hours-ui": {"office_hours_scope": "ui", "api_server_scale_on": "cpu", "api_server_min_count": "2"},
+    "no-jobs": {"jobs": "{}"},
 }
 
 

@@ -33,7 +33,8 @@ def test_every_container_logs_through_awslogs(any_config):
         for _, logical_id, td in all_resources(any_config, "AWS::ECS::TaskDefinition")
         for c in td["Properties"]["ContainerDefinitions"]
     ]
-    assert len(containers) == 9  # 4 components + 4 init containers + the worker
+    # 4 components + 4 init containers + the worker + one per ECS job
+    assert len(containers) == 9 + len(any_config.config.jobs)
     for logical_id, c in containers:
         assert c["LogConfiguration"]["LogDriver"] == "awslogs", f"{logical_id}/{c['Name']}"
 
@@ -91,7 +92,7 @@ STATEFUL = {
         "AWS::KMS::Key": ["MetadataDbKey22A0634E"],
     },
     "image": {"AWS::ECR::Repository": ["AirflowImageRepository5C8E424E"]},
-    "cluster": {"AWS::S3::Bucket": ["AccessLogs8B620ECA", "TaskLogs5C7CDF8E"]},
+    "cluster": {"AWS::S3::Bucket": ["AccessLogs8B620ECA", "JobsData2621DEEE", "TaskLogs5C7CDF8E"]},
 }
 
 
