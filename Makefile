@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test bench deps-synth deps-test postgres clean
+.PHONY: synth test bench deps-synth deps-test postgres clean cost
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,8 @@ bench: $(VENV)/.test-deps
 
 clean:
 	rm -rf cdk.out .pytest_cache
+
+# The monthly cost of a configuration from its synthesized templates and cost/prices/<region>.json:
+# make cost COST_ARGS='-c stage=prod --json'
+cost: $(VENV)/.synth-deps
+	$(PY) -m cost $(COST_ARGS)

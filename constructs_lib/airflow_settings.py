@@ -151,6 +151,7 @@ class EcsExecutorSettings:
     :param security_group_ids: the workers' security groups.
     :param capacity_provider: ``FARGATE_SPOT`` or ``FARGATE``.
     :param spot_fallback_to_on_demand: relaunch on FARGATE when Spot has no capacity.
+    :param assign_public_ip: give each worker a public IPv4 address (workers in public subnets).
     """
 
     executor_class: str
@@ -162,6 +163,7 @@ class EcsExecutorSettings:
     security_group_ids: list[str]
     capacity_provider: str
     spot_fallback_to_on_demand: bool
+    assign_public_ip: bool = False
 
     def environment(self) -> dict[str, str]:
         """Return the scheduler's executor environment.
@@ -178,7 +180,7 @@ class EcsExecutorSettings:
             f"{prefix}CONTAINER_NAME": self.container_name,
             f"{prefix}SUBNETS": ",".join(self.subnet_ids),
             f"{prefix}SECURITY_GROUPS": ",".join(self.security_group_ids),
-            f"{prefix}ASSIGN_PUBLIC_IP": "False",
+            f"{prefix}ASSIGN_PUBLIC_IP": str(self.assign_public_ip),
             f"{prefix}PLATFORM_VERSION": "LATEST",
         }
         if self.executor_class == STOCK_ECS_EXECUTOR:

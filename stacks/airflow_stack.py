@@ -103,6 +103,8 @@ class AirflowStack(Stack):
             log_retention=retention,
             enable_execute_command=config.enable_ecs_exec,
             read_only_root_filesystem=config.read_only_root_filesystem,
+            capacity_provider=config.services.capacity_provider,
+            assign_public_ip=config.network.task_public_ip,
         )
 
         self.executor_settings = EcsExecutorSettings(
@@ -115,6 +117,7 @@ class AirflowStack(Stack):
             security_group_ids=[security_groups.workers.security_group_id],
             capacity_provider=config.executor.worker_capacity_provider,
             spot_fallback_to_on_demand=config.executor.spot_fallback_to_on_demand,
+            assign_public_ip=config.network.task_public_ip,
         )
         self.scheduler = AirflowService(
             self,

@@ -31,6 +31,7 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
         "ui_allowed_cidrs": "203.0.113.0/24",
     },
     "no-nat": {"nat_gateways": "0"},
+    "lean": {"stage": "lean"},
 }
 #: Options that add resources, checked by the scanners besides CONFIGURATIONS.
 OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
