@@ -67,6 +67,7 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         jwt_secret=database.secrets.jwt_secret,
         api_secret_key=database.secrets.api_secret_key,
         admin_password=database.secrets.admin_password,
+        database_instance=database.database.instance,
         env=env,
     )
     # The image must be published before the stacks that run it are deployed.

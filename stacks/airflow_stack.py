@@ -7,6 +7,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
@@ -17,6 +18,7 @@ from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
 from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
 from constructs_lib.ingress import HEALTH_CHECK_PATH, UiLoadBalancer
+from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from constructs_lib.workers import WorkerTaskDefinition
 from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
@@ -51,6 +53,8 @@ class AirflowStack(Stack):
         :class:`~constructs_lib.airflow_service.AirflowService`
     :ivar ui: :class:`~constructs_lib.ingress.UiLoadBalancer`
     :ivar executor_settings: :class:`~constructs_lib.airflow_settings.EcsExecutorSettings`
+    :ivar monitoring: :class:`~constructs_lib.monitoring.DeploymentMonitoring` (dashboard,
+        alarms, SNS topic), or None when no ``database_instance`` is given
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class AirflowStack(Stack):
         jwt_secret: secretsmanager.ISecret,
         api_secret_key: secretsmanager.ISecret,
         admin_password: secretsmanager.ISecret,
+        database_instance: rds.IDatabaseInstance | None = None,
         **kwargs,
     ):
         super().__init__(scope, construct_id, **kwargs)
@@ -94,6 +99,9 @@ class AirflowStack(Stack):
             **db_secrets.environment(),
             "AIRFLOW__API__BASE_URL": self.ui.url,
         }
+        deployment = f"{config.project_name}-{config.stage}"
+        if config.monitoring.airflow_metrics:
+            base_env.update(metrics_environment(deployment))
         service_kwargs = dict(
             cluster=cluster,
             image=image,
@@ -185,6 +193,32 @@ class AirflowStack(Stack):
             init=wait_for_migrations(),
             **service_kwargs,
         )
+
+        # Monitoring lives here, beside what it watches: the alarms need the services' and the load
+        # balancer's names, which would otherwise become cross-stack exports that block a
+        # service replacement.
+        self.monitoring: DeploymentMonitoring | None = None
+        if database_instance is not None:
+            self.monitoring = DeploymentMonitoring(
+                self,
+                "Monitoring",
+                deployment=deployment,
+                cluster_name=cluster.cluster_name,
+                services=[
+                    MonitoredService("Scheduler", self.scheduler.service, config.services.scheduler_count),
+                    MonitoredService("ApiServer", self.api_server.service, config.services.api_server_count),
+                    MonitoredService("DagProcessor", self.dag_processor.service, 1),
+                    MonitoredService("Triggerer", self.triggerer.service, 1),
+                ],
+                load_balancer=self.ui.load_balancer,
+                database=database_instance,
+                allocated_storage_gib=config.database.allocated_storage_gib,
+                airflow_metrics=config.monitoring.airflow_metrics,
+                container_insights=config.monitoring.container_insights,
+                alarm_email=config.monitoring.alarm_email,
+                dashboard=config.monitoring.dashboard,
+            )
+            CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="SNS topic of the alarms")
 
         CfnOutput(self, "AirflowUiUrl", value=self.ui.url, description="Airflow UI")
         CfnOutput(self, "AdminUsername", value=config.admin_username, description="Airflow admin login")

@@ -14,6 +14,7 @@ from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_settings import AirflowCommonSettings, dag_bundle_config, execution_api_url
 from constructs_lib.buckets import secure_bucket
 from constructs_lib.network import API_SERVER_PORT
+from constructs_lib.monitoring import metrics_environment
 from constructs_lib.service_roles import AirflowServiceRoles
 from constructs_lib.workers import WorkerTaskDefinition
 
@@ -120,7 +121,10 @@ class ClusterStack(Stack):
             image=image,
             container_name=config.executor.worker_container_name,
             size=config.executor.worker_size,
-            environment=self.common_settings.worker_environment(),
+            environment={
+                **self.common_settings.worker_environment(),
+                **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
+            },
             task_logs_bucket=self.task_logs_bucket,
             dags_bucket=self.dags_bucket,
             log_retention=retention,

@@ -38,6 +38,7 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     "ecs-exec": {"enable_ecs_exec": "true"},
     "s3-dags": {"dag_bundle": "s3"},
     "private-ui-prod": {"stage": "prod", "ui_private_only": "true"},
+    "alarm-email-no-metrics": {"alarm_email": "ops@example.com", "airflow_metrics": "false", "dashboard": "false"},
 }
 
 

@@ -58,7 +58,11 @@ def test_lean_stage_line_items_match_a_hand_computation(synth):
         "RDS gp3 storage": 20 * 0.115,
         "Application Load Balancer": (0.0225 + 0.1 * 0.008) * h,
         "Public IPv4 of the load balancer": 2 * 0.005 * h,
+        "Secrets Manager secrets": 5 * 0.40,
         "KMS keys": 1.00,
+        "CloudWatch alarms": 9 * 0.10,
+        "CloudWatch dashboards": 3.00,
+        "Airflow metrics (CloudWatch custom metrics)": 13 * 0.30,
         "Cloud Map private DNS namespace (hosted zone)": 0.50,
         "Cloud Map registered instances": 0.10,
         "CloudWatch Logs (services, flow logs)": (4 * 0.5 + 1 * 1.0) * 0.50,
@@ -66,6 +70,9 @@ def test_lean_stage_line_items_match_a_hand_computation(synth):
     }
     for resource, usd in expected_idle.items():
         assert _item(report, resource).idle_usd == pytest.approx(usd, abs=0.005), resource
+    # nothing else costs money while idle, and the total is their sum
+    assert {i.resource for i in report.items if i.idle_usd} == set(expected_idle)
+    assert report.idle_usd == pytest.approx(sum(expected_idle.values()), abs=0.01)
     # no NAT gateway, no interface endpoint, no Container Insights in lean
     names = {i.resource for i in report.items}
     assert not names & {"NAT gateways", "VPC interface endpoints", "Container Insights"}
