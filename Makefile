@@ -11,6 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test bench deps-synth deps-test postgres rehearsal-deps clean rehearsal local local-down
 .PHONY: deps-ops deploy destroy publish
+.PHONY: cost
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -104,3 +105,7 @@ destroy: deps-synth deps-ops
 	$(OPS) $(OPS_ARGS) stop-workers --missing-ok
 	$(CDK) destroy --all $(CDK_ARGS)
 
+# The monthly cost of a configuration from its synthesized templates and cost/prices/<region>.json:
+# make cost COST_ARGS='-c stage=prod --json'
+cost: $(VENV)/.synth-deps
+	$(PY) -m cost $(COST_ARGS)

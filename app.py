@@ -56,7 +56,7 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         stack_name=config.stack_name("airflow"),
         config=config,
         vpc=network.vpc,
-        subnets=network.private_subnets,
+        subnets=network.task_subnets,
         security_groups=network.security_groups,
         cluster=cluster.cluster,
         image=image.image.container_image,

@@ -27,6 +27,7 @@ from app_config.model import (
     ExecutorConfig,
     ImageConfig,
     IngressConfig,
+    MonitoringConfig,
     NetworkConfig,
     OfficeHoursConfig,
     ServicesConfig,
@@ -35,7 +36,7 @@ from app_config.model import (
 )
 from app_config.model import BUNDLED_ECS_EXECUTOR
 
-STAGES = ("dev", "prod")
+STAGES = ("dev", "prod", "lean")
 
 #: Defaults per stage. dev is cheap and destroyable; prod retains data and runs HA.
 STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -58,6 +59,32 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "scheduler_count": 2,
         "api_server_count": 2,
         "log_retention_days": 365,
+    },
+    # The least money that still runs every component (README, "Cost"): the services on Fargate
+    # Spot at small sizes, public IPs as the way out to AWS APIs instead of NAT or endpoints,
+    # no Container Insights. Like dev, destroyable.
+    "lean": {
+        "nat_gateways": 0,
+        "task_public_ip": True,
+        "db_instance_type": "t4g.micro",
+        "db_multi_az": False,
+        "db_backup_retention_days": 1,
+        "retain_data": False,
+        "scheduler_count": 1,
+        "api_server_count": 1,
+        "log_retention_days": 14,
+        "services_capacity_provider": "FARGATE_SPOT",
+        "scheduler_cpu": 512,
+        "scheduler_memory_mib": 1024,
+        "api_server_cpu": 512,
+        "api_server_memory_mib": 2048,
+        "dag_processor_cpu": 256,
+        "dag_processor_memory_mib": 1024,
+        "triggerer_cpu": 256,
+        "triggerer_memory_mib": 512,
+        "worker_cpu": 512,
+        "worker_memory_mib": 1024,
+        "container_insights": False,
     },
 }
 
@@ -116,6 +143,12 @@ KEYS: dict[str, Any] = {
     "api_server_max_count": None,
     "api_server_target_cpu_percent": 60,
     "api_server_target_requests_per_task": 1000,
+    "task_public_ip": False,
+    "services_capacity_provider": "FARGATE",
+    "container_insights": True,
+    "airflow_metrics": True,
+    "dashboard": True,
+    "alarm_email": None,
 }
 
 #: CloudWatch Logs accepts only these retention periods (days). Source: PutRetentionPolicy,
@@ -146,6 +179,7 @@ _IMAGE_URI_RE = re.compile(
     r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 _IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -393,7 +427,13 @@ def load_config(raw: Mapping[str, Any], jobs_dir: Path = JOBS_DIR) -> Deployment
         )
     if account is not None and len(azs) not in (0, max_azs):
         problems.append(f"availability_zones: give exactly {max_azs} names, e.g. eu-west-1a,eu-west-1b")
-    network = NetworkConfig(vpc_cidr, max_azs, nat_gateways, azs)
+    task_public_ip = reader.bool_("task_public_ip")
+    if task_public_ip and nat_gateways:
+        problems.append(
+            f"task_public_ip=true with nat_gateways={nat_gateways}: public IPs replace the NAT "
+            "gateways as the way out; set nat_gateways=0 or task_public_ip=false"
+        )
+    network = NetworkConfig(vpc_cidr, max_azs, nat_gateways, azs, task_public_ip)
 
     db_instance_type = reader.str_("db_instance_type") or ""
     if db_instance_type.startswith("db."):
@@ -456,6 +496,11 @@ def load_config(raw: Mapping[str, Any], jobs_dir: Path = JOBS_DIR) -> Deployment
     for key, count in counts.items():
         if not 1 <= count <= 10:
             problems.append(f"{key}={count}: must be 1 to 10")
+    services_capacity = (reader.str_("services_capacity_provider") or "").upper()
+    if services_capacity not in ("FARGATE", "FARGATE_SPOT"):
+        problems.append(
+            f"services_capacity_provider={services_capacity!r}: use FARGATE or FARGATE_SPOT"
+        )
     services = ServicesConfig(
         counts["scheduler_count"],
         counts["api_server_count"],
@@ -463,6 +508,7 @@ def load_config(raw: Mapping[str, Any], jobs_dir: Path = JOBS_DIR) -> Deployment
         _size(reader, "api_server"),
         _size(reader, "dag_processor"),
         _size(reader, "triggerer"),
+        services_capacity,
     )
 
     private_only = reader.bool_("ui_private_only")
@@ -521,6 +567,18 @@ def load_config(raw: Mapping[str, Any], jobs_dir: Path = JOBS_DIR) -> Deployment
     jobs = parse_jobs(reader._value("jobs"), problems, jobs_dir)
     office_hours = _office_hours(reader)
     api_server_autoscaling = _api_server_autoscaling(reader, counts["api_server_count"])
+    alarm_email = reader.str_("alarm_email")
+    if alarm_email is not None and not _EMAIL_RE.match(alarm_email):
+        problems.append(
+            f"alarm_email={alarm_email!r} is not an e-mail address; write it like "
+            "-c alarm_email=ops@example.com, or leave it unset for no subscription"
+        )
+    monitoring = MonitoringConfig(
+        alarm_email=alarm_email,
+        airflow_metrics=reader.bool_("airflow_metrics"),
+        dashboard=reader.bool_("dashboard"),
+        container_insights=reader.bool_("container_insights"),
+    )
 
     config = DeploymentConfig(
         project_name=project_name,
@@ -542,6 +600,7 @@ def load_config(raw: Mapping[str, Any], jobs_dir: Path = JOBS_DIR) -> Deployment
         jobs=jobs,
         office_hours=office_hours,
         api_server_autoscaling=api_server_autoscaling,
+        monitoring=monitoring,
     )
     if problems:
         raise ConfigError(problems)

@@ -54,12 +54,17 @@ class NetworkConfig:
         the VPC gets interface endpoints for ECR, CloudWatch Logs, Secrets Manager, ECS and STS.
     :param availability_zones: explicit AZ names; needed only with an explicit account/region,
         so that synthesis makes no AZ lookup.
+    :param task_public_ip: run the Airflow tasks in the public subnets with a public IPv4 address
+        each (billed hourly) as their way out to AWS APIs, instead of NAT gateways or interface
+        endpoints; needs ``nat_gateways == 0``. Security groups admit no inbound traffic from the
+        internet; the DB stays in the private subnets.
     """
 
     vpc_cidr: str = "10.0.0.0/16"
     max_azs: int = 2
     nat_gateways: int = 1
     availability_zones: tuple[str, ...] = ()
+    task_public_ip: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,8 @@ class ServicesConfig:
 
     :param scheduler_count: schedulers (2 or more runs Airflow's scheduler HA mode).
     :param api_server_count: api-server tasks behind the load balancer.
+    :param capacity_provider: ``FARGATE`` or ``FARGATE_SPOT`` for the four services (ECS
+        replaces a task that Spot interrupts, after a two-minute warning).
     """
 
     scheduler_count: int = 1
@@ -145,6 +152,7 @@ class ServicesConfig:
     api_server_size: TaskSize = TaskSize(1024, 2048)
     dag_processor_size: TaskSize = TaskSize(512, 1024)
     triggerer_size: TaskSize = TaskSize(512, 1024)
+    capacity_provider: str = "FARGATE"
 
 
 @dataclass(frozen=True)
@@ -231,11 +239,30 @@ class ApiServerAutoScalingConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """Metrics, dashboard and alarms.
+
+    :param alarm_email: address subscribed to the alarm topic (SNS e-mail), or None.
+    :param airflow_metrics: Airflow's StatsD metrics (and the bundled executor's counters) as
+        CloudWatch metrics (embedded metric format in the containers' logs).
+    :param dashboard: one CloudWatch dashboard for the deployment.
+    :param container_insights: ECS Container Insights on the cluster (per-task CPU and memory
+        metrics, billed as custom metrics).
+    """
+
+    alarm_email: str | None = None
+    airflow_metrics: bool = True
+    dashboard: bool = True
+    container_insights: bool = True
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything ``app.py`` needs to compose the stacks.
 
     :param project_name: prefix of the stack names, e.g. ``airflow`` gives ``airflow-dev-network``.
-    :param stage: ``dev`` (cheap, destroyable) or ``prod`` (data retained, Multi-AZ, HA).
+    :param stage: ``dev`` (cheap, destroyable), ``prod`` (data retained, Multi-AZ, HA) or
+        ``lean`` (the least money: Spot, small tasks, public IPs instead of NAT).
     :param account: AWS account ID, or None for an environment-agnostic synthesis.
     :param region: AWS region, or None for an environment-agnostic synthesis.
     :param retain_data: keep the database, its secrets and the log bucket when a stack is
@@ -274,6 +301,7 @@ class DeploymentConfig:
     jobs: tuple[JobConfig, ...] = ()
     office_hours: OfficeHoursConfig | None = None
     api_server_autoscaling: ApiServerAutoScalingConfig | None = None
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     def stack_name(self, part: str) -> str:
         """Return the CloudFormation stack name for ``part``, e.g. ``airflow-dev-network``."""

@@ -89,6 +89,9 @@ class AirflowService(Construct):
     :param port: container port to expose, or None.
     :param desired_count: tasks (spread across AZs by ECS).
     :param read_only_root_filesystem: see ``DeploymentConfig.read_only_root_filesystem``.
+    :param capacity_provider: ``FARGATE`` or ``FARGATE_SPOT`` (ECS replaces an interrupted task).
+    :param assign_public_ip: give each task a public IPv4 address (its way out to AWS APIs in a
+        public subnet; inbound traffic is still only what ``security_group`` admits).
     :ivar task_definition: ``ecs.FargateTaskDefinition``
     :ivar container: the component's ``ecs.ContainerDefinition``
     :ivar service: ``ecs.FargateService``
@@ -120,6 +123,8 @@ class AirflowService(Construct):
         enable_execute_command: bool = False,
         min_healthy_percent: int = 100,
         read_only_root_filesystem: bool = True,
+        capacity_provider: str = "FARGATE",
+        assign_public_ip: bool = False,
     ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -188,7 +193,7 @@ class AirflowService(Construct):
             desired_count=desired_count,
             vpc_subnets=subnets,
             security_groups=[security_group],
-            assign_public_ip=False,
+            assign_public_ip=assign_public_ip,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             min_healthy_percent=min_healthy_percent,
             max_healthy_percent=200,
@@ -196,5 +201,5 @@ class AirflowService(Construct):
             cloud_map_options=cloud_map_options,
             enable_execute_command=enable_execute_command,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
-            capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)],
+            capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider=capacity_provider, weight=1)],
         )

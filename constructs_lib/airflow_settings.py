@@ -161,6 +161,7 @@ class EcsExecutorSettings:
     :param worker_log_group: the workers' awslogs log group name: the api-server's executor reads
         a running task's log from it (``worker_log_group``).
     :param worker_log_stream_prefix: the workers' awslogs stream prefix.
+    :param assign_public_ip: give each worker a public IPv4 address (workers in public subnets).
     """
 
     executor_class: str
@@ -175,6 +176,7 @@ class EcsExecutorSettings:
     worker_queues: tuple[WorkerQueue, ...] = ()
     worker_log_group: str | None = None
     worker_log_stream_prefix: str | None = None
+    assign_public_ip: bool = False
 
     def environment(self) -> dict[str, str]:
         """Return the scheduler's executor environment.
@@ -191,7 +193,7 @@ class EcsExecutorSettings:
             f"{prefix}CONTAINER_NAME": self.container_name,
             f"{prefix}SUBNETS": ",".join(self.subnet_ids),
             f"{prefix}SECURITY_GROUPS": ",".join(self.security_group_ids),
-            f"{prefix}ASSIGN_PUBLIC_IP": "False",
+            f"{prefix}ASSIGN_PUBLIC_IP": str(self.assign_public_ip),
             f"{prefix}PLATFORM_VERSION": "LATEST",
         }
         if self.executor_class == STOCK_ECS_EXECUTOR:

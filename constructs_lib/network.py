@@ -33,10 +33,13 @@ class AirflowVpc(Construct):
     """A VPC over ``max_azs`` AZs with public and private subnets, flow logs and endpoints.
 
     With ``nat_gateways == 0`` the private subnets are isolated and the interface endpoints in
-    :data:`NO_NAT_INTERFACE_ENDPOINTS` are added; an S3 gateway endpoint is always added.
+    :data:`NO_NAT_INTERFACE_ENDPOINTS` are added, unless ``task_public_ip`` puts the tasks in the
+    public subnets with public IPs; an S3 gateway endpoint is always added.
 
     :ivar vpc: the ``ec2.Vpc``.
-    :ivar private_subnets: where every Airflow task runs (``ec2.SubnetSelection``).
+    :ivar private_subnets: where the DB runs, and every Airflow task unless ``task_public_ip``
+        (``ec2.SubnetSelection``).
+    :ivar task_subnets: where the Airflow tasks run (public subnets with ``task_public_ip``).
     :ivar endpoint_security_group: the interface endpoints' group (None with NAT).
     """
 
@@ -51,6 +54,7 @@ class AirflowVpc(Construct):
         availability_zones: tuple[str, ...],
         log_retention: logs.RetentionDays,
         retain: bool,
+        task_public_ip: bool = False,
     ):
         super().__init__(scope, construct_id)
         private_type = (
@@ -71,6 +75,13 @@ class AirflowVpc(Construct):
             restrict_default_security_group=True,
         )
         self.private_subnets = ec2.SubnetSelection(subnet_type=private_type)
+        # With task_public_ip the tasks reach AWS APIs through the internet gateway with a public
+        # IPv4 address each (no NAT, no interface endpoints); their security groups admit nothing
+        # from the internet.
+        self.task_subnets = (
+            ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC) if task_public_ip else self.private_subnets
+        )
+        self.task_public_ip = task_public_ip
         flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
@@ -83,7 +94,7 @@ class AirflowVpc(Construct):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
         self.endpoint_security_group: ec2.SecurityGroup | None = None
-        if nat_gateways == 0:
+        if nat_gateways == 0 and not task_public_ip:
             self.endpoint_security_group = ec2.SecurityGroup(
                 self,
                 "EndpointSecurityGroup",

@@ -18,6 +18,8 @@ from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
 from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
+from constructs_lib.ingress import HEALTH_CHECK_PATH, UiLoadBalancer
+from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition
 from constructs_lib.scaling import OfficeHours, ScaledService, api_server_autoscaling
@@ -75,6 +77,8 @@ class AirflowStack(Stack):
     :ivar executor_settings: :class:`~constructs_lib.airflow_settings.EcsExecutorSettings`
     :ivar office_hours: :class:`~constructs_lib.scaling.OfficeHours`, or None without
         ``office_hours_scope``
+    :ivar monitoring: :class:`~constructs_lib.monitoring.DeploymentMonitoring` (dashboard,
+        alarms, SNS topic), or None when no ``database_instance`` is given
     """
 
     def __init__(
@@ -122,6 +126,9 @@ class AirflowStack(Stack):
             **db_secrets.environment(),
             "AIRFLOW__API__BASE_URL": self.ui.url,
         }
+        deployment = f"{config.project_name}-{config.stage}"
+        if config.monitoring.airflow_metrics:
+            base_env.update(metrics_environment(deployment))
         service_kwargs = dict(
             cluster=cluster,
             image=image,
@@ -131,6 +138,8 @@ class AirflowStack(Stack):
             log_retention=retention,
             enable_execute_command=config.enable_ecs_exec,
             read_only_root_filesystem=config.read_only_root_filesystem,
+            capacity_provider=config.services.capacity_provider,
+            assign_public_ip=config.network.task_public_ip,
         )
 
         self.executor_settings = EcsExecutorSettings(
@@ -146,6 +155,7 @@ class AirflowStack(Stack):
             worker_queues=config.executor.worker_queues,
             worker_log_group=workers.log_group.log_group_name,
             worker_log_stream_prefix=WORKER_LOG_STREAM_PREFIX,
+            assign_public_ip=config.network.task_public_ip,
         )
         # Every component knows the executor: the dag-processor's cluster policy checks the tasks
         # of the ECS executor, and the api-server asks it for a running task's log (get_task_log).
@@ -223,6 +233,31 @@ class AirflowStack(Stack):
         )
 
         self._add_scaling(config, database_instance)
+        # Monitoring lives here, beside what it watches: the alarms need the services' and the load
+        # balancer's names, which would otherwise become cross-stack exports that block a
+        # service replacement.
+        self.monitoring: DeploymentMonitoring | None = None
+        if database_instance is not None:
+            self.monitoring = DeploymentMonitoring(
+                self,
+                "Monitoring",
+                deployment=deployment,
+                cluster_name=cluster.cluster_name,
+                services=[
+                    MonitoredService("Scheduler", self.scheduler.service, config.services.scheduler_count),
+                    MonitoredService("ApiServer", self.api_server.service, config.services.api_server_count),
+                    MonitoredService("DagProcessor", self.dag_processor.service, 1),
+                    MonitoredService("Triggerer", self.triggerer.service, 1),
+                ],
+                load_balancer=self.ui.load_balancer,
+                database=database_instance,
+                allocated_storage_gib=config.database.allocated_storage_gib,
+                airflow_metrics=config.monitoring.airflow_metrics,
+                container_insights=config.monitoring.container_insights,
+                alarm_email=config.monitoring.alarm_email,
+                dashboard=config.monitoring.dashboard,
+            )
+            CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="SNS topic of the alarms")
 
         CfnOutput(self, "AirflowUiUrl", value=self.ui.url, description="Airflow UI")
         CfnOutput(self, "AdminUsername", value=config.admin_username, description="Airflow admin login")

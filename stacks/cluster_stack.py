@@ -15,6 +15,7 @@ from constructs_lib.airflow_settings import AirflowCommonSettings, dag_bundle_co
 from constructs_lib.buckets import secure_bucket
 from constructs_lib.ecs_jobs import EcsJobs
 from constructs_lib.network import API_SERVER_PORT
+from constructs_lib.monitoring import metrics_environment
 from constructs_lib.service_roles import AirflowServiceRoles
 from constructs_lib.workers import WorkerTaskDefinition
 
@@ -95,7 +96,9 @@ class ClusterStack(Stack):
             self,
             "Cluster",
             vpc=vpc,
-            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            container_insights_v2=ecs.ContainerInsights.ENABLED
+            if config.monitoring.container_insights
+            else ecs.ContainerInsights.DISABLED,
             enable_fargate_capacity_providers=True,
             execute_command_configuration=ecs.ExecuteCommandConfiguration(
                 logging=ecs.ExecuteCommandLogging.OVERRIDE,
@@ -141,6 +144,10 @@ class ClusterStack(Stack):
             container_name=config.executor.worker_container_name,
             size=config.executor.worker_size,
             environment={**self.common_settings.worker_environment(), **job_variables},
+            environment={
+                **self.common_settings.worker_environment(),
+                **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
+            },
             task_logs_bucket=self.task_logs_bucket,
             dags_bucket=self.dags_bucket,
             log_retention=retention,

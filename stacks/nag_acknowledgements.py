@@ -55,6 +55,13 @@ REASONS = {
     ),
     "RDS3_DEV": "dev is cheap and destroyable; prod runs the DB Multi-AZ.",
     "RDS10_DEV": "dev is destroyable by design; prod enables deletion protection.",
+    "RDS3_LEAN": "lean trades the standby for money: one single-AZ DB, destroyable like dev (README, Cost).",
+    "RDS10_LEAN": "lean is destroyable by design, like dev; prod enables deletion protection.",
+    "ECS4_OFF": (
+        "container_insights=false (the lean default): Container Insights is billed as custom "
+        "metrics per cluster and service; the services' CPU and memory still reach CloudWatch "
+        "as the standard ECS service metrics."
+    ),
     "EC23": (
         "The UI load balancer accepts exactly the CIDRs in ui_allowed_cidrs, set to 0.0.0.0/0 by "
         "the operator; the UI requires a login."
@@ -151,6 +158,13 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
             _ack(instance, "AwsSolutions-RDS3", REASONS["RDS3_DEV"])
         if not config.retain_data:
             _ack(instance, "AwsSolutions-RDS10", REASONS["RDS10_DEV"])
+    if config.stage == "lean":
+        if not config.database.multi_az:
+            _ack(instance, "AwsSolutions-RDS3", REASONS["RDS3_LEAN"])
+        if not config.retain_data:
+            _ack(instance, "AwsSolutions-RDS10", REASONS["RDS10_LEAN"])
+    if not config.monitoring.container_insights:
+        _ack(_find(cluster, "Cluster"), "AwsSolutions-ECS4", REASONS["ECS4_OFF"])
     for child in database.node.children:
         if child.node.id.startswith("LogRetention"):
             _ack(

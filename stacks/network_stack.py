@@ -15,7 +15,8 @@ class NetworkStack(Stack):
     security groups of the load balancer, services, workers and database.
 
     :ivar vpc: ``ec2.Vpc``
-    :ivar private_subnets: ``ec2.SubnetSelection`` where every task and the DB run
+    :ivar private_subnets: ``ec2.SubnetSelection`` where the DB (and by default every task) runs
+    :ivar task_subnets: ``ec2.SubnetSelection`` where the Airflow tasks run
     :ivar security_groups: :class:`~constructs_lib.network.AirflowSecurityGroups`
     """
 
@@ -30,9 +31,11 @@ class NetworkStack(Stack):
             availability_zones=config.network.availability_zones,
             log_retention=retention_days(config.log_retention_days),
             retain=config.retain_data,
+            task_public_ip=config.network.task_public_ip,
         )
         self.vpc = network.vpc
         self.private_subnets = network.private_subnets
+        self.task_subnets = network.task_subnets
         self.security_groups = AirflowSecurityGroups(
             self, "SecurityGroups", vpc=self.vpc, allowed_cidrs=config.ingress.allowed_cidrs
         )

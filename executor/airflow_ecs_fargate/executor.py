@@ -34,6 +34,7 @@ from airflow_ecs_fargate.errors import (
     needs_new_client,
 )
 from airflow_ecs_fargate.queues import parse_queues
+from airflow_ecs_fargate import metrics
 from airflow_ecs_fargate.rate_limit import ShuttingDown, TokenBucket, backoff_delay
 from airflow_ecs_fargate.run_task_config import (
     build_run_task_kwargs,
@@ -559,6 +560,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 self.log.exception("Could not apply %s", type(outcome).__name__)
 
     def _apply_launch(self, outcome: _LaunchOutcome) -> None:
+        metrics.count_launch_outcome(outcome)
         launch = outcome.launch
         key = launch.key
         current = self._launches.get(key) is launch and not launch.cancelled
@@ -833,6 +835,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._launch_bucket.acquire(kwargs.get("count", 1), stop=self._stop)
         if launch.cancelled:
             raise ShuttingDown()
+        metrics.count_run_task_call()
         return self._client().run_task(clientToken=client_token, **kwargs)
 
     def _stop_in_worker(self, arn: str, reason: str) -> None:

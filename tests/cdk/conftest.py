@@ -34,6 +34,7 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
         "ui_allowed_cidrs": "203.0.113.0/24",
     },
     "no-nat": {"nat_gateways": "0"},
+    "lean": {"stage": "lean"},
 }
 #: Options that add resources, checked by the scanners besides CONFIGURATIONS.
 OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
@@ -53,6 +54,7 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     },
     "office-hours-ui": {"office_hours_scope": "ui", "api_server_scale_on": "cpu", "api_server_min_count": "2"},
     "no-jobs": {"jobs": "{}"},
+    "alarm-email-no-metrics": {"alarm_email": "ops@example.com", "airflow_metrics": "false", "dashboard": "false"},
 }
 
 

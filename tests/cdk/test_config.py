@@ -33,6 +33,24 @@ class TestDefaults:
         assert config.services.api_server_count == 2
         assert config.ingress.allowed_cidrs == ("10.0.0.0/16",), "private-only defaults to the VPC"
 
+    def test_lean_is_spot_small_and_without_nat(self):
+        config = load_config({"stage": "lean"})
+        assert config.services.capacity_provider == "FARGATE_SPOT"
+        assert config.network.nat_gateways == 0 and config.network.task_public_ip is True
+        assert config.services.scheduler_size == TaskSize(512, 1024)
+        assert config.services.triggerer_size == TaskSize(256, 512)
+        assert config.executor.worker_size == TaskSize(512, 1024)
+        assert config.monitoring.container_insights is False
+        assert config.database.instance_type == "t4g.micro" and config.database.multi_az is False
+        # a key given by the user still wins over the stage's default
+        assert load_config({"stage": "lean", "services_capacity_provider": "FARGATE"}).services.capacity_provider == "FARGATE"
+
+    def test_monitoring_defaults_and_alarm_email(self):
+        config = load_config({})
+        assert config.monitoring.alarm_email is None
+        assert config.monitoring.airflow_metrics and config.monitoring.dashboard and config.monitoring.container_insights
+        assert load_config({"alarm_email": "ops@example.com"}).monitoring.alarm_email == "ops@example.com"
+
     def test_cli_strings_are_parsed(self):
         config = load_config(
             {"nat_gateways": "0", "db_multi_az": "yes", "worker_cpu": "2048", "worker_memory_mib": "4096",
@@ -112,6 +130,11 @@ class TestErrors:
             ({"enable_ecs_exec": "true"}, "enable_ecs_exec: ECS Exec does not work with a read-only root filesystem"),
             ({"enable_ecs_exec": "true"}, "also set read_only_root_filesystem=false while you need exec"),
             ({"nat_gatways": "1"}, "nat_gatways: unknown configuration key; did you mean nat_gateways?"),
+            ({"alarm_email": "ops@"}, "alarm_email='ops@' is not an e-mail address; write it like -c alarm_email=ops@example.com"),
+            ({"alarm_email": "a b@example.com"}, "alarm_email='a b@example.com' is not an e-mail address"),
+            ({"task_public_ip": "true"}, "task_public_ip=true with nat_gateways=1: public IPs replace the NAT gateways"),
+            ({"services_capacity_provider": "SPOT"}, "services_capacity_provider='SPOT': use FARGATE or FARGATE_SPOT"),
+            ({"stage": "lean", "nat_gateways": "1"}, "task_public_ip=true with nat_gateways=1"),
         ],
     )
     def test_bad_input_is_named_with_its_fix(self, raw, expected):

@@ -52,6 +52,8 @@ def checkov_skips(config) -> dict[str, str]:
         skips.update(SKIPS["when_no_certificate"])
     if not config.region:
         skips.update(SKIPS["when_no_region"])
+    if not config.monitoring.container_insights:
+        skips.update(SKIPS["when_no_container_insights"])
     return skips
 
 

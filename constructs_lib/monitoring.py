@@ -1,0 +1,327 @@
+"""Metrics, dashboard and alarms of one deployment.
+
+Route of Airflow's metrics: every Airflow container runs Airflow's StatsD logger with the bundled
+``airflow_ecs_fargate.emf_stats.EmfStatsClient`` (``[metrics] statsd_custom_client_path``), which
+prints each allow-listed stat as a CloudWatch embedded metric format (EMF) record on stdout; the
+containers' awslogs driver already ships stdout to CloudWatch Logs, which extracts the metrics.
+No CloudWatch agent or OpenTelemetry collector sidecar is needed, so no second image: the
+rehearsal runs every container from the project image with no registry reachable, and a sidecar
+with an external image could not run there. Namespace ``Airflow``, one dimension
+``Deployment = <project>-<stage>``: no per-DAG or per-task dimension, so the number of billed
+custom metrics is the number of names in :data:`AIRFLOW_METRICS`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+#: CloudWatch namespace of the Airflow metrics.
+NAMESPACE = "Airflow"
+#: The bundled executor's counters (executor/airflow_ecs_fargate/metrics.py; a test keeps them equal).
+EXECUTOR_COUNTERS = (
+    "ecs_fargate.run_task_calls",
+    "ecs_fargate.throttles",
+    "ecs_fargate.capacity_failures",
+    "ecs_fargate.spot_fallbacks",
+    "ecs_fargate.submit_failures",
+)
+#: Airflow's StatsD names that are sent (Airflow's metrics reference, "Metrics" in the Airflow
+#: docs): scheduler heartbeat, executor slots and tasks, task outcomes and duration, DAG parsing.
+AIRFLOW_METRICS = (
+    "scheduler_heartbeat",
+    "executor.open_slots",
+    "executor.queued_tasks",
+    "executor.running_tasks",
+    "ti_failures",
+    "ti_successes",
+    "task.duration",
+    "dag_processing.total_parse_time",
+    *EXECUTOR_COUNTERS,
+)
+#: Alarm thresholds (per 5 minutes unless said otherwise).
+TASK_FAILURES_BURST = 5
+SUBMIT_FAILURES_BURST = 5
+ALB_5XX_BURST = 10
+#: FreeStorageSpace alarm: below this share of the allocated storage (bytes compared).
+FREE_STORAGE_SHARE = 0.10
+
+
+def metrics_environment(deployment: str) -> dict[str, str]:
+    """The environment that turns Airflow's metrics into EMF records (every Airflow container).
+
+    :param deployment: the ``Deployment`` dimension, e.g. ``airflow-dev``.
+    """
+    allow = ",".join(f"^{re.escape(name)}$" for name in AIRFLOW_METRICS)
+    return {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_CUSTOM_CLIENT_PATH": "airflow_ecs_fargate.emf_stats.EmfStatsClient",
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        "AIRFLOW__METRICS__METRICS_ALLOW_LIST": allow,
+        "AIRFLOW_METRICS_NAMESPACE": NAMESPACE,
+        "AIRFLOW_METRICS_DEPLOYMENT": deployment,
+    }
+
+
+@dataclass(frozen=True)
+class MonitoredService:
+    """A Fargate service on the dashboard and under the below-desired-count alarm."""
+
+    label: str
+    service: ecs.FargateService
+    desired_count: int
+
+
+class DeploymentMonitoring(Construct):
+    """The dashboard, the alarms and their SNS topic.
+
+    Alarms (each notifies the topic on ALARM and OK):
+
+    - ``SchedulerSilent``: no ``scheduler_heartbeat`` for 10 minutes (missing data breaches);
+    - ``<Service>BelowDesired``: with Container Insights, running < desired tasks for 15 minutes;
+      without it, no CPU datapoint from the service for 15 minutes (no task running);
+    - ``DbStorageLow``: RDS FreeStorageSpace below 10 % of the allocated storage;
+    - ``TaskFailures`` / ``SubmitFailures``: at least 5 failed Airflow tasks / failed RunTask
+      attempts in 5 minutes;
+    - ``Alb5xx``: at least 10 HTTP 5xx responses (load balancer's and targets') in 5 minutes.
+
+    :param deployment: ``<project>-<stage>``, the ``Deployment`` dimension.
+    :param airflow_metrics: whether the Airflow metrics are sent (alarms and widgets on them).
+    :param container_insights: whether the cluster has Container Insights (running vs desired).
+    :param alarm_email: e-mail address subscribed to the topic, or None.
+    :param dashboard: create the dashboard.
+    :ivar topic: ``sns.Topic`` the alarms notify.
+    :ivar alarms: ``{construct id: cloudwatch.Alarm}``.
+    :ivar dashboard: ``cloudwatch.Dashboard`` or None.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deployment: str,
+        cluster_name: str,
+        services: list[MonitoredService],
+        load_balancer: elbv2.ApplicationLoadBalancer,
+        database: rds.DatabaseInstance,
+        allocated_storage_gib: int,
+        airflow_metrics: bool,
+        container_insights: bool,
+        alarm_email: str | None,
+        dashboard: bool,
+    ):
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(self, "AlarmTopic", display_name=f"Airflow {deployment} alarms", enforce_ssl=True)
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        five = Duration.minutes(5)
+
+        def airflow(name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=NAMESPACE,
+                metric_name=name,
+                dimensions_map={"Deployment": deployment},
+                statistic=statistic,
+                period=five,
+                label=label or name,
+            )
+
+        def ecs_metric(namespace: str, name: str, s: MonitoredService, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=name,
+                dimensions_map={"ClusterName": cluster_name, "ServiceName": s.service.service_name},
+                statistic=statistic,
+                period=five,
+                label=f"{s.label} {name}",
+            )
+
+        if airflow_metrics:
+            self._alarm(
+                "SchedulerSilent",
+                airflow("scheduler_heartbeat"),
+                threshold=1,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                periods=2,
+                missing=cloudwatch.TreatMissingData.BREACHING,
+                description="No scheduler heartbeat for 10 minutes: no scheduler is running its loop.",
+            )
+            self._alarm(
+                "TaskFailures",
+                airflow("ti_failures"),
+                threshold=TASK_FAILURES_BURST,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                periods=1,
+                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+                description=f"{TASK_FAILURES_BURST} or more Airflow task failures in 5 minutes.",
+            )
+            self._alarm(
+                "SubmitFailures",
+                airflow("ecs_fargate.submit_failures"),
+                threshold=SUBMIT_FAILURES_BURST,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                periods=1,
+                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+                description=f"{SUBMIT_FAILURES_BURST} or more failed RunTask attempts in 5 minutes "
+                "(permissions, capacity, throttling: see the scheduler's log).",
+            )
+        for s in services:
+            if container_insights:
+                below = cloudwatch.MathExpression(
+                    expression="desired - running",
+                    using_metrics={
+                        "desired": ecs_metric("ECS/ContainerInsights", "DesiredTaskCount", s, "Average"),
+                        "running": ecs_metric("ECS/ContainerInsights", "RunningTaskCount", s, "Average"),
+                    },
+                    period=five,
+                    label=f"{s.label} tasks missing",
+                )
+                self._alarm(
+                    f"{s.label}BelowDesired",
+                    below,
+                    threshold=1,
+                    comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    periods=3,
+                    missing=cloudwatch.TreatMissingData.BREACHING,
+                    description=f"{s.label}: fewer running tasks than desired for 15 minutes.",
+                )
+            else:
+                self._alarm(
+                    f"{s.label}BelowDesired",
+                    ecs_metric("AWS/ECS", "CPUUtilization", s, "SampleCount"),
+                    threshold=1,
+                    comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                    periods=3,
+                    missing=cloudwatch.TreatMissingData.BREACHING,
+                    description=f"{s.label}: no running task for 15 minutes (no CPU datapoint; "
+                    "Container Insights is off, so running vs desired is not measured).",
+                )
+        threshold_bytes = allocated_storage_gib * FREE_STORAGE_SHARE * 1024**3
+        self._alarm(
+            "DbStorageLow",
+            database.metric_free_storage_space(period=five, statistic="Minimum"),
+            threshold=threshold_bytes,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            periods=1,
+            missing=cloudwatch.TreatMissingData.MISSING,
+            description=f"Metadata DB free storage below {FREE_STORAGE_SHARE:.0%} of "
+            f"{allocated_storage_gib} GiB (autoscaling may be at its ceiling).",
+        )
+        alb5xx = cloudwatch.MathExpression(
+            expression="FILL(elb, 0) + FILL(target, 0)",
+            using_metrics={
+                "elb": load_balancer.metrics.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=five, statistic="Sum"),
+                "target": load_balancer.metrics.http_code_target(
+                    elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=five, statistic="Sum"
+                ),
+            },
+            period=five,
+            label="ALB 5xx",
+        )
+        self._alarm(
+            "Alb5xx",
+            alb5xx,
+            threshold=ALB_5XX_BURST,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            periods=1,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            description=f"{ALB_5XX_BURST} or more HTTP 5xx responses from the UI load balancer in 5 minutes.",
+        )
+
+        self.dashboard: cloudwatch.Dashboard | None = None
+        if not dashboard:
+            return
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        w = 12
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Services: CPU %", width=w,
+                left=[ecs_metric("AWS/ECS", "CPUUtilization", s, "Average") for s in services],
+            ),
+            cloudwatch.GraphWidget(
+                title="Services: memory %", width=w,
+                left=[ecs_metric("AWS/ECS", "MemoryUtilization", s, "Average") for s in services],
+            ),
+        )
+        if container_insights:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Services: running vs desired tasks", width=24,
+                    left=[m for s in services for m in (
+                        ecs_metric("ECS/ContainerInsights", "RunningTaskCount", s, "Average"),
+                        ecs_metric("ECS/ContainerInsights", "DesiredTaskCount", s, "Average"),
+                    )],
+                )
+            )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Load balancer: 5xx", width=w, left=[alb5xx]),
+            cloudwatch.GraphWidget(
+                title="Load balancer: target response time (s)", width=w,
+                left=[load_balancer.metrics.target_response_time(period=five, statistic="p90")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Metadata DB: CPU % and connections", width=w,
+                left=[database.metric_cpu_utilization(period=five)],
+                right=[database.metric_database_connections(period=five)],
+            ),
+            cloudwatch.GraphWidget(
+                title="Metadata DB: free storage (bytes)", width=w,
+                left=[database.metric_free_storage_space(period=five, statistic="Minimum")],
+            ),
+        )
+        if airflow_metrics:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(title="Scheduler heartbeats", width=w, left=[airflow("scheduler_heartbeat")]),
+                cloudwatch.GraphWidget(
+                    title="Executor: open slots, queued, running", width=w,
+                    left=[airflow(n, "Average") for n in ("executor.open_slots", "executor.queued_tasks", "executor.running_tasks")],
+                ),
+                cloudwatch.GraphWidget(
+                    title="Task instances: successes and failures", width=w,
+                    left=[airflow("ti_successes"), airflow("ti_failures")],
+                ),
+                cloudwatch.GraphWidget(
+                    title="Task duration (ms)", width=w,
+                    left=[airflow("task.duration", "Average", "average"), airflow("task.duration", "Maximum", "maximum")],
+                ),
+                cloudwatch.GraphWidget(
+                    title="DAG processing: total parse time (s)", width=w,
+                    left=[airflow("dag_processing.total_parse_time", "Maximum")],
+                ),
+                cloudwatch.GraphWidget(
+                    title="ECS executor: RunTask calls and failures", width=w,
+                    left=[airflow(n) for n in EXECUTOR_COUNTERS],
+                ),
+            )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))
+        )
+
+    def _alarm(self, construct_id, metric, *, threshold, comparison, periods, missing, description) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            treat_missing_data=missing,
+            alarm_description=description,
+        )
+        action = cw_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        self.alarms[construct_id] = alarm

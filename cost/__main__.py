@@ -1,0 +1,5 @@
+"""``python -m cost``: see :mod:`cost.cli`."""
+
+from cost.cli import main
+
+main()
