@@ -18,7 +18,6 @@ from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
 from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
-from constructs_lib.ingress import HEALTH_CHECK_PATH, UiLoadBalancer
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition

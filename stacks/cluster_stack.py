@@ -143,9 +143,9 @@ class ClusterStack(Stack):
             image=image,
             container_name=config.executor.worker_container_name,
             size=config.executor.worker_size,
-            environment={**self.common_settings.worker_environment(), **job_variables},
             environment={
                 **self.common_settings.worker_environment(),
+                **job_variables,
                 **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
             },
             task_logs_bucket=self.task_logs_bucket,
