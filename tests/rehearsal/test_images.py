@@ -172,6 +172,19 @@ def test_stand_in_is_reused_while_its_inputs_are_unchanged(stand_in):
 
 
 @pytest.mark.rehearsal
+def test_stand_in_holds_exactly_the_locked_versions(stand_in):
+    frozen = run(stand_in, "python", "-m", "pip", "freeze", "--all", "--exclude", "pip", env=NO_DB_CHECK,
+                 check=True).stdout
+    lock = (images.BASE_IMAGE_DIR / "requirements.lock").read_text()
+    assert _pins_lines(frozen) == _pins_lines(lock)
+    assert len(_pins_lines(lock)) > 100
+
+
+def _pins_lines(text: str) -> set[str]:
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+@pytest.mark.rehearsal
 def test_stand_in_python_minor_is_the_deployed_images(stand_in):
     out = run(stand_in, "python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])", env=NO_DB_CHECK,
               check=True).stdout
