@@ -36,6 +36,16 @@ DEBIAN_SUITE = "trixie"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 #: Debian packages of the rootfs (minbase variant plus these).
 ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "curl", "dumb-init")
+#: mmdebstrap options: no documentation, manual pages or translations (smaller, faster), and dpkg
+#: without fsync (the rootfs is a throwaway tarball; halves the time on a busy disk).
+MMDEBSTRAP_OPTIONS = (
+    "--variant=minbase",
+    "--aptopt=Acquire::Languages \"none\"",
+    "--dpkgopt=force-unsafe-io",
+    "--dpkgopt=path-exclude=/usr/share/man/*",
+    "--dpkgopt=path-exclude=/usr/share/doc/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+)
 #: Where the build machine keeps locally added CA certificates (Debian's update-ca-certificates).
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 #: Image label holding the hash of the inputs an image was built from.
@@ -157,7 +167,7 @@ def _build(tag: str, context: Path, containerfile: Path, build_args: Mapping[str
 
 def rootfs_inputs_hash() -> str:
     """Hash of what the Debian rootfs is made from (suite, mirror, packages)."""
-    return _sha256(DEBIAN_SUITE, DEBIAN_MIRROR, *ROOTFS_PACKAGES)
+    return _sha256(DEBIAN_SUITE, DEBIAN_MIRROR, *ROOTFS_PACKAGES, *MMDEBSTRAP_OPTIONS)
 
 
 def build_rootfs(config: PodmanConfig | None = None) -> str:
@@ -177,13 +187,8 @@ def build_rootfs(config: PodmanConfig | None = None) -> str:
     work = config.state_dir / "rootfs"
     work.mkdir(parents=True, exist_ok=True)
     tarball, log_path = work / "rootfs.tar", work / "mmdebstrap.log"
-    cmd = [
-        "mmdebstrap", "--variant=minbase", "--include=" + ",".join(ROOTFS_PACKAGES),
-        "--aptopt=Acquire::Languages \"none\"",
-        "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
-        "--dpkgopt=path-exclude=/usr/share/locale/*",
-        DEBIAN_SUITE, str(tarball), DEBIAN_MIRROR,
-    ]
+    cmd = ["mmdebstrap", *MMDEBSTRAP_OPTIONS, "--include=" + ",".join(ROOTFS_PACKAGES),
+           DEBIAN_SUITE, str(tarball), DEBIAN_MIRROR]
     with log_path.open("w") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:

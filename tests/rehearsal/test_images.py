@@ -172,6 +172,19 @@ def test_stand_in_is_reused_while_its_inputs_are_unchanged(stand_in):
 
 
 @pytest.mark.rehearsal
+def test_stand_in_holds_exactly_the_locked_versions(stand_in):
+    frozen = run(stand_in, "python", "-m", "pip", "freeze", "--all", "--exclude", "pip", env=NO_DB_CHECK,
+                 check=True).stdout
+    lock = (images.BASE_IMAGE_DIR / "requirements.lock").read_text()
+    assert _pins_lines(frozen) == _pins_lines(lock)
+    assert len(_pins_lines(lock)) > 100
+
+
+def _pins_lines(text: str) -> set[str]:
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+@pytest.mark.rehearsal
 def test_stand_in_python_minor_is_the_deployed_images(stand_in):
     out = run(stand_in, "python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])", env=NO_DB_CHECK,
               check=True).stdout
@@ -242,20 +255,26 @@ def test_entrypoint_runs_airflow_otherwise(project_image, command):
     assert out.strip().splitlines()[-1] == images.dockerfile_args()["AIRFLOW_VERSION"]
 
 
+#: A metadata DB nobody serves: nothing listens on port 9 of the loopback interface.
+UNREACHABLE_DB = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:pw@127.0.0.1:9/airflow"}
+
+
 @pytest.mark.rehearsal
 def test_entrypoint_retries_db_check_then_fails_with_its_output(project_image):
-    env = {
-        "CONNECTION_CHECK_MAX_COUNT": "2",
-        "CONNECTION_CHECK_SLEEP_TIME": "1",
-        # Nothing listens on port 9 of the loopback interface.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:pw@127.0.0.1:9/airflow",
-    }
+    env = {"CONNECTION_CHECK_MAX_COUNT": "2", "CONNECTION_CHECK_SLEEP_TIME": "1", **UNREACHABLE_DB}
     proc = run(project_image, "bash", "-c", "echo command-ran", env=env)
     assert proc.returncode == 1
     assert "command-ran" not in proc.stdout
     assert re.findall(r"try (\d) of 2", proc.stderr) == ["1", "2"]
     assert "unreachable after 2 tries" in proc.stderr
     assert "Connection refused" in proc.stderr  # the last output of `airflow db check`
+
+
+@pytest.mark.rehearsal
+def test_entrypoint_skips_the_db_check_when_max_count_is_0(project_image):
+    proc = run(project_image, "bash", "-c", "echo command-ran", env={**NO_DB_CHECK, **UNREACHABLE_DB})
+    assert (proc.returncode, proc.stdout.strip()) == (0, "command-ran")
+    assert "db check" not in proc.stderr
 
 
 @pytest.mark.rehearsal
