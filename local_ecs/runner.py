@@ -41,6 +41,8 @@ TASK_LABEL = "local_ecs.task"
 #: ECS's stoppedReason when an essential container exits.
 ESSENTIAL_EXITED = "Essential container in task exited"
 LOG_TAIL_LINES = 40
+#: Seconds after which a health check process is abandoned (far beyond any ECS timeout).
+HEALTH_CHECK_HARD_LIMIT = 900
 
 
 class TaskFailed(RuntimeError):
@@ -237,8 +239,11 @@ class LocalTask:
         check = run.spec.health_check
         started = time.monotonic()
         try:
+            # No kill at the timeout: the check process inside the container would live on, and
+            # checks would pile up. The next check starts only when this one has ended; one
+            # slower than ``timeout`` counts as failed, as in ECS.
             result = self.runner.podman("healthcheck", "run", run.podman_name, check=False,
-                                        timeout=check.timeout + 10)
+                                        timeout=HEALTH_CHECK_HARD_LIMIT)
             ok = result.returncode == 0
         except Exception:
             ok = False
