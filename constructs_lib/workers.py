@@ -100,8 +100,11 @@ class WorkerTaskDefinition(Construct):
         """Let ``role`` (the scheduler's) run and track workers as the ECS executor does.
 
         RunTask on any revision of this task definition's family in ``cluster`` only;
-        DescribeTasks and StopTask on the cluster's tasks; DescribeClusters on the cluster; and
-        iam:PassRole on exactly the workers' task and execution roles, only to ECS tasks.
+        DescribeTasks and StopTask on the cluster's tasks; DescribeClusters on the cluster;
+        DescribeTaskDefinition on ``*`` (the executor reads which containers of a worker's task
+        definition are essential; the action supports no resource-level permission, so ``*`` is
+        the narrowest resource IAM accepts); and iam:PassRole on exactly the workers' task and
+        execution roles, only to ECS tasks.
         Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
         """
         stack = Stack.of(self)
@@ -124,6 +127,11 @@ class WorkerTaskDefinition(Construct):
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(sid="DescribeCluster", actions=["ecs:DescribeClusters"], resources=[cluster.cluster_arn])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeWorkerTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]
+            )
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(

@@ -28,6 +28,11 @@ REASONS = {
         "RunTask on any revision of the workers' task definition family: the executor names the "
         "family, so a new revision deploys without changing a cross-stack export."
     ),
+    "ECS_DESCRIBE_TASK_DEFINITION": (
+        "ecs:DescribeTaskDefinition supports no resource-level permission (Service Authorization "
+        "Reference, Amazon ECS); the scheduler's executor reads which containers of a worker's "
+        "task definition are essential. The statement grants that one read-only action."
+    ),
     "ECR_AUTH": (
         "ecr:GetAuthorizationToken supports no resource-level permission; image pulls themselves "
         "are limited to the image's repository."
@@ -100,6 +105,7 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
     scheduler_policy = policies[0]
     _ack_matching_resources(scheduler_policy, r":task/.*/\*$", REASONS["ECS_TASKS"])
     _ack_matching_resources(scheduler_policy, r":task-definition/.*:\*$", REASONS["ECS_FAMILY"])
+    _ack(scheduler_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_DESCRIBE_TASK_DEFINITION"])
     for c in components:
         _ack(_find(airflow, f"{c}/TaskDefinition"), "AwsSolutions-ECS2", REASONS["ECS2"])
         _ack(

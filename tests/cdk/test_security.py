@@ -20,6 +20,7 @@ STAR_RESOURCE_ACTIONS = {
     "ssmmessages:OpenControlChannel": "ECS Exec",
     "ssmmessages:OpenDataChannel": "ECS Exec",
     "logs:DescribeLogGroups": "ECS Exec session logging",
+    "ecs:DescribeTaskDefinition": "scheduler: the executor reads a worker task definition's essential containers",
 }
 
 
