@@ -256,7 +256,8 @@ class LocalDeployment:
         with contextlib.suppress(Exception):
             left = self.runner.cleanup()
         if self.ecs:
-            self.ecs.stop()
+            with contextlib.suppress(Exception):
+                self.ecs.stop()
         with contextlib.suppress(Exception):
             self.aws.stop()
         if self.postgres:
