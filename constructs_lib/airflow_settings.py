@@ -22,6 +22,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from app_config.model import STOCK_ECS_EXECUTOR
 
 SQL_ALCHEMY_CONN_CMD = "python -m airflow_ecs_fargate.config_commands sql_alchemy_conn"
+SQL_ALCHEMY_CONN_ASYNC_CMD = "python -m airflow_ecs_fargate.config_commands sql_alchemy_conn_async"
 FERNET_KEY_CMD = "python -m airflow_ecs_fargate.config_commands fernet_key"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 LOCAL_DAG_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
@@ -115,9 +116,14 @@ class AirflowDbSecrets:
     api_secret_key: secretsmanager.ISecret
 
     def environment(self) -> dict[str, str]:
-        """Return the non-secret environment that turns the injected secrets into options."""
+        """Return the non-secret environment that turns the injected secrets into options.
+
+        The async URL is set explicitly: Airflow would derive it from the sync URL and keep
+        ``sslmode``, which asyncpg rejects (see ``airflow_ecs_fargate.config_commands``).
+        """
         return {
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": SQL_ALCHEMY_CONN_CMD,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC_CMD": SQL_ALCHEMY_CONN_ASYNC_CMD,
             "AIRFLOW__CORE__FERNET_KEY_CMD": FERNET_KEY_CMD,
         }
 

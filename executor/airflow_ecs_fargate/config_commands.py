@@ -6,6 +6,10 @@ ECS injects secrets as plain environment values; two options need more than a va
   ``DB_HOST``, ``DB_PORT``, ``DB_NAME``, ``DB_USERNAME``, ``DB_PASSWORD``. The user name and
   password are URL-encoded, since a generated password may hold ``:`` ``%`` ``@`` ``/`` ``#``
   or ``?``; ``sslmode=require`` because the DB enforces TLS (``rds.force_ssl``).
+- ``[database] sql_alchemy_conn_async``: the same DB for Airflow's asyncpg engine. Airflow
+  derives it from the sync URL by swapping the driver and keeps ``sslmode``, which asyncpg's
+  ``connect()`` rejects (``unexpected keyword argument 'sslmode'``); asyncpg names the same
+  setting ``ssl`` with the same values (``require``: TLS only, no certificate check).
 - ``[core] fernet_key``: Secrets Manager generates 43 letters and digits
   (``AIRFLOW_FERNET_KEY_BODY``); a Fernet key is the 44-character url-safe base64 form of 32
   bytes, so ``=`` is appended. 43 base64 characters carry 258 bits, of which the decoder keeps
@@ -14,10 +18,11 @@ ECS injects secrets as plain environment values; two options need more than a va
 Usage, as the CDK app sets it::
 
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD="python -m airflow_ecs_fargate.config_commands sql_alchemy_conn"
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC_CMD="python -m airflow_ecs_fargate.config_commands sql_alchemy_conn_async"
     AIRFLOW__CORE__FERNET_KEY_CMD="python -m airflow_ecs_fargate.config_commands fernet_key"
 
 Airflow reads ``_CMD`` variants only for options listed as sensitive in its config reference
-(https://airflow.apache.org/docs/apache-airflow/stable/howto/set-config.html); both are.
+(https://airflow.apache.org/docs/apache-airflow/stable/howto/set-config.html); all three are.
 """
 
 from __future__ import annotations
@@ -42,6 +47,16 @@ def _require(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _db_url(env: Mapping[str, str], driver: str, tls_parameter: str) -> str:
+    user = quote(_require(env, "DB_USERNAME"), safe="")
+    password = quote(_require(env, "DB_PASSWORD"), safe="")
+    host = _require(env, "DB_HOST")
+    port = env.get("DB_PORT") or "5432"
+    name = quote(_require(env, "DB_NAME"), safe="")
+    sslmode = env.get("DB_SSLMODE") or "require"
+    return f"postgresql+{driver}://{user}:{password}@{host}:{port}/{name}?{tls_parameter}={sslmode}"
+
+
 def sql_alchemy_conn(env: Mapping[str, str]) -> str:
     """Return the SQLAlchemy URL of the metadata DB.
 
@@ -51,13 +66,22 @@ def sql_alchemy_conn(env: Mapping[str, str]) -> str:
         user and password percent-encoded (RFC 3986 userinfo).
     :raises MissingSettingError: if a required variable is missing or empty.
     """
-    user = quote(_require(env, "DB_USERNAME"), safe="")
-    password = quote(_require(env, "DB_PASSWORD"), safe="")
-    host = _require(env, "DB_HOST")
-    port = env.get("DB_PORT") or "5432"
-    name = quote(_require(env, "DB_NAME"), safe="")
-    sslmode = env.get("DB_SSLMODE") or "require"
-    return f"postgresql+psycopg2://{user}:{password}@{host}:{port}/{name}?sslmode={sslmode}"
+    return _db_url(env, "psycopg2", "sslmode")
+
+
+def sql_alchemy_conn_async(env: Mapping[str, str]) -> str:
+    """Return the SQLAlchemy URL of the metadata DB for Airflow's asyncpg engine.
+
+    :param env: as for :func:`sql_alchemy_conn`; ``DB_SSLMODE`` takes libpq's values
+        (``disable``, ``allow``, ``prefer``, ``require``, ``verify-ca``, ``verify-full``), which
+        asyncpg accepts unchanged as ``ssl``.
+    :returns: ``postgresql+asyncpg://<user>:<password>@<host>:<port>/<dbname>?ssl=require`` with
+        the user and password percent-encoded. SQLAlchemy's asyncpg dialect passes every query
+        parameter to ``asyncpg.connect()`` as a keyword; ``ssl`` is asyncpg's name for the TLS
+        mode (``sslmode`` is a ``TypeError`` there).
+    :raises MissingSettingError: if a required variable is missing or empty.
+    """
+    return _db_url(env, "asyncpg", "ssl")
 
 
 def fernet_key(env: Mapping[str, str]) -> str:
@@ -83,7 +107,11 @@ def fernet_key(env: Mapping[str, str]) -> str:
     return key
 
 
-COMMANDS = {"sql_alchemy_conn": sql_alchemy_conn, "fernet_key": fernet_key}
+COMMANDS = {
+    "sql_alchemy_conn": sql_alchemy_conn,
+    "sql_alchemy_conn_async": sql_alchemy_conn_async,
+    "fernet_key": fernet_key,
+}
 
 
 def main(argv: list[str]) -> int:

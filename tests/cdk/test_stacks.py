@@ -247,6 +247,23 @@ class TestAirflowServices:
             assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"].endswith("config_commands sql_alchemy_conn")
             assert env["AIRFLOW__CORE__FERNET_KEY_CMD"].endswith("config_commands fernet_key")
 
+    def test_every_container_with_the_db_url_gets_the_async_db_url(self, any_config):
+        # Airflow would otherwise derive the asyncpg URL from the sync one, with sslmode.
+        from airflow_ecs_fargate.config_commands import COMMANDS
+
+        t = any_config.template("airflow").to_json()
+        with_db = [
+            env_of(c)
+            for td in resources_of(t, "AWS::ECS::TaskDefinition").values()
+            for c in td["Properties"]["ContainerDefinitions"]
+            if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD" in env_of(c)
+        ]
+        assert len(with_db) == 8  # four components and their init containers
+        for env in with_db:
+            command = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC_CMD"].split()
+            assert command[:3] == ["python", "-m", "airflow_ecs_fargate.config_commands"]
+            assert command[3:] == ["sql_alchemy_conn_async"] and command[3] in COMMANDS
+
     def test_secrets_are_identical_across_components(self, dev):
         t = dev.template("airflow").to_json()
         def source(name, secret):

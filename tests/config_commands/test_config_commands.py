@@ -9,10 +9,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from airflow_ecs_fargate.config_commands import MissingSettingError, fernet_key, sql_alchemy_conn
-
-#: Characters a generated password may hold that break an unencoded URL.
-HOSTILE_PASSWORD = "p@ss:w/rd%20#?&=+ x"
+from airflow_ecs_fargate.config_commands import (
+    MissingSettingError,
+    fernet_key,
+    sql_alchemy_conn,
+    sql_alchemy_conn_async,
+)
+from tests.config_commands.conftest import HOSTILE_PASSWORD, db_env
 DB_ENV = {
     "DB_HOST": "db.abc.eu-west-1.rds.amazonaws.com",
     "DB_PORT": "5432",
@@ -82,3 +85,76 @@ def test_cli_exits_2_with_a_message_on_bad_input():
     )
     assert result.returncode == 2
     assert "AIRFLOW_FERNET_KEY_BODY is not set" in result.stderr
+
+
+# -- [database] sql_alchemy_conn_async -------------------------------------------------------------
+
+#: Opens a session on Airflow's own async engine and asks the server whether it is TLS.
+ASYNC_SESSION_SCRIPT = """
+import asyncio
+from sqlalchemy import text
+from airflow import settings
+if settings.AsyncSession is None:
+    settings.configure_orm()
+from airflow.utils.session import create_session_async
+
+async def main():
+    async with create_session_async() as session:
+        row = await session.execute(text("select ssl from pg_stat_ssl where pid = pg_backend_pid()"))
+        print("ASYNC_SSL", row.scalar())
+
+print("ASYNC_URL", settings.SQL_ALCHEMY_CONN_ASYNC.split("@")[-1])
+asyncio.run(main())
+"""
+
+
+def test_async_url_uses_asyncpg_with_its_own_tls_parameter():
+    url = make_url(sql_alchemy_conn_async(DB_ENV))
+    assert url.drivername == "postgresql+asyncpg"
+    assert url.password == HOSTILE_PASSWORD
+    assert dict(url.query) == {"ssl": "require"}
+
+
+def test_async_url_is_accepted_by_the_asyncpg_dialect():
+    # SQLAlchemy's asyncpg dialect hands every query parameter to asyncpg.connect() as a keyword.
+    import inspect
+
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+    _, kwargs = PGDialect_asyncpg().create_connect_args(make_url(sql_alchemy_conn_async(DB_ENV)))
+    accepted = set(inspect.signature(asyncpg.connect).parameters)
+    assert set(kwargs) <= accepted, set(kwargs) - accepted
+    assert kwargs["ssl"] == "require" and kwargs["password"] == HOSTILE_PASSWORD
+
+
+def _airflow_env(tmp_path, server, with_async_cmd: bool) -> dict[str, str]:
+    env = {
+        **db_env(server),
+        "PATH": "/usr/bin:/bin",
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": f"{sys.executable} -m airflow_ecs_fargate.config_commands sql_alchemy_conn",
+    }
+    if with_async_cmd:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC_CMD"] = (
+            f"{sys.executable} -m airflow_ecs_fargate.config_commands sql_alchemy_conn_async"
+        )
+    return env
+
+
+def test_airflow_async_engine_connects_over_tls_with_the_hostile_password(tmp_path, tls_postgres):
+    """Airflow's config layer runs the _CMD, its async engine opens a TLS session (asyncpg) to a
+    server that rejects plain TCP, logging in with a password full of URL characters."""
+    env = _airflow_env(tmp_path, tls_postgres, with_async_cmd=True)
+    result = subprocess.run([sys.executable, "-c", ASYNC_SESSION_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"ASYNC_URL 127.0.0.1:{tls_postgres.port}/airflow?ssl=require" in result.stdout
+    assert "ASYNC_SSL True" in result.stdout
+
+
+def test_without_the_async_command_airflow_derives_a_url_asyncpg_rejects(tmp_path, tls_postgres):
+    # The defect the command fixes: Airflow swaps the driver and keeps sslmode.
+    env = _airflow_env(tmp_path, tls_postgres, with_async_cmd=False)
+    result = subprocess.run([sys.executable, "-c", ASYNC_SESSION_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "unexpected keyword argument 'sslmode'" in result.stderr
