@@ -323,13 +323,16 @@ def _browser(ui_url: str, username: str, password: str, page_path: str, screensh
 
 
 def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: Path | None = None,
-             browser: bool = True, deployment: LocalDeployment | None = None, timeout: float = 900) -> dict:
+             browser: bool = True, deployment: LocalDeployment | None = None, timeout: float = 900,
+             healthy_timeout: float = 1500) -> dict:
     """Run the scenario (module docstring) and return the report; always cleans up.
 
     :param cdk_out: the cloud assembly of the configuration to rehearse.
     :param out_dir: where the report, screenshot and container logs go.
     :param name: the configuration's name in the report (``default``, ``s3``, ``stock-executor``).
     :param dags_dir: DAG files to upload when the assembly uses ``dag_bundle=s3``.
+    :param timeout: seconds for the DAG run; ``healthy_timeout``: for the services to be healthy
+        (generous: on a shared 2-core machine one ``airflow jobs check`` took minutes).
     :raises TaskFailed: a container exited non-zero where that stops its task (name, exit code,
         last log lines).
     :raises RehearsalFailed: a step failed.
@@ -347,7 +350,7 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             from local_ecs.images import image_size_mib
 
             report["image_mib"] = round(max(image_size_mib(tag) for tag in deployment.image_tags.values()))
-        deployment.wait_healthy()
+        deployment.wait_healthy(timeout=healthy_timeout)
         report["healthy_after_seconds"] = round(time.monotonic() - started, 1)
         ui = deployment.ui_url
         username, password = deployment.admin_login()
