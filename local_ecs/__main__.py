@@ -34,13 +34,23 @@ def passed(report: dict) -> bool:
             and not report.get("iam_denials") and not report.get("left_running") and "error" not in report)
 
 
+def _raise_on_sigterm() -> None:
+    """SIGTERM ends the run like Ctrl-C, so that its clean-up (``finally``) runs."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _rehearse(args) -> int:
     from local_ecs.scenario import rehearse
+
+    _raise_on_sigterm()
 
     try:
         report = rehearse(Path(args.cdk_out), Path(args.out), name=args.name,
                           dags_dir=Path(args.dags) if args.dags else None, browser=not args.no_browser)
-    except Exception as error:  # the report (with the failure) is already written
+    except (Exception, KeyboardInterrupt) as error:  # the report (with the failure) is already written
         print(f"rehearsal {args.name} failed: {error}", file=sys.stderr)
         return 1
     print(json.dumps({k: report[k] for k in ("dag_run_state", "task_log_from_s3", "iam_denials", "image_mib",

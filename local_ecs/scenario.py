@@ -72,10 +72,14 @@ class LocalDeployment:
     :param work_dir: the run's directory (container logs, PostgreSQL data).
     :param max_workers: worker tasks running at once (the rest wait in PROVISIONING).
     :param build_images: ``cdk_out -> {asset hash: local tag}`` (default: build with podman).
+    :param strict_health_timeouts: see :class:`~local_ecs.runner.LocalTask`; off by default,
+        because the build machines share 2 cores among many processes: checks slower than their
+        timeout are then reported (``health_checks_over_timeout``), not failed.
     """
 
     def __init__(self, cdk_out: Path, work_dir: Path, *, max_workers: int = 3, build_images=None, podman=None,
-                 ui_port: int = 8080):
+                 ui_port: int = 8080, strict_health_timeouts: bool = False):
+        self.strict_health_timeouts = strict_health_timeouts
         self.assembly = CloudAssembly(cdk_out)
         self.cdk_out = Path(cdk_out)
         self.work_dir = Path(work_dir)
@@ -146,7 +150,7 @@ class LocalDeployment:
 
     def _task(self, task_id: str, spec: TaskSpec) -> LocalTask:
         return LocalTask(task_id, spec, environment_for=self.environment_for, image_for=self.stand_ins.image,
-                         hosts=self.hosts, runner=self.runner)
+                         hosts=self.hosts, runner=self.runner, strict_health_timeouts=self.strict_health_timeouts)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -252,7 +256,8 @@ class LocalDeployment:
         with contextlib.suppress(Exception):
             left = self.runner.cleanup()
         if self.ecs:
-            self.ecs.stop()
+            with contextlib.suppress(Exception):
+                self.ecs.stop()
         with contextlib.suppress(Exception):
             self.aws.stop()
         if self.postgres:
@@ -318,13 +323,16 @@ def _browser(ui_url: str, username: str, password: str, page_path: str, screensh
 
 
 def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: Path | None = None,
-             browser: bool = True, deployment: LocalDeployment | None = None, timeout: float = 900) -> dict:
+             browser: bool = True, deployment: LocalDeployment | None = None, timeout: float = 900,
+             healthy_timeout: float = 1500) -> dict:
     """Run the scenario (module docstring) and return the report; always cleans up.
 
     :param cdk_out: the cloud assembly of the configuration to rehearse.
     :param out_dir: where the report, screenshot and container logs go.
     :param name: the configuration's name in the report (``default``, ``s3``, ``stock-executor``).
     :param dags_dir: DAG files to upload when the assembly uses ``dag_bundle=s3``.
+    :param timeout: seconds for the DAG run; ``healthy_timeout``: for the services to be healthy
+        (generous: on a shared 2-core machine one ``airflow jobs check`` took minutes).
     :raises TaskFailed: a container exited non-zero where that stops its task (name, exit code,
         last log lines).
     :raises RehearsalFailed: a step failed.
@@ -342,7 +350,7 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             from local_ecs.images import image_size_mib
 
             report["image_mib"] = round(max(image_size_mib(tag) for tag in deployment.image_tags.values()))
-        deployment.wait_healthy()
+        deployment.wait_healthy(timeout=healthy_timeout)
         report["healthy_after_seconds"] = round(time.monotonic() - started, 1)
         ui = deployment.ui_url
         username, password = deployment.admin_login()
@@ -405,6 +413,13 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
                                           "log_tail": error.log_tail.splitlines()[-20:]}
         raise
     finally:
+        _finish_report(report, deployment, out_dir, name, started)
+    return report
+
+
+def _finish_report(report: dict, deployment: LocalDeployment, out_dir: Path, name: str, started: float) -> None:
+    """Stop and clean up the deployment, complete the report and write it (whatever failed)."""
+    try:
         stop_started = time.monotonic()
         left = deployment.stop()
         report["stop_seconds"] = round(time.monotonic() - stop_started, 1)
@@ -415,6 +430,9 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         report["health_check_seconds"] = {run.spec.name: run.report()["health_check_seconds"]
                                           for task in deployment.services.values() for run in task.containers.values()
                                           if run.spec.health_check is not None}
+        report["health_checks_over_timeout"] = {
+            run.spec.name: run.over_timeout for task in deployment.services.values()
+            for run in task.containers.values() if run.over_timeout}
         report["stopped_within_stop_timeout"] = all(
             run.stop_seconds is None or run.stop_seconds <= run.spec.stop_timeout + 2
             for task in deployment.services.values() for run in task.containers.values())
@@ -422,9 +440,12 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         report["ecs_failures"] = deployment.ecs.failures if deployment.ecs else []
         report["runner_errors"] = deployment.runner.errors[-10:]
         report["timings"] = {k: round(v, 1) for k, v in deployment.timings.items()}
+    except BaseException as error:  # noqa: B036 - the report must be written
+        report["report_error"] = repr(error)
+        log.exception("completing the report failed")
+    finally:
         report["seconds"] = round(time.monotonic() - started, 1)
-        (out_dir / f"report-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
+        (out_dir / f"report-{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
 def _scratch_checks(deployment: LocalDeployment) -> dict:

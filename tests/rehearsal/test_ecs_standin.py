@@ -190,3 +190,17 @@ def test_health_checks_follow_ecs_start_period_and_retries(stack):
     while run.health != "HEALTHY" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert run.health == "HEALTHY" and run.check_seconds
+
+
+def test_stop_task_of_an_unknown_task_is_invalid_parameter_as_in_ecs(stack):
+    """The executors' start-up health check stops a made-up task and expects this error."""
+    aws, podman, runner = stack
+    env, ecs = _scheduler_env(aws)
+    ecs_stand_in = EcsStandIn(aws, env["AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER"], None, runner)
+    ecs_stand_in.start()
+    try:
+        with pytest.raises(ClientError) as raised:
+            aws.client("ecs").stop_task(cluster=env["AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER"], task="fake-task")
+        assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+    finally:
+        ecs_stand_in.stop()
