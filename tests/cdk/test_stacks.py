@@ -320,3 +320,27 @@ class TestDagBundle:
         raw = next(e["Value"] for e in container(t, "worker")["Environment"] if e["Name"] == "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST")
         assert "S3DagBundle" in json.dumps(raw)
         assert len(resources_of(t, "AWS::S3::Bucket")) == 3
+
+
+class TestBrandNewAccount:
+    def test_ecs_service_linked_role_is_created_before_the_cluster(self, dev):
+        t = dev.template("cluster").to_json()
+        (cr_id, custom) = next((k, v) for k, v in t["Resources"].items() if v["Type"] == "Custom::AWS")
+        create = json.loads(custom["Properties"]["Create"])
+        assert (create["service"], create["action"]) == ("IAM", "createServiceLinkedRole")
+        assert create["parameters"] == {"AWSServiceName": "ecs.amazonaws.com"}
+        assert create["ignoreErrorCodesMatching"] == "InvalidInput", "an existing role is success"
+        assert "Delete" not in custom["Properties"], "the role belongs to the account"
+        (cluster,) = resources_of(t, "AWS::ECS::Cluster").values()
+        # The custom resource waits for its policy; the cluster waits for both.
+        assert {cr_id, *custom["DependsOn"]} <= set(cluster["DependsOn"])
+
+    def test_the_custom_resource_may_create_only_the_ecs_role(self, dev):
+        t = dev.template("cluster").to_json()
+        custom_policies = [
+            p for k, p in resources_of(t, "AWS::IAM::Policy").items() if k.startswith("EcsServiceLinkedRole")
+        ]
+        (statement,) = custom_policies[0]["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Action"] == "iam:CreateServiceLinkedRole"
+        assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}}
+        assert "AWSServiceRoleForECS" in json.dumps(statement["Resource"])
