@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -24,11 +25,20 @@ class EcsServiceLinkedRole(Construct):
     Source: IAM User Guide, "Using service-linked roles"; Amazon ECS Developer Guide,
     "Using service-linked roles for Amazon ECS".
 
+    :param log_retention: retention of the provider function's log group.
+    :param retain: keep that log group when the stack is deleted.
     :ivar resource: ``cr.AwsCustomResource``; make the cluster depend on it.
     """
 
-    def __init__(self, scope: Construct, construct_id: str):
+    def __init__(self, scope: Construct, construct_id: str, *, log_retention: logs.RetentionDays, retain: bool):
         super().__init__(scope, construct_id)
+        # The app's retention and removal policy, not the provider's defaults (731 days, retained).
+        log_group = logs.LogGroup(
+            self,
+            "ProviderLogs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        )
         role_arn = Stack.of(self).format_arn(
             service="iam",
             region="",
@@ -55,4 +65,5 @@ class EcsServiceLinkedRole(Construct):
                 ]
             ),
             install_latest_aws_sdk=False,
+            log_group=log_group,
         )

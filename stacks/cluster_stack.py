@@ -102,7 +102,9 @@ class ClusterStack(Stack):
         )
         self.exec_session_logs = exec_logs
         # A brand-new account may not have ECS's service-linked role yet; create it first.
-        self.service_linked_role = EcsServiceLinkedRole(self, "EcsServiceLinkedRole")
+        self.service_linked_role = EcsServiceLinkedRole(
+            self, "EcsServiceLinkedRole", log_retention=retention, retain=config.retain_data
+        )
         self.cluster.node.add_dependency(self.service_linked_role.resource)
         namespace_name = f"{config.project_name}-{config.stage}.internal"
         self.namespace = self.cluster.add_default_cloud_map_namespace(

@@ -345,6 +345,14 @@ class TestBrandNewAccount:
         assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}}
         assert "AWSServiceRoleForECS" in json.dumps(statement["Resource"])
 
+    def test_the_custom_resource_logs_with_the_apps_retention(self, dev):
+        t = dev.template("cluster").to_json()
+        # AwsCustomResource's provider function has a fixed construct ID chosen by CDK.
+        (function,) = [f for k, f in resources_of(t, "AWS::Lambda::Function").items() if k.startswith("AWS679f53fac002430cb0da5b7982bd2287")]
+        log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert t["Resources"][log_group_id]["Properties"]["RetentionInDays"] == dev.config.log_retention_days
+        assert t["Resources"][log_group_id]["DeletionPolicy"] == "Delete", "dev is destroyable"
+
 
 class TestHealthChecks:
     """Timing follows the measured cost of ``airflow jobs check`` (constructs_lib/airflow_service.py)."""
