@@ -29,6 +29,27 @@ AIRFLOW_USER = "50000:0"
 #: How long a component waits for ``airflow db migrate`` to finish (seconds).
 MIGRATION_WAIT_SECONDS = 900
 
+#: CPU time (user + sys, seconds, the ``_CMD`` helper processes included) of one
+#: ``airflow jobs check --job-type SchedulerJob --local`` with the task definitions' environment
+#: (``_CMD`` DB URLs and fernet key, TLS PostgreSQL), measured on this project's machine on one
+#: core with ``/usr/bin/time`` on 2026-11-25: 2.93 to 3.33 s over 6 runs. Wall time on that
+#: machine, whose 2 cores were shared at load average 15, was 8 to 45 s: CPU starvation, not
+#: work, is what makes the check slow, so the timeout has a wide margin.
+HEALTH_CHECK_MEASURED_CPU_SECONDS = 3.33
+#: The smallest component size (dag-processor and triggerer, 512 CPU units = 0.5 vCPU) runs the
+#: check in about ``HEALTH_CHECK_MEASURED_CPU_SECONDS * 1024 / 512`` = 6.7 s when idle.
+SMALLEST_COMPONENT_CPU_UNITS = 512
+#: Container health check timing (seconds; ECS limits: timeout 2-120, interval 5-300, retries
+#: 1-10, start period 0-300). Timeout 60 s: 9x the 0.5 vCPU estimate and above the worst wall
+#: time seen under starvation (45 s). Interval 90 s: the check costs 3.3 CPU-seconds, about 7 %
+#: of a 0.5 vCPU task (at the former 60 s, 11 %). Three failures in a row (4.5 minutes) mark a
+#: container unhealthy. Start period 240 s: the component's own start (imports, DB connection,
+#: the first heartbeat) on 0.5 vCPU, after its init container.
+HEALTH_CHECK_TIMEOUT_SECONDS = 60
+HEALTH_CHECK_INTERVAL_SECONDS = 90
+HEALTH_CHECK_RETRIES = 3
+HEALTH_CHECK_START_PERIOD_SECONDS = 240
+
 
 @dataclass(frozen=True)
 class InitContainer:
@@ -146,10 +167,10 @@ class AirflowService(Construct):
         if health_check_command:
             health_check = ecs.HealthCheck(
                 command=health_check_command,
-                interval=Duration.seconds(60),
-                timeout=Duration.seconds(30),
-                retries=3,
-                start_period=Duration.seconds(180),
+                interval=Duration.seconds(HEALTH_CHECK_INTERVAL_SECONDS),
+                timeout=Duration.seconds(HEALTH_CHECK_TIMEOUT_SECONDS),
+                retries=HEALTH_CHECK_RETRIES,
+                start_period=Duration.seconds(HEALTH_CHECK_START_PERIOD_SECONDS),
             )
         self.container = self.task_definition.add_container(
             "Main",

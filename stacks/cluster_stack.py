@@ -16,6 +16,7 @@ from constructs_lib.buckets import secure_bucket
 from constructs_lib.ecs_jobs import EcsJobs
 from constructs_lib.network import API_SERVER_PORT
 from constructs_lib.monitoring import metrics_environment
+from constructs_lib.service_linked_role import EcsServiceLinkedRole
 from constructs_lib.service_roles import AirflowServiceRoles
 from constructs_lib.workers import WorkerTaskDefinition
 
@@ -108,6 +109,11 @@ class ClusterStack(Stack):
             else None,
         )
         self.exec_session_logs = exec_logs
+        # A brand-new account may not have ECS's service-linked role yet; create it first.
+        self.service_linked_role = EcsServiceLinkedRole(
+            self, "EcsServiceLinkedRole", log_retention=retention, retain=config.retain_data
+        )
+        self.cluster.node.add_dependency(self.service_linked_role.resource)
         namespace_name = f"{config.project_name}-{config.stage}.internal"
         self.namespace = self.cluster.add_default_cloud_map_namespace(
             name=namespace_name, vpc=vpc, type=servicediscovery.NamespaceType.DNS_PRIVATE

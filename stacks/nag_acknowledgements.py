@@ -96,6 +96,10 @@ REASONS = {
         "after RunTask; limited to the jobs' log groups and the job/ stream prefix."
     ),
     "JOB_ECS2": "A job's only environment value is the data bucket's name; jobs get no secret.",
+    "ECS_SLR_LAMBDA": (
+        "CDK's AwsCustomResource provider (creates the ECS service-linked role when the account "
+        "has none) writes its own logs with the AWS managed AWSLambdaBasicExecutionRole policy."
+    ),
     "ELB2_NO_REGION": (
         "ALB access logs need a concrete region (the bucket policy names the region's ELB "
         "account); set account and region in the configuration to enable them."
@@ -173,6 +177,14 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
                 REASONS["LOG_RETENTION_LAMBDA"],
             )
             _ack(child, "AwsSolutions-IAM5[Resource::*]", REASONS["LOG_RETENTION_LAMBDA"])
+    # AwsCustomResource's singleton provider function (fixed construct ID chosen by CDK).
+    for child in cluster.node.children:
+        if child.node.id.startswith("AWS679f53fac002430cb0da5b7982bd2287"):
+            _ack(
+                child,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                REASONS["ECS_SLR_LAMBDA"],
+            )
     if "0.0.0.0/0" in config.ingress.allowed_cidrs:
         _ack(_find(stacks["network"], "SecurityGroups/LoadBalancer"), "AwsSolutions-EC23", REASONS["EC23"])
     if not config.region:

@@ -320,3 +320,55 @@ class TestDagBundle:
         raw = next(e["Value"] for e in container(t, "worker")["Environment"] if e["Name"] == "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST")
         assert "S3DagBundle" in json.dumps(raw)
         assert len(resources_of(t, "AWS::S3::Bucket")) == 3
+
+
+class TestBrandNewAccount:
+    def test_ecs_service_linked_role_is_created_before_the_cluster(self, dev):
+        t = dev.template("cluster").to_json()
+        (cr_id, custom) = next((k, v) for k, v in t["Resources"].items() if v["Type"] == "Custom::AWS")
+        create = json.loads(custom["Properties"]["Create"])
+        assert (create["service"], create["action"]) == ("IAM", "createServiceLinkedRole")
+        assert create["parameters"] == {"AWSServiceName": "ecs.amazonaws.com"}
+        assert create["ignoreErrorCodesMatching"] == "InvalidInput", "an existing role is success"
+        assert "Delete" not in custom["Properties"], "the role belongs to the account"
+        (cluster,) = resources_of(t, "AWS::ECS::Cluster").values()
+        # The custom resource waits for its policy; the cluster waits for both.
+        assert {cr_id, *custom["DependsOn"]} <= set(cluster["DependsOn"])
+
+    def test_the_custom_resource_may_create_only_the_ecs_role(self, dev):
+        t = dev.template("cluster").to_json()
+        custom_policies = [
+            p for k, p in resources_of(t, "AWS::IAM::Policy").items() if k.startswith("EcsServiceLinkedRole")
+        ]
+        (statement,) = custom_policies[0]["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Action"] == "iam:CreateServiceLinkedRole"
+        assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}}
+        assert "AWSServiceRoleForECS" in json.dumps(statement["Resource"])
+
+    def test_the_custom_resource_logs_with_the_apps_retention(self, dev):
+        t = dev.template("cluster").to_json()
+        # AwsCustomResource's provider function has a fixed construct ID chosen by CDK.
+        (function,) = [f for k, f in resources_of(t, "AWS::Lambda::Function").items() if k.startswith("AWS679f53fac002430cb0da5b7982bd2287")]
+        log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert t["Resources"][log_group_id]["Properties"]["RetentionInDays"] == dev.config.log_retention_days
+        assert t["Resources"][log_group_id]["DeletionPolicy"] == "Delete", "dev is destroyable"
+
+
+class TestHealthChecks:
+    """Timing follows the measured cost of ``airflow jobs check`` (constructs_lib/airflow_service.py)."""
+
+    def test_jobs_check_timing_has_margin_on_the_smallest_component(self, any_config):
+        from constructs_lib.airflow_service import HEALTH_CHECK_MEASURED_CPU_SECONDS
+
+        t = any_config.template("airflow").to_json()
+        sizes = any_config.config.services
+        smallest = min(s.cpu for s in (sizes.scheduler_size, sizes.api_server_size, sizes.dag_processor_size, sizes.triggerer_size))
+        estimate = HEALTH_CHECK_MEASURED_CPU_SECONDS * 1024 / smallest
+        for name in ("scheduler", "dag-processor", "triggerer"):
+            check = container(t, name)["HealthCheck"]
+            assert "airflow jobs check" in check["Command"][1]
+            assert 5 * estimate <= check["Timeout"] <= 120, "ECS allows at most 120 s"
+            assert check["Interval"] > check["Timeout"]
+            assert check["Interval"] >= 20 * HEALTH_CHECK_MEASURED_CPU_SECONDS, "the check costs at most 5 % of a vCPU"
+            assert check["Retries"] >= 3
+            assert check["StartPeriod"] <= 300, "ECS allows at most 300 s"
