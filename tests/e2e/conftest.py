@@ -13,6 +13,7 @@ Set E2E_KEEP=1 to keep the temporary directory (process logs, container logs) af
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import inspect
 import logging
@@ -258,6 +259,7 @@ class MotoEcs:
 
         run_task_signature = inspect.signature(original_run_task)
 
+        @functools.wraps(original_run_task)
         def run_task(backend, *args, **kwargs):
             overrides = run_task_signature.bind(backend, *args, **kwargs).arguments.get("overrides") or {}
             with moto._lock:

@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import json
 import time
+import uuid
 from pathlib import Path
 
 from airflow.providers.amazon.aws.executors.ecs.utils import AllEcsConfigKeys
@@ -19,6 +20,7 @@ from airflow_ecs_fargate.settings import ExecutorSettings
 from tests.executor.conftest import CLUSTER, make_workload
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "cdk" / "__snapshots__" / "test_snapshots"
+LOG_GROUP = f"/airflow/workers-{uuid.uuid4().hex[:8]}"
 PREFIX = "AIRFLOW__AWS_ECS_EXECUTOR__"
 
 
@@ -45,7 +47,7 @@ def test_every_synthesized_setting_is_one_the_executor_reads():
 def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
     env = container_environment("scheduler")
     deployed = {"CLUSTER": CLUSTER, "SUBNETS": aws.subnet, "SECURITY_GROUPS": aws.security_group, "REGION_NAME": aws.region,
-                "WORKER_LOG_GROUP": "/airflow/workers"}
+                "WORKER_LOG_GROUP": LOG_GROUP}
     settings = {k.removeprefix(PREFIX): v for k, v in env.items() if k.startswith(PREFIX)}
     for key, value in settings.items():
         if not isinstance(value, str):  # a CloudFormation reference, resolved at deploy
@@ -94,16 +96,16 @@ def test_synthesized_api_server_settings_read_a_running_workers_log(aws, monkeyp
         for c in r["Properties"]["ContainerDefinitions"] if c["Name"] == "worker"
     }
     deployed = {"CLUSTER": CLUSTER, "SUBNETS": aws.subnet, "SECURITY_GROUPS": aws.security_group, "REGION_NAME": aws.region,
-                "WORKER_LOG_GROUP": "/airflow/workers"}
+                "WORKER_LOG_GROUP": LOG_GROUP}
     for key, value in env.items():
         if key.startswith(PREFIX):
             monkeypatch.setenv(key, value if isinstance(value, str) else deployed[key.removeprefix(PREFIX)])
     task_id = "0123456789abcdef0123456789abcdef"
     logs = boto3.client("logs", region_name=aws.region)
-    logs.create_log_group(logGroupName="/airflow/workers")
+    logs.create_log_group(logGroupName=LOG_GROUP)
     stream = f"{prefix}/worker/{task_id}"
-    logs.create_log_stream(logGroupName="/airflow/workers", logStreamName=stream)
-    logs.put_log_events(logGroupName="/airflow/workers", logStreamName=stream,
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream,
                         logEvents=[{"timestamp": int(time.time() * 1000), "message": "hello from the worker"}])
     module, _, name = env["AIRFLOW__CORE__EXECUTOR"].rpartition(".")
     executor = getattr(importlib.import_module(module), name)(parallelism=1)

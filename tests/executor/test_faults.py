@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import boto3
 import pytest
@@ -21,6 +22,7 @@ from airflow_ecs_fargate.workload_command import (
 )
 from tests.executor.conftest import CONTAINER, make_workload, poll, settle, settle_until, task_events
 
+LOG_GROUP = f"/airflow/workers-{uuid.uuid4().hex[:8]}"
 OUTAGE = EndpointConnectionError(endpoint_url="https://ecs.us-east-1.amazonaws.com")
 
 
@@ -319,19 +321,19 @@ class _Ti:
 
 
 def test_get_task_log_reads_the_running_workers_awslogs_stream(aws, make_executor):
-    ex = make_executor(EcsFargateExecutor, worker_log_group="/airflow/workers", worker_log_stream_prefix="worker")
+    ex = make_executor(EcsFargateExecutor, worker_log_group=LOG_GROUP, worker_log_stream_prefix="worker")
     arn = f"arn:aws:ecs:us-east-1:123456789012:task/airflow/{'a' * 32}"
     logs = boto3.client("logs", region_name="us-east-1")
-    logs.create_log_group(logGroupName="/airflow/workers")
-    logs.create_log_stream(logGroupName="/airflow/workers", logStreamName=f"worker/{CONTAINER}/{'a' * 32}")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=f"worker/{CONTAINER}/{'a' * 32}")
     now = int(time.time() * 1000)
     logs.put_log_events(
-        logGroupName="/airflow/workers",
+        logGroupName=LOG_GROUP,
         logStreamName=f"worker/{CONTAINER}/{'a' * 32}",
         logEvents=[{"timestamp": now + i, "message": f'{{"event": "line {i}"}}'} for i in range(3)],
     )
     sources, texts = ex.get_task_log(_Ti(arn), 1)
-    assert sources and "/airflow/workers" in sources[0] and f"worker/{CONTAINER}/{'a' * 32}" in sources[0]
+    assert sources and LOG_GROUP in sources[0] and f"worker/{CONTAINER}/{'a' * 32}" in sources[0]
     assert texts == ['{"event": "line 0"}\n{"event": "line 1"}\n{"event": "line 2"}\n']
     # An older try, a task not launched yet, or no log group: nothing (Airflow falls back).
     assert ex.get_task_log(_Ti(arn, try_number=2), 1) == ([], [])
