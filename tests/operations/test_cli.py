@@ -274,3 +274,22 @@ def test_a_rolled_back_stack_is_not_a_deployment(moto_aws):
 
     assert result.exit_code == 1
     assert "airflow-dev-cluster is ROLLBACK_COMPLETE" in result.stderr and "make deploy" in result.stderr
+
+
+def test_logs_follow_prints_new_lines_once(deployment, monkeypatch):
+    deployment.put_log("triggerer", "triggerer/triggerer/task1", "first")
+    polls = []
+
+    def sleep(seconds):
+        polls.append(seconds)
+        if len(polls) == 1:
+            deployment.put_log("triggerer", "triggerer/triggerer/task1", "second")
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasks_mod, "sleep", sleep)
+
+    result = invoke("logs", "triggerer", "--follow")
+
+    assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == ["first", "second"]
+    assert len(polls) == 2
