@@ -15,7 +15,7 @@ from pathlib import Path
 
 import boto3
 import click
-from botocore.exceptions import NoRegionError
+from botocore.exceptions import NoRegionError, ProfileNotFound
 
 from airflow_ecs_ops import logs as logs_mod
 from airflow_ecs_ops import preflight, publish as publish_mod, shell as shell_mod, tasks
@@ -49,8 +49,8 @@ class Ctx:
         self.project, self.stage, self.profile = project, stage, profile
         try:
             self.session = boto3.Session(region_name=region, profile_name=profile)
-        except Exception as err:  # botocore's ProfileNotFound and friends
-            raise OpsError(f"AWS profile problem: {err}") from err
+        except ProfileNotFound as err:
+            raise OpsError(f"{err}: check --profile / AWS_PROFILE (aws configure list-profiles).") from err
         if not self.session.region_name:
             raise OpsError("No AWS region: pass --region or set AWS_REGION (or a profile's region).")
 
@@ -112,7 +112,7 @@ def run(click_ctx: click.Context, component: str, timeout_seconds: float | None,
     deployment = ctx.deployment()
     ecs, logs = ctx.client("ecs"), ctx.client("logs")
     template = tasks.service_template(ecs, deployment, component)
-    arn = tasks.run_one_off(ecs, deployment, component, list(command))
+    arn = tasks.run_one_off(ecs, deployment, template, list(command))
     _progress(f"started {arn} ({' '.join(command)}); waiting for it to stop")
     stream = None
     if template.log_group and template.log_stream_prefix:

@@ -33,6 +33,13 @@ REQUIRED_OUTPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Stack states in which the stack's resources are not (or no longer) all there.
+UNUSABLE_STACK_STATUSES = frozenset({
+    "CREATE_IN_PROGRESS", "CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED",
+    "DELETE_IN_PROGRESS", "DELETE_FAILED", "DELETE_COMPLETE",
+})
+
+
 class OpsError(click.ClickException):
     """An error the CLI reports as one sentence that names the fix (``Error: ...``, exit status 1)."""
 
@@ -135,9 +142,7 @@ def find_deployment(session, project: str, stage: str, roles: tuple[str, ...] = 
             raise aws_error(err, f"reading stack {name}") from err
         stack = stacks[0]
         status = stack["StackStatus"]
-        if role in roles and (status.endswith("_IN_PROGRESS") and status.startswith("CREATE") or status in (
-            "CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE", "DELETE_FAILED",
-        )):
+        if role in roles and status in UNUSABLE_STACK_STATUSES:
             raise OpsError(f"Stack {name} is {status}: wait for it or deploy again (make deploy).")
         outputs[role] = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     if missing:

@@ -83,17 +83,16 @@ def service_template(ecs, deployment: Deployment, component: str) -> ServiceTemp
     return ServiceTemplate(arn, component, network, group, prefix)
 
 
-def run_one_off(ecs, deployment: Deployment, component: str, command: list[str]) -> str:
+def run_one_off(ecs, deployment: Deployment, template: ServiceTemplate, command: list[str]) -> str:
     """Start ``command`` (arguments of the image's entrypoint, e.g. ``["db", "check"]``) as a
     one-off Fargate task with the task definition, task role, secrets, subnets and security
-    group of ``component``'s service.
+    group of a service (``template``, from :func:`service_template`).
 
     Init containers of the task definition run first as in the service (the scheduler's waits for
     the DB migrations). Returns the task ARN.
 
     :raises OpsError: RunTask refused or reported a failure.
     """
-    template = service_template(ecs, deployment, component)
     try:
         response = ecs.run_task(
             cluster=deployment.cluster,

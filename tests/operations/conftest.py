@@ -275,12 +275,17 @@ def moto_aws(aws_env, monkeypatch):
     monkeypatch.setattr(EC2ContainerServiceBackend, "list_tasks", _strict_list_tasks(EC2ContainerServiceBackend.list_tasks))
     monkeypatch.setattr(EC2ContainerServiceBackend, "run_task", _strict_run_task(EC2ContainerServiceBackend.run_task))
     monkeypatch.setattr(LogsResponse, "filter_log_events", _strict_filter_log_events(LogsResponse.filter_log_events))
+    previous = state_manager.get_transition("ecs::task")
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
     try:
         with mock_aws():
+            # A mock that another test module left active keeps its state (moto resets only when
+            # the outermost mock starts): start from an empty account anyway.
+            for service in ("cloudformation", "ecs", "logs", "ec2", "ecr"):
+                get_backend(service)[ACCOUNT][REGION].reset()
             yield
     finally:
-        state_manager.unset_transition("ecs::task")
+        state_manager.set_transition("ecs::task", previous)
 
 
 @pytest.fixture

@@ -262,3 +262,34 @@ def test_console_script_is_installed():
     (script,) = [e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "airflow-ecs"]
     assert script.value == "airflow_ecs_ops.cli:main"
     assert boto3  # the CLI's only AWS dependency
+
+
+def test_a_rolled_back_stack_is_not_a_deployment(moto_aws):
+    make_deployment()
+    stacks = get_backend("cloudformation")[ACCOUNT][REGION].stacks.values()
+    (cluster,) = [stack for stack in stacks if stack.name == "airflow-dev-cluster"]
+    cluster.status = "ROLLBACK_COMPLETE"
+
+    result = invoke("status")
+
+    assert result.exit_code == 1
+    assert "airflow-dev-cluster is ROLLBACK_COMPLETE" in result.stderr and "make deploy" in result.stderr
+
+
+def test_logs_follow_prints_new_lines_once(deployment, monkeypatch):
+    deployment.put_log("triggerer", "triggerer/triggerer/task1", "first")
+    polls = []
+
+    def sleep(seconds):
+        polls.append(seconds)
+        if len(polls) == 1:
+            deployment.put_log("triggerer", "triggerer/triggerer/task1", "second")
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasks_mod, "sleep", sleep)
+
+    result = invoke("logs", "triggerer", "--follow")
+
+    assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == ["first", "second"]
+    assert len(polls) == 2

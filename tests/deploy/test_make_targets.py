@@ -1,0 +1,45 @@
+"""What make deploy / publish / destroy run, in which order, with the options of CDK_ARGS
+(``make -n``: printed, not run)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from .test_readme_deploy import ROOT, clean_env
+
+PROD = "-c stage=prod -c project_name=data -c account=123456789012 -c region=eu-west-1"
+
+
+def planned(target: str, tmp_path, *variables: str) -> list[str]:
+    result = subprocess.run(["make", "-n", target, *variables], cwd=ROOT, env=clean_env(tmp_path),
+                            capture_output=True, text=True, check=True)
+    return [" ".join(line.split()) for line in result.stdout.splitlines() if "bin/cdk " in line or "airflow-ecs" in line]
+
+
+def test_deploy_checks_first_then_deploys_every_stack_with_the_cdk_args(tmp_path):
+    assert planned("deploy", tmp_path, f"CDK_ARGS={PROD}") == [
+        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 preflight --account 123456789012",
+        f"node_modules/.bin/cdk deploy --all {PROD}",
+    ]
+
+
+def test_destroy_stops_the_scheduler_then_the_workers_then_deletes_the_rest(tmp_path):
+    assert planned("destroy", tmp_path, f"CDK_ARGS={PROD}") == [
+        f"node_modules/.bin/cdk destroy Airflow {PROD}",
+        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 stop-workers --missing-ok",
+        f"node_modules/.bin/cdk destroy --all {PROD}",
+    ]
+
+
+def test_publish_synthesizes_then_publishes_the_version(tmp_path):
+    assert planned("publish", tmp_path, "VERSION=1.4.0", "ENGINE=podman") == [
+        "node_modules/.bin/cdk synth --quiet",
+        ".venv/bin/airflow-ecs publish --version 1.4.0 --engine podman",
+    ]
+
+
+def test_dev_defaults_leave_project_and_stage_to_cdk_json(tmp_path):
+    assert planned("deploy", tmp_path) == [
+        ".venv/bin/airflow-ecs preflight",
+        "node_modules/.bin/cdk deploy --all",
+    ]
