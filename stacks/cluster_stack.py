@@ -133,6 +133,7 @@ class ClusterStack(Stack):
             access_logs_bucket=self.access_logs_bucket,
             log_retention=retention,
             retain=config.retain_data,
+            read_only_root_filesystem=config.read_only_root_filesystem,
         )
         job_variables = {}
         if config.jobs:

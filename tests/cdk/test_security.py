@@ -21,6 +21,7 @@ STAR_RESOURCE_ACTIONS = {
     "ssmmessages:OpenDataChannel": "ECS Exec",
     "logs:DescribeLogGroups": "ECS Exec session logging",
     "ecs:DescribeTaskDefinition": "scheduler: the executor reads a worker task definition's essential containers",
+    "ecs:ListTasks": "workers with ECS jobs (reattach=True): names no task; limited by the ecs:cluster condition",
 }
 
 
@@ -59,17 +60,26 @@ class TestLeastPrivilege:
                 if "*" in as_list(s.get("Resource", [])):
                     extra = set(as_list(s["Action"])) - set(STAR_RESOURCE_ACTIONS)
                     assert not extra, f"{role}/{logical_id}: {sorted(extra)} on Resource *"
+                    if "ecs:ListTasks" in as_list(s["Action"]):
+                        assert "ecs:cluster" in json.dumps(s.get("Condition")), f"{role}/{logical_id}: ListTasks in any cluster"
 
     def test_pass_role_only_for_the_two_worker_roles_to_ecs_tasks(self, every_config):
+        """The scheduler passes the two worker roles; with ECS jobs the workers pass each job's
+        two roles (constructs_lib/ecs_jobs.py). Nothing else passes a role."""
         found = []
+        jobs = [j.name.replace("-", " ").title().replace(" ", "") for j in every_config.config.jobs]
         for template in every_config.templates().values():
             for logical_id, s in statements(template):
                 if "iam:PassRole" in as_list(s["Action"]):
-                    found.append(logical_id)
+                    found.append(s.get("Sid"))
                     targets = {r["Fn::GetAtt"][0] for r in as_list(s["Resource"])}
-                    assert len(targets) == 2 and all(t.startswith(("WorkersTaskRole", "WorkersExecutionRole")) for t in targets)
+                    if s.get("Sid") == "PassWorkerRoles":
+                        assert len(targets) == 2 and all(t.startswith(("WorkersTaskRole", "WorkersExecutionRole")) for t in targets)
+                    else:
+                        expected = {f"Jobs{j}{r}" for j in jobs for r in ("TaskRole", "ExecutionRole")}
+                        assert {t[:-8] for t in targets} == expected, targets
                     assert s["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
-        assert len(found) == 1, found
+        assert sorted(found) == sorted(["PassWorkerRoles"] + (["PassJobRoles"] if jobs else [])), found
 
     def test_worker_task_role_cannot_touch_the_db_or_secrets(self, every_config):
         cluster = every_config.templates()["cluster"]

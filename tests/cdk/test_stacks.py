@@ -114,7 +114,9 @@ class TestImage:
     def test_every_task_runs_the_one_image(self, dev):
         images = set()
         for role in ("cluster", "airflow"):
-            for td in resources_of(dev.template(role).to_json(), "AWS::ECS::TaskDefinition").values():
+            for logical_id, td in resources_of(dev.template(role).to_json(), "AWS::ECS::TaskDefinition").items():
+                if logical_id.startswith("Jobs"):  # ECS jobs run images of their own (jobs/<name>/)
+                    continue
                 for c in td["Properties"]["ContainerDefinitions"]:
                     images.add(json.dumps(c["Image"], sort_keys=True))
         assert len(images) == 1, images
@@ -134,7 +136,7 @@ class TestCluster:
     def test_worker_task_definition_from_config(self, dev):
         t = dev.template("cluster").to_json()
         worker = container(t, "worker")
-        td = next(iter(resources_of(t, "AWS::ECS::TaskDefinition").values()))["Properties"]
+        td = next(v for k, v in resources_of(t, "AWS::ECS::TaskDefinition").items() if k.startswith("Workers"))["Properties"]
         assert (td["Cpu"], td["Memory"]) == ("1024", "2048")
         assert worker["LogConfiguration"]["LogDriver"] == "awslogs"
 
@@ -170,16 +172,20 @@ class TestCluster:
         t = dev.template("cluster").to_json()
         policy = next(v for k, v in resources_of(t, "AWS::IAM::Policy").items() if k.startswith("WorkersTaskRole"))
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert len(statements) == 1
-        assert all(a.startswith("s3:") for a in statements[0]["Action"])
-        assert "task-logs/*" in json.dumps(statements[0]["Resource"])
+        # Besides task logs, only the grants to run the ECS jobs (tests/cdk/test_jobs_and_scaling.py).
+        job_sids = {"RunJobs", "FollowJobs", "ReattachJobs", "PassJobRoles", "ReadJobLogs"}
+        assert {s["Sid"] for s in statements if "Sid" in s} == job_sids
+        s3 = [s for s in statements if "Sid" not in s]
+        assert len(s3) == 1
+        assert all(a.startswith("s3:") for a in s3[0]["Action"])
+        assert "task-logs/*" in json.dumps(s3[0]["Resource"])
 
     def test_scheduler_may_launch_exactly_the_workers(self, dev):
         t = dev.template("cluster").to_json()
         policy = next(v for k, v in resources_of(t, "AWS::IAM::Policy").items() if k.startswith("ServiceRolesScheduler"))
         by_sid = {s.get("Sid"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
         family = resources_of(t, "AWS::ECS::TaskDefinition")
-        family_name = next(iter(family.values()))["Properties"]["Family"]
+        family_name = next(v for k, v in family.items() if k.startswith("Workers"))["Properties"]["Family"]
         assert by_sid["RunWorkerTasks"]["Action"] == "ecs:RunTask"
         assert f"task-definition/{family_name}:*" in json.dumps(by_sid["RunWorkerTasks"]["Resource"])
         assert "ecs:cluster" in json.dumps(by_sid["RunWorkerTasks"]["Condition"])
@@ -319,7 +325,7 @@ class TestDagBundle:
         t = s3.template("cluster").to_json()
         raw = next(e["Value"] for e in container(t, "worker")["Environment"] if e["Name"] == "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST")
         assert "S3DagBundle" in json.dumps(raw)
-        assert len(resources_of(t, "AWS::S3::Bucket")) == 3
+        assert len(resources_of(t, "AWS::S3::Bucket")) == 4  # access logs, task logs, DAGs, jobs' data
 
 
 class TestBrandNewAccount:
