@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cost.assembly import read_templates
-from cost.cli import main, parse_context, pricing_region
+from cost.cli import main, parse_context, pricing_region, synth_context
 from cost.model import HOURS_PER_MONTH, Assumptions, compute
 from cost.prices import PRICES_DIR, CostError, load_prices
 
@@ -170,6 +170,10 @@ def test_pricing_region_comes_from_the_deployment_then_the_option():
         pricing_region({"region": "eu-west-1"}, "us-east-1")
     with pytest.raises(CostError, match="-c key=value"):
         parse_context(("stage",))
+    # -c region alone only prices; the app still synthesizes environment-agnostic
+    assert synth_context({"stage": "lean", "region": "eu-west-1"}) == {"stage": "lean"}
+    both = {"account": "123456789012", "region": "eu-west-1"}
+    assert synth_context(both) == both
 
 
 def test_cli_json_from_an_existing_assembly(synth, tmp_path):
