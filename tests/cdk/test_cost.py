@@ -60,7 +60,8 @@ def test_lean_stage_line_items_match_a_hand_computation(synth):
         "Public IPv4 of the load balancer": 2 * 0.005 * h,
         "Secrets Manager secrets": 5 * 0.40,
         "KMS keys": 1.00,
-        "CloudWatch alarms": 9 * 0.10,
+        # 9 alarms: 8 on one metric, Alb5xx on two (ELB and target 5xx); billed per alarm metric
+        "CloudWatch alarms": 10 * 0.10,
         "CloudWatch dashboards": 3.00,
         "Airflow metrics (CloudWatch custom metrics)": 13 * 0.30,
         "Cloud Map private DNS namespace (hosted zone)": 0.50,
