@@ -108,4 +108,4 @@ destroy: deps-synth deps-ops
 # The monthly cost of a configuration from its synthesized templates and cost/prices/<region>.json:
 # make cost COST_ARGS='-c stage=prod --json'
 cost: $(VENV)/.synth-deps
-	$(PY) -m cost $(COST_ARGS)
+	@$(PY) -m cost $(COST_ARGS)

@@ -51,6 +51,14 @@ def pricing_region(context: dict[str, str], region_option: str | None) -> str:
     return deployed or region_option or DEFAULT_REGION
 
 
+def synth_context(context: dict[str, str]) -> dict[str, str]:
+    """The ``-c`` options passed to synthesis: ``region`` alone (without ``account``) only chooses
+    the pricing region, since the app synthesizes environment-agnostic unless both are set."""
+    if "region" in context and "account" not in context:
+        return {k: v for k, v in context.items() if k != "region"}
+    return dict(context)
+
+
 def render_table(report: Report, label: str) -> str:
     """The human-readable report: one line per resource, totals, assumptions."""
     rows = [("resource", "stack", "quantity", "idle $/mo", "workload $/mo")]
@@ -93,7 +101,7 @@ def main(context, region_option, cdk_out, worker_minutes_per_day, awake_hours_pe
             templates = read_templates(cdk_out)
         else:
             with tempfile.TemporaryDirectory(prefix="cost-cdk-out-") as tmp:
-                _, templates = synthesize(overrides, Path(tmp))
+                _, templates = synthesize(synth_context(overrides), Path(tmp))
         if worker_minutes_per_day < 0:
             raise CostError("--worker-minutes-per-day: give 0 or more task-minutes a day")
         report = compute(templates, prices, Assumptions(

@@ -346,7 +346,15 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
         cost = cloud_map_instances * prices.usd("cloudmap.instance_month")
         items.append(Item("Cloud Map registered instances", services_stack, cloud_map_instances, "instances", cost, cost,
                           f"{cloud_map_instances} x ${prices.usd('cloudmap.instance_month')}/month"))
-    count_item("AWS::CloudWatch::Alarm", "CloudWatch alarms", "cloudwatch.alarm_month", "alarms")
+    alarms = list(_resources(templates, "AWS::CloudWatch::Alarm"))
+    if alarms:
+        # billed per metric an alarm evaluates (a metric-math alarm over two metrics counts two)
+        alarm_metrics = sum(
+            len([q for q in p["Metrics"] if "MetricStat" in q]) if p.get("Metrics") else 1 for _, _, p in alarms
+        )
+        cost = alarm_metrics * prices.usd("cloudwatch.alarm_month")
+        items.append(Item("CloudWatch alarms", alarms[0][0], alarm_metrics, "alarm metrics", cost, cost,
+                          f"{len(alarms)} alarms over {alarm_metrics} metrics x ${prices.usd('cloudwatch.alarm_month')}/month"))
     count_item("AWS::CloudWatch::Dashboard", "CloudWatch dashboards", "cloudwatch.dashboard_month", "dashboards")
 
     flow_logs = len(list(_resources(templates, "AWS::EC2::FlowLog")))
@@ -382,6 +390,7 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
 
     report.notes.extend([
         "Not priced: data transfer out to the internet, S3 storage and requests (task logs, a few MB), "
+        "CloudWatch Logs storage after ingestion, RDS backups within the free allowance (the DB's size), "
         "Secrets Manager and KMS API calls, SNS e-mail notifications, free tiers and Savings Plans.",
         f"A month is {h:g} hours and {DAYS_PER_MONTH:.2f} days; idle = every always-on resource, no worker task; "
         f"workload = idle + {a.worker_task_minutes_per_day:g} worker task-minutes a day.",

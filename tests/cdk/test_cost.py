@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cost.assembly import read_templates
-from cost.cli import main, parse_context, pricing_region
+from cost.cli import main, parse_context, pricing_region, synth_context
 from cost.model import HOURS_PER_MONTH, Assumptions, compute
 from cost.prices import PRICES_DIR, CostError, load_prices
 
@@ -60,7 +60,8 @@ def test_lean_stage_line_items_match_a_hand_computation(synth):
         "Public IPv4 of the load balancer": 2 * 0.005 * h,
         "Secrets Manager secrets": 5 * 0.40,
         "KMS keys": 1.00,
-        "CloudWatch alarms": 9 * 0.10,
+        # 9 alarms: 8 on one metric, Alb5xx on two (ELB and target 5xx); billed per alarm metric
+        "CloudWatch alarms": 10 * 0.10,
         "CloudWatch dashboards": 3.00,
         "Airflow metrics (CloudWatch custom metrics)": 13 * 0.30,
         "Cloud Map private DNS namespace (hosted zone)": 0.50,
@@ -170,6 +171,10 @@ def test_pricing_region_comes_from_the_deployment_then_the_option():
         pricing_region({"region": "eu-west-1"}, "us-east-1")
     with pytest.raises(CostError, match="-c key=value"):
         parse_context(("stage",))
+    # -c region alone only prices; the app still synthesizes environment-agnostic
+    assert synth_context({"stage": "lean", "region": "eu-west-1"}) == {"stage": "lean"}
+    both = {"account": "123456789012", "region": "eu-west-1"}
+    assert synth_context(both) == both
 
 
 def test_cli_json_from_an_existing_assembly(synth, tmp_path):
