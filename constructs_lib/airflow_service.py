@@ -3,6 +3,8 @@ Fargate service, with the init container that migrates the DB or waits for the m
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 from aws_cdk import Duration, RemovalPolicy
@@ -36,19 +38,30 @@ MIGRATION_WAIT_SECONDS = 900
 #: machine, whose 2 cores were shared at load average 15, was 8 to 45 s: CPU starvation, not
 #: work, is what makes the check slow, so the timeout has a wide margin.
 HEALTH_CHECK_MEASURED_CPU_SECONDS = 3.33
-#: The smallest component size (dag-processor and triggerer, 512 CPU units = 0.5 vCPU) runs the
-#: check in about ``HEALTH_CHECK_MEASURED_CPU_SECONDS * 1024 / 512`` = 6.7 s when idle.
-SMALLEST_COMPONENT_CPU_UNITS = 512
-#: Container health check timing (seconds; ECS limits: timeout 2-120, interval 5-300, retries
-#: 1-10, start period 0-300). Timeout 60 s: 9x the 0.5 vCPU estimate and above the worst wall
-#: time seen under starvation (45 s). Interval 90 s: the check costs 3.3 CPU-seconds, about 7 %
-#: of a 0.5 vCPU task (at the former 60 s, 11 %). Three failures in a row (4.5 minutes) mark a
-#: container unhealthy. Start period 240 s: the component's own start (imports, DB connection,
-#: the first heartbeat) on 0.5 vCPU, after its init container.
-HEALTH_CHECK_TIMEOUT_SECONDS = 60
-HEALTH_CHECK_INTERVAL_SECONDS = 90
+#: Container health check limits (seconds; ECS: timeout 2-120, interval 5-300, retries 1-10,
+#: start period 0-300). Three failures in a row mark a container unhealthy. Start period 240 s:
+#: the component's own start (imports, DB connection, the first heartbeat) on 0.5 vCPU, after its
+#: init container.
 HEALTH_CHECK_RETRIES = 3
 HEALTH_CHECK_START_PERIOD_SECONDS = 240
+
+
+def health_check_timing(cpu_units: int) -> tuple[int, int]:
+    """Return ``(timeout, interval)`` in seconds for ``airflow jobs check`` on a task of ``cpu_units``.
+
+    The check takes about ``HEALTH_CHECK_MEASURED_CPU_SECONDS * 1024 / cpu_units`` seconds of wall
+    time on an idle task (6.7 s at 512 CPU units, 13.3 s at 256). The timeout is 5x that and at
+    least 60 s (above the worst wall time seen under CPU starvation, 45 s); the interval is 10x
+    that (the check takes at most 10 % of the task's CPU) and at least 90 s and 30 s more than the
+    timeout. Both are clamped to ECS's limits (timeout <= 120 s, interval <= 300 s; ECS
+    HealthCheck in the task definition reference).
+
+    :param cpu_units: the task's CPU units (256 = 0.25 vCPU).
+    """
+    estimate = HEALTH_CHECK_MEASURED_CPU_SECONDS * 1024 / cpu_units
+    timeout = min(120, max(60, math.ceil(5 * estimate)))
+    interval = min(300, max(90, math.ceil(10 * estimate), timeout + 30))
+    return timeout, interval
 
 
 @dataclass(frozen=True)
@@ -165,10 +178,11 @@ class AirflowService(Construct):
         logging = ecs.LogDrivers.aws_logs(stream_prefix=component, log_group=self.log_group)
         health_check = None
         if health_check_command:
+            timeout, interval = health_check_timing(size.cpu)
             health_check = ecs.HealthCheck(
                 command=health_check_command,
-                interval=Duration.seconds(HEALTH_CHECK_INTERVAL_SECONDS),
-                timeout=Duration.seconds(HEALTH_CHECK_TIMEOUT_SECONDS),
+                interval=Duration.seconds(interval),
+                timeout=Duration.seconds(timeout),
                 retries=HEALTH_CHECK_RETRIES,
                 start_period=Duration.seconds(HEALTH_CHECK_START_PERIOD_SECONDS),
             )

@@ -75,8 +75,14 @@ class TestLiveTaskLogs:
         assert ":log-group:" in resource and ":log-stream:worker/worker/*" in resource
         (group_id,) = [k for k in template.find_resources("AWS::Logs::LogGroup") if k.startswith("Workers")]
         assert group_id in resource  # the workers' group, not any group
-        # No other role reads the workers' logs.
-        others = [lid for lid, p in policies.items() if "ApiServer" not in lid and "GetLogEvents" in json.dumps(p)]
+        # No other role reads the workers' logs (the workers themselves read their ECS jobs' logs).
+        others = [
+            lid
+            for lid, p in policies.items()
+            if "ApiServer" not in lid
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if "logs:GetLogEvents" in _list(s["Action"]) and group_id in json.dumps(s["Resource"])
+        ]
         assert others == []
 
     def test_worker_log_group_keeps_logs_for_the_configured_retention(self, synth):

@@ -148,7 +148,11 @@ def request_of(operation: str, resolve: _Resolver, template: dict) -> tuple[str,
     with no resource type is authorized against ``*`` only.
     """
     prefix = f"arn:aws:ecs:{resolve.region}:{resolve.account}"
-    family = next(iter(resources_of(template, "AWS::ECS::TaskDefinition").values()))["Properties"]["Family"]
+    (family,) = [
+        definition["Properties"]["Family"]
+        for logical_id, definition in resources_of(template, "AWS::ECS::TaskDefinition").items()
+        if logical_id.startswith("WorkersTaskDefinition")
+    ]
     task_arn = f"{prefix}:task/{CLUSTER_NAME}/{TASK_ID}"
     requests = {
         "RunTask": (f"{prefix}:task-definition/{family}:7", {"ecs:cluster": resolve.cluster_arn}),

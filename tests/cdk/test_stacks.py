@@ -363,18 +363,23 @@ class TestBrandNewAccount:
 class TestHealthChecks:
     """Timing follows the measured cost of ``airflow jobs check`` (constructs_lib/airflow_service.py)."""
 
-    def test_jobs_check_timing_has_margin_on_the_smallest_component(self, any_config):
+    def test_jobs_check_timing_has_margin_on_each_component(self, any_config):
         from constructs_lib.airflow_service import HEALTH_CHECK_MEASURED_CPU_SECONDS
 
         t = any_config.template("airflow").to_json()
         sizes = any_config.config.services
-        smallest = min(s.cpu for s in (sizes.scheduler_size, sizes.api_server_size, sizes.dag_processor_size, sizes.triggerer_size))
-        estimate = HEALTH_CHECK_MEASURED_CPU_SECONDS * 1024 / smallest
-        for name in ("scheduler", "dag-processor", "triggerer"):
+        for name, size in (
+            ("scheduler", sizes.scheduler_size),
+            ("dag-processor", sizes.dag_processor_size),
+            ("triggerer", sizes.triggerer_size),
+        ):
+            estimate = HEALTH_CHECK_MEASURED_CPU_SECONDS * 1024 / size.cpu
             check = container(t, name)["HealthCheck"]
             assert "airflow jobs check" in check["Command"][1]
             assert 5 * estimate <= check["Timeout"] <= 120, "ECS allows at most 120 s"
             assert check["Interval"] > check["Timeout"]
             assert check["Interval"] >= 20 * HEALTH_CHECK_MEASURED_CPU_SECONDS, "the check costs at most 5 % of a vCPU"
+            assert check["Interval"] >= 10 * estimate, "the check takes at most 10 % of the task's CPU"
+            assert check["Interval"] <= 300, "ECS allows at most 300 s"
             assert check["Retries"] >= 3
             assert check["StartPeriod"] <= 300, "ECS allows at most 300 s"
