@@ -290,8 +290,9 @@ def build_project_image(context_dir: str | Path, dockerfile: str = "Dockerfile",
     config = config or PodmanConfig()
     context = Path(context_dir).resolve()
     build_args = dict(build_args or {})
-    base = build_base_image(config) if base_image_tag(context / dockerfile, build_args) == base_image_tag() \
-        else base_image_tag(context / dockerfile, build_args)
+    wanted = base_image_tag(context / dockerfile, build_args)
+    # The stand-in is built for what docker/Dockerfile's FROM names; any other base must be local.
+    base = build_base_image(config) if wanted == base_image_tag() else wanted
     base_inputs = _image_label(base, config) or ""
     inputs = _sha256(context_hash(context, dockerfile, build_args), base, base_inputs, platform or "")
     tag = f"{PROJECT_IMAGE_REPOSITORY}:{inputs[:16]}"

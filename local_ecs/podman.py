@@ -32,6 +32,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".rehearsal" / "containers"
 #: How to get podman on Debian (the Makefile's ``rehearsal-deps`` target runs this).
 INSTALL_HINT = "apt-get install podman runc mmdebstrap (or: make rehearsal-deps)"
+#: Where podman looks for runc besides PATH (containers.conf's default runtime paths).
+RUNC_DIRS = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/sbin", "/bin")
 #: Lines of stderr quoted in a PodmanError.
 STDERR_TAIL_LINES = 30
 
@@ -69,10 +71,15 @@ def tail(text: str | bytes | None, lines: int = STDERR_TAIL_LINES) -> str:
 def require_podman(path: str | None = None) -> str:
     """Return the path of the podman binary, after checking that podman and runc are installed.
 
-    :param path: the ``PATH`` to search (``str``); default the process's ``PATH``.
+    :param path: the ``PATH`` to search (``str``); default the process's ``PATH`` (and, for runc,
+        the system directories podman searches).
     :raises PodmanNotInstalled: with the command that installs them.
     """
-    missing = [tool for tool in ("podman", "runc") if shutil.which(tool, path=path) is None]
+    search = path if path is not None else os.environ.get("PATH", "")
+    # podman finds runc in the system directories even when they are not on a user's PATH.
+    runc_search = os.pathsep.join([search, *RUNC_DIRS]) if path is None else search
+    missing = [tool for tool, where in (("podman", search), ("runc", runc_search))
+               if shutil.which(tool, path=where) is None]
     if missing:
         raise PodmanNotInstalled(
             f"{' and '.join(missing)} not found on PATH; the rehearsal builds and runs containers with podman. "
