@@ -190,6 +190,9 @@ class LocalTask:
         args = podman_run_args(run.spec, self.spec, name=run.podman_name, image=self.image_for(run.spec.image),
                                volume_names=self.volumes, hosts=self.hosts, env_names=sorted(env),
                                labels=self.labels)
+        if run.spec.health_check and not self.strict_health_timeouts:
+            # podman fails a check at --health-timeout (exit -1); here the runner judges the time.
+            args[args.index("--health-timeout") + 1] = f"{HEALTH_CHECK_HARD_LIMIT}s"
         self.runner.podman(*args, env={**self.runner.base_env, **env})
         run.state = "RUNNING"
         run.started_at = time.monotonic()

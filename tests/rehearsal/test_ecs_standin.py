@@ -204,3 +204,23 @@ def test_stop_task_of_an_unknown_task_is_invalid_parameter_as_in_ecs(stack):
         assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
     finally:
         ecs_stand_in.stop()
+
+
+def test_non_strict_health_timeouts_are_reported_not_failed(stack):
+    """On a shared machine the runner may judge a check by its exit code and report its duration;
+    podman must then not cut the check at the template's timeout either."""
+    aws, podman, runner = stack
+    spec = TaskSpec.parse({"family": "f", "containerDefinitions": [{
+        "name": "c", "image": "i", "healthCheck": {"command": ["CMD-SHELL", "x"], "interval": 1, "timeout": 0,
+                                                   "retries": 1, "startPeriod": 0}}]})
+    task = runner.add(LocalTask("n", spec, environment_for=lambda t, c: {}, image_for=str, hosts={}, runner=runner,
+                                strict_health_timeouts=False))
+    runner.tick()
+    args = podman.containers["rt-n-c"]["args"]
+    assert args[args.index("--health-timeout") + 1] == "900s"
+    deadline = time.monotonic() + 10
+    while task.containers["c"].health != "HEALTHY" and time.monotonic() < deadline:
+        runner.tick()
+        time.sleep(0.2)
+    run = task.containers["c"]
+    assert run.health == "HEALTHY" and run.over_timeout and run.report()["health_checks_over_timeout"]
