@@ -43,7 +43,7 @@ from airflow_ecs_fargate.run_task_config import (
 )
 from airflow_ecs_fargate.settings import ExecutorSettings
 from airflow_ecs_fargate.task_config import FIX as EXECUTOR_CONFIG_FIX
-from airflow_ecs_fargate.task_config import executor_config_errors
+from airflow_ecs_fargate.task_config import executor_config_errors, run_task_parameters, task_override_parameters
 from airflow_ecs_fargate.task_logs import read_stream, stream_name
 from airflow_ecs_fargate.task_state import TaskJudgement, Verdict, essential_container_names, judge_task
 from airflow_ecs_fargate.workload_command import OVERRIDES_MAX_CHARS, compact_command, overrides_chars
@@ -281,6 +281,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """Run the stock startup health check (one StopTask call at scheduler start, if enabled)."""
         super().start()
         self.IS_BOTO_CONNECTION_HEALTHY = True
+        # Load botocore's RunTask model now, not in the first heartbeat that checks a task's
+        # executor_config (0.1-1 s the first time).
+        run_task_parameters()
+        task_override_parameters()
         # Start the launch threads now: starting them lazily costs ~3 ms each inside the first
         # heartbeat that has work for them.
         barrier = threading.Barrier(self.settings.launch_concurrency, timeout=5)

@@ -53,6 +53,10 @@ def executor_config_errors(executor_config: Any) -> list[str]:
         return []
     if not isinstance(executor_config, dict):
         return [f"executor_config must be a dict, got {type(executor_config).__name__} {executor_config!r:.80}"]
+    if not executor_config:
+        # The common case, checked in the scheduler's heartbeat: no botocore model needed
+        # (loading it the first time costs 0.1-1 s).
+        return []
     errors = []
     owned = sorted(OWNED_KEYS & set(executor_config))
     if owned:

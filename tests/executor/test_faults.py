@@ -346,3 +346,16 @@ def test_get_task_log_reads_the_running_workers_awslogs_stream(aws, make_executo
 def test_get_task_log_without_log_group_is_disabled(aws, make_executor):
     ex = make_executor(EcsFargateExecutor)
     assert ex.get_task_log(_Ti("arn:aws:ecs:us-east-1:123456789012:task/airflow/x"), 1) == ([], [])
+
+
+def test_empty_executor_config_needs_no_botocore_model():
+    """The heartbeat checks every queued task's executor_config; the usual empty one must cost
+    nothing (loading botocore's ECS model the first time took 0.18-1 s inside the first heartbeat
+    of `make bench`)."""
+    from airflow_ecs_fargate import task_config
+
+    task_config.run_task_parameters.cache_clear()
+    task_config.task_override_parameters.cache_clear()
+    assert task_config.executor_config_errors({}) == [] and task_config.executor_config_errors(None) == []
+    assert task_config.run_task_parameters.cache_info().currsize == 0
+    assert task_config.task_override_parameters.cache_info().currsize == 0
