@@ -303,6 +303,11 @@ class DeploymentConfig:
     api_server_autoscaling: ApiServerAutoScalingConfig | None = None
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
+    @property
+    def deployment_name(self) -> str:
+        """``<project_name>-<stage>``, e.g. ``airflow-dev``: names what must be unique per deployment."""
+        return f"{self.project_name}-{self.stage}"
+
     def stack_name(self, part: str) -> str:
         """Return the CloudFormation stack name for ``part``, e.g. ``airflow-dev-network``."""
         return f"{self.project_name}-{self.stage}-{part}"

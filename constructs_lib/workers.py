@@ -33,6 +33,10 @@ class WorkerTaskDefinition(Construct):
       image (ECR) and write the container's stdout to CloudWatch Logs (create log stream, put
       log events).
 
+    The executor runs the family's latest ACTIVE revision, so the family is named per deployment
+    (``family``, e.g. ``airflow-dev-worker``): two deployments in one account and region never
+    run each other's revisions.
+
     :ivar task_definition: ``ecs.FargateTaskDefinition``
     :ivar container: ``ecs.ContainerDefinition`` named ``container_name``
     :ivar log_group: ``logs.LogGroup`` of the workers' awslogs output
@@ -44,6 +48,7 @@ class WorkerTaskDefinition(Construct):
         construct_id: str,
         *,
         image: ecs.ContainerImage,
+        family: str,
         container_name: str,
         size: TaskSize,
         environment: dict[str, str],
@@ -79,6 +84,7 @@ class WorkerTaskDefinition(Construct):
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "TaskDefinition",
+            family=family,
             cpu=size.cpu,
             memory_limit_mib=size.memory_mib,
             task_role=self.task_role,

@@ -130,6 +130,7 @@ class ClusterStack(Stack):
             self,
             "Jobs",
             jobs=config.jobs,
+            family_prefix=f"{config.deployment_name}-job-",
             access_logs_bucket=self.access_logs_bucket,
             log_retention=retention,
             retain=config.retain_data,
@@ -148,6 +149,7 @@ class ClusterStack(Stack):
             self,
             "Workers",
             image=image,
+            family=f"{config.deployment_name}-worker",
             container_name=config.executor.worker_container_name,
             size=config.executor.worker_size,
             environment={

@@ -312,6 +312,24 @@ class TestAirflowServices:
         assert counts == [1, 1, 2, 2]
 
 
+class TestTaskDefinitionFamilies:
+    """The executor and EcsRunTaskOperator run a family's latest ACTIVE revision: a family shared by
+    two deployments in one account and region would run the other deployment's revision."""
+
+    def test_worker_and_job_families_are_named_per_deployment(self, dev, prod):
+        for synthesized in (dev, prod):
+            families = sorted(
+                td["Properties"]["Family"]
+                for td in resources_of(synthesized.template("cluster").to_json(), "AWS::ECS::TaskDefinition").values()
+            )
+            name = synthesized.config.deployment_name
+            assert families == sorted([f"{name}-worker", *(f"{name}-job-{job.name}" for job in synthesized.config.jobs)])
+
+    def test_the_scheduler_runs_the_family_the_cluster_registers(self, dev):
+        env = env_of(container(dev.template("airflow").to_json(), "scheduler"))
+        assert env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"] == "airflow-dev-worker"
+
+
 class TestDagBundle:
     def test_image_bundle_by_default(self, dev):
         env = env_of(container(dev.template("cluster").to_json(), "worker"))
