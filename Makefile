@@ -9,9 +9,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test bench deps-synth deps-test postgres rehearsal-deps clean rehearsal local local-down
-.PHONY: deps-ops deploy destroy publish
-.PHONY: cost
+.PHONY: synth test bench cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
+.PHONY: rehearsal local local-down deploy destroy publish
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +70,7 @@ local: deps-test
 
 local-down:
 	$(PY) -m local_ecs down
+
 # --- Deploy, publish, destroy (README "Operating") ---------------------------------------------
 # Extra CDK options pass through CDK_ARGS: make deploy CDK_ARGS='-c stage=prod -c region=eu-west-1'.
 # The operations CLI (airflow-ecs, operations/) gets the same project, stage and region from them.
