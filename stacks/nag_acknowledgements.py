@@ -197,7 +197,8 @@ def _acknowledge_jobs(cluster: cdk.Stack, config: DeploymentConfig) -> None:
     if not config.jobs:
         return
     workers_policy = _find(cluster, "Workers/TaskRole/DefaultPolicy")
-    _ack_matching_resources(workers_policy, r":task-definition/.*Jobs.*:\*$", REASONS["JOB_FAMILY"])
+    families = "|".join(re.escape(f"{config.deployment_name}-job-{job.name}") for job in config.jobs)
+    _ack_matching_resources(workers_policy, rf":task-definition/({families}):\*$", REASONS["JOB_FAMILY"])
     _ack_matching_resources(workers_policy, r":task/.*/\*$", REASONS["JOB_TASKS"])
     _ack_matching_resources(workers_policy, r":log-stream:job/\*$", REASONS["JOB_LOGS"])
     _ack(workers_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["JOB_LIST_TASKS"])
