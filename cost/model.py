@@ -289,7 +289,7 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
     # ECS jobs (AIRFLOW_VAR_ECS_JOB_* of any task definition: {"task_definition": family, ...}) run
     # only when a DAG starts one; they are not the worker workload
     job_vars = {k: v for td in task_defs.values() for k, v in _environment(td).items() if k.startswith("AIRFLOW_VAR_ECS_JOB_")}
-    job_families = set(re.findall(r'\\"task_definition\\":\\"([^"\\]+)', json.dumps(job_vars)))
+    job_families = set(re.findall(r'\\"task_definition\\":\s*\\"([^"\\]+)', json.dumps(job_vars)))
     workers = [(k, td) for k, td in task_defs.items() if k not in used and td.get("Family") not in job_families]
     if job_families:
         report.notes.append(f"ECS jobs ({', '.join(sorted(job_families))}) run only when a DAG starts one: "
