@@ -97,7 +97,8 @@ def test_lean_stage_line_items_match_a_hand_computation(synth):
     assert not names & {"NAT gateways", "VPC interface endpoints", "Container Insights"}
     # the example ECS job's task definition runs only when a DAG starts it: not the worker workload
     assert not [n for n in names if "Jobs" in n]
-    assert any("ClusterJobsUploadFileToS3" in note and "not priced" in note for note in report.notes)
+    (jobs_note,) = [note for note in report.notes if note.startswith("ECS jobs (")]
+    assert "," not in jobs_note and "not priced in the workload" in jobs_note, "one job family, named"
     # the workload: 600 task-minutes a day of 0.5 vCPU / 1 GB Spot workers with a public IP each
     task_hours = 600 * 365 / 12 / 60
     assert _item(report, "Fargate worker tasks (Workers)").workload_usd == pytest.approx(
