@@ -5,7 +5,8 @@ What is priced, per resource found in the templates (CloudFormation types in bra
 - Fargate services [AWS::ECS::Service + AWS::ECS::TaskDefinition]: desired count x (vCPU x
   vCPU-hour + GB x GB-hour) at the task's architecture and capacity provider (a weighted
   strategy is split by weight), plus a public IPv4 address per task when the service assigns one;
-- worker tasks [the task definition no service runs]: the stated workload of worker
+- worker tasks [the task definition no service runs, other than the ECS jobs' that the
+  ``AIRFLOW_VAR_ECS_JOB_*`` variables name, which run only when a DAG starts one]: the stated workload of worker
   task-minutes a day at that size, on the capacity provider the scheduler's executor settings
   name, plus a public IPv4 address while they run when the executor assigns one;
 - RDS [AWS::RDS::DBInstance]: instance-hours of the class (x2 Multi-AZ) and gp3 storage;

@@ -135,7 +135,9 @@ def awake_hours_per_week(start: tuple[str, ...] | list[str], stop: tuple[str, ..
         same minute, or a schedule that never starts or never stops in the counted period.
     """
     expressions = [*start, *stop]
-    weekly = all(_is_weekly(e) if _parse(e) else False for e in expressions)
+    for expression in expressions:
+        _parse(expression)  # refuses what cannot be counted, named
+    weekly = all(_is_weekly(e) for e in expressions)
     if weekly:
         days, origin, weeks = 7, _WEEK_START, 1.0
     else:
