@@ -85,6 +85,15 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "worker_cpu": 512,
         "worker_memory_mib": 1024,
         "container_insights": False,
+        # Office hours for the whole environment (README, "Office hours and automatic scaling"):
+        # the four services at zero tasks and the DB stopped outside Monday-Friday 08:00-18:00 UTC,
+        # 50 hours a week; with the dashboard off ($3 a month, -c dashboard=true brings it back;
+        # the alarms stay) what keeps lean at or below $50 a month (README, "Cost").
+        "dashboard": False,
+        "office_hours_scope": "environment",
+        "office_hours_start": "cron(0 8 ? * MON-FRI *)",
+        "office_hours_stop": "cron(0 18 ? * MON-FRI *)",
+        "office_hours_timezone": "UTC",
     },
 }
 

@@ -72,6 +72,7 @@ def render_table(report: Report, label: str) -> str:
     lines += [fmt.format(*r) for r in rows[1:]]
     lines.append("  ".join("-" * w for w in widths))
     lines.append(fmt.format("TOTAL", "", "", f"{report.idle_usd:.2f}", f"{report.workload_usd:.2f}"))
+    lines.append(fmt.format("TOTAL idle, always on (no office hours)", "", "", f"{report.idle_always_on_usd:.2f}", ""))
     lines += ["", "How each line was computed:"]
     lines += [f"  {i.resource}: {i.detail}" for i in report.items]
     lines += ["", "Assumptions:"]
@@ -87,8 +88,9 @@ def render_table(report: Report, label: str) -> str:
               help="read this cloud assembly instead of synthesizing")
 @click.option("--worker-minutes-per-day", type=float, default=Assumptions.worker_task_minutes_per_day,
               show_default=True, help="the workload: worker task-minutes a day")
-@click.option("--awake-hours-per-week", type=float, default=Assumptions.awake_hours_per_week, show_default=True,
-              help="hours a week the services and DB run (office hours); 168 = always on")
+@click.option("--awake-hours-per-week", type=float, default=None,
+              help="override the office hours the templates schedule: hours a week every service and the DB "
+                   "run; 168 = always on (default: read each one's start/stop schedules)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def main(context, region_option, cdk_out, worker_minutes_per_day, awake_hours_per_week, as_json) -> None:
     """Print the monthly cost of the deployment that `cdk synth -c ...` describes."""

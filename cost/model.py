@@ -5,10 +5,16 @@ What is priced, per resource found in the templates (CloudFormation types in bra
 - Fargate services [AWS::ECS::Service + AWS::ECS::TaskDefinition]: desired count x (vCPU x
   vCPU-hour + GB x GB-hour) at the task's architecture and capacity provider (a weighted
   strategy is split by weight), plus a public IPv4 address per task when the service assigns one;
-- worker tasks [the task definition no service runs]: the stated workload of worker
+- worker tasks [the task definition no service runs, other than the ECS jobs' that the
+  ``AIRFLOW_VAR_ECS_JOB_*`` variables name, which run only when a DAG starts one]: the stated workload of worker
   task-minutes a day at that size, on the capacity provider the scheduler's executor settings
   name, plus a public IPv4 address while they run when the executor assigns one;
 - RDS [AWS::RDS::DBInstance]: instance-hours of the class (x2 Multi-AZ) and gp3 storage;
+- office hours [scheduled actions of AWS::ApplicationAutoScaling::ScalableTarget, and
+  AWS::Scheduler::Schedule targets rds:stopDBInstance / startDBInstance]: a service's task-hours
+  and task public IPv4 addresses, and the DB instance-hours, count only the hours a week they are
+  awake (``cost/office_hours.py`` says how they are counted); storage, the load balancer and the
+  rest are billed always. Every item also carries its always-on figure (no office hours);
 - NAT gateways [AWS::EC2::NatGateway] hourly plus processed data; Elastic IPs [AWS::EC2::EIP] as
   public IPv4 addresses;
 - load balancers [AWS::ElasticLoadBalancingV2::LoadBalancer]: hourly, LCUs, and one public IPv4
@@ -26,9 +32,11 @@ Units: money in USD per month, a month is 730 hours (AWS's pricing convention) a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from cost.office_hours import read_schedules
 from cost.prices import CostError, PriceTable
 
 HOURS_PER_MONTH = 730.0
@@ -52,10 +60,11 @@ class Assumptions:
     :param container_insights_service_metrics: Container Insights metrics per service.
     :param container_insights_gb_per_task: Container Insights performance events per always-on
         task, GB per month.
-    :param awake_hours_per_week: hours a week the services and the DB instance run (168 = always
-        on). Below 168 this prices whole-environment office hours (services scaled to zero and
-        the DB stopped outside them): their task-hours, task public IPs and DB instance-hours
-        scale by this share of the week; storage, load balancer, NAT and the rest do not.
+    :param awake_hours_per_week: an override of the office hours the templates schedule: hours
+        a week every service and the DB instance run (168 = always on), or None to read each
+        resource's start/stop schedules from the templates (no schedule = always on). Their
+        task-hours, task public IPs and DB instance-hours scale by the awake share of the week;
+        storage, load balancer, NAT and the rest do not.
     """
 
     worker_task_minutes_per_day: float = 600.0
@@ -69,7 +78,7 @@ class Assumptions:
     container_insights_cluster_metrics: int = 8
     container_insights_service_metrics: int = 11
     container_insights_gb_per_task: float = 0.1
-    awake_hours_per_week: float = 168.0
+    awake_hours_per_week: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class Item:
     :param idle_usd: USD per month with the deployment idle and always on.
     :param workload_usd: USD per month under the stated workload (idle included).
     :param detail: how the figure was computed.
+    :param always_on_usd: USD per month idle without office hours; None = ``idle_usd``.
     """
 
     resource: str
@@ -91,6 +101,11 @@ class Item:
     idle_usd: float
     workload_usd: float
     detail: str
+    always_on_usd: float | None = None
+
+    @property
+    def idle_always_on_usd(self) -> float:
+        return self.idle_usd if self.always_on_usd is None else self.always_on_usd
 
 
 @dataclass
@@ -116,13 +131,20 @@ class Report:
     def workload_usd(self) -> float:
         return round(sum(i.workload_usd for i in self.items), 2)
 
+    @property
+    def idle_always_on_usd(self) -> float:
+        """USD per month idle with every service and the DB running all week (no office hours)."""
+        return round(sum(i.idle_always_on_usd for i in self.items), 2)
+
     def to_json(self) -> dict:
-        """The ``--json`` shape: ``{"monthly_usd": {"idle", "workload"}, "items": [...],
-        "prices_date", "region", "assumptions", "notes"}``."""
+        """The ``--json`` shape: ``{"monthly_usd": {"idle", "workload", "idle_always_on"},
+        "items": [...], "prices_date", "region", "assumptions", "notes"}``."""
         return {
-            "monthly_usd": {"idle": self.idle_usd, "workload": self.workload_usd},
+            "monthly_usd": {"idle": self.idle_usd, "workload": self.workload_usd,
+                            "idle_always_on": self.idle_always_on_usd},
             "items": [
-                {**asdict(i), "idle_usd": round(i.idle_usd, 2), "workload_usd": round(i.workload_usd, 2)}
+                {**asdict(i), "idle_usd": round(i.idle_usd, 2), "workload_usd": round(i.workload_usd, 2),
+                 "always_on_usd": round(i.idle_always_on_usd, 2)}
                 for i in self.items
             ],
             "prices_date": self.prices_date,
@@ -201,13 +223,28 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
     report = Report(prices.region, prices.prices_date, a)
     items = report.items
     h = HOURS_PER_MONTH
-    if not 0 < a.awake_hours_per_week <= 168:
+    if a.awake_hours_per_week is not None and not 0 < a.awake_hours_per_week <= 168:
         raise CostError("awake_hours_per_week: give 1 to 168 hours a week (168 = always on)")
-    awake = h * a.awake_hours_per_week / 168.0
+    schedules = read_schedules(templates)
+    asleep: list[str] = []
+
+    def awake_hours(stack: str, lid: str, label: str) -> float:
+        """Hours a month ``lid`` runs: the override, else its schedule, else all month."""
+        if a.awake_hours_per_week is not None:
+            weekly = a.awake_hours_per_week
+        elif (stack, lid) in schedules:
+            schedule = schedules[(stack, lid)]
+            weekly = schedule.awake_hours_per_week
+            asleep.append(f"{label}: {schedule.describe()} = {weekly:g} h a week")
+        else:
+            weekly = 168.0
+        return h * weekly / 168.0
     ip_hour = prices.usd("ec2.public_ipv4.hour")
     task_defs = _task_definitions(templates)
     used: set[tuple[str, str]] = set()
     service_tasks = 0
+    service_task_hours = 0.0  # task-hours a month the services run (office hours counted)
+    scheduler_awake = h
     services = 0
     scheduler_env: dict[str, object] = {}
     services_stack = ""
@@ -226,18 +263,21 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
         shares = _strategy_shares(props)
         hourly = sum(w * fargate_hourly(prices, cpu, mem, arch, p) for p, w in shares.items())
         name = _construct_name(lid)
+        awake = awake_hours(stack, lid, f"service {name}")
         monthly = count * hourly * awake
         items.append(Item(
             f"Fargate service {name}", stack, count, "tasks", monthly, monthly,
             f"{count} x {cpu / 1024:g} vCPU / {mem / 1024:g} GB {arch} on {_shares_text(shares)} "
-            f"= ${hourly:.5f}/task-hour x {awake:g} h",
+            f"= ${hourly:.5f}/task-hour x {awake:.1f} h",
+            count * hourly * h,
         ))
         awsvpc = (props.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
         if awsvpc.get("AssignPublicIp") == "ENABLED":
             ip = count * ip_hour * awake
             items.append(Item(f"Public IPv4 of {name}", stack, count, "addresses", ip, ip,
-                              f"{count} x ${ip_hour}/h x {awake:g} h"))
+                              f"{count} x ${ip_hour}/h x {awake:.1f} h", count * ip_hour * h))
         service_tasks += count
+        service_task_hours += count * awake
         services += 1
         services_stack = stack
         if props.get("ServiceRegistries"):
@@ -245,8 +285,16 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
         env = _environment(td)
         if "AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER" in env:
             scheduler_env = env
+            scheduler_awake = awake
 
-    workers = [(k, td) for k, td in task_defs.items() if k not in used]
+    # ECS jobs (AIRFLOW_VAR_ECS_JOB_* of any task definition: {"task_definition": family, ...}) run
+    # only when a DAG starts one; they are not the worker workload
+    job_vars = {k: v for td in task_defs.values() for k, v in _environment(td).items() if k.startswith("AIRFLOW_VAR_ECS_JOB_")}
+    job_families = set(re.findall(r'\\"task_definition\\":\s*\\"([^"\\]+)', json.dumps(job_vars)))
+    workers = [(k, td) for k, td in task_defs.items() if k not in used and td.get("Family") not in job_families]
+    if job_families:
+        report.notes.append(f"ECS jobs ({', '.join(sorted(job_families))}) run only when a DAG starts one: "
+                            "not priced in the workload.")
     minutes = a.worker_task_minutes_per_day * DAYS_PER_MONTH
     for (stack, lid), td in workers:
         cpu, mem = int(td["Cpu"]), int(td["Memory"])
@@ -288,9 +336,10 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
             )
         multi = str(props.get("MultiAZ", "false")).lower() == "true"
         factor = prices.usd("rds.postgres.multi_az_factor") if multi else 1.0
+        awake = awake_hours(stack, lid, f"DB instance {lid}")
         instance = prices.usd(key) * factor * awake
         items.append(Item(f"RDS {cls}{' Multi-AZ' if multi else ''}", stack, 1, "instance", instance, instance,
-                          f"${prices.usd(key)}/h x {factor:g} x {awake:g} h"))
+                          f"${prices.usd(key)}/h x {factor:g} x {awake:.1f} h", prices.usd(key) * factor * h))
         storage_type = str(props.get("StorageType", "gp2"))
         if storage_type != "gp3":
             raise CostError(f"{stack}/{lid}: storage type {storage_type} is not priced; the model prices gp3")
@@ -358,11 +407,14 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
     count_item("AWS::CloudWatch::Dashboard", "CloudWatch dashboards", "cloudwatch.dashboard_month", "dashboards")
 
     flow_logs = len(list(_resources(templates, "AWS::EC2::FlowLog")))
-    log_gb = service_tasks * a.log_gb_per_service_task + flow_logs * a.flow_log_gb
+    # a service logs only while it runs: its GB scale with its awake share of the month
+    log_gb = service_task_hours / h * a.log_gb_per_service_task + flow_logs * a.flow_log_gb
+    always_gb = service_tasks * a.log_gb_per_service_task + flow_logs * a.flow_log_gb
     cost = log_gb * prices.usd("logs.ingestion.gb")
-    items.append(Item("CloudWatch Logs (services, flow logs)", "(all)", log_gb, "GB", cost, cost,
-                      f"{service_tasks} tasks x {a.log_gb_per_service_task:g} GB + {flow_logs} flow logs x "
-                      f"{a.flow_log_gb:g} GB, x ${prices.usd('logs.ingestion.gb')}/GB"))
+    items.append(Item("CloudWatch Logs (services, flow logs)", "(all)", round(log_gb, 2), "GB", cost, cost,
+                      f"{service_task_hours / h:.2f} always-on task equivalents x {a.log_gb_per_service_task:g} GB + "
+                      f"{flow_logs} flow logs x {a.flow_log_gb:g} GB, x ${prices.usd('logs.ingestion.gb')}/GB",
+                      always_gb * prices.usd("logs.ingestion.gb")))
 
     for stack, lid, props in _resources(templates, "AWS::ECS::Cluster"):
         settings = {s.get("Name"): s.get("Value") for s in props.get("ClusterSettings") or []}
@@ -378,9 +430,13 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
     allow = scheduler_env.get("AIRFLOW__METRICS__METRICS_ALLOW_LIST")
     if isinstance(allow, str) and str(scheduler_env.get("AIRFLOW__METRICS__STATSD_ON", "")).lower() == "true":
         names = [n for n in allow.split(",") if n.strip()]
-        cost = len(names) * prices.usd("cloudwatch.metric_month")
+        # custom metrics are "prorated by the hour and metered only when you send metrics to CloudWatch"
+        # (https://aws.amazon.com/cloudwatch/pricing/): the scheduler sends them only while it runs
+        full = len(names) * prices.usd("cloudwatch.metric_month")
+        cost = full * scheduler_awake / h
         items.append(Item("Airflow metrics (CloudWatch custom metrics)", services_stack, len(names), "metrics", cost, cost,
-                          f"one metric per allow-listed name x ${prices.usd('cloudwatch.metric_month')}"))
+                          f"one metric per allow-listed name x ${prices.usd('cloudwatch.metric_month')}, sent "
+                          f"{scheduler_awake:.1f} of {h:g} h", full))
 
     repositories = list(_resources(templates, "AWS::ECR::Repository"))
     if repositories:
@@ -395,9 +451,17 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
         f"A month is {h:g} hours and {DAYS_PER_MONTH:.2f} days; idle = every always-on resource, no worker task; "
         f"workload = idle + {a.worker_task_minutes_per_day:g} worker task-minutes a day.",
     ])
-    if a.awake_hours_per_week < 168:
+    if a.awake_hours_per_week is not None and a.awake_hours_per_week < 168:
         report.notes.append(
-            f"Office hours: services and the DB instance run {a.awake_hours_per_week:g} of 168 hours a week "
-            f"({awake:.0f} h a month); outside them the services are at zero tasks and the DB is stopped."
+            f"Office hours (--awake-hours-per-week): services and the DB instance run {a.awake_hours_per_week:g} "
+            f"of 168 hours a week ({h * a.awake_hours_per_week / 168:.0f} h a month); outside them the services "
+            "are at zero tasks and the DB is stopped."
         )
+    elif asleep:
+        report.notes.append(
+            "Office hours from the templates' schedules (wall-clock hours a week between each start and the "
+            "next stop); outside them a service is at zero tasks and the DB instance stopped: " + "; ".join(asleep)
+        )
+    if report.idle_always_on_usd != report.idle_usd:
+        report.notes.append(f"Idle, always on (no office hours): ${report.idle_always_on_usd:.2f} a month.")
     return report

@@ -6,6 +6,7 @@ import pytest
 
 from app_config import BUNDLED_ECS_EXECUTOR, ConfigError, TaskSize, load_config
 from app_config.fargate import fargate_size_error, valid_memory_values
+from app_config.model import OfficeHoursConfig
 
 
 def errors_of(raw: dict) -> str:
@@ -42,6 +43,12 @@ class TestDefaults:
         assert config.executor.worker_size == TaskSize(512, 1024)
         assert config.monitoring.container_insights is False
         assert config.database.instance_type == "t4g.micro" and config.database.multi_az is False
+        # the whole environment sleeps outside Monday-Friday 08:00-18:00 UTC (README, "Cost")
+        assert config.office_hours == OfficeHoursConfig(
+            "environment", "cron(0 8 ? * MON-FRI *)", "cron(0 18 ? * MON-FRI *)", "UTC"
+        )
+        assert load_config({"stage": "lean", "office_hours_scope": "none"}).office_hours is None
+        assert load_config({}).office_hours is None and load_config({"stage": "prod", "ui_private_only": "true"}).office_hours is None
         # a key given by the user still wins over the stage's default
         assert load_config({"stage": "lean", "services_capacity_provider": "FARGATE"}).services.capacity_provider == "FARGATE"
 
