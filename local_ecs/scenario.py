@@ -397,8 +397,18 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         report["worker_tasks_launched"] = deployment.ecs.launched if deployment.ecs else 0
         load = next((ti for ti in instances if ti["task_id"] == "load"), None)
         if load:
-            status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/"
-                                        f"{load['try_number']}?full_content=true", token=token)
+            # The run is success as soon as the task reports it; the worker uploads its log to S3
+            # just after. Until then the api-server tries the worker's log server (unreachable, as
+            # on Fargate), so read again for a while.
+            log_url = (f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/"
+                       f"{load['try_number']}?full_content=true")
+            log_started = time.monotonic()
+            while True:
+                status, body = _http("GET", log_url, token=token)
+                if (status == 200 and EXPECTED_LOG_LINE in body) or time.monotonic() - log_started > 120:
+                    break
+                time.sleep(3)
+            report["task_log_seconds_after_run"] = round(time.monotonic() - log_started, 1)
             s3_keys = _s3_log_keys(deployment, run_id, "load", EXPECTED_LOG_LINE)
             report["task_log"] = {"status": status, "has_expected_line": EXPECTED_LOG_LINE in body,
                                   "rest_mentions_s3": "s3://" in body, "s3_objects_with_line": s3_keys,
