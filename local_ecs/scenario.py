@@ -306,11 +306,17 @@ def _browser(ui_url: str, username: str, password: str, page_path: str, screensh
             "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"{ui_url}/", wait_until="networkidle", timeout=60000)
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", password)
-            page.keyboard.press("Enter")
-            page.wait_for_load_state("networkidle", timeout=60000)
+            for _ in range(3):  # a loaded machine may drop the first submit
+                page.goto(f"{ui_url}/", wait_until="networkidle", timeout=60000)
+                if "/auth/login" not in page.url:
+                    break
+                page.fill("input[name=username]", username)
+                page.fill("input[name=password]", password)
+                page.keyboard.press("Enter")
+                with contextlib.suppress(Exception):
+                    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60000)
+                if "/auth/login" not in page.url:
+                    break
             page.goto(f"{ui_url}{page_path}", wait_until="networkidle", timeout=60000)
             with contextlib.suppress(Exception):
                 page.get_by_text(EXPECTED_LOG_LINE).first.wait_for(timeout=30000)
