@@ -36,8 +36,8 @@ from local_ecs.taskdef import TaskSpec, from_cloudformation
 log = logging.getLogger(__name__)
 
 DAG_ID = "example_pipeline"
-#: What ``load`` prints for the example DAG's input (1..5 squared, summed).
-EXPECTED_LOG_LINE = "Sum of squares: 55"
+#: What the ``load`` task's log holds for the example DAG's input (1..5 squared, summed).
+EXPECTED_LOG_LINE = "Returned value was: 55"
 #: The stand-in's address of every Cloud Map name and of the load balancer: containers share
 #: the host's network.
 LOCAL_ADDRESS = "127.0.0.1"
@@ -306,11 +306,17 @@ def _browser(ui_url: str, username: str, password: str, page_path: str, screensh
             "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"{ui_url}/", wait_until="networkidle", timeout=60000)
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", password)
-            page.keyboard.press("Enter")
-            page.wait_for_load_state("networkidle", timeout=60000)
+            for _ in range(3):  # a loaded machine may drop the first submit
+                page.goto(f"{ui_url}/", wait_until="networkidle", timeout=60000)
+                if "/auth/login" not in page.url:
+                    break
+                page.fill("input[name=username]", username)
+                page.fill("input[name=password]", password)
+                page.keyboard.press("Enter")
+                with contextlib.suppress(Exception):
+                    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60000)
+                if "/auth/login" not in page.url:
+                    break
             page.goto(f"{ui_url}{page_path}", wait_until="networkidle", timeout=60000)
             with contextlib.suppress(Exception):
                 page.get_by_text(EXPECTED_LOG_LINE).first.wait_for(timeout=30000)
@@ -397,11 +403,24 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         report["worker_tasks_launched"] = deployment.ecs.launched if deployment.ecs else 0
         load = next((ti for ti in instances if ti["task_id"] == "load"), None)
         if load:
-            status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/"
-                                        f"{load['try_number']}?full_content=true", token=token)
+            # The run is success as soon as the task reports it; the worker uploads its log to S3
+            # just after. Until then the api-server tries the worker's log server (unreachable, as
+            # on Fargate), so read again for a while.
+            log_url = (f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/"
+                       f"{load['try_number']}?full_content=true")
+            log_started = time.monotonic()
+            while True:
+                status, body = _http("GET", log_url, token=token)
+                if (status == 200 and EXPECTED_LOG_LINE in body) or time.monotonic() - log_started > 120:
+                    break
+                time.sleep(3)
+            report["task_log_seconds_after_run"] = round(time.monotonic() - log_started, 1)
+            s3_keys = _s3_log_keys(deployment, run_id, "load", EXPECTED_LOG_LINE)
             report["task_log"] = {"status": status, "has_expected_line": EXPECTED_LOG_LINE in body,
-                                  "from_s3": "s3://" in body}
-            report["task_log_from_s3"] = status == 200 and EXPECTED_LOG_LINE in body and "s3://" in body
+                                  "rest_mentions_s3": "s3://" in body, "s3_objects_with_line": s3_keys,
+                                  "body_head": body[:600]}
+            # The worker container is gone, so the api-server can only have read it from S3.
+            report["task_log_from_s3"] = status == 200 and EXPECTED_LOG_LINE in body and bool(s3_keys)
             if browser:
                 report["browser"] = _browser(ui, username, password,
                                              f"/dags/{DAG_ID}/runs/{run_id}/tasks/load", out_dir / f"screenshot-{name}.png")
@@ -446,6 +465,23 @@ def _finish_report(report: dict, deployment: LocalDeployment, out_dir: Path, nam
     finally:
         report["seconds"] = round(time.monotonic() - started, 1)
         (out_dir / f"report-{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def _s3_log_keys(deployment: LocalDeployment, run_id: str, task_id: str, line: str) -> list[str]:
+    """Keys of task-log objects in S3 (the remote base log folder of the template) for
+    ``task_id`` of ``run_id`` that contain ``line``."""
+    (scheduler,) = [t for t in deployment.services.values() if "scheduler" in t.containers]
+    folder = scheduler.containers["scheduler"].spec.environment["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"]
+    bucket, _, prefix = folder.removeprefix("s3://").partition("/")
+    s3 = deployment.aws.client("s3")
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if f"run_id={run_id}" in key and f"task_id={task_id}" in key:
+                if line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace"):
+                    found.append(f"s3://{bucket}/{key}")
+    return found
 
 
 def _scratch_checks(deployment: LocalDeployment) -> dict:
