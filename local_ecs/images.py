@@ -331,14 +331,23 @@ def docker_image_assets(cdk_out: str | Path) -> list[DockerImageAsset]:
     return list(assets.values())
 
 
-def build_assembly_images(cdk_out: str | Path, config: PodmanConfig | None = None) -> dict[str, str]:
-    """Build every Docker image asset of a cloud assembly.
+def build_assembly_images(
+    cdk_out: str | Path, config: PodmanConfig | None = None, only: set[str] | None = None
+) -> dict[str, str]:
+    """Build the Docker image assets of a cloud assembly: every one, or those whose hash is in ``only``.
 
     :returns: ``{asset hash: local image tag}``; a template's image URI ends in ``:<asset hash>``.
+    :raises ValueError: a hash of ``only`` that the assembly has no image asset for.
     """
+    assets = docker_image_assets(cdk_out)
+    if only is not None:
+        unknown = only - {a.asset_hash for a in assets}
+        if unknown:
+            raise ValueError(f"no Docker image asset with hash {sorted(unknown)} in {cdk_out}")
+        assets = [a for a in assets if a.asset_hash in only]
     return {
         a.asset_hash: build_project_image(a.directory, a.dockerfile, a.build_args, platform=a.platform, config=config)
-        for a in docker_image_assets(cdk_out)
+        for a in assets
     }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
 import subprocess
 import time
@@ -41,6 +42,9 @@ EXPECTED_LOG_LINE = "Returned value was: 55"
 #: The stand-in's address of every Cloud Map name and of the load balancer: containers share
 #: the host's network.
 LOCAL_ADDRESS = "127.0.0.1"
+
+#: A CDK image asset's hash, the tag of its ECR URI in a template.
+_ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 class RehearsalFailed(RuntimeError):
@@ -118,6 +122,29 @@ class LocalDeployment:
                         names.append(f"{discovery['Name']}.{self.aws.resolver.resolve(stack.artifact_id, namespace['Properties']['Name'])}")
         return names
 
+    def rehearsed_image_assets(self) -> set[str]:
+        """Return the hashes of the image assets the rehearsal runs: the images of the ECS services'
+        task definitions and of the task definition families their executor settings name (the
+        workers). Other task definitions (ECS jobs, whose images start from public base images no
+        registry here serves) are not built; tests/e2e/test_ecs_job.py runs the example job."""
+        definitions = {}
+        families = set()
+        for stack in self.assembly.stacks.values():
+            for logical_id, definition in stack.of_type("AWS::ECS::TaskDefinition").items():
+                definitions[(stack.artifact_id, logical_id)] = definition["Properties"]
+        run = set()
+        for stack in self.assembly.stacks.values():
+            for service in stack.of_type("AWS::ECS::Service").values():
+                key = (stack.artifact_id, service["Properties"]["TaskDefinition"]["Ref"])
+                run.add(key)
+                for container in definitions[key]["ContainerDefinitions"]:
+                    for variable in container.get("Environment", []):
+                        if variable["Name"] == "AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION":
+                            families.add(json.dumps(variable["Value"]))
+        run |= {key for key, properties in definitions.items() if json.dumps(properties.get("Family")) in families}
+        images = json.dumps([c["Image"] for key in run for c in definitions[key]["ContainerDefinitions"]])
+        return set(_ASSET_HASH.findall(images))
+
     def service_definitions(self) -> dict[str, TaskSpec]:
         """Return ``{service logical ID: task definition}`` of every ECS service, and fill
         :attr:`hosts` with their Cloud Map names."""
@@ -160,7 +187,7 @@ class LocalDeployment:
         if self._build_images is None:
             from local_ecs.images import build_assembly_images
 
-            self.image_tags = build_assembly_images(self.cdk_out)
+            self.image_tags = build_assembly_images(self.cdk_out, only=self.rehearsed_image_assets())
         else:
             self.image_tags = self._build_images(self.cdk_out)
         self.stand_ins.images.update(self.image_tags)

@@ -68,11 +68,29 @@ def test_synthesized_app_resolves_every_task_definition(cdk_out):
         for stack in assembly.stacks.values()
         for logical_id in stack.of_type("AWS::ECS::TaskDefinition")
     }
-    assert len(definitions) == 5  # four services and the workers
+    assert len(definitions) == 6  # four services, the workers and the example ECS job
     text = json.dumps(list(definitions.values()))
     assert "Fn::" not in text and '"Ref"' not in text
-    images = {c["Image"] for d in definitions.values() for c in d["ContainerDefinitions"]}
-    (tag,) = assembly.images
-    assert images == {f"123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets-123456789012-us-east-1:{tag}"}
+    airflow = {key: d for key, d in definitions.items() if not key[1].startswith("Jobs")}
+    images = {c["Image"] for d in airflow.values() for c in d["ContainerDefinitions"]}
+    (image,) = images  # every Airflow container runs the one image
+    tag = image.rpartition(":")[2]
+    assert tag in assembly.images and len(assembly.images) == 2  # the Airflow image and the job's
+    assert image == f"123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets-123456789012-us-east-1:{tag}"
     table.images[tag] = "localhost/project:rehearsal"
-    assert table.image(images.pop()) == "localhost/project:rehearsal"
+    assert table.image(image) == "localhost/project:rehearsal"
+
+
+def test_the_rehearsal_builds_the_images_of_the_services_and_workers_only(cdk_out, tmp_path):
+    """The ECS job's image starts FROM a public base image no registry here serves: it is not
+    built, and nothing the rehearsal runs needs it."""
+    from local_ecs.images import docker_image_assets
+    from local_ecs.scenario import LocalDeployment
+
+    out = cdk_out()
+    deployment = LocalDeployment(out, tmp_path)
+    wanted = deployment.rehearsed_image_assets()
+    assets = {a.asset_hash: a for a in docker_image_assets(out)}
+    (only,) = wanted
+    assert (assets[only].directory / assets[only].dockerfile).read_text().startswith("# The one image every Airflow")
+    assert set(assets) - wanted, "the job's image is left out"
