@@ -246,6 +246,9 @@ class StandIns:
             ("AWS::S3::Bucket", "DomainName"): lambda: f"{ref}.s3.{self.url_suffix}",
             ("AWS::S3::Bucket", "RegionalDomainName"): lambda: f"{ref}.s3.{self.region}.{self.url_suffix}",
             ("AWS::ECS::Cluster", "Arn"): lambda: self.arn("ecs", f"cluster/{ref}"),
+            # Ref of a service is its ARN; Name is ServiceName, or the name CloudFormation generates.
+            ("AWS::ECS::Service", "Name"): lambda: (resource.get("Properties", {}).get("ServiceName")
+                                                    or self._name(stack, logical_id)),
             ("AWS::Logs::LogGroup", "Arn"): lambda: self.arn("logs", f"log-group:{ref}:*"),
             ("AWS::KMS::Key", "Arn"): lambda: self.arn("kms", f"key/{ref}"),
             ("AWS::EC2::SecurityGroup", "GroupId"): lambda: ref,

@@ -21,7 +21,8 @@ AccessDenied and is recorded in :attr:`AwsStandIn.denials`.
 
 moto authorizes most services against the resource ``*``; this module adds the resource of the
 request for ECS and Secrets Manager (``_determine_resource``), so statements scoped to ARNs are
-checked as AWS checks them. moto ignores ``Condition`` blocks (an unmet ``ecs:cluster`` or
+checked as AWS checks them, and names S3 requests by the action AWS authorizes them as
+(:data:`S3_ACTIONS_AS_AWS_AUTHORIZES`: HeadBucket is ``s3:ListBucket``). moto ignores ``Condition`` blocks (an unmet ``ecs:cluster`` or
 ``aws:RequestedRegion`` condition is allowed): conditions need assertions of their own on the
 templates (tests/cdk).
 """
@@ -29,6 +30,7 @@ templates (tests/cdk).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import secrets as random
@@ -200,6 +202,22 @@ def _secretsmanager_resource(response) -> str:
     return secret_id
 
 
+#: S3 requests moto authorizes under another action than AWS does: (resource type, HTTP method)
+#: -> the IAM action AWS checks. HeadBucket is authorized as ``s3:ListBucket``
+#: (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html, "Permissions"); moto
+#: checks a literal ``s3:HeadBucket``, an action IAM does not define.
+S3_ACTIONS_AS_AWS_AUTHORIZES = {("BUCKET", "HEAD"): "ListBucket"}
+
+
+def _s3_action_map(action_map: dict) -> dict:
+    """Return a copy of moto's S3 ``ACTION_MAP`` (resource type -> HTTP method -> query
+    parameter or ``DEFAULT`` -> action) with :data:`S3_ACTIONS_AS_AWS_AUTHORIZES` applied."""
+    fixed = copy.deepcopy(action_map)
+    for (resource_type, method), action in S3_ACTIONS_AS_AWS_AUTHORIZES.items():
+        fixed[resource_type][method]["DEFAULT"] = action
+    return fixed
+
+
 class AwsStandIn:
     """moto in server mode on 127.0.0.1, provisioned from a cloud assembly.
 
@@ -234,6 +252,7 @@ class AwsStandIn:
         from moto.ecs.responses import EC2ContainerServiceResponse
         from moto.iam.access_control import IAMRequestBase
         from moto.moto_api import state_manager
+        from moto.s3 import responses as s3_responses
         from moto.secretsmanager.responses import SecretsManagerResponse
         from moto.server import ThreadedMotoServer
 
@@ -242,6 +261,7 @@ class AwsStandIn:
         state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
         self._patches.set(EC2ContainerServiceResponse, "_determine_resource", _ecs_resource)
         self._patches.set(SecretsManagerResponse, "_determine_resource", _secretsmanager_resource)
+        self._patches.set(s3_responses, "ACTION_MAP", _s3_action_map(s3_responses.ACTION_MAP))
         original_check = IAMRequestBase.check_action_permitted
         stand_in = self
 

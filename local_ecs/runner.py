@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from local_ecs.taskdef import ContainerSpec, TaskSpec, podman_run_args
+from local_ecs.taskdef import ContainerSpec, TaskSpec, podman_run_args, split_environment
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,10 @@ class LocalTask:
         return "ready"
 
     def _start(self, run: ContainerRun) -> None:
-        env = self._env[run.spec.name]
+        inline, env = split_environment(self._env[run.spec.name])
         args = podman_run_args(run.spec, self.spec, name=run.podman_name, image=self.image_for(run.spec.image),
                                volume_names=self.volumes, hosts=self.hosts, env_names=sorted(env),
-                               labels=self.labels)
+                               labels=self.labels, env_inline=inline)
         if run.spec.health_check and not self.strict_health_timeouts:
             # podman fails a check at --health-timeout (exit -1); here the runner judges the time.
             args[args.index("--health-timeout") + 1] = f"{HEALTH_CHECK_HARD_LIMIT}s"

@@ -204,6 +204,23 @@ class TaskSpec:
         return ordered
 
 
+#: Variables podman itself reads from its own environment (scratch files, config lookup, runtime
+#: search): a container's values for them are passed inline (``--env NAME=VALUE``), never through
+#: the podman process's environment. A container's ``TMPDIR=/opt/airflow/tmp`` there made podman
+#: write its own temporary files in a host directory that does not exist.
+PODMAN_PROCESS_VARIABLES = frozenset({
+    "TMPDIR", "PATH", "HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "CONTAINERS_CONF",
+    "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF", "REGISTRY_AUTH_FILE", "CONTAINER_HOST",
+})
+
+
+def split_environment(environment: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Split a container's environment into (inline, inherited): the :data:`PODMAN_PROCESS_VARIABLES`
+    go on the command line, everything else (secrets included) through the podman process."""
+    inline = {k: v for k, v in environment.items() if k in PODMAN_PROCESS_VARIABLES}
+    return inline, {k: v for k, v in environment.items() if k not in PODMAN_PROCESS_VARIABLES}
+
+
 def podman_run_args(
     container: ContainerSpec,
     task: TaskSpec,
@@ -214,6 +231,7 @@ def podman_run_args(
     hosts: dict[str, str],
     env_names: list[str],
     labels: dict[str, str],
+    env_inline: dict[str, str] | None = None,
 ) -> list[str]:
     """Return ``podman run`` arguments that run ``container`` as ECS on Fargate would.
 
@@ -224,6 +242,8 @@ def podman_run_args(
     :param env_names: names of the environment variables to pass; their values come from the
         podman process's environment (``--env NAME``), so secrets stay off the command line.
     :param labels: podman labels (to find and remove everything the runner started).
+    :param env_inline: variables passed with their values (``--env NAME=VALUE``): the
+        :data:`PODMAN_PROCESS_VARIABLES`, which must not reach the podman process itself.
     :returns: the argument list after ``podman``.
     """
     args = ["run", "--detach", "--pull=never", "--network=host", "--name", name]
@@ -238,6 +258,8 @@ def podman_run_args(
         args += ["--workdir", container.working_directory]
     for env_name in env_names:
         args += ["--env", env_name]
+    for env_name, value in sorted((env_inline or {}).items()):
+        args += ["--env", f"{env_name}={value}"]
     for host, address in sorted(hosts.items()):
         args += ["--add-host", f"{host}:{address}"]
     for volume, path, read_only in container.mount_points:

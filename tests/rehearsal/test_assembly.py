@@ -94,3 +94,12 @@ def test_the_rehearsal_builds_the_images_of_the_services_and_workers_only(cdk_ou
     (only,) = wanted
     assert (assets[only].directory / assets[only].dockerfile).read_text().startswith("# The one image every Airflow")
     assert set(assets) - wanted, "the job's image is left out"
+
+
+def test_every_output_of_the_airflow_stack_resolves(cdk_out):
+    """The scenario resolves every output of the Airflow stack (UI URL, admin user); one of them
+    is the scheduler service's ``Fn::GetAtt ... .Name``, which had no stand-in and stopped the run."""
+    assembly = CloudAssembly(cdk_out())
+    resolver = Resolver(assembly, StandIns())
+    for key, output in assembly.stack("Airflow").template.get("Outputs", {}).items():
+        assert resolver.resolve("Airflow", output["Value"]) not in (None, ""), key

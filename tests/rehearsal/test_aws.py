@@ -98,3 +98,18 @@ def test_scheduler_role_is_checked_per_ecs_resource(aws):
         assert family in aws.denials[before].resource
     else:  # the template grants it (the fix of the scheduler's IAM)
         assert len(aws.denials) == before
+
+
+def test_head_bucket_is_authorized_as_list_bucket_as_aws_does(aws):
+    """AWS authorizes HeadBucket as ``s3:ListBucket`` (granted to the workers by ``s3:List*`` on
+    the logs bucket); moto alone would check an ``s3:HeadBucket`` no policy can grant."""
+    workers = _task_definition(aws, "Cluster", "Workers")
+    env = {e["Name"]: e["Value"] for e in workers["ContainerDefinitions"][0]["Environment"]}
+    bucket = env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].split("/")[2]
+    before = len(aws.denials)
+    aws.client("s3", aws.principal_of_role(workers["TaskRoleArn"])).head_bucket(Bucket=bucket)
+    assert len(aws.denials) == before
+    # The execution role has no S3 grant: denied, and recorded under the action AWS checks.
+    with pytest.raises(ClientError, match="403"):
+        aws.client("s3", aws.principal_of_role(workers["ExecutionRoleArn"])).head_bucket(Bucket=bucket)
+    assert (aws.denials[before].action, aws.denials[before].resource) == ("s3:ListBucket", f"arn:aws:s3:::{bucket}")

@@ -36,10 +36,7 @@ def _run(name: str, cdk_out) -> dict:
 
 
 #: Configurations whose rehearsal is known not to pass yet (docs/rehearsal.md), reported as xfail.
-KNOWN_FAILING = {
-    "s3": "moto authorizes HeadBucket as s3:HeadBucket (AWS: s3:ListBucket), so the S3 DAG bundle is denied",
-    "stock-executor": "not yet run to the end on the build machine",
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session", params=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_ecs.taskdef import ContainerSpec, TaskSpec, from_cloudformation, podman_run_args
+from local_ecs.taskdef import ContainerSpec, TaskSpec, from_cloudformation, podman_run_args, split_environment
 
 CFN = {
     "Family": "svc", "Cpu": "512", "Memory": "1024", "TaskRoleArn": "arn:aws:iam::1:role/task",
@@ -72,3 +72,15 @@ def test_cmd_form_health_check_is_a_json_array():
     spec = ContainerSpec.parse({"name": "c", "image": "i", "healthCheck": {"command": ["CMD", "curl", "-f", "x"]}})
     assert spec.health_check.podman_command() == '["curl", "-f", "x"]'
     assert (spec.health_check.interval, spec.health_check.timeout, spec.health_check.retries) == (30, 5, 3)
+
+
+def test_variables_podman_reads_itself_go_inline_not_through_its_environment():
+    """A container's ``TMPDIR`` in the podman process's environment made podman fail with
+    ``open /opt/airflow/tmp/...: no such file or directory``: it is passed on the command line."""
+    inline, inherited = split_environment({"TMPDIR": "/opt/airflow/tmp", "PATH": "/x", "DB_PASSWORD": "s3cr3t"})
+    assert inline == {"TMPDIR": "/opt/airflow/tmp", "PATH": "/x"} and inherited == {"DB_PASSWORD": "s3cr3t"}
+    task = TaskSpec.parse(from_cloudformation(CFN))
+    args = podman_run_args(task.containers[0], task, name="r-t-main", image="localhost/img", volume_names={"tmp": "r-t-tmp"},
+                           hosts={}, env_names=sorted(inherited), labels={}, env_inline=inline)
+    joined = " ".join(args)
+    assert "--env DB_PASSWORD --env PATH=/x --env TMPDIR=/opt/airflow/tmp" in joined and "s3cr3t" not in joined
