@@ -326,6 +326,8 @@ class Runner:
         self.tasks: dict[str, LocalTask] = {}
         self.finished: list[LocalTask] = []
         self.errors: list[str] = []
+        #: Ticks that failed since the last one that did not (read by the scenario's check).
+        self.failed_ticks_in_a_row = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -391,8 +393,10 @@ class Runner:
         while not self._stop.is_set():
             try:
                 self.tick()
+                self.failed_ticks_in_a_row = 0
             except Exception as error:
                 self.errors.append(f"{time.strftime('%H:%M:%S')} {error!r}")
+                self.failed_ticks_in_a_row += 1
                 log.exception("runner tick failed")
             self._stop.wait(self.tick_seconds)
 

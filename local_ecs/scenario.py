@@ -237,8 +237,19 @@ class LocalDeployment:
                                 uploaded.append(f"s3://{kwargs['bucket_name']}/{key}")
         return uploaded
 
+    #: Failed runner ticks in a row that stop the rehearsal (a podman that cannot start a
+    #: container fails every tick; a transient glitch of a loaded machine fails one or two).
+    RUNNER_ERRORS_TO_FAIL = 5
+
     def check(self) -> None:
-        """Raise :class:`TaskFailed` if a service task failed (name, exit code, log tail)."""
+        """Raise :class:`TaskFailed` if a service task failed (name, exit code, log tail), and
+        :class:`RehearsalFailed` if the runner keeps failing to drive the containers (for
+        example ``podman run`` refused), instead of waiting for a health that cannot come."""
+        failed = self.runner.failed_ticks_in_a_row
+        if failed >= self.RUNNER_ERRORS_TO_FAIL:
+            raise RehearsalFailed(
+                f"the runner failed {failed} times in a row driving the containers; the last: {self.runner.errors[-1]}"
+            )
         for task in self.services.values():
             if task.failure is not None:
                 raise task.failure

@@ -103,3 +103,22 @@ def test_every_output_of_the_airflow_stack_resolves(cdk_out):
     resolver = Resolver(assembly, StandIns())
     for key, output in assembly.stack("Airflow").template.get("Outputs", {}).items():
         assert resolver.resolve("Airflow", output["Value"]) not in (None, ""), key
+
+
+def test_a_runner_that_keeps_failing_stops_the_rehearsal(cdk_out, tmp_path):
+    """A podman that cannot start containers (seen: TMPDIR leaking into podman's own environment)
+    must stop the rehearsal with its error, not leave it waiting for health until the timeout."""
+    from local_ecs.scenario import LocalDeployment, RehearsalFailed
+
+    deployment = LocalDeployment(cdk_out(), tmp_path)
+    deployment.check()  # nothing failed yet
+    runner = deployment.runner
+    runner.errors.append("03:00:00 PodmanError('podman ps ... exit 125')")
+    runner.failed_ticks_in_a_row = 1
+    deployment.check()  # one glitch of a loaded machine is tolerated
+    runner.errors.extend(
+        f"03:00:0{i} PodmanError('podman run ... exit 125: open /opt/airflow/tmp/1: no such file')" for i in range(5)
+    )
+    runner.failed_ticks_in_a_row = 5
+    with pytest.raises(RehearsalFailed, match="failed 5 times in a row.*no such file"):
+        deployment.check()
