@@ -462,6 +462,14 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             if browser:
                 report["browser"] = _browser(ui, username, password,
                                              f"/dags/{DAG_ID}/runs/{run_id}/tasks/load", out_dir / f"screenshot-{name}.png")
+        # A worker reports its task's state, then uploads the log and exits: let every worker end
+        # on its own before the services stop (a scheduler stopping while one still runs may
+        # stop it, as the stock executor does: SIGTERM, exit 143).
+        services = {id(task) for task in deployment.services.values()}
+        report["workers_exited_after_seconds"] = _wait_for(
+            lambda: not [t for t in list(deployment.runner.tasks.values()) if id(t) not in services]
+            and round(time.monotonic() - started, 1),
+            180, "every worker container to exit", deployment.check)
         report["scratch"] = _scratch_checks(deployment)
     except Exception as error:
         report["error"] = str(error)
