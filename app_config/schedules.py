@@ -15,16 +15,17 @@ from __future__ import annotations
 import re
 import zoneinfo
 
-_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 
-#: field name, lowest, highest, names (index + lowest = value), extra characters allowed
-_FIELDS = (
+#: The six fields of an AWS cron expression: name, lowest, highest, names (index + lowest = value).
+#: Source: EventBridge Scheduler / Application Auto Scaling cron expression reference.
+CRON_FIELDS = (
     ("minutes", 0, 59, None),
     ("hours", 0, 23, None),
     ("day-of-month", 1, 31, None),
-    ("month", 1, 12, _MONTHS),
-    ("day-of-week", 1, 7, _DAYS),
+    ("month", 1, 12, MONTHS),
+    ("day-of-week", 1, 7, DAYS),
     ("year", 1970, 2199, None),
 )
 
@@ -86,7 +87,7 @@ def cron_error(expression: str) -> str | None:
             f"AWS cron expressions have 6 fields (minutes hours day-of-month month day-of-week "
             f"year), this one has {len(parts)}; e.g. {EXAMPLE}"
         )
-    for (name, low, high, names), text in zip(_FIELDS, parts):
+    for (name, low, high, names), text in zip(CRON_FIELDS, parts):
         problem = _field_error(name, text, low, high, names)
         if problem:
             return problem

@@ -27,19 +27,9 @@ import json
 import re
 from dataclasses import dataclass
 
+from app_config.schedules import CRON_FIELDS
 from cost.prices import CostError
 
-_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
-#: field name, lowest, highest, names (index + lowest = value)
-_FIELDS = (
-    ("minutes", 0, 59, None),
-    ("hours", 0, 23, None),
-    ("day-of-month", 1, 31, None),
-    ("month", 1, 12, _MONTHS),
-    ("day-of-week", 1, 7, _DAYS),
-    ("year", 1970, 2199, None),
-)
 #: the reference week (a Monday) and year of the count
 _WEEK_START = dt.datetime(2027, 1, 4)
 _YEAR = 2027
@@ -99,7 +89,7 @@ def _parse(expression: str) -> list[set[int]]:
             f"{expression!r}: the cost report counts office hours from AWS cron expressions "
             "(cron(minutes hours day-of-month month day-of-week year)), not rate() or at()"
         )
-    return [_field_values(n, t, lo, hi, names, expression) for (n, lo, hi, names), t in zip(_FIELDS, parts)]
+    return [_field_values(n, t, lo, hi, names, expression) for (n, lo, hi, names), t in zip(CRON_FIELDS, parts)]
 
 
 def _is_weekly(expression: str) -> bool:
