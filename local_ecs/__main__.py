@@ -3,10 +3,12 @@
 Usage::
 
     python -m local_ecs rehearse CDK_OUT [--name NAME] [--out .rehearsal] [--dags dags] [--no-browser]
+                                         [--browser-runs N]
     python -m local_ecs up CDK_OUT       # make local: run the stack until Ctrl-C or `down`
     python -m local_ecs down             # make local-down: stop it and remove its containers
 
-``rehearse`` exits 0 when the run succeeded, its task log came from S3 and IAM denied nothing;
+``rehearse`` exits 0 when the run succeeded, its task log came from S3, IAM denied nothing and
+every browser step passed;
 otherwise 1, after printing the failing container's name, exit code and last log lines. Missing
 podman, a failed build or a failing container stop it, and nothing is left running.
 """
@@ -29,9 +31,11 @@ PID_FILE = STATE_DIR / "local.pid"
 
 
 def passed(report: dict) -> bool:
-    """The rehearsal's verdict on a report."""
+    """The rehearsal's verdict on a report (with the browser step: every one of its runs passed)."""
+    browser = report.get("browser_runs")
     return (report.get("dag_run_state") == "success" and report.get("task_log_from_s3") is True
-            and not report.get("iam_denials") and not report.get("left_running") and "error" not in report)
+            and not report.get("iam_denials") and not report.get("left_running") and "error" not in report
+            and (browser is None or browser["passed"] == browser["runs"]))
 
 
 def _raise_on_sigterm() -> None:
@@ -49,12 +53,13 @@ def _rehearse(args) -> int:
 
     try:
         report = rehearse(Path(args.cdk_out), Path(args.out), name=args.name,
-                          dags_dir=Path(args.dags) if args.dags else None, browser=not args.no_browser)
+                          dags_dir=Path(args.dags) if args.dags else None, browser=not args.no_browser,
+                          browser_runs=args.browser_runs)
     except (Exception, KeyboardInterrupt) as error:  # the report (with the failure) is already written
         print(f"rehearsal {args.name} failed: {error}", file=sys.stderr)
         return 1
-    print(json.dumps({k: report[k] for k in ("dag_run_state", "task_log_from_s3", "iam_denials", "image_mib",
-                                             "seconds")}, indent=2))
+    print(json.dumps({k: report.get(k) for k in ("dag_run_state", "task_log_from_s3", "iam_denials", "image_mib",
+                                                 "browser_runs", "seconds")}, indent=2))
     return 0 if passed(report) else 1
 
 
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     rehearse.add_argument("--out", default=str(STATE_DIR))
     rehearse.add_argument("--dags", default=None, help="DAG files to upload (dag_bundle=s3)")
     rehearse.add_argument("--no-browser", action="store_true")
+    rehearse.add_argument("--browser-runs", type=int, default=1, metavar="N",
+                          help="run the browser step N times, each in a fresh browser (report: browser_runs)")
     up = sub.add_parser("up", help="start the stack for local development")
     up.add_argument("cdk_out")
     up.add_argument("--dags", default=None)

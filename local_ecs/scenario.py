@@ -22,13 +22,13 @@ import json
 import logging
 import re
 import secrets
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from local_ecs.assembly import CloudAssembly, StandIns
+from local_ecs.browser import check_task_page
 from local_ecs.aws import AwsStandIn
 from local_ecs.postgres import TlsOnlyPostgres, free_port
 from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
@@ -315,6 +315,19 @@ def _token(ui_url: str, username: str, password: str) -> str:
     return json.loads(body)["access_token"]
 
 
+def _poll(predicate, timeout: float, check=None, interval: float = 2.0):
+    """Return ``predicate()``'s first truthy value within ``timeout`` seconds, else its last
+    value (the report records what was seen; the tests judge it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check:
+            check()
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
 def _wait_for(predicate, timeout: float, what: str, check=None, interval: float = 2.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -327,48 +340,9 @@ def _wait_for(predicate, timeout: float, what: str, check=None, interval: float 
     raise RehearsalFailed(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _browser(ui_url: str, username: str, password: str, page_path: str, screenshot: Path) -> dict:
-    """Log in with Debian's Chromium (Playwright) and open a task's log page; save a screenshot."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return {"ok": False, "error": "playwright is not installed (pip install -r requirements-rehearsal.txt)"}
-    import shutil
-
-    chromium = shutil.which("chromium")
-    if not chromium:
-        return {"ok": False, "error": "Debian's chromium is not installed (apt-get install chromium)"}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            for _ in range(3):  # a loaded machine may drop the first submit
-                page.goto(f"{ui_url}/", wait_until="networkidle", timeout=60000)
-                if "/auth/login" not in page.url:
-                    break
-                page.fill("input[name=username]", username)
-                page.fill("input[name=password]", password)
-                page.keyboard.press("Enter")
-                with contextlib.suppress(Exception):
-                    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60000)
-                if "/auth/login" not in page.url:
-                    break
-            page.goto(f"{ui_url}{page_path}", wait_until="networkidle", timeout=60000)
-            with contextlib.suppress(Exception):
-                page.get_by_text(EXPECTED_LOG_LINE).first.wait_for(timeout=30000)
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
-            text = page.inner_text("body")
-            return {"ok": EXPECTED_LOG_LINE in text, "url": page.url, "screenshot": str(screenshot)}
-        finally:
-            browser.close()
-
-
 def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: Path | None = None,
              browser: bool = True, deployment: LocalDeployment | None = None, timeout: float = 900,
-             healthy_timeout: float = 1500) -> dict:
+             healthy_timeout: float = 1500, browser_runs: int = 1) -> dict:
     """Run the scenario (module docstring) and return the report; always cleans up.
 
     :param cdk_out: the cloud assembly of the configuration to rehearse.
@@ -377,6 +351,8 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
     :param dags_dir: DAG files to upload when the assembly uses ``dag_bundle=s3``.
     :param timeout: seconds for the DAG run; ``healthy_timeout``: for the services to be healthy
         (generous: on a shared 2-core machine one ``airflow jobs check`` took minutes).
+    :param browser_runs: how many times the browser step runs, each in a fresh browser (the
+        report's ``browser`` is the first, ``browser_runs`` all of them: a count of passes).
     :raises TaskFailed: a container exited non-zero where that stops its task (name, exit code,
         last log lines).
     :raises RehearsalFailed: a step failed.
@@ -442,26 +418,36 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         load = next((ti for ti in instances if ti["task_id"] == "load"), None)
         if load:
             # The run is success as soon as the task reports it; the worker uploads its log to S3
-            # just after. Until then the api-server tries the worker's log server (unreachable, as
-            # on Fargate), so read again for a while.
+            # just after. Wait for that object first, then for the REST API to serve the line:
+            # with the worker's log server unreachable (as on Fargate), it can only come from S3.
+            log_started = time.monotonic()
+            s3_keys = _poll(lambda: _s3_log_keys(deployment, run_id, "load", EXPECTED_LOG_LINE), 120,
+                            deployment.check) or []
             log_url = (f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/"
                        f"{load['try_number']}?full_content=true")
-            log_started = time.monotonic()
-            while True:
-                status, body = _http("GET", log_url, token=token)
-                if (status == 200 and EXPECTED_LOG_LINE in body) or time.monotonic() - log_started > 120:
-                    break
-                time.sleep(3)
+            answers: list[tuple[int, str]] = []
+
+            def log_served() -> bool:
+                answers.append(_http("GET", log_url, token=token))
+                return answers[-1][0] == 200 and EXPECTED_LOG_LINE in answers[-1][1]
+
+            _poll(log_served, 120, deployment.check, interval=3)
+            status, body = answers[-1]
             report["task_log_seconds_after_run"] = round(time.monotonic() - log_started, 1)
-            s3_keys = _s3_log_keys(deployment, run_id, "load", EXPECTED_LOG_LINE)
             report["task_log"] = {"status": status, "has_expected_line": EXPECTED_LOG_LINE in body,
                                   "rest_mentions_s3": "s3://" in body, "s3_objects_with_line": s3_keys,
                                   "body_head": body[:600]}
-            # The worker container is gone, so the api-server can only have read it from S3.
             report["task_log_from_s3"] = status == 200 and EXPECTED_LOG_LINE in body and bool(s3_keys)
             if browser:
-                report["browser"] = _browser(ui, username, password,
-                                             f"/dags/{DAG_ID}/runs/{run_id}/tasks/load", out_dir / f"screenshot-{name}.png")
+                runs = [check_task_page(ui, username, password, f"/dags/{DAG_ID}/runs/{run_id}/tasks/load",
+                                        EXPECTED_LOG_LINE, out_dir / (f"screenshot-{name}.png" if i == 0
+                                                                      else f"screenshot-{name}-{i + 1}.png"))
+                        for i in range(browser_runs)]
+                report["browser"] = runs[0]
+                report["browser_runs"] = {"runs": len(runs), "passed": sum(1 for r in runs if r["ok"]),
+                                          "failed_steps": [r["step"] for r in runs if not r["ok"]],
+                                          "login_attempts": [r["login_attempts"] for r in runs],
+                                          "seconds": [r["seconds"] for r in runs]}
         # A worker reports its task's state, then uploads the log and exits: let every worker end
         # on its own before the services stop (a scheduler stopping while one still runs may
         # stop it, as the stock executor does: SIGTERM, exit 143).
@@ -541,15 +527,3 @@ def _scratch_checks(deployment: LocalDeployment) -> dict:
                   check=False, timeout=60)
     return {"tmp_writable_by_50000": tmp.returncode == 0, "root_read_only": root.returncode != 0,
             "root_write_error": (root.stderr or "").strip()[-200:]}
-
-
-def podman_leftovers(run_id: str) -> list[str]:
-    """Names of containers of ``run_id`` podman still has."""
-    from local_ecs.podman import podman
-
-    result = podman("ps", "--all", "--format", "{{.Names}}", "--filter", f"label=local_ecs.run={run_id}", check=False)
-    return result.stdout.split()
-
-
-def run_command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, check=False)

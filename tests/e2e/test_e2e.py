@@ -7,8 +7,8 @@ asserts final states. The scheduler-restart scenario runs last, on its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import time
 import urllib.request
 from collections import Counter
 
@@ -218,12 +218,18 @@ def test_executor_task_events_reach_the_log_table(airflow, runs):
     if is_stock_executor():
         pytest.skip("the stock AwsEcsExecutor does not log intermediate submit failures (docs/architecture.md, section 2, defect 4)")
     airflow.wait_for_run(THROTTLED_DAG, runs[THROTTLED_DAG], timeout=420)
-    time.sleep(5)  # events are saved at the end of the scheduler loop that produced them
+    expected = {f"burst_{i}" for i in range(BURST_SIZE)}
+
+    def told() -> set[str]:
+        return {task_id for task_id, _, extra in airflow.events(THROTTLED_DAG) if "throttl" in extra.lower()}
+
+    # Events are saved at the end of the scheduler loop that produced them: wait for the rows.
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: told() >= expected, 120, interval=1.0, what="the throttling events in the log table")
     lost = [name for name, path in airflow.log_files.items()
             if name.startswith("scheduler") and "trying to save task event logs" in path.read_text(errors="replace")]
     assert not lost, f"{lost} failed to save executor task events"
-    told = {task_id for task_id, _, extra in airflow.events(THROTTLED_DAG) if "throttl" in extra.lower()}
-    assert told == {f"burst_{i}" for i in range(BURST_SIZE)}, airflow.events(THROTTLED_DAG)
+    assert told() == expected, airflow.events(THROTTLED_DAG)
 
 
 def test_scheduler_restart_while_tasks_run(airflow, runs):
@@ -237,8 +243,7 @@ def test_scheduler_restart_while_tasks_run(airflow, runs):
 
     wait_until(some_running, 180, what="two `slow` tasks running")
     old = airflow.scheduler
-    airflow.kill(old)  # SIGKILL: no executor.end(), no chance to tidy up
-    time.sleep(2)
+    airflow.kill(old)  # SIGKILL: no executor.end(), no chance to tidy up; returns once it has exited
     airflow.start_scheduler()
     tis = airflow.wait_for_run("e2e_restart", run_id, timeout=300)
     slow = {k[1]: v for k, v in tis.items() if k[0] == "slow"}
