@@ -4,7 +4,7 @@ Usage::
 
     python -m local_ecs rehearse CDK_OUT [--name NAME] [--out .rehearsal] [--dags dags] [--no-browser]
                                          [--browser-runs N]
-    python -m local_ecs up CDK_OUT       # make local: run the stack until Ctrl-C or `down`
+    python -m local_ecs up CDK_OUT [--dags-mount dags]   # make local: run until Ctrl-C or `down`
     python -m local_ecs down             # make local-down: stop it and remove its containers
 
 ``rehearse`` exits 0 when the run succeeded, its task log came from S3, IAM denied nothing and
@@ -64,9 +64,11 @@ def _rehearse(args) -> int:
 
 
 def _up(args) -> int:
-    from local_ecs.scenario import LocalDeployment
+    from local_ecs.scenario import LocalDeployment, _http, _token
 
-    deployment = LocalDeployment(Path(args.cdk_out), STATE_DIR / "local", max_workers=args.max_workers)
+    dags_mount = Path(args.dags_mount) if args.dags_mount else None
+    deployment = LocalDeployment(Path(args.cdk_out), STATE_DIR / "local", max_workers=args.max_workers,
+                                 dags_mount=dags_mount)
     stop = {"now": False}
 
     def on_signal(signum, frame):
@@ -80,10 +82,28 @@ def _up(args) -> int:
         deployment.start(dags_dir=Path(args.dags) if args.dags else None)
         deployment.wait_healthy()
         username, password = deployment.admin_login()
-        print(f"Airflow UI: {deployment.ui_url}\nuser: {username}\npassword: {password}\n"
-              "Stop with Ctrl-C or `make local-down`.", flush=True)
+        print(f"Airflow UI: {deployment.ui_url}\nuser: {username}\npassword: {password}", flush=True)
+        watcher = None
+        if dags_mount is not None:
+            from local_ecs.reload import DagFolderWatcher
+
+            session = {"token": _token(deployment.ui_url, username, password)}
+
+            def get(path: str) -> tuple[int, str]:
+                status, body = _http("GET", deployment.ui_url + path, token=session["token"])
+                if status == 401:  # the token expired: sign in again
+                    session["token"] = _token(deployment.ui_url, username, password)
+                    status, body = _http("GET", deployment.ui_url + path, token=session["token"])
+                return status, body
+
+            watcher = DagFolderWatcher(dags_mount, deployment.local_dag_folder(), get)
+            print(f"DAGs are mounted from {dags_mount}/: an edited or new file is parsed within seconds, "
+                  "no rebuild; each reload is printed here.", flush=True)
+        print("Stop with Ctrl-C or `make local-down`.", flush=True)
         while not stop["now"]:
             deployment.check()
+            for reload in watcher.poll() if watcher else []:
+                print(reload.line(), flush=True)
             time.sleep(1)
         return 0
     except Exception as error:
@@ -131,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                           help="run the browser step N times, each in a fresh browser (report: browser_runs)")
     up = sub.add_parser("up", help="start the stack for local development")
     up.add_argument("cdk_out")
-    up.add_argument("--dags", default=None)
+    up.add_argument("--dags", default=None, help="DAG files to upload (dag_bundle=s3)")
+    up.add_argument("--dags-mount", default=None, metavar="DIR",
+                    help="mount DIR over the image's DAG folder and reload edits (dag_bundle=image)")
     up.add_argument("--max-workers", type=int, default=3)
     sub.add_parser("down", help="stop the local stack and remove its containers")
     args = parser.parse_args(argv)

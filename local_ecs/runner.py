@@ -119,12 +119,15 @@ class LocalTask:
     :param strict_health_timeouts: a check slower than its ``timeout`` fails (ECS). False
         records it in the container's report (``health_checks_over_timeout``) and judges the
         check by its exit code only: for machines whose cores are shared by many processes.
+    :param bind_mounts: host directory -> container path, read-only, in every container
+        (``make local``'s DAG folder; never in the rehearsal, ECS has no such mount).
     """
 
     def __init__(self, task_id: str, spec: TaskSpec, *, environment_for: Callable[[TaskSpec, ContainerSpec], dict],
                  image_for: Callable[[str], str], hosts: dict[str, str], runner: "Runner",
-                 strict_health_timeouts: bool = True):
+                 strict_health_timeouts: bool = True, bind_mounts: dict[str, str] | None = None):
         self.task_id = task_id
+        self.bind_mounts = dict(bind_mounts or {})
         self.strict_health_timeouts = strict_health_timeouts
         self.spec = spec
         self.environment_for = environment_for
@@ -189,7 +192,7 @@ class LocalTask:
         inline, env = split_environment(self._env[run.spec.name])
         args = podman_run_args(run.spec, self.spec, name=run.podman_name, image=self.image_for(run.spec.image),
                                volume_names=self.volumes, hosts=self.hosts, env_names=sorted(env),
-                               labels=self.labels, env_inline=inline)
+                               labels=self.labels, env_inline=inline, bind_mounts=self.bind_mounts)
         if run.spec.health_check and not self.strict_health_timeouts:
             # podman fails a check at --health-timeout (exit -1); here the runner judges the time.
             args[args.index("--health-timeout") + 1] = f"{HEALTH_CHECK_HARD_LIMIT}s"

@@ -79,10 +79,21 @@ class LocalDeployment:
     :param strict_health_timeouts: see :class:`~local_ecs.runner.LocalTask`; off by default,
         because the build machines share 2 cores among many processes: checks slower than their
         timeout are then reported (``health_checks_over_timeout``), not failed.
+    :param dags_mount: ``make local`` only: a host folder mounted read-only over the image's DAG
+        folder (the path of the template's ``LocalDagBundle``) in every container, services and
+        workers, with the dag-processor rescanning it every :data:`RELOAD_SECONDS`, so an edited
+        or new DAG runs without a rebuild.
+    :raises RehearsalFailed: ``dags_mount`` with a deployment whose DAG bundle is not a folder
+        of the image (``dag_bundle=s3``).
     """
 
+    #: ``make local``'s rescan period of the mounted DAG folder (seconds): ``[dag_processor]
+    #: refresh_interval`` (new files) and ``min_file_process_interval`` (changed files), whose
+    #: defaults (300 s and 30 s, Airflow's configuration reference) suit a deployment, not an edit.
+    RELOAD_SECONDS = 2
+
     def __init__(self, cdk_out: Path, work_dir: Path, *, max_workers: int = 3, build_images=None, podman=None,
-                 ui_port: int = 8080, strict_health_timeouts: bool = False):
+                 ui_port: int = 8080, strict_health_timeouts: bool = False, dags_mount: Path | None = None):
         self.strict_health_timeouts = strict_health_timeouts
         self.assembly = CloudAssembly(cdk_out)
         self.cdk_out = Path(cdk_out)
@@ -100,6 +111,12 @@ class LocalDeployment:
         self.hosts: dict[str, str] = {}
         self.timings: dict[str, float] = {}
         self.image_tags: dict[str, str] = {}
+        self.bind_mounts: dict[str, str] = {}
+        self.reload_environment: dict[str, str] = {}
+        if dags_mount is not None:
+            self.bind_mounts = {str(Path(dags_mount).resolve()): self.local_dag_folder()}
+            self.reload_environment = {"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(self.RELOAD_SECONDS),
+                                       "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(self.RELOAD_SECONDS)}
 
     # -- what the templates say -------------------------------------------------------------
 
@@ -145,6 +162,24 @@ class LocalDeployment:
         images = json.dumps([c["Image"] for key in run for c in definitions[key]["ContainerDefinitions"]])
         return set(_ASSET_HASH.findall(images))
 
+    def local_dag_folder(self) -> str:
+        """Return the folder of the ``LocalDagBundle`` the templates configure
+        (``AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST``).
+
+        :raises RehearsalFailed: no container configures a local DAG bundle (``dag_bundle=s3``).
+        """
+        for stack in self.assembly.stacks.values():
+            for definition in stack.of_type("AWS::ECS::TaskDefinition").values():
+                for container in definition["Properties"]["ContainerDefinitions"]:
+                    for variable in container.get("Environment", []):
+                        if variable["Name"] != "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST":
+                            continue
+                        for bundle in json.loads(variable["Value"]):
+                            if bundle.get("classpath", "").endswith(".LocalDagBundle"):
+                                return bundle["kwargs"]["path"]
+        raise RehearsalFailed("the DAG folder can be mounted only with dag_bundle=image (the templates configure "
+                              "no LocalDagBundle); run make local without -c dag_bundle=s3")
+
     def service_definitions(self) -> dict[str, TaskSpec]:
         """Return ``{service logical ID: task definition}`` of every ECS service, and fill
         :attr:`hosts` with their Cloud Map names."""
@@ -173,11 +208,13 @@ class LocalDeployment:
             env.update(self.aws.principal_of_role(task.task_role_arn).environment())
         env["AWS_ENDPOINT_URL"] = self.aws.url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env.update(self.reload_environment)
         return env
 
     def _task(self, task_id: str, spec: TaskSpec) -> LocalTask:
         return LocalTask(task_id, spec, environment_for=self.environment_for, image_for=self.stand_ins.image,
-                         hosts=self.hosts, runner=self.runner, strict_health_timeouts=self.strict_health_timeouts)
+                         hosts=self.hosts, runner=self.runner, strict_health_timeouts=self.strict_health_timeouts,
+                         bind_mounts=self.bind_mounts)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -527,3 +564,88 @@ def _scratch_checks(deployment: LocalDeployment) -> dict:
                   check=False, timeout=60)
     return {"tmp_writable_by_50000": tmp.returncode == 0, "root_read_only": root.returncode != 0,
             "root_write_error": (root.stderr or "").strip()[-200:]}
+
+
+#: The DAG :func:`rehearse_reload` writes into the mounted folder; ``VERSION`` is replaced per edit.
+RELOAD_PROBE_DAG = """import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="reload_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def reload_probe():
+    @task
+    def version():
+        return "VERSION"
+
+    version()
+
+
+reload_probe()
+"""
+
+
+def rehearse_reload(cdk_out: Path, out_dir: Path, dags_dir: Path, *, healthy_timeout: float = 1500,
+                    reload_timeout: float = 300, run_timeout: float = 600) -> dict:
+    """``make local``'s promise, measured: a new DAG file in the mounted folder is parsed and
+    runs, then an edit of it is parsed and the next run executes the edited code, with no rebuild.
+
+    :param dags_dir: the DAGs to start with; copied, the copy is mounted and edited.
+    :returns: the report (also ``out_dir/report-local-reload.json``): ``reload`` holds per step
+        (``new``, ``edit``) the seconds from the file's write to its parse, the run's state and the
+        task's return value (the edit's version proves the worker ran the edited file).
+    :raises RehearsalFailed: a step did not reach its state in time (the report says which).
+    """
+    import shutil
+
+    from local_ecs.reload import DagFolderWatcher
+
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    folder = out_dir / "local-reload-dags"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(dags_dir, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    folder.chmod(0o755)
+    deployment = LocalDeployment(cdk_out, out_dir / "run-local-reload", dags_mount=folder)
+    report: dict = {"configuration": "local-reload", "reload": {}, "iam_denials": []}
+    try:
+        deployment.start()
+        deployment.wait_healthy(timeout=healthy_timeout)
+        ui = deployment.ui_url
+        token = _token(ui, *deployment.admin_login())
+        watcher = DagFolderWatcher(folder, deployment.local_dag_folder(), lambda path: _http("GET", ui + path, token=token))
+        probe = folder / "reload_probe.py"
+        for step in ("new", "edit"):
+            probe.write_text(RELOAD_PROBE_DAG.replace("VERSION", step))
+            seen = _wait_for(lambda: [r for r in watcher.poll() if r.file == probe.name], reload_timeout,
+                             f"the {step} reload_probe.py to be parsed", deployment.check, interval=0.5)
+            reload = seen[-1]
+            if reload.error:
+                raise RehearsalFailed(f"reload_probe.py ({step}) did not import: {reload.error[-500:]}")
+            entry = report["reload"][step] = {"parse_seconds": reload.seconds}
+            if step == "new":
+                _http("PATCH", f"{ui}/api/v2/dags/reload_probe", {"is_paused": False}, token)
+            status, body = _http("POST", f"{ui}/api/v2/dags/reload_probe/dagRuns", {"logical_date": None}, token)
+            if status not in (200, 201):
+                raise RehearsalFailed(f"triggering reload_probe ({step}) answered {status}: {body[:300]}")
+            run_id = json.loads(body)["dag_run_id"]
+            triggered = time.monotonic()
+
+            def finished(run_id=run_id):
+                status, body = _http("GET", f"{ui}/api/v2/dags/reload_probe/dagRuns/{run_id}", token=token)
+                state = json.loads(body).get("state") if status == 200 else None
+                return state if state in ("success", "failed") else None
+
+            entry["run_state"] = _wait_for(finished, run_timeout, f"reload_probe run {run_id}", deployment.check)
+            entry["run_seconds"] = round(time.monotonic() - triggered, 1)
+            status, body = _http("GET", f"{ui}/api/v2/dags/reload_probe/dagRuns/{run_id}/taskInstances/version/"
+                                        "xcomEntries/return_value", token=token)
+            entry["returned"] = json.loads(body).get("value") if status == 200 else f"HTTP {status}: {body[:200]}"
+    except Exception as error:
+        report["error"] = str(error)
+        raise
+    finally:
+        report["left_running"] = deployment.stop()
+        report["iam_denials"] = sorted({d.line() for d in deployment.aws.denials})
+        report["seconds"] = round(time.monotonic() - started, 1)
+        (out_dir / "report-local-reload.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report

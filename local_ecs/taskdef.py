@@ -232,6 +232,7 @@ def podman_run_args(
     env_names: list[str],
     labels: dict[str, str],
     env_inline: dict[str, str] | None = None,
+    bind_mounts: dict[str, str] | None = None,
 ) -> list[str]:
     """Return ``podman run`` arguments that run ``container`` as ECS on Fargate would.
 
@@ -244,6 +245,9 @@ def podman_run_args(
     :param labels: podman labels (to find and remove everything the runner started).
     :param env_inline: variables passed with their values (``--env NAME=VALUE``): the
         :data:`PODMAN_PROCESS_VARIABLES`, which must not reach the podman process itself.
+    :param bind_mounts: host directory -> container path, mounted read-only over what the image
+        holds there (``make local`` mounts ``dags/``; ECS has no such thing, the rehearsal never
+        uses it).
     :returns: the argument list after ``podman``.
     """
     args = ["run", "--detach", "--pull=never", "--network=host", "--name", name]
@@ -264,6 +268,8 @@ def podman_run_args(
         args += ["--add-host", f"{host}:{address}"]
     for volume, path, read_only in container.mount_points:
         args += ["--volume", f"{volume_names[volume]}:{path}" + (":ro" if read_only else "")]
+    for host_path, path in sorted((bind_mounts or {}).items()):
+        args += ["--volume", f"{host_path}:{path}:ro"]
     cpu = container.cpu or task.cpu
     memory = container.memory or task.memory
     if cpu:

@@ -96,3 +96,24 @@ def test_browser_logs_in_and_shows_the_task_log(default_report):
     browser = default_report.get("browser") or {}
     assert browser.get("ok"), browser
     assert Path(browser["screenshot"]).stat().st_size > 10_000
+
+
+@pytest.fixture(scope="session")
+def reload_report(cdk_out):
+    """make local's set-up (dags/ mounted, not baked) with a DAG written and then edited."""
+    from local_ecs.scenario import rehearse_reload
+
+    try:
+        return rehearse_reload(cdk_out("default"), OUT, PROJECT_ROOT / "dags")
+    except Exception as error:
+        path = OUT / "report-local-reload.json"
+        return json.loads(path.read_text()) if path.exists() else {"error": str(error)}
+
+
+def test_make_local_runs_a_new_and_then_an_edited_dag_without_a_rebuild(reload_report):
+    assert "error" not in reload_report, reload_report.get("error")
+    new, edit = reload_report["reload"]["new"], reload_report["reload"]["edit"]
+    assert new["run_state"] == edit["run_state"] == "success", reload_report["reload"]
+    # The worker launched after the edit ran the edited file: its return value is the edit's.
+    assert "new" in str(new["returned"]) and "edit" in str(edit["returned"]), reload_report["reload"]
+    assert reload_report["iam_denials"] == [] and reload_report["left_running"] == []
