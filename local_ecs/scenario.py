@@ -567,11 +567,16 @@ def _scratch_checks(deployment: LocalDeployment) -> dict:
 
 
 #: The DAG :func:`rehearse_reload` writes into the mounted folder; ``VERSION`` is replaced per edit.
-RELOAD_PROBE_DAG = """import pendulum
+#: Two retries: on a machine whose cores are shared by many processes a worker's first call to
+#: the Execution API was once seen to time out (ReadTimeout after 5 tries, load average 20).
+RELOAD_PROBE_DAG = """import datetime
+
+import pendulum
 from airflow.sdk import dag, task
 
 
-@dag(dag_id="reload_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+@dag(dag_id="reload_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False,
+     default_args={"retries": 2, "retry_delay": datetime.timedelta(seconds=5)})
 def reload_probe():
     @task
     def version():
