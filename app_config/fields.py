@@ -9,10 +9,9 @@ A problem raised by a validator is a :class:`pydantic_core.PydanticCustomError` 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+from pydantic import BeforeValidator, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 #: Fargate's task sizes (source in :mod:`app_config.fargate`), cited in every size problem.
@@ -54,11 +53,11 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-def _upper(value: Any) -> Any:
+def upper(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-def _lower(value: Any) -> Any:
+def lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
@@ -91,22 +90,7 @@ def json_object(example: str, not_json: str = "{key} is not valid JSON") -> Befo
     return BeforeValidator(parse)
 
 
-def check(test: Callable[[Any], bool], sentence: str) -> AfterValidator:
-    """Refuse a value ``test`` rejects with ``sentence`` (``{key}`` and ``{value}`` filled in)."""
-
-    def validate(value: Any, info: ValidationInfo) -> Any:
-        if value is not None and not test(value):
-            raise problem(sentence.format(key=info.field_name, value=show(value)))
-        return value
-
-    return AfterValidator(validate)
-
-
 #: A whole number from ``2``, ``"2"`` or ``2.0``; never from ``true`` or ``2.5``.
 Whole = Annotated[int, BeforeValidator(_not_bool)]
-#: Upper-cased text (capacity providers).
-Upper = Annotated[str, BeforeValidator(_upper)]
-#: Lower-cased text (the choices written in lowercase).
-Lower = Annotated[str, BeforeValidator(_lower)]
 #: A comma-separated ``-c`` string or a cdk.json list.
 CommaList = Annotated[tuple[str, ...], BeforeValidator(_comma_list)]

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app_config.fargate import fargate_size_error
-from app_config.fields import FARGATE_SIZES_URL, Whole, _upper, problem, problems
+from app_config.fields import FARGATE_SIZES_URL, Whole, upper, problem, problems
 
 #: Where job directories live: ``jobs/`` at the repository root.
 JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
@@ -80,7 +80,7 @@ class QueueSpec(BaseModel):
 
     cpu: Whole
     memory_mib: Whole
-    capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"] | None, BeforeValidator(_upper)] = Field(
+    capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"] | None, BeforeValidator(upper)] = Field(
         None, json_schema_extra={"problem": "{key}={value}: use FARGATE or FARGATE_SPOT"})
 
 

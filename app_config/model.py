@@ -1,14 +1,16 @@
-"""The typed deployment configuration: frozen dataclasses, validated before anything is synthesized.
+"""The typed deployment configuration as the stacks read it: frozen dataclasses, grouped by concern.
 
 ``app.py`` builds one :class:`DeploymentConfig` with :func:`app_config.loader.load_config` from the
 CDK context (``cdk.json`` plus ``-c key=value``); nothing below ``app.py`` reads context or the
-environment. Units are in the field names or docstrings: CPU in vCPU units (1024 = 1 vCPU), memory
-in MiB, storage in GiB, durations in days or seconds.
+environment. The keys, their limits, defaults and stage presets are declared once, in
+:mod:`app_config.settings`; these classes hold the validated values and no defaults. Units are in
+the field names or docstrings: CPU in vCPU units (1024 = 1 vCPU), memory in MiB, storage in GiB,
+durations in days or seconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: The amazon provider's executor, as shipped (apache-airflow-providers-amazon).
 STOCK_ECS_EXECUTOR = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"

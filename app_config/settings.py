@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from app_config.executors import executor_class_error
 from app_config.fargate import fargate_size_error
 from app_config.fields import (
-    FARGATE_SIZES_URL, CommaList, Whole, _lower, _upper, check, json_object, problems, setting,
+    FARGATE_SIZES_URL, CommaList, Whole, json_object, lower, problems, setting, upper,
 )
 from app_config.jobs import JOBS_EXAMPLE, QUEUES_EXAMPLE, Jobs, Queues
 from app_config.model import BUNDLED_ECS_EXECUTOR
@@ -140,6 +140,22 @@ def _sentence(find: Callable[[str, Any], str | None]) -> AfterValidator:
     return AfterValidator(validate)
 
 
+def _host_name(value: Any) -> Any:
+    """``Airflow.Example.com.`` -> ``airflow.example.com``."""
+    return value.strip().lower().rstrip(".") if isinstance(value, str) else value
+
+
+def _zone_id(value: Any) -> Any:
+    """``/hostedzone/Z123`` (as the Route 53 API prints it) -> ``Z123``."""
+    return value.strip().removeprefix("/hostedzone/") if isinstance(value, str) else value
+
+
+def _retention_problem(key: str, value: int) -> str | None:
+    if value in LOG_RETENTION_DAYS:
+        return None
+    return f"{key}={value}: CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}"
+
+
 def _cron_problem(key: str, value: str) -> str | None:
     found = cron_error(value)
     return f"{key}={value!r}: {found}" if found else None
@@ -210,7 +226,7 @@ class Settings(BaseModel):
         problem="{key}={value}: use up to 255 letters, digits, hyphens and underscores")
     worker_cpu: Whole = setting(1024, "worker task CPU, " + _FARGATE_CPU.format(memory="`worker_memory_mib`"))
     worker_memory_mib: Whole = setting(2048, "worker task memory (MiB)")
-    worker_capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"], BeforeValidator(_upper)] = setting(
+    worker_capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"], BeforeValidator(upper)] = setting(
         "FARGATE_SPOT", "`FARGATE_SPOT` or `FARGATE`", problem=_PROVIDER)
     spot_fallback_to_on_demand: bool = setting(True, "relaunch on FARGATE when Spot has no capacity")
     worker_queues: Annotated[Queues, json_object(QUEUES_EXAMPLE)] = setting(
@@ -238,22 +254,20 @@ class Settings(BaseModel):
         "DNS-validated one. Refused without `domain_name` (no certificate can cover the ALB's own "
         "`*.elb.amazonaws.com` name)", pattern=_CERT_ARN_RE.pattern,
         problem="{key}={value} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
-    domain_name: Annotated[str | None, BeforeValidator(lambda v: v.strip().lower().rstrip(".") if isinstance(v, str) else v)] = setting(
+    domain_name: Annotated[str | None, BeforeValidator(_host_name)] = setting(
         None, "the UI's host name, e.g. `airflow.example.com`: HTTPS on 443 (HTTP redirected), an alias record "
         "to the ALB, `[api] base_url` and `AirflowUiUrl` from it. Needs `hosted_zone_id` and `hosted_zone_name`",
         pattern=_DOMAIN_RE.pattern, problem="{key}={value}: give a host name such as airflow.example.com")
-    hosted_zone_id: Annotated[str | None, BeforeValidator(lambda v: v.strip().removeprefix("/hostedzone/") if isinstance(v, str) else v)] = setting(
+    hosted_zone_id: Annotated[str | None, BeforeValidator(_zone_id)] = setting(
         None, "the Route 53 public hosted zone that holds `domain_name`, where the certificate is validated and "
         "the alias record added", pattern=r"^Z[A-Z0-9]{1,31}$",
         problem="{key}={value}: a Route 53 zone ID looks like Z0123456789ABCDEFGHIJ")
-    hosted_zone_name: Annotated[str | None, BeforeValidator(lambda v: v.strip().lower().rstrip(".") if isinstance(v, str) else v)] = setting(
+    hosted_zone_name: Annotated[str | None, BeforeValidator(_host_name)] = setting(
         None, "that zone's name: `domain_name` itself or a parent of it")
     ui_private_only: bool = setting(False, "internal load balancer (reach it through a VPN)")
-    log_retention_days: Annotated[Whole, check(lambda v: v in LOG_RETENTION_DAYS,
-                                               "{key}={value}: CloudWatch Logs accepts only "
-                                               + ", ".join(map(str, LOG_RETENTION_DAYS)))] = setting(
+    log_retention_days: Annotated[Whole, _sentence(_retention_problem)] = setting(
         30, "CloudWatch Logs retention (an accepted value, e.g. 30, 90, 365)")
-    dag_bundle: Annotated[Literal["image", "s3"], BeforeValidator(_lower)] = setting(
+    dag_bundle: Annotated[Literal["image", "s3"], BeforeValidator(lower)] = setting(
         "image", "`image` or `s3`", problem="{key}={value}: use image (dags/ baked into the image) or s3")
     enable_ecs_exec: bool = setting(
         False, "`aws ecs execute-command` into the services, sessions logged to CloudWatch. Needs "
@@ -274,7 +288,7 @@ class Settings(BaseModel):
         "(in `cdk.json`, or a JSON string with `-c`) of job name → `cpu`/`memory_mib` (a Fargate pair), "
         "`s3_read_prefixes`, `s3_write_prefixes` (key prefixes of the data bucket, ending in `/`); each name is a "
         "directory `jobs/<name>/` with a `Dockerfile`; `{}` for none")
-    office_hours_scope: Annotated[Literal["none", "ui", "environment"], BeforeValidator(_lower)] = setting(
+    office_hours_scope: Annotated[Literal["none", "ui", "environment"], BeforeValidator(lower)] = setting(
         "none", "`ui`: the api-server scales to zero outside office hours; `environment`: api-server, scheduler, "
         "dag-processor and triggerer scale to zero and the database is stopped (see "
         "[Operating](#office-hours-and-automatic-scaling))",
@@ -287,7 +301,7 @@ class Settings(BaseModel):
         "cron(0 19 ? * MON-FRI *)", "when Airflow goes to sleep, in the same form; never at the minute it starts")
     office_hours_timezone: Annotated[str, _sentence(_timezone_problem)] = setting(
         "UTC", "IANA time zone of those expressions, e.g. `Europe/Berlin` (daylight saving time followed)")
-    api_server_scale_on: Annotated[Literal["none", "cpu", "requests"], BeforeValidator(_lower)] = setting(
+    api_server_scale_on: Annotated[Literal["none", "cpu", "requests"], BeforeValidator(lower)] = setting(
         "none", "`cpu` (average CPU utilization) or `requests` (load balancer requests per task): target tracking "
         "of the api-server's task count",
         problem="{key}={value}: use none (fixed api_server_count), cpu (average CPU utilization) or requests "
@@ -308,7 +322,7 @@ class Settings(BaseModel):
         False, "run the Airflow tasks in the public subnets with a public IPv4 address each as their way out to "
         "AWS APIs, instead of NAT or interface endpoints; needs `nat_gateways=0`; no inbound rule admits the "
         "internet")
-    services_capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"], BeforeValidator(_upper)] = setting(
+    services_capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"], BeforeValidator(upper)] = setting(
         "FARGATE", "capacity provider of the four services; ECS replaces a task that Spot interrupts",
         problem=_PROVIDER)
     container_insights: bool = setting(
