@@ -67,6 +67,7 @@ def _defines(source: str, name: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=32)
 def executor_class_error(path: str) -> str | None:
     """Describe why ``path`` cannot name an executor class, or return None.
 
