@@ -122,7 +122,9 @@ def _sentences(error: dict) -> list[str]:
     if hint is None and template:
         return [template.format(key=where if len(loc) == 1 else f"{_where(loc[:2])}: {loc[-1]}",
                                 value=show(_typed(loc, value)))]
-    return [f"{where}={show(value)}: {hint or error['msg']}".format(key=where)]
+    if hint and len(loc) > 1:  # a job's or queue's setting: no -c example for it alone
+        hint = hint.split(", e.g.")[0]
+    return [f"{where}={show(value)}: " + (hint.format(key=where) if hint else error["msg"])]
 
 
 def _typed(loc: tuple, value: Any) -> Any:

@@ -26,7 +26,7 @@ def problems_of(raw: dict) -> list[str]:
     ("raw", "expected"),
     [
         ({"worker_queues": {"large": {"cpu": 2048.9, "memory_mib": 8192}}},
-         "worker_queues: queue 'large': cpu=2048.9: expected a whole number"),
+         "worker_queues: queue 'large': cpu=2048.9: expected a whole number\n"),
         ({"worker_queues": '{"large": {"cpu": "2048.9", "memory_mib": 8192}}'}, "queue 'large': cpu='2048.9'"),
         ({"jobs": ""}, "jobs is empty: leave the key out for its default; for no job write jobs={}"),
         ({"ui_allowed_cidrs": ""}, "ui_allowed_cidrs is empty: leave the key out for its default; give the IPv4 CIDRs"),
@@ -60,7 +60,7 @@ def problems_of(raw: dict) -> list[str]:
     ],
 )
 def test_bad_input_is_refused_with_the_key_and_the_fix(raw, expected):
-    message = "\n".join(problems_of(raw))
+    message = "\n".join(problems_of(raw)) + "\n"
     assert expected in message, message
 
 
