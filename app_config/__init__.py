@@ -1,5 +1,6 @@
-"""The deployment configuration: a typed model (``model``), Fargate's size rules (``fargate``) and
-the loader that builds and validates it from the CDK context (``loader``)."""
+"""The deployment configuration: every key declared once (``settings``, a pydantic model, with
+``jobs``, ``schedules``, ``executors`` and ``fargate`` for what its values must be), the loader that
+reads the CDK context into it (``loader``), and the typed shape the stacks read (``model``)."""
 
 from app_config.loader import load_config
 from app_config.model import (

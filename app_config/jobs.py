@@ -1,36 +1,35 @@
-"""Parsing and validation of the ``jobs`` configuration key: the container jobs that DAGs run
-with the amazon provider's ``EcsRunTaskOperator``.
+"""The ``jobs`` and ``worker_queues`` keys: JSON objects of name -> settings.
 
-The value is a JSON object (in ``cdk.json``, or a JSON string with ``-c jobs='{...}'``) mapping a
-job name to its settings::
+``jobs`` declares the container jobs that DAGs run with the amazon provider's
+``EcsRunTaskOperator``; each name is a directory ``jobs/<name>/`` holding the job's ``Dockerfile``::
 
     {"upload-file-to-s3": {"cpu": 256, "memory_mib": 512, "s3_write_prefixes": ["uploads/"]}}
 
-Each name is a directory ``jobs/<name>/`` holding the job's ``Dockerfile``.
+``worker_queues`` names Airflow queues whose tasks run at a worker size of their own::
+
+    {"large": {"cpu": 2048, "memory_mib": 8192, "capacity_provider": "FARGATE"}}
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app_config.fargate import fargate_size_error
-from app_config.model import JobConfig, TaskSize
+from app_config.fields import FARGATE_SIZES_URL, Whole, upper, problem, problems
 
 #: Where job directories live: ``jobs/`` at the repository root.
 JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
-#: The example job and its DAG (``dags/example_ecs_job.py``) ship with the project.
-DEFAULT_JOBS: dict[str, dict[str, Any]] = {
-    "upload-file-to-s3": {"cpu": 256, "memory_mib": 512, "s3_write_prefixes": ["uploads/"]},
-}
-JOB_FIELDS = ("cpu", "memory_mib", "s3_read_prefixes", "s3_write_prefixes")
+JOBS_EXAMPLE = '{"my-job": {"cpu": 256, "memory_mib": 512, "s3_write_prefixes": ["out/"]}}'
+QUEUES_EXAMPLE = '{"large": {"cpu": 2048, "memory_mib": 8192, "capacity_provider": "FARGATE"}}'
 
 _JOB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 # Relative S3 key prefixes ending in "/": no wildcard, no leading "/", no "." or ".." segment.
 _PREFIX_RE = re.compile(r"^(?:(?!\.\.?/)[A-Za-z0-9_.=-]+/)+$")
-_EXAMPLE = '{"my-job": {"cpu": 256, "memory_mib": 512, "s3_write_prefixes": ["out/"]}}'
 
 
 def job_variable_name(name: str) -> str:
@@ -39,65 +38,105 @@ def job_variable_name(name: str) -> str:
     return "ecs_job_" + name.replace("-", "_")
 
 
-def parse_jobs(value: Any, problems: list[str], jobs_dir: Path = JOBS_DIR) -> tuple[JobConfig, ...]:
-    """Build the jobs from the ``jobs`` key, appending one sentence per problem to ``problems``.
+def job_construct_id(name: str) -> str:
+    """Return the construct ID of job ``name``: its hyphen-separated words capitalized, e.g.
+    ``UploadFileToS3``. Two names with the same ID (``a-b``, ``a--b``) cannot both be deployed."""
+    return "".join(part.capitalize() for part in name.split("-"))
 
-    :param value: a mapping or its JSON text; ``{}`` (or an empty string) declares no job.
-    :param problems: collects problems, each naming ``jobs.<name>.<field>`` and the fix.
-    :param jobs_dir: where job directories are looked up (``jobs/`` of the repository).
-    :returns: the valid jobs, sorted by name.
+
+def _job_name(name: str) -> str:
+    if not _JOB_NAME_RE.match(name):
+        raise problem(f"jobs.{name}: a job name is 1-32 lowercase letters, digits and hyphens, starting with a letter")
+    return name
+
+
+def _queue_name(name: str) -> str:
+    if not _QUEUE_NAME_RE.match(name):
+        raise problem(f"worker_queues: queue name {name!r}: use 1-256 letters, digits, _ . and -")
+    return name
+
+
+def _prefix_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class JobSpec(BaseModel):
+    """One job's settings: its Fargate size (vCPU units, MiB) and the key prefixes of the data
+    bucket it may read and write (relative, ending in ``/``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: Whole = 256
+    memory_mib: Whole = 512
+    s3_read_prefixes: Annotated[tuple[str, ...], BeforeValidator(_prefix_list)] = ()
+    s3_write_prefixes: Annotated[tuple[str, ...], BeforeValidator(_prefix_list)] = ()
+
+
+class QueueSpec(BaseModel):
+    """One queue's worker size (vCPU units, MiB) and capacity provider (None: the executor's
+    ``worker_capacity_provider``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: Whole
+    memory_mib: Whole
+    capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"] | None, BeforeValidator(upper)] = Field(
+        None, json_schema_extra={"problem": "{key}={value}: use FARGATE or FARGATE_SPOT"})
+
+
+JOB_FIELDS = tuple(JobSpec.model_fields)
+QUEUE_FIELDS = tuple(QueueSpec.model_fields)
+
+
+def _size_problem(where: str, cpu: int, memory_mib: int) -> str | None:
+    found = fargate_size_error(cpu, memory_mib)
+    return f"{where}: {found} (Fargate task sizes: {FARGATE_SIZES_URL})" if found else None
+
+
+def check_jobs(jobs: dict[str, JobSpec], jobs_dir: Path) -> list[str]:
+    """Problems of valid-shaped jobs: Fargate sizes, prefixes, Dockerfiles, colliding names.
+
+    :param jobs_dir: where the job directories are looked up (``jobs/`` of the repository).
     """
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except json.JSONDecodeError as err:
-            problems.append(f"jobs: not valid JSON ({err}); write it like {_EXAMPLE}")
-            return ()
-    if not isinstance(value, dict):
-        problems.append(f"jobs: expected a JSON object of job name to settings, like {_EXAMPLE}")
-        return ()
-    jobs = []
-    for name in sorted(value):
-        settings = value[name]
+    found = []
+    by_id: dict[str, str] = {}
+    for name, job in sorted(jobs.items()):
         key = f"jobs.{name}"
-        if not _JOB_NAME_RE.match(name):
-            problems.append(f"{key}: a job name is 1-32 lowercase letters, digits and hyphens, starting with a letter")
-            continue
         if not (jobs_dir / name / "Dockerfile").is_file():
-            problems.append(
-                f"{key}: no {jobs_dir.name}/{name}/Dockerfile; create the job's directory with its "
-                f"Dockerfile or remove the job"
-            )
-        if not isinstance(settings, dict):
-            problems.append(f"{key}: expected an object with {', '.join(JOB_FIELDS)}")
-            continue
-        for unknown in sorted(set(settings) - set(JOB_FIELDS)):
-            problems.append(f"{key}.{unknown}: unknown job setting; use {', '.join(JOB_FIELDS)}")
-        try:
-            size = TaskSize(int(settings.get("cpu", 256)), int(settings.get("memory_mib", 512)))
-        except (TypeError, ValueError):
-            problems.append(f"{key}.cpu/memory_mib: expected whole numbers, e.g. 256 and 512")
-            continue
-        size_problem = fargate_size_error(size.cpu, size.memory_mib)
-        if size_problem:
-            problems.append(
-                f"{key}.cpu/memory_mib: {size_problem} (Fargate task sizes: https://docs.aws.amazon.com/"
-                "AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size)"
-            )
-        prefixes = {}
+            found.append(f"{key}: no {jobs_dir.name}/{name}/Dockerfile; create the job's directory with its "
+                         "Dockerfile or remove the job")
+        found.append(_size_problem(f"{key}.cpu/memory_mib", job.cpu, job.memory_mib))
         for field in ("s3_read_prefixes", "s3_write_prefixes"):
-            listed = settings.get(field, [])
-            if isinstance(listed, str):
-                listed = [listed]
-            if not isinstance(listed, list):
-                problems.append(f"{key}.{field}: expected a list of key prefixes like [\"out/\"]")
-                listed = []
-            for prefix in listed:
-                if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
-                    problems.append(
-                        f"{key}.{field}: {prefix!r} is not a key prefix of the data bucket; write it "
-                        "like \"uploads/\" or \"team/out/\" (relative, ending in /, no wildcard or ..)"
-                    )
-            prefixes[field] = tuple(p for p in listed if isinstance(p, str))
-        jobs.append(JobConfig(name, size, prefixes["s3_read_prefixes"], prefixes["s3_write_prefixes"]))
-    return tuple(jobs)
+            found += [
+                f"{key}.{field}: {prefix!r} is not a key prefix of the data bucket; write it like \"uploads/\" "
+                "or \"team/out/\" (relative, ending in /, no wildcard or ..)"
+                for prefix in getattr(job, field) if not _PREFIX_RE.match(prefix)
+            ]
+        other = by_id.setdefault(job_construct_id(name), name)
+        if other != name:
+            found.append(f"jobs.{name}: jobs {other} and {name} get the same construct ID "
+                         f"{job_construct_id(name)} (hyphens are dropped); rename one of them")
+    return [p for p in found if p]
+
+
+def _validate_jobs(jobs: dict[str, JobSpec], info: Any) -> dict[str, JobSpec]:
+    jobs_dir = (info.context or {}).get("jobs_dir", JOBS_DIR)
+    found = check_jobs(jobs, jobs_dir)
+    if found:
+        raise problems(found)
+    return jobs
+
+
+def _validate_queues(queues: dict[str, QueueSpec]) -> dict[str, QueueSpec]:
+    found = [_size_problem(f"worker_queues: queue {name!r}", q.cpu, q.memory_mib) for name, q in queues.items()]
+    if any(found):
+        raise problems([p for p in found if p])
+    return queues
+
+
+JobName = Annotated[str, AfterValidator(_job_name)]
+QueueName = Annotated[str, AfterValidator(_queue_name)]
+#: The ``jobs`` value after its JSON is read: name -> settings, each checked.
+Jobs = Annotated[dict[JobName, JobSpec], AfterValidator(_validate_jobs)]
+#: The ``worker_queues`` value after its JSON is read.
+Queues = Annotated[dict[QueueName, QueueSpec], AfterValidator(_validate_queues)]

@@ -1,14 +1,16 @@
-"""The typed deployment configuration: frozen dataclasses, validated before anything is synthesized.
+"""The typed deployment configuration as the stacks read it: frozen dataclasses, grouped by concern.
 
 ``app.py`` builds one :class:`DeploymentConfig` with :func:`app_config.loader.load_config` from the
 CDK context (``cdk.json`` plus ``-c key=value``); nothing below ``app.py`` reads context or the
-environment. Units are in the field names or docstrings: CPU in vCPU units (1024 = 1 vCPU), memory
-in MiB, storage in GiB, durations in days or seconds.
+environment. The keys, their limits, defaults and stage presets are declared once, in
+:mod:`app_config.settings`; these classes hold the validated values and no defaults. Units are in
+the field names or docstrings: CPU in vCPU units (1024 = 1 vCPU), memory in MiB, storage in GiB,
+durations in days or seconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: The amazon provider's executor, as shipped (apache-airflow-providers-amazon).
 STOCK_ECS_EXECUTOR = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"
@@ -60,11 +62,11 @@ class NetworkConfig:
         internet; the DB stays in the private subnets.
     """
 
-    vpc_cidr: str = "10.0.0.0/16"
-    max_azs: int = 2
-    nat_gateways: int = 1
-    availability_zones: tuple[str, ...] = ()
-    task_public_ip: bool = False
+    vpc_cidr: str
+    max_azs: int
+    nat_gateways: int
+    availability_zones: tuple[str, ...]
+    task_public_ip: bool
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,11 @@ class DatabaseConfig:
     :param backup_retention_days: automated backups kept, 1 to 35 days (RDS limit).
     """
 
-    instance_type: str = "t4g.micro"
-    allocated_storage_gib: int = 20
-    max_allocated_storage_gib: int = 100
-    multi_az: bool = False
-    backup_retention_days: int = 1
+    instance_type: str
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    multi_az: bool
+    backup_retention_days: int
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ class ImageConfig:
     tag in the ECR repository this app creates), else the image built from ``docker/`` at deploy.
     """
 
-    image_uri: str | None = None
-    image_tag: str | None = None
+    image_uri: str | None
+    image_tag: str | None
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class WorkerQueue:
 
     name: str
     size: TaskSize
-    capacity_provider: str | None = None
+    capacity_provider: str | None
 
 
 @dataclass(frozen=True)
@@ -128,12 +130,12 @@ class ExecutorConfig:
         other queue run at ``worker_size``.
     """
 
-    executor_class: str = BUNDLED_ECS_EXECUTOR
-    worker_container_name: str = "worker"
-    worker_size: TaskSize = TaskSize(1024, 2048)
-    worker_capacity_provider: str = "FARGATE_SPOT"
-    spot_fallback_to_on_demand: bool = True
-    worker_queues: tuple[WorkerQueue, ...] = ()
+    executor_class: str
+    worker_container_name: str
+    worker_size: TaskSize
+    worker_capacity_provider: str
+    spot_fallback_to_on_demand: bool
+    worker_queues: tuple[WorkerQueue, ...]
 
 
 @dataclass(frozen=True)
@@ -146,13 +148,13 @@ class ServicesConfig:
         replaces a task that Spot interrupts, after a two-minute warning).
     """
 
-    scheduler_count: int = 1
-    api_server_count: int = 1
-    scheduler_size: TaskSize = TaskSize(1024, 2048)
-    api_server_size: TaskSize = TaskSize(1024, 2048)
-    dag_processor_size: TaskSize = TaskSize(512, 1024)
-    triggerer_size: TaskSize = TaskSize(512, 1024)
-    capacity_provider: str = "FARGATE"
+    scheduler_count: int
+    api_server_count: int
+    scheduler_size: TaskSize
+    api_server_size: TaskSize
+    dag_processor_size: TaskSize
+    triggerer_size: TaskSize
+    capacity_provider: str
 
 
 @dataclass(frozen=True)
@@ -171,12 +173,12 @@ class IngressConfig:
     :param hosted_zone_name: that zone's name, ``domain_name`` itself or a parent of it.
     """
 
-    allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
-    certificate_arn: str | None = None
-    private_only: bool = False
-    domain_name: str | None = None
-    hosted_zone_id: str | None = None
-    hosted_zone_name: str | None = None
+    allowed_cidrs: tuple[str, ...]
+    certificate_arn: str | None
+    private_only: bool
+    domain_name: str | None
+    hosted_zone_id: str | None
+    hosted_zone_name: str | None
 
     @property
     def https(self) -> bool:
@@ -197,7 +199,7 @@ class JobConfig:
     """
 
     name: str
-    size: TaskSize = TaskSize(256, 512)
+    size: TaskSize
     s3_read_prefixes: tuple[str, ...] = ()
     s3_write_prefixes: tuple[str, ...] = ()
 
@@ -216,7 +218,7 @@ class OfficeHoursConfig:
     scope: str
     start: str
     stop: str
-    timezone: str = "UTC"
+    timezone: str
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,8 @@ class ApiServerAutoScalingConfig:
     metric: str
     min_count: int
     max_count: int
-    target_cpu_percent: int = 60
-    target_requests_per_task: int = 1000
+    target_cpu_percent: int
+    target_requests_per_task: int
 
 
 @dataclass(frozen=True)
@@ -250,10 +252,10 @@ class MonitoringConfig:
         metrics, billed as custom metrics).
     """
 
-    alarm_email: str | None = None
-    airflow_metrics: bool = True
-    dashboard: bool = True
-    container_insights: bool = True
+    alarm_email: str | None
+    airflow_metrics: bool
+    dashboard: bool
+    container_insights: bool
 
 
 @dataclass(frozen=True)
@@ -282,26 +284,26 @@ class DeploymentConfig:
     :param api_server_autoscaling: automatic scaling of the api-server, or None (fixed count).
     """
 
-    project_name: str = "airflow"
-    stage: str = "dev"
-    account: str | None = None
-    region: str | None = None
-    retain_data: bool = False
-    log_retention_days: int = 30
-    dag_bundle: str = "image"
-    enable_ecs_exec: bool = False
-    read_only_root_filesystem: bool = True
-    admin_username: str = "admin"
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    database: DatabaseConfig = field(default_factory=DatabaseConfig)
-    image: ImageConfig = field(default_factory=ImageConfig)
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    services: ServicesConfig = field(default_factory=ServicesConfig)
-    ingress: IngressConfig = field(default_factory=IngressConfig)
-    jobs: tuple[JobConfig, ...] = ()
-    office_hours: OfficeHoursConfig | None = None
-    api_server_autoscaling: ApiServerAutoScalingConfig | None = None
-    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    project_name: str
+    stage: str
+    account: str | None
+    region: str | None
+    retain_data: bool
+    log_retention_days: int
+    dag_bundle: str
+    enable_ecs_exec: bool
+    read_only_root_filesystem: bool
+    admin_username: str
+    network: NetworkConfig
+    database: DatabaseConfig
+    image: ImageConfig
+    executor: ExecutorConfig
+    services: ServicesConfig
+    ingress: IngressConfig
+    jobs: tuple[JobConfig, ...]
+    office_hours: OfficeHoursConfig | None
+    api_server_autoscaling: ApiServerAutoScalingConfig | None
+    monitoring: MonitoringConfig
 
     @property
     def deployment_name(self) -> str:

@@ -162,6 +162,13 @@ def test_office_hours_scale_services_and_db_instance_only(synth):
         (["cron(0 0 1 * ? *)"], ["cron(0 0 2 * ? *)"], 24 * 12 / (365 / 7)),
         # a second start while awake changes nothing: Monday 06:00 and 08:00 start, Monday 18:00 stops
         (["cron(0 6 ? * MON *)", "cron(0 8 ? * MON *)"], ["cron(0 18 ? * MON *)"], 12.0),
+        # AWS's day wildcards, which the configuration accepts: the first Monday of each month
+        # 08:00-18:00 (12 of them in 2027), the last day of each month all day, the weekday nearest
+        # the 15th, the last Friday
+        (["cron(0 8 ? * 2#1 *)"], ["cron(0 18 ? * 2#1 *)"], 10 * 12 / (365 / 7)),
+        (["cron(0 0 L * ? *)"], ["cron(0 0 1 * ? *)"], 24 * 12 / (365 / 7)),
+        (["cron(0 8 15W * ? *)"], ["cron(0 18 15W * ? *)"], 10 * 12 / (365 / 7)),
+        (["cron(0 8 ? * 6L *)"], ["cron(0 18 ? * 6L *)"], 10 * 12 / (365 / 7)),
     ],
 )
 def test_awake_hours_are_counted_from_each_start_to_the_next_stop(start, stop, hours):
@@ -173,13 +180,25 @@ def test_awake_hours_are_counted_from_each_start_to_the_next_stop(start, stop, h
     [
         (["rate(1 day)"], ["cron(0 18 ? * MON-FRI *)"], "not rate\\(\\) or at\\(\\)"),
         (["cron(0 8 ? * MON-FRI *)"], ["cron(0 8 ? * MON *)"], "same minute"),
-        (["cron(0 8 ? * 2#1 *)"], ["cron(0 18 ? * MON *)"], "day-of-week field '2#1' cannot be counted"),
+        (["cron(0 8 ? * 2#1 *)"], ["cron(0 18 ? * 2#1 2150)"], "day-of-week field|year field"),
         (["cron(0 8 ? * MON *)"], [], "never start or never stop"),
     ],
 )
 def test_office_hours_the_count_cannot_read_are_refused(start, stop, message):
     with pytest.raises(CostError, match=message):
         awake_hours_per_week(start, stop)
+
+
+def test_a_schedule_the_configuration_accepts_is_priced_by_make_cost():
+    """`make cost`'s code path (synthesis, templates, count) with AWS's # wildcard, which the
+    configuration accepts and the count refused before: 08:00-18:00 on each month's first Monday,
+    10 h x 12 a year."""
+    context = ["office_hours_scope=environment", "office_hours_start=cron(0 8 ? * MON#1 *)",
+               "office_hours_stop=cron(0 18 ? * 2#1 *)"]
+    result = CliRunner().invoke(main, [arg for c in context for arg in ("-c", c)] + ["--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("\n{") + 1:])  # after CDK's annotations
+    assert any(f"{10 * 12 / (365 / 7):g} h a week" in note for note in report["notes"]), report["notes"]
 
 
 def test_office_hours_are_read_from_the_templates_schedules(synth):

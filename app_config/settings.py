@@ -1,0 +1,519 @@
+"""The configuration keys, declared once: :class:`Settings`, a pydantic model with one field per
+CDK context key (type, range or choices, default, description), the stages as presets of those
+defaults (:data:`STAGE_PRESETS`), and the rules between keys (:data:`RULES`).
+
+Values come from ``cdk.json`` (JSON types) or ``-c key=value`` (strings) and are read alike.
+The README's configuration table is generated from this module (``python -m app_config.reference``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
+
+from app_config.executors import executor_class_error
+from app_config.fargate import fargate_size_error
+from app_config.fields import (
+    FARGATE_SIZES_URL, CommaList, Whole, json_object, lower, problems, setting, upper,
+)
+from app_config.jobs import JOBS_EXAMPLE, QUEUES_EXAMPLE, Jobs, Queues
+from app_config.model import BUNDLED_ECS_EXECUTOR
+from app_config.schedules import CronError, awake_hours_per_week, cron_error, timezone_error
+
+#: Defaults per stage, over the fields' defaults (which are dev's). prod retains data and runs HA.
+STAGE_PRESETS: dict[str, dict[str, Any]] = {
+    "dev": {},
+    "prod": {
+        "nat_gateways": 2,
+        "db_instance_type": "t4g.medium",
+        "db_multi_az": True,
+        "db_backup_retention_days": 7,
+        "retain_data": True,
+        "scheduler_count": 2,
+        "api_server_count": 2,
+        "log_retention_days": 365,
+    },
+    # The least money that still runs every component (README, "Cost"): the services on Fargate
+    # Spot at small sizes, public IPs as the way out to AWS APIs instead of NAT or endpoints,
+    # no Container Insights, no dashboard ($3 a month; the alarms stay), and the whole
+    # environment asleep outside Monday-Friday 08:00-18:00 UTC (50 hours a week): what keeps lean
+    # at or below $50 a month. Like dev, destroyable.
+    "lean": {
+        "nat_gateways": 0,
+        "task_public_ip": True,
+        "log_retention_days": 14,
+        "services_capacity_provider": "FARGATE_SPOT",
+        "scheduler_cpu": 512,
+        "scheduler_memory_mib": 1024,
+        "api_server_cpu": 512,
+        "api_server_memory_mib": 2048,
+        "dag_processor_cpu": 256,
+        "dag_processor_memory_mib": 1024,
+        "triggerer_cpu": 256,
+        "triggerer_memory_mib": 512,
+        "worker_cpu": 512,
+        "worker_memory_mib": 1024,
+        "container_insights": False,
+        "dashboard": False,
+        "office_hours_scope": "environment",
+        "office_hours_start": "cron(0 8 ? * MON-FRI *)",
+        "office_hours_stop": "cron(0 18 ? * MON-FRI *)",
+    },
+}
+
+#: CloudWatch Logs accepts only these retention periods (days). Source: PutRetentionPolicy,
+#: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)
+#: Largest gp3 volume RDS for PostgreSQL accepts: 64 TiB = 65536 GiB. Source: "Amazon RDS DB
+#: instance storage", General Purpose SSD storage,
+#: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html
+RDS_GP3_MAX_GIB = 65536
+#: Inbound rules per security group. Source: "Amazon VPC quotas", security groups,
+#: https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups
+SECURITY_GROUP_INBOUND_RULES = 60
+#: Inbound rules the load balancer's group spends on each ``ui_allowed_cidrs`` entry (HTTP 80 and
+#: HTTPS 443; tests/config/test_bad_input.py counts them in the synthesized template).
+RULES_PER_UI_CIDR = 2
+MAX_UI_CIDRS = SECURITY_GROUP_INBOUND_RULES // RULES_PER_UI_CIDR
+#: How many availability zones the VPC spans.
+MAX_AZS = 2
+
+_FARGATE_CPU = "vCPU units (1024 = 1 vCPU), a Fargate pair with {memory}"
+_PROVIDER = "{key}={value}: use FARGATE or FARGATE_SPOT"
+_CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+# A DNS host name of lowercase labels (RFC 1123), at least two labels.
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+# name-components[:tag][@digest] with an optional registry host[:port]; see the OCI distribution
+# spec's reference grammar (https://github.com/distribution/reference/blob/main/reference.go).
+_IMAGE_URI_RE = (
+    r"^(?:(?P<registry>[a-zA-Z0-9.-]+(?::\d+)?)/)?"
+    r"(?P<repo>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_EMAIL_RE = (r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+             r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+# An RDS DB instance class, db.<family>.<size> (the db. prefix optional): family letters, a
+# generation digit, options (t4g, m7g, r6gd, x2iedn); size micro to 32xlarge.
+_DB_CLASS_RE = r"^(db\.)?[a-z]+[0-9]+[a-z-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$"
+# Airflow's CLI (argparse) reads a value that begins with "-" as an option: `airflow users create
+# --username -admin` fails; FAB stores up to 512 characters (ab_user.username). The app passes the
+# name to bash in double quotes and makes "<name>@example.invalid" the admin's e-mail.
+_USERNAME_RE = r"^[A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,63}$"
+
+
+def _cidr_problem(key: str, value: str, min_prefix: int = 0, max_prefix: int = 32) -> str | None:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as err:
+        return f"{key}={value!r} is not an IPv4 CIDR block ({err}); write it like 10.0.0.0/16"
+    if not min_prefix <= network.prefixlen <= max_prefix:
+        return f"{key}={value!r}: the prefix must be /{min_prefix} to /{max_prefix}; for example 10.0.0.0/16"
+    return None
+
+
+def _vpc_cidr_problem(value: str) -> str | None:
+    found = _cidr_problem("vpc_cidr", value, 16, 22)
+    if found is None and not any(ipaddress.IPv4Network(value).subnet_of(ipaddress.IPv4Network(private))
+                                 for private in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")):
+        found = (f"vpc_cidr={value!r} is a public range; use a private (RFC 1918) range inside 10.0.0.0/8, "
+                 "172.16.0.0/12 or 192.168.0.0/16, e.g. 10.0.0.0/16")
+    return found
+
+
+def _sentence(find: Callable[[str, Any], str | None]) -> AfterValidator:
+    """An after-validator refusing a value about which ``find(key, value)`` has a sentence."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        found = find(info.field_name, value) if value is not None else None
+        if found:
+            raise problems([found])
+        return value
+
+    return AfterValidator(validate)
+
+
+def _host_name(value: Any) -> Any:
+    """``Airflow.Example.com.`` -> ``airflow.example.com``."""
+    return value.strip().lower().rstrip(".") if isinstance(value, str) else value
+
+
+def _zone_id(value: Any) -> Any:
+    """``/hostedzone/Z123`` (as the Route 53 API prints it) -> ``Z123``."""
+    return value.strip().removeprefix("/hostedzone/") if isinstance(value, str) else value
+
+
+def _retention_problem(key: str, value: int) -> str | None:
+    if value in LOG_RETENTION_DAYS:
+        return None
+    return f"{key}={value}: CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}"
+
+
+def _cron_problem(key: str, value: str) -> str | None:
+    found = cron_error(value)
+    return f"{key}={value!r}: {found}" if found else None
+
+
+def _timezone_problem(key: str, value: str) -> str | None:
+    found = timezone_error(value)
+    return f"{key}: {found}" if found else None
+
+
+class Settings(BaseModel):
+    """Every configuration key with its type, limits, default (dev's; see
+    :data:`STAGE_PRESETS`) and meaning. Build it with :func:`app_config.loader.load_config`."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, str_strip_whitespace=True, regex_engine="python-re",
+        validate_default=True,
+    )
+
+    stage: Literal["dev", "prod", "lean"] = setting(
+        "dev", "`dev` (cheap, destroyable), `prod` (data retained, Multi-AZ DB, 2 schedulers, 2 api-servers, "
+        "HTTPS or private UI and `ui_allowed_cidrs` required) or `lean` (least money, see [Cost](#cost))",
+        problem="{key}={value} is not a stage; use one of: dev, prod, lean")
+    project_name: str = setting(
+        "airflow", "prefix of stack names and of the Cloud Map namespace", pattern=r"^[a-z][a-z0-9-]{0,29}$",
+        problem="{key}={value}: use 1-30 lowercase letters, digits and hyphens, starting with a letter")
+    account: str | None = setting(
+        None, "deploy to one environment (with `region`); unset = environment-agnostic synthesis. "
+        "Needed for ALB access logs", pattern=r"^\d{12}$", problem="{key}={value}: an AWS account ID is 12 digits")
+    region: str | None = setting(
+        None, "the region of `account`", pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
+        problem="{key}={value} is not an AWS region name such as eu-west-1")
+    availability_zones: CommaList = setting(
+        (), "two AZ names of `region`, comma-separated; avoids an AZ lookup when `account`/`region` are set")
+    vpc_cidr: Annotated[str, _sentence(lambda _, v: _vpc_cidr_problem(v))] = setting(
+        "10.0.0.0/16", "VPC CIDR, /16 to /22, a private (RFC 1918) range")
+    nat_gateways: Whole = setting(
+        1, "0 to 2; 0 adds interface endpoints so tasks work without NAT", ge=0, le=MAX_AZS,
+        problem=f"{{key}}={{value}}: must be 0 to {MAX_AZS} (one per availability zone at most); 0 uses VPC "
+                "interface endpoints instead of NAT")
+    db_instance_type: str = setting(
+        "t4g.micro", "RDS instance class (`db.` prefix optional)", pattern=_DB_CLASS_RE,
+        problem="{key}={value}: write it like db.t4g.micro or m7g.large (db.<family>.<size>, an RDS instance class)")
+    db_allocated_storage_gib: Whole = setting(
+        20, "storage (GiB)", ge=20, le=RDS_GP3_MAX_GIB,
+        problem=f"{{key}}={{value}}: RDS gp3 storage is 20 to {RDS_GP3_MAX_GIB} GiB")
+    db_max_allocated_storage_gib: Whole = setting(
+        100, "storage autoscaling ceiling (GiB)", ge=20, le=RDS_GP3_MAX_GIB,
+        problem=f"{{key}}={{value}}: RDS gp3 storage is 20 to {RDS_GP3_MAX_GIB} GiB (64 TiB for PostgreSQL)")
+    db_multi_az: bool = setting(False, "standby in a second AZ")
+    db_backup_retention_days: Whole = setting(
+        1, "1 to 35 days", ge=1, le=35, problem="{key}={value}: RDS keeps automated backups 1 to 35 days")
+    retain_data: bool = setting(
+        False, "retain DB (snapshot), secrets, buckets, repository; deletion protection; termination "
+        "protection of the database stack")
+    image_uri: str | None = setting(
+        None, "run this image instead of building `docker/`", pattern=_IMAGE_URI_RE,
+        problem="{key}={value} is not an image reference; write it like "
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/airflow:3.3.2")
+    image_tag: str | None = setting(
+        None, "run this tag from the ECR repository the app creates", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        problem="{key}={value}: tags are 1-128 of A-Z a-z 0-9 _ . - characters")
+    executor_class: Annotated[str, _sentence(lambda _, v: executor_class_error(v))] = setting(
+        BUNDLED_ECS_EXECUTOR, "the scheduler's `[core] executor`; the stock "
+        "`airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor` also works (then launch type FARGATE)")
+    worker_container_name: str = setting(
+        "worker", "container name in the workers' task definition", pattern=r"^[A-Za-z0-9_-]{1,255}$",
+        problem="{key}={value}: use up to 255 letters, digits, hyphens and underscores")
+    worker_cpu: Whole = setting(1024, "worker task CPU, " + _FARGATE_CPU.format(memory="`worker_memory_mib`"))
+    worker_memory_mib: Whole = setting(2048, "worker task memory (MiB)")
+    worker_capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"], BeforeValidator(upper)] = setting(
+        "FARGATE_SPOT", "`FARGATE_SPOT` or `FARGATE`", problem=_PROVIDER)
+    spot_fallback_to_on_demand: bool = setting(True, "relaunch on FARGATE when Spot has no capacity")
+    worker_queues: Annotated[Queues, json_object(QUEUES_EXAMPLE)] = setting(
+        {}, "queues that pick a worker size, JSON (cdk.json object or `-c` string): "
+        f"`{QUEUES_EXAMPLE}`; a task with `queue=\"large\"` runs at that size (a Fargate size, checked before "
+        "synthesis); other queues keep `worker_cpu`/`worker_memory_mib` (bundled executor only)", default_text="unset")
+    scheduler_count: Whole = setting(1, "schedulers, 1 to 10", ge=1, le=10, problem="{key}={value}: must be 1 to 10")
+    api_server_count: Whole = setting(
+        1, "api-server tasks, 1 to 10", ge=1, le=10, problem="{key}={value}: must be 1 to 10")
+    scheduler_cpu: Whole = setting(1024, "scheduler task CPU, " + _FARGATE_CPU.format(memory="its memory"))
+    scheduler_memory_mib: Whole = setting(2048, "scheduler task memory (MiB)")
+    api_server_cpu: Whole = setting(1024, "api-server task CPU, " + _FARGATE_CPU.format(memory="its memory"))
+    api_server_memory_mib: Whole = setting(2048, "api-server task memory (MiB)")
+    dag_processor_cpu: Whole = setting(512, "dag-processor task CPU, " + _FARGATE_CPU.format(memory="its memory"))
+    dag_processor_memory_mib: Whole = setting(1024, "dag-processor task memory (MiB)")
+    triggerer_cpu: Whole = setting(512, "triggerer task CPU, " + _FARGATE_CPU.format(memory="its memory"))
+    triggerer_memory_mib: Whole = setting(1024, "triggerer task memory (MiB)")
+    ui_allowed_cidrs: CommaList | None = setting(
+        None, f"who may reach the load balancer: IPv4 CIDRs, comma-separated, at most {MAX_UI_CIDRS} "
+        f"(each costs {RULES_PER_UI_CIDR} of the security group's {SECURITY_GROUP_INBOUND_RULES} inbound rules); "
+        "required in prod unless `ui_private_only`",
+        default_text="`0.0.0.0/0` (VPC CIDR when private; prod: required)")
+    certificate_arn: str | None = setting(
+        None, "an existing ACM certificate for `domain_name`, in the stacks' region; unset = the app issues a "
+        "DNS-validated one. Refused without `domain_name` (no certificate can cover the ALB's own "
+        "`*.elb.amazonaws.com` name)", pattern=_CERT_ARN_RE.pattern,
+        problem="{key}={value} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+    domain_name: Annotated[str | None, BeforeValidator(_host_name)] = setting(
+        None, "the UI's host name, e.g. `airflow.example.com`: HTTPS on 443 (HTTP redirected), an alias record "
+        "to the ALB, `[api] base_url` and `AirflowUiUrl` from it. Needs `hosted_zone_id` and `hosted_zone_name`",
+        pattern=_DOMAIN_RE.pattern, problem="{key}={value}: give a host name such as airflow.example.com")
+    hosted_zone_id: Annotated[str | None, BeforeValidator(_zone_id)] = setting(
+        None, "the Route 53 public hosted zone that holds `domain_name`, where the certificate is validated and "
+        "the alias record added", pattern=r"^Z[A-Z0-9]{1,31}$",
+        problem="{key}={value}: a Route 53 zone ID looks like Z0123456789ABCDEFGHIJ")
+    hosted_zone_name: Annotated[str | None, BeforeValidator(_host_name)] = setting(
+        None, "that zone's name: `domain_name` itself or a parent of it")
+    ui_private_only: bool = setting(False, "internal load balancer (reach it through a VPN)")
+    log_retention_days: Annotated[Whole, _sentence(_retention_problem)] = setting(
+        30, "CloudWatch Logs retention (an accepted value, e.g. 30, 90, 365)")
+    dag_bundle: Annotated[Literal["image", "s3"], BeforeValidator(lower)] = setting(
+        "image", "`image` or `s3`", problem="{key}={value}: use image (dags/ baked into the image) or s3")
+    enable_ecs_exec: bool = setting(
+        False, "`aws ecs execute-command` into the services, sessions logged to CloudWatch. Needs "
+        "`read_only_root_filesystem=false` (refused otherwise): the SSM agent ECS Exec injects writes to the "
+        "container's filesystem, which AWS does not support read-only; its paths are not a documented contract, "
+        "so they are not mounted as volumes")
+    read_only_root_filesystem: bool = setting(
+        True, "every container's root filesystem read-only (writable `/tmp`, `/opt/airflow/logs` and the scratch "
+        "directory `/opt/airflow/tmp` = `TMPDIR` only); turn off only for an image of your own that writes "
+        "elsewhere, or with `enable_ecs_exec`")
+    admin_username: str = setting(
+        "admin", "the FAB admin login: 1-64 letters, digits, `_ . @ -`, not starting with `-`", pattern=_USERNAME_RE,
+        problem="{key}={value}: use 1-64 letters, digits, _ . @ -, not starting with - (Airflow's CLI would read "
+                "it as an option)")
+    jobs: Annotated[Jobs, json_object(JOBS_EXAMPLE, "{key}: not valid JSON")] = setting(
+        {"upload-file-to-s3": {"cpu": 256, "memory_mib": 512, "s3_write_prefixes": ["uploads/"]}},
+        "ECS jobs that DAGs run with `EcsRunTaskOperator` (see [Operating](#ecs-jobs-from-dags)): a JSON object "
+        "(in `cdk.json`, or a JSON string with `-c`) of job name → `cpu`/`memory_mib` (a Fargate pair), "
+        "`s3_read_prefixes`, `s3_write_prefixes` (key prefixes of the data bucket, ending in `/`); each name is a "
+        "directory `jobs/<name>/` with a `Dockerfile`; `{}` for none")
+    office_hours_scope: Annotated[Literal["none", "ui", "environment"], BeforeValidator(lower)] = setting(
+        "none", "`ui`: the api-server scales to zero outside office hours; `environment`: api-server, scheduler, "
+        "dag-processor and triggerer scale to zero and the database is stopped (see "
+        "[Operating](#office-hours-and-automatic-scaling))",
+        problem="{key}={value}: use none (always on), ui (api-server to zero outside office hours) or environment "
+                "(every service to zero and the database stopped)")
+    office_hours_start: Annotated[str, _sentence(_cron_problem)] = setting(
+        "cron(0 7 ? * MON-FRI *)", "when Airflow wakes up: an AWS cron expression (minutes hours day-of-month "
+        "month day-of-week year; one of the two day fields is `?`)")
+    office_hours_stop: Annotated[str, _sentence(_cron_problem)] = setting(
+        "cron(0 19 ? * MON-FRI *)", "when Airflow goes to sleep, in the same form; never at the minute it starts")
+    office_hours_timezone: Annotated[str, _sentence(_timezone_problem)] = setting(
+        "UTC", "IANA time zone of those expressions, e.g. `Europe/Berlin` (daylight saving time followed)")
+    api_server_scale_on: Annotated[Literal["none", "cpu", "requests"], BeforeValidator(lower)] = setting(
+        "none", "`cpu` (average CPU utilization) or `requests` (load balancer requests per task): target tracking "
+        "of the api-server's task count",
+        problem="{key}={value}: use none (fixed api_server_count), cpu (average CPU utilization) or requests "
+                "(load balancer requests per task)")
+    api_server_min_count: Whole | None = setting(
+        None, "lower bound of that scaling, 1 to 20", ge=1, le=20, default_text="`api_server_count`",
+        problem="{key}={value}: must be 1 to 20")
+    api_server_max_count: Whole | None = setting(
+        None, "upper bound of that scaling, 1 to 20", ge=1, le=20, default_text="`api_server_min_count`, at least 4",
+        problem="{key}={value}: must be 1 to 20")
+    api_server_target_cpu_percent: Whole = setting(
+        60, "CPU utilization to hold (10 to 90 %) with `cpu`", ge=10, le=90,
+        problem="{key}={value}: use 10 to 90 (percent)")
+    api_server_target_requests_per_task: Whole = setting(
+        1000, "requests per task per minute to hold with `requests`", ge=1,
+        problem="{key}={value}: use a positive number of requests per task per minute, e.g. 1000")
+    task_public_ip: bool = setting(
+        False, "run the Airflow tasks in the public subnets with a public IPv4 address each as their way out to "
+        "AWS APIs, instead of NAT or interface endpoints; needs `nat_gateways=0`; no inbound rule admits the "
+        "internet")
+    services_capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"], BeforeValidator(upper)] = setting(
+        "FARGATE", "capacity provider of the four services; ECS replaces a task that Spot interrupts",
+        problem=_PROVIDER)
+    container_insights: bool = setting(
+        True, "ECS Container Insights on the cluster (running vs desired tasks; billed as custom metrics)")
+    airflow_metrics: bool = setting(
+        True, "Airflow's metrics and the executor's counters as CloudWatch metrics (see [Monitoring](#monitoring))")
+    dashboard: bool = setting(True, "one CloudWatch dashboard for the deployment")
+    alarm_email: str | None = setting(
+        None, "e-mail address subscribed to the alarm topic (confirm the e-mail AWS sends)", pattern=_EMAIL_RE,
+        problem="{key}={value} is not an e-mail address; write it like -c alarm_email=ops@example.com, or leave "
+                "it unset for no subscription")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_preset(cls, data: Any) -> Any:
+        """The stage's defaults under the keys given."""
+        if isinstance(data, dict):
+            return {**STAGE_PRESETS.get(str(data.get("stage", "dev")).strip(), {}), **data}
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Settings:
+        """Every rule between keys; those reading a key that was refused are skipped."""
+        refused = (info.context or {}).get("refused", frozenset())
+        found = [p for keys, rule in RULES if not keys & refused for p in rule(self) if p]
+        if found:
+            raise problems(found)
+        return self
+
+    @property
+    def ui_cidrs(self) -> tuple[str, ...]:
+        """The CIDRs the load balancer admits: as given, else the VPC (private) or anywhere."""
+        if self.ui_allowed_cidrs:
+            return self.ui_allowed_cidrs
+        return (self.vpc_cidr,) if self.ui_private_only else ("0.0.0.0/0",)
+
+
+#: Rules between keys: (the keys each reads, a function giving its problems).
+RULES: list[tuple[frozenset[str], Callable[[Settings], Iterable[str | None]]]] = []
+
+
+def rule(*keys: str) -> Callable:
+    """Register a rule that reads ``keys``."""
+
+    def register(function: Callable[[Settings], Iterable[str | None]]) -> Callable:
+        RULES.append((frozenset(keys), function))
+        return function
+
+    return register
+
+
+@rule("account", "region", "availability_zones")
+def _environment(s: Settings) -> Iterable[str | None]:
+    if (s.account is None) != (s.region is None):
+        yield "account/region: set both (to deploy to one environment) or neither"
+    azs = s.availability_zones
+    if not azs:
+        return
+    example = f"{s.region or 'eu-west-1'}a,{s.region or 'eu-west-1'}b"
+    if s.account is None:
+        yield ("availability_zones: set account and region too (AZ names belong to one account and region), "
+               "or leave availability_zones out")
+    elif len(azs) != MAX_AZS:
+        yield f"availability_zones: give exactly {MAX_AZS} names, e.g. {example}"
+    if len(set(azs)) != len(azs):
+        yield f"availability_zones={','.join(azs)}: an AZ is listed twice; give {MAX_AZS} different ones, e.g. {example}"
+    if s.region is not None:
+        foreign = [az for az in azs if not re.fullmatch(re.escape(s.region) + "[a-z]", az)]
+        if foreign:
+            yield (f"availability_zones: {', '.join(foreign)} not in region {s.region}; use AZ names of "
+                   f"{s.region}, e.g. {example}")
+
+
+@rule("task_public_ip", "nat_gateways")
+def _way_out(s: Settings) -> Iterable[str | None]:
+    if s.task_public_ip and s.nat_gateways:
+        yield (f"task_public_ip=true with nat_gateways={s.nat_gateways}: public IPs replace the NAT gateways as "
+               "the way out; set nat_gateways=0 or task_public_ip=false")
+
+
+@rule("db_allocated_storage_gib", "db_max_allocated_storage_gib")
+def _storage(s: Settings) -> Iterable[str | None]:
+    if s.db_max_allocated_storage_gib < s.db_allocated_storage_gib:
+        yield (f"db_max_allocated_storage_gib={s.db_max_allocated_storage_gib}: must be at least "
+               f"db_allocated_storage_gib ({s.db_allocated_storage_gib})")
+
+
+@rule("image_uri", "image_tag")
+def _image(s: Settings) -> Iterable[str | None]:
+    if s.image_uri is not None and s.image_tag is not None:
+        yield "image_uri and image_tag: set at most one of them"
+
+
+@rule("executor_class", "worker_queues")
+def _executor(s: Settings) -> Iterable[str | None]:
+    if s.worker_queues and s.executor_class != BUNDLED_ECS_EXECUTOR:
+        yield (f"worker_queues needs the bundled executor (executor_class={BUNDLED_ECS_EXECUTOR}); "
+               "the stock executor runs every task at worker_cpu/worker_memory_mib")
+
+
+def _size_rule(component: str) -> None:
+    cpu, memory = f"{component}_cpu", f"{component}_memory_mib"
+
+    @rule(cpu, memory)
+    def size(s: Settings) -> Iterable[str | None]:
+        found = fargate_size_error(getattr(s, cpu), getattr(s, memory))
+        if found:
+            yield f"{cpu}/{memory}: {found} (Fargate task sizes: {FARGATE_SIZES_URL})"
+
+
+for _component in ("worker", "scheduler", "api_server", "dag_processor", "triggerer"):
+    _size_rule(_component)
+
+
+@rule("ui_allowed_cidrs", "ui_private_only", "stage")
+def _ui_cidrs(s: Settings) -> Iterable[str | None]:
+    cidrs = s.ui_allowed_cidrs
+    if cidrs is not None and not cidrs:
+        yield ("ui_allowed_cidrs is empty: give the IPv4 CIDRs that may reach the UI, e.g. 203.0.113.0/24, "
+               "or leave the key out")
+    for cidr in cidrs or ():
+        yield _cidr_problem("ui_allowed_cidrs", cidr)
+    if cidrs and len(cidrs) > MAX_UI_CIDRS:
+        yield (f"ui_allowed_cidrs: {len(cidrs)} CIDRs need {len(cidrs) * RULES_PER_UI_CIDR} inbound rules of the "
+               f"load balancer's security group, which holds {SECURITY_GROUP_INBOUND_RULES}; give at most "
+               f"{MAX_UI_CIDRS} (merge neighbouring ranges into a wider prefix)")
+    if cidrs and len(set(cidrs)) != len(cidrs):
+        yield "ui_allowed_cidrs: a CIDR is listed twice; list each once"
+    if s.stage == "prod" and cidrs is None and not s.ui_private_only:
+        yield ("ui_allowed_cidrs: prod admits nobody by default; give the IPv4 CIDRs that may reach the UI "
+               "(e.g. -c ui_allowed_cidrs=203.0.113.0/24, or 0.0.0.0/0 for anyone), or set ui_private_only=true")
+
+
+@rule("domain_name", "hosted_zone_id", "hosted_zone_name", "certificate_arn", "region", "stage", "ui_private_only")
+def _https(s: Settings) -> Iterable[str | None]:
+    domain, zone_id, zone_name, certificate = s.domain_name, s.hosted_zone_id, s.hosted_zone_name, s.certificate_arn
+    if domain is None:
+        if certificate is not None:
+            yield ("certificate_arn: set domain_name (with hosted_zone_id and hosted_zone_name) too; a certificate "
+                   "cannot cover the load balancer's own *.elb.amazonaws.com name, so HTTPS needs a domain of yours "
+                   "pointing at it")
+        if zone_id is not None or zone_name is not None:
+            yield "hosted_zone_id/hosted_zone_name: set domain_name too, the UI's name inside that zone"
+        if s.stage == "prod" and not s.ui_private_only:
+            yield ("domain_name: prod serves the UI over HTTPS only; set domain_name, hosted_zone_id and "
+                   "hosted_zone_name (a Route 53 public hosted zone; the app issues the certificate), or set "
+                   "ui_private_only=true to serve it on an internal load balancer reachable only from the VPC")
+        return
+    if zone_id is None or zone_name is None:
+        yield ("domain_name: set hosted_zone_id and hosted_zone_name of the Route 53 public hosted zone that holds "
+               "it (aws route53 list-hosted-zones-by-name --dns-name <zone>); the app validates the certificate and "
+               "adds the alias record there")
+    if zone_name is not None and domain != zone_name and not domain.endswith("." + zone_name):
+        yield (f"hosted_zone_name={zone_name!r} does not end domain_name={domain!r}: use the zone that holds the "
+               "domain (its own name or a parent, e.g. example.com for airflow.example.com)")
+    if certificate is not None and s.region is not None and certificate.split(":")[3] != s.region:
+        cert_region = certificate.split(":")[3]
+        yield (f"certificate_arn is in {cert_region}, the stacks deploy to {s.region}: a load balancer uses "
+               f"certificates of its own region only; request or import the certificate in {s.region}, or leave "
+               "certificate_arn unset to have the app issue one")
+
+
+# ECS Exec bind-mounts the SSM agent into the container, and the agent creates directories and
+# files on the container's filesystem at start (under /var/lib/amazon/ssm, /var/log/amazon and
+# elsewhere, not a documented contract); AWS's ECS Exec considerations state that a read-only
+# root filesystem is not supported. Volumes at guessed paths would break silently when the agent
+# changes, so the combination is refused.
+@rule("enable_ecs_exec", "read_only_root_filesystem")
+def _ecs_exec(s: Settings) -> Iterable[str | None]:
+    if s.enable_ecs_exec and s.read_only_root_filesystem:
+        yield ("enable_ecs_exec: ECS Exec does not work with a read-only root filesystem (the SSM agent it injects "
+               "writes to the container's filesystem); also set read_only_root_filesystem=false while you need "
+               "exec (-c enable_ecs_exec=true -c read_only_root_filesystem=false), and turn both back when done")
+
+
+@rule("office_hours_scope", "office_hours_start", "office_hours_stop")
+def _office_hours(s: Settings) -> Iterable[str | None]:
+    if s.office_hours_scope == "none":
+        return
+    try:
+        awake_hours_per_week([s.office_hours_start], [s.office_hours_stop])
+    except CronError as err:
+        yield f"office_hours_start/office_hours_stop: {err}; give a start and a stop that each fire, at different minutes"
+
+
+@rule("api_server_scale_on", "api_server_count", "api_server_min_count", "api_server_max_count")
+def _api_server_scaling(s: Settings) -> Iterable[str | None]:
+    if s.api_server_scale_on == "none":
+        return
+    low = s.api_server_min_count or s.api_server_count
+    high = s.api_server_max_count or max(4, low)
+    if low > high:
+        yield (f"api_server_min_count={low} is greater than api_server_max_count={high}; raise "
+               "api_server_max_count or lower api_server_min_count")
