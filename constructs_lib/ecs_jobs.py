@@ -29,7 +29,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from app_config.jobs import JOBS_DIR, job_variable_name
+from app_config.jobs import JOBS_DIR, job_construct_id, job_variable_name
 from app_config.model import JobConfig
 from constructs_lib.buckets import secure_bucket
 
@@ -39,10 +39,6 @@ JOB_CONTAINER_NAME = "job"
 JOB_USER = "50000:0"
 #: awslogs stream prefix: a job's log stream is ``job/job/<task id>``.
 JOB_LOG_STREAM_PREFIX = "job"
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 class EcsJob(Construct):
@@ -162,7 +158,7 @@ class EcsJobs(Construct):
         self.jobs = {
             job.name: EcsJob(
                 self,
-                _pascal(job.name),
+                job_construct_id(job.name),
                 job=job,
                 family_prefix=family_prefix,
                 data_bucket=self.data_bucket,

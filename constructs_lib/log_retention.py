@@ -22,7 +22,7 @@ def retention_days(days: int) -> logs.RetentionDays:
     """Return the ``RetentionDays`` member for ``days``.
 
     :raises ValueError: if CloudWatch Logs has no such retention (the config loader rejects
-        those before synthesis; see ``app_config.loader.LOG_RETENTION_DAYS``).
+        those before synthesis; see ``app_config.settings.LOG_RETENTION_DAYS``).
     """
     try:
         return _BY_DAYS[days]
