@@ -39,8 +39,9 @@ def main() -> None:
 @click.argument("dag_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--cdk-out", type=click.Path(path_type=Path), default=None,
               help="A synthesized cloud assembly: queues from its scheduler's environment (preferred).")
-@click.option("--cdk-args", default="", metavar="ARGS",
-              help="Without --cdk-out: the -c KEY=VALUE options cdk synth gets, over cdk.json's context.")
+@click.option("--cdk-args", default="", metavar="ARGS", envvar="CDK_ARGS",
+              help="Without --cdk-out: the -c KEY=VALUE options cdk synth gets, over cdk.json's context "
+                   "(default: $CDK_ARGS, which make passes).")
 @click.option("--pool", "extra_pools", multiple=True, metavar="NAME",
               help="A pool created outside the configuration (airflow pools set); repeatable.")
 @_requirements_options
