@@ -53,6 +53,13 @@ def check(dag_folder: Path, cdk_out: Path | None, cdk_args: str, extra_pools: tu
     Runs in this Python, which must have the image's Airflow, providers and extra packages
     (checked first); docker/requirements.txt is checked against the lock as well.
     """
+    # The image's own requirements first: a conflicting line would also show as a version mismatch.
+    requirement_problems = pins.requirements_problems(requirements, lock, dockerfile)
+    if requirement_problems:
+        for problem in requirement_problems:
+            click.echo(f"FAIL requirements: {problem}")
+        click.echo(f"{len(requirement_problems)} problem(s) in {pins.display(requirements)}; fix them first.")
+        sys.exit(1)
     mismatched, absent = pins.version_problems(requirements, lock, dockerfile)
     if mismatched:
         for problem in mismatched:
@@ -81,13 +88,12 @@ def check(dag_folder: Path, cdk_out: Path | None, cdk_args: str, extra_pools: tu
         click.echo(f"Not installed here (the image has them; a DAG importing one fails here): {', '.join(absent)}")
     click.echo(f"Queues {sorted(deployment.queues)}, pools {sorted(deployment.pools)} ({deployment.source})")
 
-    problems = [f"requirements: {p}" for p in pins.requirements_problems(requirements, lock, dockerfile)]
     report = _parse(dag_folder, deployment)
     failing = {f.file for f in report.findings}
     for file, dag_ids in sorted(report.dags.items()):
         if file not in failing:
             click.echo(f"ok {file}: {', '.join(dag_ids)}")
-    problems += [str(f) for f in report.findings]
+    problems = [str(f) for f in report.findings]
     for problem in problems:
         click.echo(f"FAIL {problem}")
     dag_count = sum(len(d) for d in report.dags.values())

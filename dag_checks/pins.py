@@ -26,6 +26,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from local_ecs.images import dockerfile_args  # the ARG defaults of docker/Dockerfile, e.g. AIRFLOW_VERSION
+
 #: The repository root (this package sits at its top level).
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -37,7 +39,6 @@ LOCK = ROOT / "local_ecs" / "base_image" / "requirements.lock"
 INDEX_OPTIONS = ("--index-url", "-i", "--extra-index-url", "--find-links", "-f", "--no-index", "--prefer-binary")
 #: ``scheme://user:secret@host``: a credential inside a URL.
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]+@", re.I)
-_ARG = re.compile(r"^\s*ARG\s+(?P<name>[A-Z_]+)=(?P<value>\S+)\s*$", re.M)
 
 
 def display(path: Path) -> str:
@@ -46,11 +47,6 @@ def display(path: Path) -> str:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
-
-
-def dockerfile_args(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
-    """The ``ARG NAME=default`` values of a Dockerfile, e.g. ``{"AIRFLOW_VERSION": "3.3.2"}``."""
-    return {m["name"]: m["value"] for m in _ARG.finditer(Path(dockerfile).read_text())}
 
 
 @dataclass(frozen=True)
@@ -166,7 +162,7 @@ def requirements_problems(requirements: Path = REQUIREMENTS, lock: Path = LOCK,
     """
     lines, problems = parse_requirements(requirements)
     pins = read_lock(lock)
-    args = dockerfile_args(dockerfile)
+    args = dockerfile_args(Path(dockerfile))
     airflow = args.get("AIRFLOW_VERSION", "?")
     environment = image_marker_environment(args.get("PYTHON_VERSION", "3.13"))
     for line in lines:
@@ -202,7 +198,7 @@ def image_pins(requirements: Path = REQUIREMENTS, lock: Path = LOCK,
     lines, _ = parse_requirements(requirements)
     for line in lines:
         pins[canonicalize_name(line.requirement.name)] = (line.requirement, f"{display(requirements)}:{line.number}", True)
-    version = dockerfile_args(dockerfile).get("AIRFLOW_VERSION")
+    version = dockerfile_args(Path(dockerfile)).get("AIRFLOW_VERSION")
     if version:
         pins["apache-airflow"] = (Requirement(f"apache-airflow=={version}"),
                                   f"{display(dockerfile)} (ARG AIRFLOW_VERSION)", True)

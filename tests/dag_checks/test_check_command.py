@@ -130,3 +130,17 @@ def test_an_unreadable_assembly_is_refused(tmp_path):
     result = check("dags", "--cdk-out", str(tmp_path / "nowhere"), home=tmp_path)
     assert result.returncode == 2
     assert "manifest.json not found: run `cdk synth` (or `make synth`) first" in result.stderr
+
+
+def test_a_requirements_line_that_conflicts_stops_the_check_before_any_dag_is_imported(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text((ROOT / "docker" / "requirements.txt").read_text() + "sqlalchemy<2\n")
+    result = check("dags", "--requirements", str(requirements), home=tmp_path)
+    assert result.returncode == 1
+    line = len(requirements.read_text().splitlines())
+    assert fail_lines(result) == [
+        f"FAIL requirements: {requirements}:{line}: 'sqlalchemy<2' conflicts with the image's pin SQLAlchemy==2.1.9 "
+        "(local_ecs/base_image/requirements.lock: what apache-airflow 3.3.2 and its providers install); "
+        "allow 2.1.9 or remove the line"
+    ]
+    assert "ok " not in result.stdout
