@@ -48,7 +48,8 @@ def main() -> None:
 def check(dag_folder: Path, cdk_out: Path | None, cdk_args: str, extra_pools: tuple[str, ...],
           requirements: Path, lock: Path, dockerfile: Path) -> None:
     """Import every DAG of DAG_FOLDER as the deployment's dag-processor would and fail on import
-    errors (file, line, error), cycles, and tasks on a pool or queue the deployment does not have.
+    errors (file, line, error), cycles, tasks on a pool or queue the deployment does not have, and
+    references to the variable of an ECS job it does not configure.
 
     Runs in this Python, which must have the image's Airflow, providers and extra packages
     (checked first); docker/requirements.txt is checked against the lock as well.
@@ -86,7 +87,8 @@ def check(dag_folder: Path, cdk_out: Path | None, cdk_args: str, extra_pools: tu
                f"{args.get('PYTHON_VERSION', '?')}); versions match {pins.display(lock)} and {pins.display(requirements)}")
     if absent:
         click.echo(f"Not installed here (the image has them; a DAG importing one fails here): {', '.join(absent)}")
-    click.echo(f"Queues {sorted(deployment.queues)}, pools {sorted(deployment.pools)} ({deployment.source})")
+    click.echo(f"Queues {sorted(deployment.queues)}, pools {sorted(deployment.pools)}, "
+               f"job variables {sorted(deployment.job_variables)} ({deployment.source})")
 
     report = _parse(dag_folder, deployment)
     failing = {f.file for f in report.findings}

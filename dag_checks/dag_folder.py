@@ -5,7 +5,8 @@
 bundled executor's ``executor_config`` policy among them), and records cycles
 (``DAG.check_cycle``) and duplicate DAG IDs as import errors of the file. The tasks of the DAGs
 it loads are then checked against the pools and queues of
-:class:`dag_checks.deployment.Deployment`.
+:class:`dag_checks.deployment.Deployment`, and their files' references to job variables against
+the jobs it configures.
 
 Airflow reads its configuration once, at import: :func:`airflow_environment` must be applied to
 ``os.environ`` before Airflow is imported (``python -m dag_checks`` does so), so that nothing is
@@ -25,6 +26,9 @@ from dag_checks.deployment import Deployment
 #: error is raised deep inside a library (Airflow's default, 2, often is not).
 TRACEBACK_DEPTH = 50
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)', re.M)
+#: A reference to an Airflow variable in a DAG file: a template's ``var.json.NAME`` /
+#: ``var.value.NAME``, or ``Variable.get("NAME"``.
+_VARIABLE_REFERENCE = re.compile(r"""var\.(?:json|value)\.(?P<template>\w+)|Variable\.get\(\s*["'](?P<call>\w+)["']""")
 
 
 def airflow_environment(dag_folder: Path, home: Path, deployment: Deployment) -> dict[str, str]:
@@ -130,5 +134,26 @@ def parse(dag_folder: Path, deployment: Deployment) -> Report:
                                         f"DAG {dag_id!r} task {task.task_id!r} uses queue {task.queue!r}; "
                                         f"this deployment has {sorted(deployment.queues)} ({deployment.source}): "
                                         f"add {task.queue!r} to worker_queues or use one of these"))
+    for file in sorted(dags):
+        findings.extend(job_variable_findings(folder / file, file, deployment))
     return Report(dags, findings)
+
+
+def job_variable_findings(path: Path, file: str, deployment: Deployment) -> list[Finding]:
+    """One finding per reference in ``path``'s source to an ``ecs_job_*`` variable the deployment
+    does not set (a job that is not configured): the task would fail at run time on a missing
+    variable. Other variables may be created in the metadata database and are not checked.
+    """
+    from dag_checks.deployment import JOB_VARIABLE_PREFIX
+
+    findings = []
+    for number, line in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
+        for match in _VARIABLE_REFERENCE.finditer(line):
+            name = match["template"] or match["call"]
+            if name.startswith(JOB_VARIABLE_PREFIX) and name not in deployment.job_variables:
+                findings.append(Finding(file, number, "unknown variable",
+                                        f"Airflow variable {name!r} is not set by this deployment, which sets "
+                                        f"{sorted(deployment.job_variables)} for its ECS jobs ({deployment.source}): "
+                                        "add the job to the jobs key (README, ECS jobs from DAGs) or fix the name"))
+    return findings
 

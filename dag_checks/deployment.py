@@ -1,4 +1,4 @@
-"""What a deployment offers its DAGs that a check can know statically: its queues and pools.
+"""What a deployment offers its DAGs that a check can know statically: queues, pools, job variables.
 
 Queues: Airflow's default queue (``[operators] default_queue``, ``default`` unless set) and the
 names of the configuration's ``worker_queues``, which the scheduler's executor reads from
@@ -6,7 +6,10 @@ names of the configuration's ``worker_queues``, which the scheduler's executor r
 still runs, at the default worker size: on this deployment a queue name that is not one of these
 is a typo or a queue that was never configured. Pools: Airflow creates ``default_pool``; the
 configuration creates none, so other pools exist only if someone created them (``airflow pools
-set``) and must be named to the check (``--pool``).
+set``) and must be named to the check (``--pool``). Variables: the deployment sets one Airflow
+variable per configured ECS job, ``ecs_job_<name>`` (``AIRFLOW_VAR_ECS_JOB_<NAME>`` in the workers'
+environment, ``constructs_lib/ecs_jobs.py``); other variables may live in the metadata database,
+so only names with that prefix can be known statically.
 
 Read from the cloud assembly (the scheduler container's environment in the synthesized templates)
 when one is given, else from the CDK context through ``app_config.load_config``, the loader the CDK
@@ -24,6 +27,8 @@ from typing import Any
 
 from airflow_ecs_fargate.queues import parse_queues
 
+from app_config.jobs import job_variable_name
+
 from dag_checks.pins import ROOT, display
 
 #: Airflow's ``[operators] default_queue`` default (Airflow configuration reference).
@@ -36,6 +41,11 @@ EXECUTOR_VARIABLE = "AIRFLOW__CORE__EXECUTOR"
 #: The scheduler's container name in the task definitions (``constructs_lib/airflow_service.py``
 #: names each component's container after the component).
 SCHEDULER_CONTAINER = "scheduler"
+#: The names of the variables the deployment sets for its jobs (``job_variable_name``).
+JOB_VARIABLE_PREFIX = job_variable_name("")
+#: Environment variables that set an Airflow variable (Airflow: "Storing Variables in Environment
+#: Variables").
+VARIABLE_ENV_PREFIX = "AIRFLOW_VAR_"
 
 
 class DeploymentError(ValueError):
@@ -51,12 +61,14 @@ class Deployment:
     :param executor: the ``[core] executor`` the scheduler runs (the cluster policy of the bundled
         executor checks ``executor_config`` only for ECS executors).
     :param source: where these were read, for the report.
+    :param job_variables: the ``ecs_job_<name>`` Airflow variables the deployment sets.
     """
 
     queues: frozenset[str]
     pools: frozenset[str]
     executor: str
     source: str
+    job_variables: frozenset[str] = frozenset()
 
 
 def from_assembly(cdk_out: Path, pools: tuple[str, ...] = ()) -> Deployment:
@@ -72,13 +84,18 @@ def from_assembly(cdk_out: Path, pools: tuple[str, ...] = ()) -> Deployment:
         assembly = CloudAssembly(Path(cdk_out))
     except AssemblyError as err:
         raise DeploymentError(str(err)) from None
+    scheduler, variables = None, set()
     for stack in assembly.stacks.values():
         for resource in stack.of_type("AWS::ECS::TaskDefinition").values():
             for container in resource.get("Properties", {}).get("ContainerDefinitions", []):
-                if container.get("Name") != SCHEDULER_CONTAINER:
-                    continue
                 env = {e.get("Name"): e.get("Value") for e in container.get("Environment", [])}
-                return _deployment(env, pools, f"{display(cdk_out)}: scheduler environment of {stack.stack_name}")
+                variables |= {name[len(VARIABLE_ENV_PREFIX):].lower() for name in env
+                              if str(name).startswith(VARIABLE_ENV_PREFIX)}
+                if container.get("Name") == SCHEDULER_CONTAINER and scheduler is None:
+                    scheduler = (env, f"{display(cdk_out)}: scheduler environment of {stack.stack_name}")
+    if scheduler is not None:
+        return _deployment(scheduler[0], pools, scheduler[1],
+                           frozenset(v for v in variables if v.startswith(JOB_VARIABLE_PREFIX)))
     raise DeploymentError(
         f"{display(cdk_out)} has no task definition with a {SCHEDULER_CONTAINER!r} container: "
         "synthesize this app (cdk synth -o DIR) and pass that DIR"
@@ -101,6 +118,7 @@ def from_context(context: Mapping[str, Any], pools: tuple[str, ...] = (), source
         pools=frozenset({DEFAULT_POOL, *pools}),
         executor=config.executor.executor_class,
         source=f"{source} (stage {config.stage})",
+        job_variables=frozenset(job_variable_name(job.name) for job in config.jobs),
     )
 
 
@@ -130,7 +148,8 @@ def cdk_context(cdk_json: Path = ROOT / "cdk.json", cdk_args: str = "") -> dict[
     return context
 
 
-def _deployment(env: Mapping[str, Any], pools: tuple[str, ...], source: str) -> Deployment:
+def _deployment(env: Mapping[str, Any], pools: tuple[str, ...], source: str,
+                job_variables: frozenset[str]) -> Deployment:
     default_queue = env.get(DEFAULT_QUEUE_VARIABLE) or AIRFLOW_DEFAULT_QUEUE
     raw = env.get(QUEUES_VARIABLE)
     if raw is not None and not isinstance(raw, str):
@@ -144,4 +163,5 @@ def _deployment(env: Mapping[str, Any], pools: tuple[str, ...], source: str) -> 
         pools=frozenset({DEFAULT_POOL, *pools}),
         executor=str(env.get(EXECUTOR_VARIABLE) or ""),
         source=source,
+        job_variables=job_variables,
     )

@@ -53,19 +53,22 @@ def test_shipped_dags_pass(tmp_path):
     assert not list(tmp_path.iterdir()), "the check wrote into HOME"
 
 
-def test_broken_cyclic_and_unknown_queue_dags_are_refused(tmp_path, assembly_with_queues):
+def test_broken_cyclic_unknown_queue_and_unknown_job_dags_are_refused(tmp_path, assembly_with_queues):
     result = check(str(BAD_DAGS), "--cdk-out", str(assembly_with_queues), home=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"Queues ['default', 'large'], pools ['default_pool'] ({assembly_with_queues}: scheduler environment of " \
-           "airflow-dev-airflow)" in result.stdout
+    source = f"{assembly_with_queues}: scheduler environment of airflow-dev-airflow"
+    assert f"Queues ['default', 'large'], pools ['default_pool'], job variables ['ecs_job_upload_file_to_s3'] " \
+           f"({source})" in result.stdout
     assert fail_lines(result) == [
         "FAIL broken.py:12: import error: NameError: name 'task_that_does_not_exist' is not defined",
         "FAIL cyclic.py: cycle: AirflowDagCycleException: Cycle detected in Dag: cyclic. Faulty task: c",
         "FAIL unknown_queue.py: unknown queue: DAG 'unknown_queue' task 'big' uses queue 'gpu'; this deployment has "
-        f"['default', 'large'] ({assembly_with_queues}: scheduler environment of airflow-dev-airflow): "
-        "add 'gpu' to worker_queues or use one of these",
+        f"['default', 'large'] ({source}): add 'gpu' to worker_queues or use one of these",
+        "FAIL unknown_job.py:14: unknown variable: Airflow variable 'ecs_job_report' is not set by this deployment, "
+        f"which sets ['ecs_job_upload_file_to_s3'] for its ECS jobs ({source}): add the job to the jobs key "
+        "(README, ECS jobs from DAGs) or fix the name",
     ]
-    assert "3 problem(s); 1 DAG(s) loaded." in result.stdout
+    assert "4 problem(s); 2 DAG(s) loaded." in result.stdout
 
 
 def test_without_an_assembly_the_queues_come_from_the_cdk_context(tmp_path):
@@ -77,6 +80,7 @@ def test_without_an_assembly_the_queues_come_from_the_cdk_context(tmp_path):
     assert "Queues ['default', 'large']" in configured.stdout
 
     default = check(str(tmp_path / "dags"), home=tmp_path)
+    assert "job variables ['ecs_job_upload_file_to_s3'] (cdk.json (stage dev))" in default.stdout
     assert default.returncode == 1
     assert fail_lines(default) == [
         "FAIL q.py: unknown queue: DAG 'unknown_queue' task 'big' uses queue 'large'; this deployment has "
@@ -144,3 +148,13 @@ def test_a_requirements_line_that_conflicts_stops_the_check_before_any_dag_is_im
         "allow 2.1.9 or remove the line"
     ]
     assert "ok " not in result.stdout
+
+
+def test_the_example_ecs_job_dag_is_refused_when_its_job_is_not_configured(tmp_path):
+    result = check("dags", "--cdk-args", "-c jobs={}", home=tmp_path)
+    assert result.returncode == 1
+    assert fail_lines(result) == [
+        "FAIL example_ecs_job.py:25: unknown variable: Airflow variable 'ecs_job_upload_file_to_s3' is not set by this "
+        "deployment, which sets [] for its ECS jobs (cdk.json with -c jobs={} (stage dev)): add the job to the jobs "
+        "key (README, ECS jobs from DAGs) or fix the name"
+    ]
