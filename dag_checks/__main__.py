@@ -38,7 +38,7 @@ def main() -> None:
 @main.command()
 @click.argument("dag_folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--cdk-out", type=click.Path(path_type=Path), default=None,
-              help="A synthesized cloud assembly: queues from its scheduler's environment (preferred).")
+              help="A synthesized cloud assembly: queues and job variables from its task definitions (preferred).")
 @click.option("--cdk-args", default="", metavar="ARGS", envvar="CDK_ARGS",
               help="Without --cdk-out: the -c KEY=VALUE options cdk synth gets, over cdk.json's context "
                    "(default: $CDK_ARGS, which make passes).")
@@ -55,7 +55,7 @@ def check(dag_folder: Path, cdk_out: Path | None, cdk_args: str, extra_pools: tu
     (checked first); docker/requirements.txt is checked against the lock as well.
     """
     # The image's own requirements first: a conflicting line would also show as a version mismatch.
-    requirement_problems = pins.requirements_problems(requirements, lock, dockerfile)
+    requirement_problems = _requirements_problems(requirements, lock, dockerfile)
     if requirement_problems:
         for problem in requirement_problems:
             click.echo(f"FAIL requirements: {problem}")
@@ -109,12 +109,21 @@ def check(dag_folder: Path, cdk_out: Path | None, cdk_args: str, extra_pools: tu
 @_requirements_options
 def requirements_command(requirements: Path, lock: Path, dockerfile: Path) -> None:
     """Check that every line of the image's requirements parses and allows the locked versions."""
-    problems = pins.requirements_problems(requirements, lock, dockerfile)
+    problems = _requirements_problems(requirements, lock, dockerfile)
     for problem in problems:
         click.echo(f"FAIL {problem}")
     if problems:
         sys.exit(1)
     click.echo(f"{pins.display(requirements)}: every line parses and allows the pins of {pins.display(lock)}")
+
+
+def _requirements_problems(requirements: Path, lock: Path, dockerfile: Path) -> list[str]:
+    """:func:`pins.requirements_problems`; a lock that cannot be read stops the command (exit 2)."""
+    try:
+        return pins.requirements_problems(requirements, lock, dockerfile)
+    except ValueError as err:
+        click.echo(f"refused: {err}; regenerate it with python -m local_ecs.images lock", err=True)
+        sys.exit(2)
 
 
 def _parse(dag_folder: Path, deployment: Deployment):

@@ -105,3 +105,14 @@ def test_the_lock_rejects_a_line_that_is_not_name_version(tmp_path):
     lock.write_text("# header\nfoo==1.0\nbar>=2\n")
     with pytest.raises(ValueError, match=r"requirements.lock:3: 'bar>=2' is not name==version"):
         pins.read_lock(lock)
+
+
+def test_the_commands_refuse_an_unreadable_lock_naming_the_line(tmp_path):
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("foo==1.0\nbar>=2\n")
+    for command in (["requirements"], ["check", "dags"]):
+        result = subprocess.run([sys.executable, "-m", "dag_checks", *command, "--lock", str(lock)], cwd=ROOT,
+                                capture_output=True, text=True)
+        assert result.returncode == 2, command
+        assert f"refused: {lock}:2: 'bar>=2' is not name==version; regenerate it with python -m local_ecs.images lock" \
+            in result.stderr
