@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test bench cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
-.PHONY: rehearsal local local-down deploy destroy publish
+.PHONY: rehearsal local local-down deploy destroy publish dags-check dags-test
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,18 @@ local: deps-test
 local-down:
 	$(PY) -m local_ecs down
 
+# --- Writing DAGs (README "Writing DAGs") ------------------------------------------------------
+# Import every DAG of DAGS (dags/, or the folder an S3 bundle uploads) with the image's Airflow and
+# packages; queues from cdk.json and the -c options of CDK_ARGS. make deploy and publish run it first.
+DAGS ?= dags
+dags-check: export CDK_ARGS := $(CDK_ARGS)
+dags-check: $(VENV)/.test-deps
+	$(PY) -m dag_checks check $(DAGS)
+
+# The DAG author's tests (tests/dags/): an integrity test over dags/ and a dag.test() run.
+dags-test: $(VENV)/.test-deps
+	$(PY) -m pytest tests/dags -q
+
 # --- Deploy, publish, destroy (README "Operating") ---------------------------------------------
 # Extra CDK options pass through CDK_ARGS: make deploy CDK_ARGS='-c stage=prod -c region=eu-west-1'.
 # The operations CLI (airflow-ecs, operations/) gets the same project, stage and region from them.
@@ -89,13 +101,13 @@ $(VENV)/.ops-deps: operations/pyproject.toml | $(VENV)/bin/python
 deps-ops: $(VENV)/.ops-deps
 
 # Credentials, region and CDK bootstrap first, then every stack (the image is built with Docker).
-deploy: deps-synth deps-ops
+deploy: deps-synth deps-ops dags-check
 	$(OPS) $(OPS_ARGS) preflight $(if $(call cdk_context,account),--account $(call cdk_context,account))
 	$(CDK) deploy --all $(CDK_ARGS)
 
 # Build the staged image and push it into the app's ECR repository: tag git-<commit> (dev) or
 # VERSION (a semantic version, required in prod); then make deploy CDK_ARGS='-c image_tag=<tag>'.
-publish: deps-synth deps-ops
+publish: deps-synth deps-ops dags-check
 	$(CDK) synth --quiet $(CDK_ARGS)
 	$(OPS) $(OPS_ARGS) publish $(if $(VERSION),--version $(VERSION)) $(if $(ENGINE),--engine $(ENGINE))
 
