@@ -163,7 +163,7 @@ class CachedEcsHook:
 
     def __init__(self, aws_conn_id: str | None = "aws_default", region_name: str | None = None, config=None, **kwargs):
         self._config = config
-        self._key = (aws_conn_id, region_name, getattr(config, "max_pool_connections", None))
+        self._key = (aws_conn_id, region_name, getattr(config, "max_pool_connections", None), repr(getattr(config, "retries", None)))
 
     @property
     def conn(self):

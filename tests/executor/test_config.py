@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 
@@ -60,8 +59,11 @@ def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
         "queues": '{"large": {"cpu": 2048, "memory": 8192}}',
         "worker_log_group": "/airflow/workers",
         "worker_log_stream_prefix": "worker",
+        "scheduler_count": "1",
+        "api_retry_mode": "adaptive",
+        "api_max_attempts": "4",
     }
-    assert set(values) == {f.name for f in dataclasses.fields(ExecutorSettings)}
+    assert set(values) == set(ExecutorSettings.model_fields)
     configure(**values)
     ex = EcsFargateExecutor()
     try:
@@ -87,3 +89,62 @@ def test_bad_setting_is_rejected_with_its_name(aws, configure, key, value, match
     configure(**{key: value})
     with pytest.raises(ValueError, match=match):
         EcsFargateExecutor()
+
+
+def test_a_bad_setting_names_its_key_and_the_fix(aws, configure):
+    configure(task_launch_burst="0", launch_concurrency="many")
+    with pytest.raises(ValueError) as raised:
+        EcsFargateExecutor()
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 2  # every bad key at once
+    assert any(line.startswith("[aws_ecs_executor] launch_concurrency must be a whole number, got 'many'") for line in lines)
+    assert any(
+        line.startswith("[aws_ecs_executor] task_launch_burst must be >= 1 (a number), got '0'")
+        and "Fix: set AIRFLOW__AWS_ECS_EXECUTOR__TASK_LAUNCH_BURST" in line
+        and "default 100." in line
+        for line in lines
+    )
+
+
+def test_an_unknown_retry_mode_is_refused_with_the_choices(aws, configure):
+    configure(api_retry_mode="fast")
+    with pytest.raises(ValueError, match=r"\[aws_ecs_executor\] api_retry_mode must be 'standard' or 'adaptive' or 'legacy'"):
+        EcsFargateExecutor()
+
+
+@pytest.mark.parametrize("count, calls, launches, launch_burst", [(1, 20, 20, 100), (2, 10, 10, 50), (4, 5, 5, 25)])
+def test_each_scheduler_paces_at_its_share_of_the_quota(count, calls, launches, launch_burst):
+    share = ExecutorSettings(scheduler_count=count).share()
+    assert (share.run_task_calls_per_second, share.task_launches_per_second, share.task_launch_burst) == (
+        calls,
+        launches,
+        launch_burst,
+    )
+    assert share.run_task_call_burst == 20 / count
+
+
+def test_the_executor_reads_scheduler_count_and_paces_at_its_share(aws, configure):
+    configure(scheduler_count="2")
+    ex = EcsFargateExecutor()
+    try:
+        assert ex.share.run_task_calls_per_second == 10 and ex.share.task_launch_burst == 50
+    finally:
+        ex._shutdown()
+
+
+@pytest.mark.parametrize("count", ["0", "21"])
+def test_a_scheduler_count_the_quota_cannot_be_divided_by_is_refused(aws, configure, count):
+    configure(scheduler_count=count)
+    with pytest.raises(ValueError, match=r"\[aws_ecs_executor\] scheduler_count") as raised:
+        EcsFargateExecutor()
+    assert "Fix:" in str(raised.value)
+
+
+def test_the_ecs_client_retry_mode_is_explicit(aws, configure):
+    configure(api_retry_mode="adaptive", api_max_attempts="2")
+    ex = EcsFargateExecutor()
+    try:
+        retries = ex.ecs.meta.config.retries
+        assert retries == {"mode": "adaptive", "total_max_attempts": 2}
+    finally:
+        ex._shutdown()
