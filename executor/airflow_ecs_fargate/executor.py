@@ -146,16 +146,20 @@ class EcsFargateExecutor(AwsEcsExecutor):
     """Run each Airflow task as its own ECS task on Fargate, without blocking the scheduler.
 
     Reads the stock ``[aws_ecs_executor]`` keys (``cluster``, ``container_name``,
-    ``task_definition``, ``launch_type``, ``capacity_provider_strategy`` (JSON), ``subnets``,
+    ``task_definition``, ``launch_type``, ``capacity_provider_strategy`` (JSON or the provider's
+    documented Python literal), ``subnets``,
     ``security_groups``, ``assign_public_ip``, ``platform_version``, ``run_task_kwargs``,
     ``conn_id``, ``region_name``, ``max_run_task_attempts``, ``check_health_on_startup``) plus
     the keys of :class:`~airflow_ecs_fargate.settings.ExecutorSettings`. Per-task
     ``executor_config`` is merged recursively over the RunTask kwargs (lists replaced).
 
     Differences from the stock executor, each covered by a test in ``tests/executor``:
-    RunTask runs in a bounded thread pool paced by token buckets (Fargate quotas), DescribeTasks
-    runs on its own thread every ``describe_tasks_interval_seconds``, submit failures are
-    classified (permanent fail at once; capacity/throttling retried with jittered backoff),
+    RunTask runs in a bounded thread pool paced by token buckets (this scheduler's share of the
+    Fargate quotas, ``scheduler_count``), DescribeTasks runs on its own thread every
+    ``describe_tasks_interval_seconds``, submit failures are classified (permanent fail at once;
+    capacity, throttling, known outages and unknown failures retried, see
+    :mod:`airflow_ecs_fargate.errors`), the start-up health check lets the scheduler start through
+    an outage,
     Fargate Spot falls back to on-demand, stopped tasks are judged by their essential containers
     (see :mod:`airflow_ecs_fargate.task_state`), no exception escapes ``heartbeat()``,
     ``revoke_task`` stops the ECS task, adopted tasks are never relaunched with an empty token,
