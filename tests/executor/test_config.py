@@ -140,11 +140,20 @@ def test_a_scheduler_count_the_quota_cannot_be_divided_by_is_refused(aws, config
     assert "Fix:" in str(raised.value)
 
 
-def test_the_ecs_client_retry_mode_is_explicit(aws, configure):
-    configure(api_retry_mode="adaptive", api_max_attempts="2")
+@pytest.mark.parametrize(
+    "settings, retries",
+    [
+        ({}, {"mode": "adaptive", "total_max_attempts": 3}),
+        ({"api_retry_mode": "standard", "api_max_attempts": "2"}, {"mode": "standard", "total_max_attempts": 2}),
+    ],
+)
+def test_the_ecs_client_retry_mode_is_explicit(aws, configure, monkeypatch, settings, retries):
+    """Not botocore's implicit default (legacy, 5 attempts), nor whatever AWS_RETRY_MODE says."""
+    monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "7")
+    configure(**settings)
     ex = EcsFargateExecutor()
     try:
-        retries = ex.ecs.meta.config.retries
-        assert retries == {"mode": "adaptive", "total_max_attempts": 2}
+        assert ex.ecs.meta.config.retries == retries
     finally:
         ex._shutdown()
