@@ -44,9 +44,9 @@ TARGETS = {
 #: default (each scheduler paces at the quota / 2); the others measure the alternatives.
 TWO_SCHEDULER_VARIANTS = {
     "share": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "2"},
-              "each paces at quota / scheduler_count, with the executor's default botocore adaptive retries"),
-    "share+standard": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "2", "AIRFLOW__AWS_ECS_EXECUTOR__API_RETRY_MODE": "standard"},
-                       "each paces at quota / scheduler_count, botocore standard retries"),
+              "each paces at its share (quota / scheduler_count, less the headroom), the executor's defaults"),
+    "share+adaptive": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "2", "AIRFLOW__AWS_ECS_EXECUTOR__API_RETRY_MODE": "adaptive"},
+                       "each paces at its share, botocore adaptive retries"),
     "adaptive": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "1", "AIRFLOW__AWS_ECS_EXECUTOR__API_RETRY_MODE": "adaptive"},
                  "each paces at the whole quota, botocore adaptive retries (client-side rate limiter)"),
     "none": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "1", "AIRFLOW__AWS_ECS_EXECUTOR__API_RETRY_MODE": "standard"},

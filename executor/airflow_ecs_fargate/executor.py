@@ -430,9 +430,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
             self.log.exception("EcsFargateExecutor heartbeat failed; the scheduler keeps running")
 
     def _process_workloads(self, workload_items: Sequence[Any]) -> None:
+        """Take queued workloads into the launch queue, for at most ``queue_budget_seconds``.
+
+        Workloads not reached stay in ``queued_tasks`` (as with no open slot) and are taken by the
+        next heartbeat: a burst of queued tasks on a loaded host cannot hold one heartbeat longer
+        than the budget (plus one workload). At least one workload is taken per heartbeat.
+        """
         from airflow.executors import workloads
 
-        for workload in workload_items:
+        budget_ends = self._clock() + self.settings.queue_budget_seconds
+        for index, workload in enumerate(workload_items):
+            if index and self._clock() > budget_ends:
+                break
             key = None
             try:
                 if isinstance(workload, workloads.ExecuteTask):

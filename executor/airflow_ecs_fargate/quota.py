@@ -24,6 +24,13 @@ RUN_TASK_CALL_BURST = 20.0
 TASK_LAUNCHES_PER_SECOND = 20.0
 #: Fargate task launches at once after an idle period (quota).
 TASK_LAUNCH_BURST = 100.0
+#: Share of the sustained rates each scheduler leaves unused, and share of the RunTask call burst
+#: it never takes: when the callers together use exactly the quota, the account's bucket is always
+#: empty and any call that arrives a little early (network, a loaded host, another caller) is
+#: throttled; with this headroom the account's bucket keeps a reserve. Measured with ``make bench``
+#: (bench/README.md, "Two schedulers").
+RATE_HEADROOM = 0.02
+BURST_RESERVE = 0.5
 #: The smallest useful share: one RunTask call per second and one call of burst per scheduler.
 #: Below it a scheduler with a backlog launches under one task per second.
 MIN_CALLS_PER_SECOND_SHARE = 1.0
@@ -65,7 +72,8 @@ def check_scheduler_count(
 
 @dataclass(frozen=True)
 class Share:
-    """One scheduler's pacing: the deployment's rates and bursts divided by its scheduler count.
+    """One scheduler's pacing: the deployment's rates and bursts divided by its scheduler count,
+    less :data:`RATE_HEADROOM` of each rate and :data:`BURST_RESERVE` of the RunTask call burst.
 
     Rates in calls/s or tasks/s, bursts in calls or tasks (at least 1 each).
     """
@@ -85,7 +93,7 @@ class Share:
         task_launches_per_second: float = TASK_LAUNCHES_PER_SECOND,
         task_launch_burst: float = TASK_LAUNCH_BURST,
     ) -> Share:
-        """Divide each rate and burst by ``scheduler_count`` (bursts no lower than 1).
+        """Divide each rate and burst by ``scheduler_count`` (bursts no lower than 1), less the headroom.
 
         :raises ValueError: see :func:`check_scheduler_count`.
         """
@@ -93,9 +101,10 @@ class Share:
             scheduler_count, run_task_calls_per_second=run_task_calls_per_second, run_task_call_burst=run_task_call_burst
         )
         n = float(scheduler_count)
+        used = 1.0 - RATE_HEADROOM
         return cls(
-            run_task_calls_per_second / n,
-            max(1.0, run_task_call_burst / n),
-            task_launches_per_second / n,
+            run_task_calls_per_second * used / n,
+            max(1.0, run_task_call_burst * (1.0 - BURST_RESERVE) / n),
+            task_launches_per_second * used / n,
             max(1.0, task_launch_burst / n),
         )

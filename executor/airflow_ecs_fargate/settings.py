@@ -75,18 +75,22 @@ class ExecutorSettings(BaseModel):
     task_definition_retry_seconds: float = Field(
         600.0, ge=0, description="seconds before a failed DescribeTaskDefinition is tried again"
     )
-    #: ``adaptive`` (standard retries plus a client-side rate limiter that engages after
-    #: throttling; "Retry behavior" in the AWS SDKs reference guide,
-    #: https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html) by measurement:
-    #: with the quota shared, two schedulers had 0.0 % of RunTask requests throttled in two runs of
-    #: ``make bench``'s two-scheduler phase, against 7.1 % and 0.0 % with ``standard``
-    #: (bench/README.md, "Two schedulers").
+    #: botocore's retry modes: "Retry behavior" in the AWS SDKs reference guide
+    #: (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html). ``standard``
+    #: by measurement (bench/README.md, "Two schedulers"): ``adaptive``'s client-side limiter cut a
+    #: single scheduler to 18.8 launches/s after a few throttles; the quota headroom
+    #: (:mod:`airflow_ecs_fargate.quota`) is what keeps throttling away.
     api_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
-        "adaptive",
+        "standard",
         description="botocore retry mode of the executor's ECS client ('Retry behavior', AWS SDKs reference guide)",
     )
     api_max_attempts: int = Field(
         3, ge=1, description="botocore attempts per ECS call (first call included) before the executor sees the error"
+    )
+    queue_budget_seconds: float = Field(
+        0.02,
+        gt=0,
+        description="seconds one heartbeat may spend taking queued workloads in; the rest wait in queued_tasks for the next",
     )
     queues: str = Field("", description='JSON object: queue name -> {"cpu", "memory", "capacity_provider"}')
     worker_log_group: str = Field("", description="CloudWatch Logs group of the workers' awslogs output (live logs)")

@@ -115,7 +115,7 @@ class TestSharedQuota:
         env = container_env(prod.template("airflow"), "scheduler")
         assert env[PREFIX + "SCHEDULER_COUNT"] == "2"
         settings = ExecutorSettings.from_conf(_EnvConf(env))
-        assert settings.share().run_task_calls_per_second == 10.0 and settings.share().task_launch_burst == 50.0
+        assert settings.share().run_task_calls_per_second == pytest.approx(9.8) and settings.share().task_launch_burst == 50.0
         # One scheduler: nothing written, the executor's default (1) applies; the template is unchanged.
         assert PREFIX + "SCHEDULER_COUNT" not in container_env(dev.template("airflow"), "scheduler")
 

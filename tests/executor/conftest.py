@@ -254,6 +254,9 @@ def configure(monkeypatch, aws):
             # Fast retries so tests do not wait; the production defaults are in settings.py.
             "submit_retry_base_seconds": "0.02",
             "submit_retry_max_seconds": "0.05",
+            # One heartbeat takes every queued workload in (the first task event configures
+            # SQLAlchemy's mappers, seconds): tests of the budget set it themselves.
+            "queue_budget_seconds": "60",
         }
         base.update(settings)
         for key, value in base.items():

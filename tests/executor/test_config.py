@@ -62,6 +62,7 @@ def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
         "scheduler_count": "1",
         "api_retry_mode": "adaptive",
         "api_max_attempts": "4",
+        "queue_budget_seconds": "0.5",
     }
     assert set(values) == set(ExecutorSettings.model_fields)
     configure(**values)
@@ -71,7 +72,7 @@ def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
             got = getattr(ex.settings, name)
             expected = type(got)(raw) if not isinstance(got, bool) else False
             assert got == expected, name
-        assert ex._launch_bucket.capacity == 11 and ex._call_bucket.rate == 7.5
+        assert ex._launch_bucket.capacity == 11 and ex._call_bucket.rate == pytest.approx(7.5 * 0.98)
         assert ex._launch_pool._max_workers == 4
     finally:
         ex._shutdown()
@@ -112,22 +113,22 @@ def test_an_unknown_retry_mode_is_refused_with_the_choices(aws, configure):
         EcsFargateExecutor()
 
 
-@pytest.mark.parametrize("count, calls, launches, launch_burst", [(1, 20, 20, 100), (2, 10, 10, 50), (4, 5, 5, 25)])
-def test_each_scheduler_paces_at_its_share_of_the_quota(count, calls, launches, launch_burst):
+@pytest.mark.parametrize("count", [1, 2, 4])
+def test_each_scheduler_paces_at_its_share_of_the_quota_less_the_headroom(count):
+    """Together the schedulers use 98 % of each rate and half the RunTask call burst: the account's
+    buckets keep a reserve for jitter and other callers (bench/README.md, "Two schedulers")."""
     share = ExecutorSettings(scheduler_count=count).share()
-    assert (share.run_task_calls_per_second, share.task_launches_per_second, share.task_launch_burst) == (
-        calls,
-        launches,
-        launch_burst,
-    )
-    assert share.run_task_call_burst == 20 / count
+    assert count * share.run_task_calls_per_second == pytest.approx(19.6)
+    assert count * share.task_launches_per_second == pytest.approx(19.6)
+    assert count * share.run_task_call_burst == pytest.approx(10)
+    assert count * share.task_launch_burst == pytest.approx(100)
 
 
 def test_the_executor_reads_scheduler_count_and_paces_at_its_share(aws, configure):
     configure(scheduler_count="2")
     ex = EcsFargateExecutor()
     try:
-        assert ex.share.run_task_calls_per_second == 10 and ex.share.task_launch_burst == 50
+        assert ex.share.run_task_calls_per_second == pytest.approx(9.8) and ex.share.task_launch_burst == 50
     finally:
         ex._shutdown()
 
@@ -143,8 +144,8 @@ def test_a_scheduler_count_the_quota_cannot_be_divided_by_is_refused(aws, config
 @pytest.mark.parametrize(
     "settings, retries",
     [
-        ({}, {"mode": "adaptive", "total_max_attempts": 3}),
-        ({"api_retry_mode": "standard", "api_max_attempts": "2"}, {"mode": "standard", "total_max_attempts": 2}),
+        ({}, {"mode": "standard", "total_max_attempts": 3}),
+        ({"api_retry_mode": "adaptive", "api_max_attempts": "2"}, {"mode": "adaptive", "total_max_attempts": 2}),
     ],
 )
 def test_the_ecs_client_retry_mode_is_explicit(aws, configure, monkeypatch, settings, retries):
