@@ -16,8 +16,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.synth-deps: requirements.txt | $(VENV)/bin/python
+# The CDK app imports the executor package's dependency-free modules (Fargate sizes, quotas, metric
+# names: facts both sides must agree on), not Airflow: the package without its dependencies.
+$(VENV)/.synth-deps: requirements.txt executor/pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e ./executor
 	touch $@
 
 $(VENV)/.test-deps: requirements.txt requirements-dev.txt executor/pyproject.toml operations/pyproject.toml | $(VENV)/bin/python

@@ -1,22 +1,13 @@
-"""Fargate's accepted task sizes.
+"""Fargate's accepted task sizes, as the CDK app's configuration checks them.
 
-Source: "Task CPU and memory" in the Amazon ECS developer guide,
-https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
-(Linux platform version 1.4.0). CPU is in vCPU units (1024 = 1 vCPU); memory in MiB.
+The table itself has one home, :data:`airflow_ecs_fargate.fargate_sizes.FARGATE_SIZES` (the
+bundled executor's dependency-free module, which the CDK app may import; the executor never
+imports the CDK app). CPU is in vCPU units (1024 = 1 vCPU); memory in MiB.
 """
 
 from __future__ import annotations
 
-# cpu (vCPU units) -> (lowest MiB, highest MiB, step MiB)
-_MEMORY_RANGES: dict[int, tuple[int, int, int]] = {
-    256: (512, 2048, 512),  # 512, 1024, 2048 are listed; 1536 is not accepted
-    512: (1024, 4096, 1024),
-    1024: (2048, 8192, 1024),
-    2048: (4096, 16384, 1024),
-    4096: (8192, 30720, 1024),
-    8192: (16384, 61440, 4096),
-    16384: (32768, 122880, 8192),
-}
+from airflow_ecs_fargate.fargate_sizes import FARGATE_SIZES
 
 
 def valid_memory_values(cpu: int) -> list[int]:
@@ -24,17 +15,12 @@ def valid_memory_values(cpu: int) -> list[int]:
 
     Returns an empty list when ``cpu`` is not one of Fargate's CPU sizes.
     """
-    if cpu not in _MEMORY_RANGES:
-        return []
-    if cpu == 256:
-        return [512, 1024, 2048]
-    low, high, step = _MEMORY_RANGES[cpu]
-    return list(range(low, high + 1, step))
+    return list(FARGATE_SIZES.get(cpu, ()))
 
 
 def valid_cpu_values() -> list[int]:
     """Return Fargate's CPU sizes in vCPU units, smallest first."""
-    return sorted(_MEMORY_RANGES)
+    return sorted(FARGATE_SIZES)
 
 
 def fargate_size_error(cpu: int, memory_mib: int) -> str | None:
@@ -44,14 +30,14 @@ def fargate_size_error(cpu: int, memory_mib: int) -> str | None:
     :param memory_mib: task memory in MiB.
     :returns: a sentence naming the accepted values, or None when the pair is valid.
     """
-    if cpu not in _MEMORY_RANGES:
+    if cpu not in FARGATE_SIZES:
         return f"cpu={cpu} is not a Fargate CPU size; use one of {valid_cpu_values()} (vCPU units)"
-    allowed = valid_memory_values(cpu)
-    if memory_mib not in allowed:
-        low, high, step = _MEMORY_RANGES[cpu]
-        if cpu == 256:
-            hint = "512, 1024 or 2048"
-        else:
-            hint = f"{low} to {high} in steps of {step}"
-        return f"memory={memory_mib} MiB is not accepted with cpu={cpu}; use {hint} MiB"
-    return None
+    allowed = FARGATE_SIZES[cpu]
+    if memory_mib in allowed:
+        return None
+    steps = {b - a for a, b in zip(allowed, allowed[1:])}
+    if len(steps) == 1 and len(allowed) > 3:
+        hint = f"{allowed[0]} to {allowed[-1]} in steps of {steps.pop()}"
+    else:
+        hint = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}"
+    return f"memory={memory_mib} MiB is not accepted with cpu={cpu}; use {hint} MiB"

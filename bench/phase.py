@@ -73,6 +73,7 @@ class Phase:
         self.hb_started: float | None = None
         self.events = {"running": 0, "success": 0, "failed": 0, "queued": 0, "other": 0}
         self.terminal_keys: set = set()
+        self.running_times: list[float] = []
         self.last_terminal_at: float | None = None
         self.launch_window_calls: dict | None = None
         self.launch_window_launched = 0
@@ -109,11 +110,17 @@ class Phase:
 
         Log(event="bench warm-up")
 
-        self.fargate.reset()
+        if not args.shared:
+            self.fargate.reset()
         self.counter.reset()
         executor.start()
         for w in workloads:
             executor.queue_workload(w, session=None)
+        if args.go_file:
+            # Shared emulator (two schedulers): say ready, then start heartbeating when told to.
+            open(args.go_file + f".ready-{os.getpid()}", "w").close()
+            while not os.path.exists(args.go_file):
+                time.sleep(0.01)
 
         self.t0 = time.monotonic()
         threading.Thread(target=self._watchdog, daemon=True, name="cap-watchdog").start()
@@ -131,11 +138,12 @@ class Phase:
             self._drain(executor)
             next_beat = max(next_beat + args.heartbeat_interval, hb_end)
 
-            stats = self.fargate.stats()
-            if not all_launched and stats["launched"] >= args.tasks:
+            # On a shared emulator its launch count is every scheduler's: count this one's own.
+            launched_now = self.events["running"] if args.shared else self.fargate.stats()["launched"]
+            if not all_launched and launched_now >= args.tasks:
                 all_launched = True
                 self.launch_window_calls = self.counter.snapshot()
-                self.launch_window_launched = stats["launched"]
+                self.launch_window_launched = launched_now
             finished = len(self.terminal_keys) >= args.tasks
             elapsed = time.monotonic() - self.t0
             if finished or (all_launched and not args.lifecycle):
@@ -150,6 +158,8 @@ class Phase:
         for key, (state, _info) in executor.get_event_buffer().items():
             name = str(getattr(state, "value", state)).lower()
             self.events[name if name in self.events else "other"] += 1
+            if name == "running":
+                self.running_times.append(now)
             if name in TERMINAL and key not in self.terminal_keys:
                 self.terminal_keys.add(key)
                 self.last_terminal_at = now
@@ -180,7 +190,11 @@ class Phase:
         calls = self.counter.snapshot()
         # The emulator stamps launches with time.monotonic(): CLOCK_MONOTONIC is system-wide on Linux,
         # so its stamps and this process's t0 are on one clock.
-        times = sorted(t - self.t0 for t in stats["launch_times"])
+        if args.shared:
+            # Launches of this scheduler: when the executor reported each running (heartbeat resolution).
+            times = sorted(t - self.t0 for t in self.running_times)
+        else:
+            times = sorted(t - self.t0 for t in stats["launch_times"])
         launched = len(times)
         all_launched = launched >= args.tasks
         finished = len(self.terminal_keys) >= args.tasks
@@ -265,6 +279,10 @@ def parse_args(argv=None):
     p.add_argument("--max-seconds", type=float, default=900.0, help="safety stop for any phase")
     p.add_argument("--lifecycle", action=argparse.BooleanOptionalAction, default=True,
                    help="keep heartbeating until every task is reported finished")
+    p.add_argument("--shared", action="store_true",
+                   help="the emulator is shared with another scheduler: never reset it, count own launches")
+    p.add_argument("--go-file", default="",
+                   help="after queueing, create <go-file>.ready-<pid> and wait for <go-file> before the first heartbeat")
     return p.parse_args(argv)
 
 

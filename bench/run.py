@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from bench.phase import EXECUTORS
+from bench.phase import EXECUTORS, Fargate, sustained_rate
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -33,6 +33,24 @@ TARGETS = {
     "launch_rate_ratio_min": 4.0,
     "ours_max_heartbeat_ms_max": 50.0,
     "api_calls_ratio_max": 0.5,
+    # Two schedulers on one emulated account: together at least 19 launches/s, at most 2 % of
+    # their RunTask requests throttled, every heartbeat of either within 50 ms.
+    "two_schedulers_launches_per_s_min": 19.0,
+    "two_schedulers_throttled_share_max": 0.02,
+    "two_schedulers_max_heartbeat_ms_max": 50.0,
+}
+
+#: Variants of the two-scheduler phase: (executor environment, what it shows). "share" is the
+#: default (each scheduler paces at the quota / 2); the others measure the alternatives.
+TWO_SCHEDULER_VARIANTS = {
+    "share": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "2"},
+              "each paces at its share (quota / scheduler_count, less the headroom), the executor's defaults"),
+    "share+adaptive": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "2", "AIRFLOW__AWS_ECS_EXECUTOR__API_RETRY_MODE": "adaptive"},
+                       "each paces at its share, botocore adaptive retries"),
+    "adaptive": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "1", "AIRFLOW__AWS_ECS_EXECUTOR__API_RETRY_MODE": "adaptive"},
+                 "each paces at the whole quota, botocore adaptive retries (client-side rate limiter)"),
+    "none": ({"AIRFLOW__AWS_ECS_EXECUTOR__SCHEDULER_COUNT": "1", "AIRFLOW__AWS_ECS_EXECUTOR__API_RETRY_MODE": "standard"},
+             "each paces at the whole quota, standard retries (two schedulers before scheduler_count)"),
 }
 
 
@@ -56,6 +74,10 @@ def parse_args(argv=None):
                    help="heartbeat until every task is reported finished (needed for lifecycle API calls/task)")
     p.add_argument("--executor-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for BOTH executors, e.g. AIRFLOW__AWS_ECS_EXECUTOR__...=...")
+    p.add_argument("--two-scheduler-tasks", type=int, default=500,
+                   help="workloads queued on EACH of the two schedulers of the two-scheduler phase (0: skip it)")
+    p.add_argument("--two-scheduler-variants", default="share",
+                   help=f"comma-separated variants of the two-scheduler phase: {', '.join(TWO_SCHEDULER_VARIANTS)}")
     p.add_argument("--out", default=str(BENCH_DIR / "results.json"))
     return p.parse_args(argv)
 
@@ -173,6 +195,109 @@ def run_side(args, side: str, airflow_home: str, logs: Path) -> dict:
                 server.kill()
 
 
+def run_two_schedulers(args, variant: str, airflow_home: str, logs: Path) -> dict:
+    """Two of our executors, each in its own process, against ONE emulated account (Fargate's limits).
+
+    Both queue ``--two-scheduler-tasks`` workloads and start heartbeating together; each stops when
+    all of its own are launched. Combined launches/s (middle 80 %, as for one scheduler) and the share
+    of RunTask requests throttled come from the emulator; heartbeats from each process.
+    """
+    extra_env, _ = TWO_SCHEDULER_VARIANTS[variant]
+    name = f"two-schedulers-{variant}"
+    with open(logs / f"{name}.fargate.log", "w") as flog:
+        server, endpoint = start_fargate(args, flog)
+        go = Path(tempfile.mkdtemp(prefix="bench-go-")) / "go"
+        procs, outs, elogs = [], [], []
+        try:
+            ids = set_up_account(endpoint)
+            env = phase_env(args, endpoint, ids, "ours", airflow_home)
+            env.update(extra_env)
+            print(f"bench: running two schedulers ({variant}), {args.two_scheduler_tasks} tasks each",
+                  file=sys.stderr, flush=True)
+            for i in (1, 2):
+                out = logs / f"{name}.{i}.json"
+                out.unlink(missing_ok=True)
+                elog = open(logs / f"{name}.{i}.executor.log", "w")
+                cmd = [
+                    sys.executable, "-m", "bench.phase", "--executor", "ours", "--endpoint", endpoint,
+                    "--tasks", str(args.two_scheduler_tasks), "--out", str(out),
+                    "--heartbeat-interval", str(args.heartbeat_interval), "--no-lifecycle",
+                    "--shared", "--go-file", str(go), "--max-seconds", "600",
+                ]
+                procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=elog, stderr=subprocess.STDOUT))
+                outs.append(out)
+                elogs.append(elog)
+            deadline = time.monotonic() + 300
+            while len(list(go.parent.glob("go.ready-*"))) < 2:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    return {"error": f"a scheduler did not get ready; see {logs}/{name}.*.executor.log"}
+                time.sleep(0.05)
+            Fargate(endpoint).reset()
+            t0 = time.monotonic()
+            go.touch()
+            for p in procs:
+                p.wait(timeout=900)
+            stats = Fargate(endpoint).stats(full=True)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+            for f in elogs:
+                f.close()
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    sides = []
+    for out in outs:
+        if not out.exists():
+            return {"error": f"a scheduler exited without results; see {logs}/{name}.*.executor.log"}
+        sides.append(json.loads(out.read_text()))
+    times = sorted(t - t0 for t in stats["launch_times"])
+    run_task = stats["ops"].get("RunTask", {})
+    requests = run_task.get("requests", 0)
+    rate = sustained_rate(times)
+    return {
+        "variant": variant,
+        "description": TWO_SCHEDULER_VARIANTS[variant][1],
+        "executor_env": extra_env,
+        "tasks": 2 * args.two_scheduler_tasks,
+        "launched": len(times),
+        "launches_per_s": round(rate, 2) if rate else None,
+        "seconds_to_launch_all": round(times[-1], 2) if times else None,
+        "runtask_requests": requests,
+        "runtask_throttled": run_task.get("throttled", 0),
+        "throttled_share": round(run_task.get("throttled", 0) / requests, 4) if requests else None,
+        "max_heartbeat_ms": max(side.get("max_heartbeat_ms", 1e9) for side in sides),
+        "per_scheduler": [
+            {k: side.get(k) for k in ("launched", "max_heartbeat_ms", "p99_heartbeat_ms", "api_calls", "capped")}
+            for side in sides
+        ],
+    }
+
+
+def two_scheduler_verdicts(result: dict | None) -> dict:
+    if not result or "error" in result:
+        return {}
+    return {
+        "two_schedulers_launches_per_s>=19": (result.get("launches_per_s") or 0) >= TARGETS["two_schedulers_launches_per_s_min"],
+        "two_schedulers_throttled<=2%": (result.get("throttled_share") if result.get("throttled_share") is not None else 1)
+        <= TARGETS["two_schedulers_throttled_share_max"],
+        "two_schedulers_max_heartbeat_ms<=50": result.get("max_heartbeat_ms", 1e9) <= TARGETS["two_schedulers_max_heartbeat_ms_max"],
+    }
+
+
+def fmt_two(r: dict | None) -> str:
+    if not r:
+        return "two schedulers: not run"
+    if "error" in r:
+        return f"two schedulers ({r.get('variant', '?')}): ERROR {r['error']}"
+    return (f"two schedulers ({r['variant']}) {r['launches_per_s']} launches/s combined, all {r['launched']} in "
+            f"{r['seconds_to_launch_all']:.1f} s, {100 * (r['throttled_share'] or 0):.1f} % of "
+            f"{r['runtask_requests']} RunTask requests throttled, max heartbeat {r['max_heartbeat_ms']:.0f} ms")
+
+
 def ratio(a, b):
     return round(a / b, 3) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
 
@@ -247,11 +372,24 @@ def main(argv=None) -> int:
                 results["ours"] = {"error": "airflow_ecs_fargate.executor is not there yet (executor/ ... executor.py)"}
                 continue
             results[side] = run_side(args, side, airflow_home, logs)
+        variants = [v for v in args.two_scheduler_variants.split(",") if v] if args.two_scheduler_tasks else []
+        unknown = [v for v in variants if v not in TWO_SCHEDULER_VARIANTS]
+        if unknown:
+            raise SystemExit(f"--two-scheduler-variants: unknown {unknown}; use {', '.join(TWO_SCHEDULER_VARIANTS)}")
+        results["two_schedulers"] = {}
+        if not ours_missing and args.only != "stock":
+            for variant in variants:
+                results["two_schedulers"][variant] = run_two_schedulers(args, variant, airflow_home, logs)
 
     stock, ours = results["stock"], results["ours"]
     ratios = compare(stock, ours) if stock and ours and "error" not in stock and "error" not in ours else None
     results["ratios_ours_over_stock"] = ratios
-    results["targets"] = {"thresholds": TARGETS, "met": verdicts(stock, ours, ratios)}
+    # The targets of the two-scheduler phase apply to its default variant (the others are measurements).
+    two = results["two_schedulers"]
+    results["targets"] = {
+        "thresholds": TARGETS,
+        "met": {**verdicts(stock, ours, ratios), **two_scheduler_verdicts(two.get("share"))},
+    }
     results["params"] = {
         "tasks": args.tasks,
         "runtask_latency_ms": args.latency_ms,
@@ -270,6 +408,7 @@ def main(argv=None) -> int:
             side: (r or {}).get("api_calls_basis") for side, r in (("stock", stock), ("ours", ours))
         },
         "executor_env_extra": args.executor_env,
+        "two_scheduler_tasks_each": args.two_scheduler_tasks,
         "harness": (
             "moto 5.2.5 ECS in its own process behind a throttling/latency front door; each side gets a "
             "fresh emulator and its own process; no metadata DB (events drained from the executor's "
@@ -282,7 +421,7 @@ def main(argv=None) -> int:
     }
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
-    parts = [fmt_side("ours", ours), fmt_side("stock", stock)]
+    parts = [fmt_side("ours", ours), fmt_side("stock", stock)] + [fmt_two(r) for r in two.values()]
     if ratios:
         parts.append(
             f"ours/stock: rate {ratios['launches_per_s']}x, API calls/task {ratios['api_calls_per_task']}x "
@@ -293,7 +432,7 @@ def main(argv=None) -> int:
         parts.append("targets: " + ", ".join(f"{k} {'PASS' if ok else 'MISS'}" for k, ok in met.items()))
     print(f"bench ({args.tasks} tasks, RunTask {args.latency_ms:.0f} ms): " + " | ".join(parts))
     print(f"bench: details in {args.out}", file=sys.stderr)
-    return 0 if all(r is None or "error" not in r for r in (stock, ours)) else 1
+    return 0 if all(r is None or "error" not in r for r in (stock, ours, *two.values())) else 1
 
 
 if __name__ == "__main__":

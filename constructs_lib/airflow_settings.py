@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from airflow_ecs_fargate import quota
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
@@ -162,6 +163,11 @@ class EcsExecutorSettings:
         a running task's log from it (``worker_log_group``).
     :param worker_log_stream_prefix: the workers' awslogs stream prefix.
     :param assign_public_ip: give each worker a public IPv4 address (workers in public subnets).
+    :param scheduler_count: the deployment's schedulers: the bundled executor of each paces its
+        RunTask calls and launches at Fargate's quota divided by it (``[aws_ecs_executor]
+        scheduler_count``; :mod:`airflow_ecs_fargate.quota`). Written only when above 1.
+    :raises ValueError: ``scheduler_count`` the quota cannot usefully be divided by (names the key
+        and the fix).
     """
 
     executor_class: str
@@ -177,6 +183,10 @@ class EcsExecutorSettings:
     worker_log_group: str | None = None
     worker_log_stream_prefix: str | None = None
     assign_public_ip: bool = False
+    scheduler_count: int = 1
+
+    def __post_init__(self) -> None:
+        quota.check_scheduler_count(self.scheduler_count)
 
     def environment(self) -> dict[str, str]:
         """Return the scheduler's executor environment.
@@ -202,6 +212,8 @@ class EcsExecutorSettings:
             strategy = [{"capacityProvider": self.capacity_provider, "weight": 1}]
             env[f"{prefix}CAPACITY_PROVIDER_STRATEGY"] = json.dumps(strategy, separators=(",", ":"))
             env[f"{prefix}SPOT_FALLBACK_TO_ON_DEMAND"] = str(self.spot_fallback_to_on_demand)
+            if self.scheduler_count > 1:
+                env[f"{prefix}SCHEDULER_COUNT"] = str(self.scheduler_count)
             if self.worker_queues:
                 env[f"{prefix}QUEUES"] = worker_queues_setting(self.worker_queues)
             if self.worker_log_group:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from airflow_ecs_fargate import metric_names
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -28,14 +29,8 @@ from constructs import Construct
 
 #: CloudWatch namespace of the Airflow metrics.
 NAMESPACE = "Airflow"
-#: The bundled executor's counters (executor/airflow_ecs_fargate/metrics.py; a test keeps them equal).
-EXECUTOR_COUNTERS = (
-    "ecs_fargate.run_task_calls",
-    "ecs_fargate.throttles",
-    "ecs_fargate.capacity_failures",
-    "ecs_fargate.spot_fallbacks",
-    "ecs_fargate.submit_failures",
-)
+#: The bundled executor's counters (their one home: airflow_ecs_fargate.metric_names).
+EXECUTOR_COUNTERS = metric_names.COUNTERS
 #: Airflow's StatsD names that are sent (Airflow's metrics reference, "Metrics" in the Airflow
 #: docs): scheduler heartbeat, executor slots and tasks, task outcomes and duration, DAG parsing.
 AIRFLOW_METRICS = (

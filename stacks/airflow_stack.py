@@ -155,6 +155,7 @@ class AirflowStack(Stack):
             worker_log_group=workers.log_group.log_group_name,
             worker_log_stream_prefix=WORKER_LOG_STREAM_PREFIX,
             assign_public_ip=config.network.task_public_ip,
+            scheduler_count=config.services.scheduler_count,
         )
         # Every component knows the executor: the dag-processor's cluster policy checks the tasks
         # of the ECS executor, and the api-server asks it for a running task's log (get_task_log).

@@ -31,8 +31,12 @@ class SubmitErrorKind(str, enum.Enum):
     CAPACITY = "capacity"
     #: API rate exceeded: retry with jittered backoff; does not use up ``max_run_task_attempts``.
     THROTTLED = "throttled"
-    #: Network, 5xx or credential hiccup: retry with backoff.
+    #: A known outage: network, 5xx or credential hiccup. Retried with backoff until the
+    #: workload's deadline; does not use up ``max_run_task_attempts``.
     TRANSIENT = "transient"
+    #: Anything not recognised (a RunTask failure reason or an exception not listed here):
+    #: retried with backoff, counting toward ``max_run_task_attempts`` as in the stock executor.
+    UNKNOWN = "unknown"
 
 
 THROTTLING_CODES = frozenset(
@@ -64,6 +68,11 @@ PERMANENT_CODES = frozenset(
     }
 )
 
+#: RunTask ``failures[].reason`` values that mean "try again" (the container instance's agent is
+#: disconnected or updating; "API failure reasons" in the ECS developer guide,
+#: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html).
+TRANSIENT_REASONS = frozenset({"AGENT"})
+
 #: Credential codes that a fresh client (re-read credentials) may cure.
 CREDENTIAL_CODES = frozenset(
     {"UnrecognizedClientException", "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "RequestExpired"}
@@ -93,13 +102,16 @@ def classify_failure_reasons(reasons: list[str]) -> SubmitErrorKind:
     """Classify the ``failures[].reason`` strings of a RunTask response.
 
     Capacity reasons are retryable; ``MISSING``/``INACTIVE`` (task definition or cluster gone)
-    are permanent; anything else is treated as transient, as the stock executor did.
+    are permanent; :data:`TRANSIENT_REASONS` are transient; anything else is
+    :attr:`SubmitErrorKind.UNKNOWN` (retried, counting toward ``max_run_task_attempts``).
     """
     if any(is_capacity_reason(r) for r in reasons):
         return SubmitErrorKind.CAPACITY
     if any(r.strip().upper() in ("MISSING", "INACTIVE") for r in reasons):
         return SubmitErrorKind.PERMANENT
-    return SubmitErrorKind.TRANSIENT
+    if reasons and all(r.strip().upper() in TRANSIENT_REASONS for r in reasons):
+        return SubmitErrorKind.TRANSIENT
+    return SubmitErrorKind.UNKNOWN
 
 
 def classify_exception(exc: BaseException) -> SubmitErrorKind:
@@ -128,7 +140,7 @@ def classify_exception(exc: BaseException) -> SubmitErrorKind:
             return SubmitErrorKind.TRANSIENT
         if isinstance(status, int) and 400 <= status < 500:
             return SubmitErrorKind.PERMANENT
-        return SubmitErrorKind.TRANSIENT
+        return SubmitErrorKind.UNKNOWN
     if isinstance(exc, ParamValidationError):
         return SubmitErrorKind.PERMANENT
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, BotoConnectionError, HTTPClientError)):
@@ -138,7 +150,7 @@ def classify_exception(exc: BaseException) -> SubmitErrorKind:
     if isinstance(exc, (KeyError, ValueError, TypeError)):
         # Raised while merging executor_config into the RunTask kwargs: a configuration error.
         return SubmitErrorKind.PERMANENT
-    return SubmitErrorKind.TRANSIENT
+    return SubmitErrorKind.UNKNOWN
 
 
 def needs_new_client(exc: BaseException) -> bool:

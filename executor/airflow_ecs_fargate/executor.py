@@ -21,9 +21,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowException
 from airflow.providers.amazon.aws.executors.ecs.ecs_executor import AwsEcsExecutor
 from airflow.providers.amazon.aws.executors.ecs.utils import CONFIG_DEFAULTS, CONFIG_GROUP_NAME, AllEcsConfigKeys
 from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+from botocore.exceptions import ClientError
 
 from airflow_ecs_fargate.errors import (
     SubmitErrorKind,
@@ -63,6 +65,19 @@ EVENT_TASK_RELAUNCH = "ecs task relaunch"
 EVENT_TASK_REVOKED = "ecs task revoked"
 EVENT_TASK_LOST = "ecs task lost"
 EVENT_LAUNCHED_AFTER_RETRIES = "ecs task launched after retries"
+
+
+class EcsHealthCheckFailed(AirflowException):
+    """The start-up health check failed; ``kind`` says how (:class:`SubmitErrorKind`).
+
+    :param kind: the failure's class; PERMANENT stops the scheduler, any other lets it start.
+    :param reason: ``Type: message`` of the error.
+    """
+
+    def __init__(self, kind: SubmitErrorKind, reason: str):
+        super().__init__(f"ECS Executor health check has failed ({kind.value}): {reason}")
+        self.kind = kind
+        self.reason = reason
 
 
 class WorkloadTooLarge(ValueError):
@@ -131,16 +146,20 @@ class EcsFargateExecutor(AwsEcsExecutor):
     """Run each Airflow task as its own ECS task on Fargate, without blocking the scheduler.
 
     Reads the stock ``[aws_ecs_executor]`` keys (``cluster``, ``container_name``,
-    ``task_definition``, ``launch_type``, ``capacity_provider_strategy`` (JSON), ``subnets``,
+    ``task_definition``, ``launch_type``, ``capacity_provider_strategy`` (JSON or the provider's
+    documented Python literal), ``subnets``,
     ``security_groups``, ``assign_public_ip``, ``platform_version``, ``run_task_kwargs``,
     ``conn_id``, ``region_name``, ``max_run_task_attempts``, ``check_health_on_startup``) plus
     the keys of :class:`~airflow_ecs_fargate.settings.ExecutorSettings`. Per-task
     ``executor_config`` is merged recursively over the RunTask kwargs (lists replaced).
 
     Differences from the stock executor, each covered by a test in ``tests/executor``:
-    RunTask runs in a bounded thread pool paced by token buckets (Fargate quotas), DescribeTasks
-    runs on its own thread every ``describe_tasks_interval_seconds``, submit failures are
-    classified (permanent fail at once; capacity/throttling retried with jittered backoff),
+    RunTask runs in a bounded thread pool paced by token buckets (this scheduler's share of the
+    Fargate quotas, ``scheduler_count``), DescribeTasks runs on its own thread every
+    ``describe_tasks_interval_seconds``, submit failures are classified (permanent fail at once;
+    capacity, throttling, known outages and unknown failures retried, see
+    :mod:`airflow_ecs_fargate.errors`), the start-up health check lets the scheduler start through
+    an outage,
     Fargate Spot falls back to on-demand, stopped tasks are judged by their essential containers
     (see :mod:`airflow_ecs_fargate.task_state`), no exception escapes ``heartbeat()``,
     ``revoke_task`` stops the ECS task, adopted tasks are never relaunched with an empty token,
@@ -164,8 +183,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._client_lock = threading.Lock()
         self._client_stale = False
         self._launch_type_lock = threading.Lock()
-        self._call_bucket = TokenBucket(self.settings.run_task_calls_per_second, self.settings.run_task_call_burst)
-        self._launch_bucket = TokenBucket(self.settings.task_launches_per_second, self.settings.task_launch_burst)
+        #: This scheduler's share of the account's Fargate quotas (``scheduler_count``).
+        self.share = self.settings.share()
+        self._call_bucket = TokenBucket(self.share.run_task_calls_per_second, self.share.run_task_call_burst)
+        self._launch_bucket = TokenBucket(self.share.task_launches_per_second, self.share.task_launch_burst)
         self._launch_pool = ThreadPoolExecutor(
             max_workers=self.settings.launch_concurrency, thread_name_prefix="ecs-fargate-launch"
         )
@@ -200,15 +221,25 @@ class EcsFargateExecutor(AwsEcsExecutor):
         settings = getattr(self, "settings", None) or ExecutorSettings.from_conf(self.conf)
         return settings.launch_concurrency + 2
 
-    def _ecs_hook(self) -> EcsHook:
+    def _botocore_config(self):
+        """The ECS client's botocore ``Config``: pool size and an explicit retry mode.
+
+        The retry mode is ``api_retry_mode`` with ``api_max_attempts`` attempts (botocore's
+        "Retries" guide: legacy, standard, adaptive), never botocore's implicit default, so that
+        how many times a call is retried before the executor classifies it does not depend on the
+        environment (``AWS_RETRY_MODE``, ``~/.aws/config``).
+        """
         from botocore.config import Config
 
-        region = self.conf.get(CONFIG_GROUP_NAME, AllEcsConfigKeys.REGION_NAME, fallback=None)
-        return EcsHook(
-            aws_conn_id=self._aws_conn_id(),
-            region_name=region,
-            config=Config(max_pool_connections=self._pool_connections()),
+        settings = getattr(self, "settings", None) or ExecutorSettings.from_conf(self.conf)
+        return Config(
+            max_pool_connections=self._pool_connections(),
+            retries={"mode": settings.api_retry_mode, "total_max_attempts": settings.api_max_attempts},
         )
+
+    def _ecs_hook(self) -> EcsHook:
+        region = self.conf.get(CONFIG_GROUP_NAME, AllEcsConfigKeys.REGION_NAME, fallback=None)
+        return EcsHook(aws_conn_id=self._aws_conn_id(), region_name=region, config=self._botocore_config())
 
     def load_ecs_connection(self, check_connection: bool = True):
         """The stock loader, with a connection pool as large as the threads that share the client."""
@@ -278,8 +309,33 @@ class EcsFargateExecutor(AwsEcsExecutor):
     # ------------------------------------------------------------------ scheduler-facing API
 
     def start(self):
-        """Run the stock startup health check (one StopTask call at scheduler start, if enabled)."""
-        super().start()
+        """Check ECS once (if ``check_health_on_startup``), then start the launch threads.
+
+        The check is the stock probe (:meth:`check_health`), classified like every other ECS call
+        (:func:`~airflow_ecs_fargate.errors.classify_exception`): a permanent failure (access
+        denied, no such cluster, no region) stops the scheduler with the reason, as the stock
+        executor does; any other failure (endpoint unreachable, 5xx, throttled, credentials not
+        there yet, an unknown error) lets the executor start, and a background thread checks again
+        with jittered backoff (``submit_retry_base_seconds`` doubling up to
+        ``submit_retry_max_seconds``), logging each failure, until ECS answers. Launches meanwhile
+        ride out the outage as transient failures.
+
+        :raises EcsHealthCheckFailed: the check failed permanently.
+        """
+        check = self.conf.getboolean(CONFIG_GROUP_NAME, AllEcsConfigKeys.CHECK_HEALTH_ON_STARTUP, fallback=False)
+        if check:
+            self.log.info("Starting %s and determining health...", type(self).__name__)
+            try:
+                self.check_health()
+            except EcsHealthCheckFailed as e:
+                if e.kind is SubmitErrorKind.PERMANENT:
+                    self.log.error("Stopping the Airflow scheduler from starting until the issue is resolved: %s", e)
+                    raise
+                self.log.warning(
+                    "%s; starting anyway (a %s failure: launches are retried through it) and checking ECS "
+                    "again until it answers.", e, e.kind.value,
+                )
+                threading.Thread(target=self._recheck_health, name="ecs-fargate-health", daemon=True).start()
         self.IS_BOTO_CONNECTION_HEALTHY = True
         # Load botocore's RunTask model now, not in the first heartbeat that checks a task's
         # executor_config (0.1-1 s the first time).
@@ -290,6 +346,61 @@ class EcsFargateExecutor(AwsEcsExecutor):
         barrier = threading.Barrier(self.settings.launch_concurrency, timeout=5)
         for _ in range(self.settings.launch_concurrency):
             self._launch_pool.submit(self._wait_at, barrier)
+
+    def check_health(self) -> None:
+        """The stock probe: StopTask of a task id that cannot exist, on the configured client.
+
+        ECS answering ``InvalidParameterException`` "task was not found" means the credentials,
+        the permission and the cluster are fine (the provider's ``AwsEcsExecutor.check_health``).
+
+        :raises EcsHealthCheckFailed: any other outcome, with its class (``kind``) and reason.
+        """
+        try:
+            self._client().stop_task(cluster=self.cluster, task="a" * 32)
+        except ClientError as e:
+            error = e.response.get("Error", {}) if isinstance(e.response, dict) else {}
+            if "InvalidParameterException" in str(error.get("Code", "")) and "task was not found" in str(
+                error.get("Message", "")
+            ):
+                self.log.info("ECS Executor health check has succeeded.")
+                return
+            self._health_failed(e)
+        except Exception as e:
+            self._health_failed(e)
+        raise EcsHealthCheckFailed(
+            SubmitErrorKind.UNKNOWN, "StopTask of a task id that cannot exist did not fail, as it should have"
+        )
+
+    def _health_failed(self, error: Exception) -> None:
+        if needs_new_client(error):
+            self._client_stale = True
+        raise EcsHealthCheckFailed(classify_exception(error), describe_exception(error)) from error
+
+    def _recheck_health(self) -> None:
+        """Background thread after a non-permanent start-up failure: check until ECS answers."""
+        started = self._clock()
+        checks = 0
+        while True:
+            checks += 1
+            delay = backoff_delay(checks, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds)
+            if self._stop.wait(delay):
+                return
+            try:
+                self.check_health()
+            except EcsHealthCheckFailed as e:
+                if e.kind is SubmitErrorKind.PERMANENT:
+                    self.log.error(
+                        "ECS answers again after %.0f s, but %s; launches fail with this reason until it is fixed.",
+                        self._clock() - started, e,
+                    )
+                    return
+                self.log.warning("%s; still checking (%d checks over %.0f s).", e, checks, self._clock() - started)
+                continue
+            except Exception:  # never let the thread die silently
+                self.log.exception("ECS health re-check failed unexpectedly; still checking")
+                continue
+            self.log.info("ECS answers again after %.0f s (%d checks): the executor is healthy.", self._clock() - started, checks)
+            return
 
     @staticmethod
     def _wait_at(barrier: threading.Barrier) -> None:
@@ -319,9 +430,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
             self.log.exception("EcsFargateExecutor heartbeat failed; the scheduler keeps running")
 
     def _process_workloads(self, workload_items: Sequence[Any]) -> None:
+        """Take queued workloads into the launch queue, for at most ``queue_budget_seconds``.
+
+        Workloads not reached stay in ``queued_tasks`` (as with no open slot) and are taken by the
+        next heartbeat: a burst of queued tasks on a loaded host cannot hold one heartbeat longer
+        than the budget (plus one workload). At least one workload is taken per heartbeat.
+        """
         from airflow.executors import workloads
 
-        for workload in workload_items:
+        budget_ends = self._clock() + self.settings.queue_budget_seconds
+        for index, workload in enumerate(workload_items):
+            if index and self._clock() > budget_ends:
+                break
             key = None
             try:
                 if isinstance(workload, workloads.ExecuteTask):
@@ -416,7 +536,14 @@ class EcsFargateExecutor(AwsEcsExecutor):
         started, it is failed with a clear reason instead of being relaunched with an empty token.
         TIs without an ARN, or whose ARN ECS does not know, are returned for the scheduler to reset.
         If DescribeTasks itself fails, every TI with an ARN is adopted and the poller settles them.
+
+        Emits the stock executor's timer ``ecs_executor.adopt_task_instances.duration`` (ms), tagged
+        ``team_name`` when the executor has a team, like the provider's ``AwsEcsExecutor``.
         """
+        with metrics.adopt_timer(self.team_name):
+            return self._adopt(tis)
+
+    def _adopt(self, tis: Sequence[TaskInstance]) -> Sequence[TaskInstance]:
         by_arn = {ti.external_executor_id: ti for ti in tis if ti.external_executor_id}
         if not by_arn:
             return list(tis)
@@ -593,7 +720,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             return
         if not current or outcome.cancelled:
             return
-        kind = outcome.kind or SubmitErrorKind.TRANSIENT
+        kind = outcome.kind or SubmitErrorKind.UNKNOWN
         if kind is SubmitErrorKind.TRANSIENT:
             self._retry_transient(launch, outcome.reason)
             return
@@ -628,7 +755,9 @@ class EcsFargateExecutor(AwsEcsExecutor):
             f"{outcome.reason}. Retrying in {delay:.1f} s.",
         )
         launch.attempt += 1
-        if kind is not SubmitErrorKind.TRANSIENT:
+        if kind is SubmitErrorKind.CAPACITY:
+            # Nothing was launched: a new token. An unknown failure keeps its token, so that a
+            # retry of a call ECS did act on returns that task instead of launching a second one.
             launch.client_token = uuid.uuid4().hex
         self._schedule(launch, delay)
 
@@ -796,7 +925,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 outcome.kind = classify_failure_reasons(reasons)
                 outcome.reason = "RunTask failures: " + "; ".join(reasons)
             else:
-                outcome.kind = SubmitErrorKind.TRANSIENT
+                outcome.kind = SubmitErrorKind.UNKNOWN
                 outcome.reason = f"RunTask returned neither tasks nor failures: {response!r}"
         except ShuttingDown:
             outcome.cancelled = True

@@ -2,9 +2,10 @@
 
 Source: "Task CPU and memory" in the Amazon ECS developer guide,
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
-(Linux, platform version 1.4.0). CPU is in vCPU units (1024 = 1 vCPU), memory in MiB. The CDK app
-keeps the same table in ``app_config/fargate.py``; ``tests/executor/test_queues.py`` checks that
-the two agree.
+(Linux, platform version 1.4.0). CPU is in vCPU units (1024 = 1 vCPU), memory in MiB.
+
+This module is the table's one home and imports nothing: the executor checks per-task and
+per-queue overrides with it, and the CDK app's configuration (``app_config/fargate.py``) reads it.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
-"""The bundled executor's own counters, emitted through Airflow's Stats.
+"""Emits the bundled executor's metrics through Airflow's Stats.
 
 They reach the same place as Airflow's metrics (with this project's image: CloudWatch, through
-:mod:`airflow_ecs_fargate.emf_stats`). Names (StatsD, before ``[metrics] statsd_prefix``):
-
-- ``ecs_fargate.run_task_calls``: RunTask API calls made (retries and Spot fallbacks included);
-- ``ecs_fargate.throttles``: RunTask attempts throttled by ECS (ThrottlingException);
-- ``ecs_fargate.capacity_failures``: RunTask attempts with no Fargate (or Fargate Spot) capacity;
-- ``ecs_fargate.spot_fallbacks``: launches that Spot could not place and on-demand took;
-- ``ecs_fargate.submit_failures``: RunTask attempts that launched nothing, whatever the reason.
+:mod:`airflow_ecs_fargate.emf_stats`). The names, and what each counts, are in
+:mod:`airflow_ecs_fargate.metric_names`.
 """
 
 from __future__ import annotations
@@ -20,14 +15,28 @@ except ImportError:  # pragma: no cover - older Airflow 3 releases
     from airflow.stats import Stats as _stats  # type: ignore[no-redef]
 
 from airflow_ecs_fargate.errors import SubmitErrorKind
+from airflow_ecs_fargate.metric_names import (
+    ADOPT_DURATION,
+    CAPACITY_FAILURES,
+    COUNTERS,
+    RUN_TASK_CALLS,
+    SPOT_FALLBACKS,
+    SUBMIT_FAILURES,
+    THROTTLES,
+)
 
-RUN_TASK_CALLS = "ecs_fargate.run_task_calls"
-THROTTLES = "ecs_fargate.throttles"
-CAPACITY_FAILURES = "ecs_fargate.capacity_failures"
-SPOT_FALLBACKS = "ecs_fargate.spot_fallbacks"
-SUBMIT_FAILURES = "ecs_fargate.submit_failures"
-#: Every counter above, for allow lists and dashboards.
-COUNTERS = (RUN_TASK_CALLS, THROTTLES, CAPACITY_FAILURES, SPOT_FALLBACKS, SUBMIT_FAILURES)
+__all__ = ["COUNTERS", "adopt_timer", "count_launch_outcome", "count_run_task_call"]
+
+
+def adopt_timer(team_name: str | None):
+    """The stock executor's ``ecs_executor.adopt_task_instances.duration`` timer (a context manager).
+
+    Same name, same tags and the same Stats object as the provider's ``AwsEcsExecutor``
+    (``airflow.providers.common.compat.sdk.Stats``; tag ``team_name`` only when set).
+    """
+    from airflow.providers.common.compat.sdk import Stats
+
+    return Stats.timer(ADOPT_DURATION, tags={"team_name": team_name} if team_name else {})
 
 
 def count_run_task_call() -> None:

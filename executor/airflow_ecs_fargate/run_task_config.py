@@ -3,9 +3,10 @@
 Same keys and precedence as the stock provider's ``build_task_kwargs`` (``run_task_kwargs``
 JSON overrides the individual keys), with two fixes:
 
-* ``capacity_provider_strategy`` is parsed as JSON (a list of
-  ``{"capacityProvider": str, "weight": int, "base": int}``; snake_case keys accepted) instead
-  of being handed to boto3 as a raw string, which failed every RunTask with ParamValidationError.
+* ``capacity_provider_strategy`` is parsed (JSON, or the Python literal with single quotes of the
+  provider's documented example) into a list of ``{"capacityProvider": str, "weight": int,
+  "base": int}`` (snake_case keys accepted) instead of being handed to boto3 as a raw string,
+  which failed every RunTask with ParamValidationError.
 * No AWS call is made here. When neither ``launch_type`` nor a strategy is set, the caller
   looks the cluster up later, with the executor's own client (configured ``conn_id`` and
   ``region_name``), instead of a bare ``EcsHook()``.
@@ -13,6 +14,7 @@ JSON overrides the individual keys), with two fixes:
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Any
 
@@ -40,47 +42,65 @@ _STRATEGY_KEYS = {
 def parse_capacity_provider_strategy(value: Any) -> list[dict[str, Any]]:
     """Parse and validate a capacity provider strategy.
 
-    :param value: JSON text or an already-decoded list of objects with ``capacityProvider``
-        (str, required), ``weight`` (int 0..1000, optional) and ``base`` (int 0..100000, optional).
+    :param value: text or an already-decoded list of objects with ``capacityProvider`` (str,
+        required), ``weight`` (int 0..1000, optional) and ``base`` (int 0..100000, optional).
+        Text is read as JSON, else as a Python literal (``ast.literal_eval``, which evaluates no
+        code): the amazon provider's config reference documents the example
+        ``[{'capacityProvider': 'cp1', 'weight': 5}, {'capacityProvider': 'cp2', 'weight': 1}]``.
         Limits from https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html
     :return: list of dicts with camelCase keys, ready for boto3.
-    :raises ValueError: the value is not valid JSON or not a non-empty list of such objects.
+    :raises ValueError: the text is neither JSON nor a Python literal, or not a non-empty list of
+        such objects; the message names ``[aws_ecs_executor] capacity_provider_strategy`` and the fix.
     """
     fix = (
-        'Set [aws_ecs_executor] capacity_provider_strategy to a JSON list such as '
-        '[{"capacityProvider": "FARGATE_SPOT", "weight": 1}, {"capacityProvider": "FARGATE", "base": 0, "weight": 0}].'
+        "Set [aws_ecs_executor] capacity_provider_strategy to a JSON list such as "
+        '[{"capacityProvider": "FARGATE_SPOT", "weight": 1}, {"capacityProvider": "FARGATE", "base": 0, "weight": 0}] '
+        "(or the same as a Python literal with single quotes)."
     )
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"capacity_provider_strategy is not valid JSON ({e}). {fix}") from e
+        value = _decode_strategy(value, fix)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise ValueError(f"capacity_provider_strategy must be a non-empty list, got {value!r}. {fix}")
+        raise ValueError(f"[aws_ecs_executor] capacity_provider_strategy must be a non-empty list, got {value!r}. {fix}")
     items = []
     for item in value:
         if not isinstance(item, dict):
-            raise ValueError(f"capacity_provider_strategy item {item!r} is not an object. {fix}")
+            raise ValueError(f"[aws_ecs_executor] capacity_provider_strategy item {item!r} is not an object. {fix}")
         unknown = set(item) - set(_STRATEGY_KEYS)
         if unknown:
-            raise ValueError(f"capacity_provider_strategy item has unknown keys {sorted(unknown)}. {fix}")
+            raise ValueError(f"[aws_ecs_executor] capacity_provider_strategy item has unknown keys {sorted(unknown)}. {fix}")
         out = {_STRATEGY_KEYS[k]: v for k, v in item.items()}
         if not isinstance(out.get("capacityProvider"), str) or not out["capacityProvider"]:
-            raise ValueError(f"capacity_provider_strategy item {item!r} has no capacityProvider. {fix}")
+            raise ValueError(f"[aws_ecs_executor] capacity_provider_strategy item {item!r} has no capacityProvider. {fix}")
         for key, upper in (("weight", 1000), ("base", 100000)):
             if key in out:
                 try:
                     out[key] = int(out[key])
                 except (TypeError, ValueError):
                     raise ValueError(
-                        f"capacity_provider_strategy {key} must be an integer, got {out[key]!r}. {fix}"
+                        f"[aws_ecs_executor] capacity_provider_strategy {key} must be an integer, got {out[key]!r}. {fix}"
                     ) from None
                 if not 0 <= out[key] <= upper:
-                    raise ValueError(f"capacity_provider_strategy {key} must be in 0..{upper}, got {out[key]}.")
+                    raise ValueError(
+                        f"[aws_ecs_executor] capacity_provider_strategy {key} must be in 0..{upper}, got {out[key]}. {fix}"
+                    )
         items.append(out)
     return items
+
+
+def _decode_strategy(text: str, fix: str) -> Any:
+    """JSON first; then a Python literal (strings, numbers, lists, dicts only: no code is run)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as json_error:
+        try:
+            return ast.literal_eval(text.strip())
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise ValueError(
+                f"[aws_ecs_executor] capacity_provider_strategy = {text!r} is neither JSON ({json_error}) "
+                f"nor a Python literal. {fix}"
+            ) from None
 
 
 def uses_fargate_spot(run_task_kwargs: dict[str, Any]) -> bool:

@@ -104,3 +104,36 @@ class TestLiveTaskLogs:
 
 def _list(value):
     return value if isinstance(value, list) else [value]
+
+
+class TestSharedQuota:
+    """Issue 21 item 2: each scheduler of a deployment paces at Fargate's quota / scheduler_count."""
+
+    def test_prod_schedulers_pace_at_half_the_quota_each(self, prod, dev):
+        from airflow_ecs_fargate.settings import ExecutorSettings
+
+        env = container_env(prod.template("airflow"), "scheduler")
+        assert env[PREFIX + "SCHEDULER_COUNT"] == "2"
+        settings = ExecutorSettings.from_conf(_EnvConf(env))
+        assert settings.share().run_task_calls_per_second == pytest.approx(9.8) and settings.share().task_launch_burst == 50.0
+        # One scheduler: nothing written, the executor's default (1) applies; the template is unchanged.
+        assert PREFIX + "SCHEDULER_COUNT" not in container_env(dev.template("airflow"), "scheduler")
+
+    def test_a_scheduler_count_the_quota_cannot_be_divided_by_is_refused_at_synthesis(self):
+        with pytest.raises(ValueError, match=r"scheduler_count = 21: .* Fix: use 1 to 20 schedulers"):
+            EcsExecutorSettings(
+                executor_class="airflow_ecs_fargate.executor.EcsFargateExecutor", region="eu-west-1", cluster_name="c",
+                task_definition_family="f", container_name="worker", subnet_ids=["s"], security_group_ids=["g"],
+                capacity_provider="FARGATE_SPOT", spot_fallback_to_on_demand=True, scheduler_count=21,
+            )
+
+
+class _EnvConf:
+    """``conf.get(section, key)`` over a container's ``AIRFLOW__SECTION__KEY`` environment."""
+
+    def __init__(self, env: dict):
+        self._env = env
+
+    def get(self, section: str, key: str, fallback=None):
+        value = self._env.get(f"AIRFLOW__{section.upper()}__{key.upper()}", fallback)
+        return value if isinstance(value, str) else fallback

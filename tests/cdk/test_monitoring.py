@@ -37,12 +37,6 @@ def env_of(template: dict, container: str) -> dict:
     raise AssertionError(f"no container {container}")
 
 
-def test_executor_counter_names_match_the_executor_package():
-    from airflow_ecs_fargate import metrics
-
-    assert EXECUTOR_COUNTERS == metrics.COUNTERS
-
-
 def test_airflows_own_allow_list_validator_passes_exactly_the_catalogue():
     from airflow._shared.observability.metrics.validators import get_validator
 

@@ -54,8 +54,9 @@ MAX_CONTAINERS = int(os.environ.get("E2E_MAX_CONTAINERS", "4"))
 OOM_TASK = ("e2e_oom", "hog_memory")
 OOM_KILL = dict(after_output='"event":"::endgroup::"', after_seconds=1.0, deadline_seconds=90.0)
 # The throttling scenario: the first THROTTLES_PER_TASK RunTask requests for each task of this DAG
-# answer ThrottlingException. That is more than botocore's own retries absorb (legacy mode: 5
-# attempts), so the executor itself sees throttling at least once per task.
+# answer ThrottlingException. That is more than botocore's own retries absorb (the executor's client:
+# [aws_ecs_executor] api_retry_mode standard, api_max_attempts 3), so the executor itself sees
+# throttling at least once per task.
 THROTTLED_DAG = "e2e_burst"
 THROTTLES_PER_TASK = 6
 # The outage scenario: from the first RunTask for a task of this DAG, every RunTask for its tasks

@@ -163,7 +163,7 @@ class CachedEcsHook:
 
     def __init__(self, aws_conn_id: str | None = "aws_default", region_name: str | None = None, config=None, **kwargs):
         self._config = config
-        self._key = (aws_conn_id, region_name, getattr(config, "max_pool_connections", None))
+        self._key = (aws_conn_id, region_name, getattr(config, "max_pool_connections", None), repr(getattr(config, "retries", None)))
 
     @property
     def conn(self):
@@ -254,6 +254,9 @@ def configure(monkeypatch, aws):
             # Fast retries so tests do not wait; the production defaults are in settings.py.
             "submit_retry_base_seconds": "0.02",
             "submit_retry_max_seconds": "0.05",
+            # One heartbeat takes every queued workload in (the first task event configures
+            # SQLAlchemy's mappers, seconds): tests of the budget set it themselves.
+            "queue_budget_seconds": "60",
         }
         base.update(settings)
         for key, value in base.items():

@@ -96,3 +96,25 @@ def test_adoption_survives_describe_tasks_failure(aws, make_executor):
     aws.stop_task(arn, exit_codes={"base": 0})
     poll(ex)
     assert ex.event_buffer[ti.key][0] == "success"
+
+
+@pytest.mark.parametrize("team_name", [None, "analytics"])
+@pytest.mark.parametrize("cls", BOTH_PASS)
+def test_adoption_emits_the_stock_timer_with_its_tags(cls, team_name, aws, make_executor, monkeypatch):
+    """Dashboards built on the stock executor read ``ecs_executor.adopt_task_instances.duration``."""
+    from contextlib import contextmanager
+
+    from airflow.providers.common.compat.sdk import Stats
+
+    timed = []
+
+    @contextmanager
+    def timer(name, *args, **kwargs):
+        timed.append((name, kwargs.get("tags")))
+        yield
+
+    monkeypatch.setattr(Stats, "timer", timer)
+    ex = make_executor(cls)
+    monkeypatch.setattr(ex, "team_name", team_name)
+    ex.try_adopt_task_instances([orphaned_ti(run_ecs_task(aws))])
+    assert timed == [("ecs_executor.adopt_task_instances.duration", {"team_name": team_name} if team_name else {})]

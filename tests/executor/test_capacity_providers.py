@@ -81,6 +81,13 @@ def test_per_task_strategy_in_executor_config_is_honoured(aws, make_executor):
     [
         ('[{"capacityProvider": "FARGATE_SPOT", "weight": 1}]', [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]),
         ('{"capacity_provider": "FARGATE", "base": "2"}', [{"capacityProvider": "FARGATE", "base": 2}]),
+        # The amazon provider's documented example ([aws_ecs_executor] capacity_provider_strategy in
+        # its config reference): a Python literal with single quotes.
+        (
+            "[{'capacityProvider': 'cp1', 'weight': 5}, {'capacityProvider': 'cp2', 'weight': 1}]",
+            [{"capacityProvider": "cp1", "weight": 5}, {"capacityProvider": "cp2", "weight": 1}],
+        ),
+        (" {'capacity_provider': 'FARGATE', 'base': 1} ", [{"capacityProvider": "FARGATE", "base": 1}]),
     ],
 )
 def test_parse_strategy_accepts(value, expected):
@@ -90,7 +97,10 @@ def test_parse_strategy_accepts(value, expected):
 @pytest.mark.parametrize(
     "value, match",
     [
-        ("FARGATE_SPOT", "not valid JSON"),
+        ("FARGATE_SPOT", "neither JSON .* nor a Python literal"),
+        # Not evaluated: ast.literal_eval accepts literals only.
+        ("__import__('os').getcwd()", "neither JSON .* nor a Python literal"),
+        ("[{'capacityProvider': 'cp1', 'weight': 5}", "neither JSON .* nor a Python literal"),
         ("[]", "non-empty list"),
         ('[{"weight": 1}]', "no capacityProvider"),
         ('[{"capacityProvider": "FARGATE", "wieght": 1}]', "unknown keys"),
@@ -98,8 +108,28 @@ def test_parse_strategy_accepts(value, expected):
     ],
 )
 def test_parse_strategy_rejects_with_a_fix(value, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as raised:
         parse_capacity_provider_strategy(value)
+    assert "[aws_ecs_executor] capacity_provider_strategy" in str(raised.value)
+    assert "Set [aws_ecs_executor] capacity_provider_strategy to a JSON list" in str(raised.value) or "0..1000" in str(raised.value)
+
+
+def test_the_providers_documented_strategy_example_starts_the_executor(aws, make_executor):
+    """A user migrating the provider's documented setting (single quotes) is not stopped at startup."""
+    ex = make_executor(
+        EcsFargateExecutor,
+        launch_type=None,
+        capacity_provider_strategy="[{'capacityProvider': 'FARGATE_SPOT', 'weight': 1}]",
+    )
+    ex.queue_workload(make_workload(), session=None)
+    settle(ex)
+    assert ex.ecs.of("run_task")[0]["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+
+
+def test_a_strategy_in_neither_form_is_refused_at_startup(aws, configure):
+    configure(launch_type=None, capacity_provider_strategy="FARGATE_SPOT:1,FARGATE:0")
+    with pytest.raises(ValueError, match=r"\[aws_ecs_executor\] capacity_provider_strategy .* Set .* to a JSON list"):
+        EcsFargateExecutor()
 
 
 def test_strategy_and_launch_type_together_is_a_config_error(aws, configure):

@@ -8,7 +8,6 @@ fills them with real ones. A renamed setting on either side fails this test.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import time
@@ -39,7 +38,7 @@ def container_environment(name: str, stack: str = "airflow") -> dict:
 def test_every_synthesized_setting_is_one_the_executor_reads():
     settings = {k.removeprefix(PREFIX).lower() for k in container_environment("scheduler") if k.startswith(PREFIX)}
     stock = {getattr(AllEcsConfigKeys, k) for k in dir(AllEcsConfigKeys) if k.isupper()}
-    ours = {f.name for f in dataclasses.fields(ExecutorSettings)}
+    ours = set(ExecutorSettings.model_fields)
     assert settings - stock - ours == set()
     assert "spot_fallback_to_on_demand" in settings and "capacity_provider_strategy" in settings
 

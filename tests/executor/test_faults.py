@@ -303,14 +303,6 @@ def test_bad_queues_setting_fails_at_startup(aws, make_executor, value, words):
     assert all(w in str(caught.value) for w in words) and "queues" in str(caught.value)
 
 
-def test_executor_size_table_matches_the_cdk_apps():
-    from airflow_ecs_fargate.fargate_sizes import FARGATE_SIZES
-    from app_config.fargate import valid_cpu_values, valid_memory_values
-
-    assert sorted(FARGATE_SIZES) == valid_cpu_values()
-    assert all(list(FARGATE_SIZES[c]) == valid_memory_values(c) for c in FARGATE_SIZES)
-
-
 # -- 8.7 live task logs from CloudWatch ---------------------------------------------------------
 
 

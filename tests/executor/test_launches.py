@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from airflow_ecs_fargate.executor import EcsFargateExecutor
 from airflow_ecs_fargate.rate_limit import TokenBucket, backoff_delay
-from tests.executor.conftest import BOTH_STOCK_FAILS, OURS, arn_of, make_workload, settle, task_events
+from tests.executor.conftest import BOTH_STOCK_FAILS, OURS, arn_of, make_workload, settle, settle_until, task_events
 
 
 def throttled(op: str = "RunTask") -> ClientError:
@@ -151,3 +151,16 @@ def test_ecs_task_arn_reported_as_external_executor_id(cls, aws, make_executor):
     assert state == "running" and info == arn_of(ex, w.ti.key)
     # RunTask carried an idempotency token, so a retried call cannot start a second task.
     assert ex.ecs.of("run_task")[0]["clientToken"]
+
+
+def test_a_heartbeat_takes_queued_workloads_in_for_at_most_its_budget(aws, make_executor):
+    """A burst of queued tasks on a loaded host cannot hold one heartbeat past queue_budget_seconds:
+    the rest stay queued for the next heartbeat, and every one is launched."""
+    ex = make_executor(EcsFargateExecutor, queue_budget_seconds="0.000001")
+    workloads = [make_workload(f"t{i}") for i in range(5)]
+    for w in workloads:
+        ex.queue_workload(w, session=None)
+    ex.heartbeat()
+    assert len(ex.queued_tasks) == 4  # one per heartbeat at least
+    settle_until(ex, lambda: all(ex.event_buffer.get(w.ti.key, ("",))[0] == "running" for w in workloads))
+    assert not ex.queued_tasks and len(ex.ecs.of("run_task")) == 5

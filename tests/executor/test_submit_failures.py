@@ -100,6 +100,8 @@ def test_transient_retry_reuses_the_idempotency_token(aws, make_executor):
         (NoCredentialsError(), SubmitErrorKind.TRANSIENT),
         (EndpointConnectionError(endpoint_url="https://ecs"), SubmitErrorKind.TRANSIENT),
         (KeyError("No such container found by container name: base"), SubmitErrorKind.PERMANENT),
+        (client_error("SomethingNewException", "?"), SubmitErrorKind.UNKNOWN),
+        (RuntimeError("unexpected"), SubmitErrorKind.UNKNOWN),
     ],
 )
 def test_classify_exception(error, kind):
@@ -113,8 +115,33 @@ def test_classify_exception(error, kind):
         (["RESOURCE:CPU"], SubmitErrorKind.CAPACITY),
         (["MISSING"], SubmitErrorKind.PERMANENT),
         (["AGENT"], SubmitErrorKind.TRANSIENT),
+        (["SOMETHING_NEW"], SubmitErrorKind.UNKNOWN),
+        (["AGENT", "SOMETHING_NEW"], SubmitErrorKind.UNKNOWN),
     ],
 )
 def test_classify_failure_reasons(reasons, kind):
     assert classify_failure_reasons(reasons) is kind
 
+
+
+UNKNOWN = {
+    "failure-reason": {"tasks": [], "failures": [{"arn": "x", "reason": "SOMETHING_NEW"}]},
+    "exception": RuntimeError("an exception nobody classified"),
+    "client-error-code": client_error("SomethingNewException", "new"),
+    "empty-response": {"tasks": [], "failures": []},
+}
+
+
+@pytest.mark.parametrize("failure", list(UNKNOWN.values()), ids=list(UNKNOWN))
+def test_unknown_failures_count_toward_max_run_task_attempts(failure, aws, make_executor):
+    """Not retried until the token's deadline (about 570 s): failed after max_run_task_attempts calls."""
+    ex = make_executor(EcsFargateExecutor, max_run_task_attempts=2)
+    ex.ecs.script["run_task"] = [failure, failure, None]
+    w = make_workload()
+    ex.queue_workload(w, session=None)
+    settle_until(ex, lambda: w.ti.key in ex.event_buffer and ex.event_buffer[w.ti.key][0] != "running", timeout=3)
+    state, info = ex.event_buffer[w.ti.key]
+    assert state == "failed" and "2 times (unknown)" in info
+    assert len(ex.ecs.of("run_task")) == 2
+    first, second = ex.ecs.of("run_task")
+    assert first["clientToken"] == second["clientToken"]  # a call ECS may have acted on is retried idempotently
