@@ -304,6 +304,8 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
             k for k, pair in changed_keys.items()
             if any(isinstance(v, (str, int)) and len(str(v)) >= 4 and str(v) in text for v in pair if v is not None)
         ]
+        if not exact and len(changed_keys) == 1:
+            exact = list(changed_keys)  # the only key that changed
         keys = tuple(exact) if exact else tuple(changed_keys)
         return Finding(kind, stack, lid, rtype, what, keys, bool(exact), config_known)
 

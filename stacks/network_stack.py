@@ -42,10 +42,11 @@ class NetworkStack(Stack):
         self._export_subnets()
 
     def _export_subnets(self) -> None:
-        """Export every subnet's ID in every configuration.
+        """Export every subnet's ID and the jobs' security group in every configuration.
 
         Which subnets the other stacks reference depends on configuration values (the load
-        balancer's subnets on ``ui_private_only``, the tasks' on ``task_public_ip``). CDK exports
+        balancer's subnets on ``ui_private_only``, the tasks' on ``task_public_ip``, the jobs'
+        security group on ``jobs``). CDK exports
         a value only while a consumer references it, so switching such a value would remove an
         export while the consumer's deployed template still imports it, and CloudFormation stops
         the deploy ("Export ... cannot be deleted as it is in use"). Exported here, the exports
@@ -54,3 +55,5 @@ class NetworkStack(Stack):
         """
         for subnet in [*self.vpc.public_subnets, *self.vpc.private_subnets, *self.vpc.isolated_subnets]:
             self.export_value(subnet.subnet_id)
+        # The ECS jobs' group is referenced by the Cluster stack only while jobs are configured.
+        self.export_value(self.security_groups.jobs.security_group_id)
