@@ -1,4 +1,4 @@
-"""The template defects of a change to a running deployment (DESIGN section 7), one test each;
+"""The template defects of a change to a running deployment, one test each;
 each failed on the templates before the fix."""
 
 from __future__ import annotations
