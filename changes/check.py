@@ -253,6 +253,19 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _first_difference(before: Any, after: Any, where: str = "") -> tuple[str, Any, Any]:
+    """The first place (``/0/Environment/3``) where two JSON values differ, and the values there."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after), key=str):
+            if _norm(before.get(key)) != _norm(after.get(key)):
+                return _first_difference(before.get(key), after.get(key), f"{where}/{key}")
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        for index, (b, a) in enumerate(zip(before, after)):
+            if _norm(b) != _norm(a):
+                return _first_difference(b, a, f"{where}/{index}")
+    return where, before, after
+
+
 @dataclass(frozen=True)
 class _Cause:
     text: str
@@ -271,7 +284,8 @@ def _replacement(before: dict, after: dict, region: str, replaced: dict[str, _Ca
         b_value, a_value = _get(b_props, path), _get(a_props, path)
         prop = "/".join(path)
         if _norm(b_value) != _norm(a_value):
-            return _Cause(f"create-only {prop} changes: {_short(b_value)} -> {_short(a_value)}", (b_value, a_value))
+            where, b_leaf, a_leaf = _first_difference(b_value, a_value)
+            return _Cause(f"create-only {prop}{where} changes: {_short(b_leaf)} -> {_short(a_leaf)}", (b_value, a_value))
         for target in sorted(references(a_value) & set(replaced)):
             return _Cause(f"create-only {prop} names {target}, which is replaced", replaced[target].values)
         for name in sorted(imports(a_value) & set(volatile)):
