@@ -173,8 +173,11 @@ class Report:
     def text(self) -> str:
         lines = []
         if self.configuration_changes:
+            def shown(value: Any) -> str:
+                return "(default)" if value is None else _short(value)
+
             lines.append("Configuration changes: " + ", ".join(
-                f"{k}: {_short(b)} -> {_short(a)}" for k, (b, a) in sorted(self.configuration_changes.items())
+                f"{k}: {shown(b)} -> {shown(a)}" for k, (b, a) in sorted(self.configuration_changes.items())
             ))
         for name in self.new_stacks:
             lines.append(f"New stack: {name}")
