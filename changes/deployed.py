@@ -60,10 +60,11 @@ def deployed_templates(after: StackTemplates, client: Any = None, region: str | 
     deployed are left out (an empty result is a new deployment).
 
     :param client: a CloudFormation client (``describe_stacks``, ``get_template``); by default
-        :func:`cloudformation_client` for ``region``, or for the assembly's region when None.
+        :func:`cloudformation_client` for the assembly's region (the stacks' own), else ``region``,
+        else the profile's.
     :raises CheckError: credentials, region, access or a template CloudFormation cannot return.
     """
-    region = region or next((s.region for s in after.stacks.values() if s.region), None)
+    region = next((s.region for s in after.stacks.values() if s.region), None) or region
     try:
         client = client or cloudformation_client(region)
     except Exception as err:  # botocore raises NoRegionError here
