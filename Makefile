@@ -87,6 +87,9 @@ $(VENV)/.ops-deps: operations/pyproject.toml | $(VENV)/bin/python
 
 deps-ops: $(VENV)/.ops-deps
 
+# The cloud assembly that make diff and make deploy check (and deploy).
+CDK_OUT ?= cdk.out
+
 # The change check (changes/) reads cfn-lint's registry schemas.
 $(VENV)/.changes-deps: changes/requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r changes/requirements.txt
@@ -95,10 +98,10 @@ $(VENV)/.changes-deps: changes/requirements.txt | $(VENV)/bin/python
 # What a deploy of the current configuration would do to the deployed stacks: the change check's
 # report, then CDK's own diff (which reads the deployed stacks: skipped without credentials).
 diff: deps-synth deps-ops $(VENV)/.changes-deps
-	$(CDK) synth --quiet $(CDK_ARGS)
-	-$(PY) -m changes check-deployed --cdk-out cdk.out --report-only
+	$(CDK) synth --quiet -o $(CDK_OUT) $(CDK_ARGS)
+	-$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) --report-only
 	@if $(PY) -c 'import boto3, sys; sys.exit(0 if boto3.Session().get_credentials() else 1)'; then \
-		$(CDK) diff --all --app cdk.out; \
+		$(CDK) diff --all --app $(CDK_OUT); \
 	else echo "cdk diff skipped: no AWS credentials (it compares with the deployed stacks)"; fi
 
 # Credentials, region and CDK bootstrap first, then the change check (it refuses data loss and known
@@ -106,9 +109,9 @@ diff: deps-synth deps-ops $(VENV)/.changes-deps
 # stack from the same synthesized templates (the image is built with Docker).
 deploy: deps-synth deps-ops $(VENV)/.changes-deps
 	$(OPS) $(OPS_ARGS) preflight $(if $(call cdk_context,account),--account $(call cdk_context,account))
-	$(CDK) synth --quiet $(CDK_ARGS)
-	$(PY) -m changes check-deployed --cdk-out cdk.out $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
-	$(CDK) deploy --all --app cdk.out $(CDK_ARGS)
+	$(CDK) synth --quiet -o $(CDK_OUT) $(CDK_ARGS)
+	$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
+	$(CDK) deploy --all --app $(CDK_OUT) $(CDK_ARGS)
 
 # Build the staged image and push it into the app's ECR repository: tag git-<commit> (dev) or
 # VERSION (a semantic version, required in prod); then make deploy CDK_ARGS='-c image_tag=<tag>'.

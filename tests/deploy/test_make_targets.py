@@ -20,7 +20,7 @@ def planned(target: str, tmp_path, *variables: str) -> list[str]:
 def test_deploy_checks_first_then_deploys_every_stack_with_the_cdk_args(tmp_path):
     assert planned("deploy", tmp_path, f"CDK_ARGS={PROD}") == [
         ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 preflight --account 123456789012",
-        f"node_modules/.bin/cdk synth --quiet {PROD}",
+        f"node_modules/.bin/cdk synth --quiet -o cdk.out {PROD}",
         ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
         f"node_modules/.bin/cdk deploy --all --app cdk.out {PROD}",
     ]
@@ -44,7 +44,7 @@ def test_publish_synthesizes_then_publishes_the_version(tmp_path):
 def test_dev_defaults_leave_project_and_stage_to_cdk_json(tmp_path):
     assert planned("deploy", tmp_path) == [
         ".venv/bin/airflow-ecs preflight",
-        "node_modules/.bin/cdk synth --quiet",
+        "node_modules/.bin/cdk synth --quiet -o cdk.out",
         ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
         "node_modules/.bin/cdk deploy --all --app cdk.out",
     ]
@@ -59,7 +59,7 @@ def test_deploy_passes_allow_replace_to_the_change_check(tmp_path):
 def test_diff_reports_only_and_then_runs_cdk_diff_on_the_same_templates(tmp_path):
     lines = planned("diff", tmp_path, f"CDK_ARGS={PROD}")
     assert lines[:2] == [
-        f"node_modules/.bin/cdk synth --quiet {PROD}",
+        f"node_modules/.bin/cdk synth --quiet -o cdk.out {PROD}",
         ".venv/bin/python -m changes check-deployed --cdk-out cdk.out --report-only",
     ]
     assert "cdk diff --all --app cdk.out" in lines[2]
