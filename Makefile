@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test bench cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
-.PHONY: rehearsal local local-down deploy destroy publish dags-check dags-test
+.PHONY: rehearsal local local-down deploy destroy publish dags-check dags-test diff
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(VENV)/.synth-deps: requirements.txt executor/pyproject.toml | $(VENV)/bin/pyth
 	$(PY) -m pip install -q --no-deps -e ./executor
 	touch $@
 
-$(VENV)/.test-deps: requirements.txt requirements-dev.txt executor/pyproject.toml operations/pyproject.toml | $(VENV)/bin/python
+$(VENV)/.test-deps: requirements.txt requirements-dev.txt changes/requirements.txt executor/pyproject.toml operations/pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.synth-deps $(VENV)/.ops-deps
 
@@ -103,10 +103,31 @@ $(VENV)/.ops-deps: operations/pyproject.toml | $(VENV)/bin/python
 
 deps-ops: $(VENV)/.ops-deps
 
-# Credentials, region and CDK bootstrap first, then every stack (the image is built with Docker).
-deploy: deps-synth deps-ops dags-check
+# The cloud assembly that make diff and make deploy check (and deploy).
+CDK_OUT ?= cdk.out
+
+# The change check (changes/) reads cfn-lint's registry schemas.
+$(VENV)/.changes-deps: changes/requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r changes/requirements.txt
+	touch $@
+
+# What a deploy of the current configuration would do to the deployed stacks: the change check's
+# report, then CDK's own diff (which reads the deployed stacks: skipped without credentials).
+diff: deps-synth deps-ops $(VENV)/.changes-deps
+	$(CDK) synth --quiet -o $(CDK_OUT) $(CDK_ARGS)
+	-$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) --report-only
+	@if $(PY) -c 'import boto3, sys; sys.exit(0 if boto3.Session().get_credentials() else 1)'; then \
+		$(CDK) diff --all --app $(CDK_OUT); \
+	else echo "cdk diff skipped: no AWS credentials (it compares with the deployed stacks)"; fi
+
+# Credentials, region and CDK bootstrap first, then the change check (it refuses data loss and known
+# deploy failures; ALLOW_REPLACE=<logical id>[,...] accepts a replacement on purpose), then every
+# stack from the same synthesized templates (the image is built with Docker).
+deploy: deps-synth deps-ops $(VENV)/.changes-deps dags-check
 	$(OPS) $(OPS_ARGS) preflight $(if $(call cdk_context,account),--account $(call cdk_context,account))
-	$(CDK) deploy --all $(CDK_ARGS)
+	$(CDK) synth --quiet -o $(CDK_OUT) $(CDK_ARGS)
+	$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
+	$(CDK) deploy --all --app $(CDK_OUT) $(CDK_ARGS)
 
 # Build the staged image and push it into the app's ECR repository: tag git-<commit> (dev) or
 # VERSION (a semantic version, required in prod); then make deploy CDK_ARGS='-c image_tag=<tag>'.

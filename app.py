@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from app_config import ConfigError, DeploymentConfig, load_config
+from changes.check import CONFIGURATION_METADATA_KEY, configuration_context
 from stacks.airflow_stack import AirflowStack
 from stacks.cluster_stack import ClusterStack
 from stacks.database_stack import DatabaseStack
@@ -79,6 +80,8 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
     for stack in stacks.values():
         for key, value in tags.items():
             cdk.Tags.of(stack).add(key, value)
+        # The configuration behind each template, for the change check (changes/, "make diff").
+        stack.template_options.metadata = {CONFIGURATION_METADATA_KEY: configuration_context(app)}
     acknowledge_findings(stacks, config)
     return stacks
 

@@ -121,7 +121,9 @@ class AirflowService(Construct):
         ``["CMD-SHELL", "airflow jobs check --job-type SchedulerJob --local"]``; None for none.
     :param init: a container that must succeed before the component starts.
     :param port: container port to expose, or None.
-    :param desired_count: tasks (spread across AZs by ECS).
+    :param desired_count: tasks (spread across AZs by ECS); None for a service whose count
+        Application Auto Scaling owns (see :func:`constructs_lib.scaling.scaled_components`): the
+        template then has no ``DesiredCount`` that a deploy would re-apply.
     :param read_only_root_filesystem: see ``DeploymentConfig.read_only_root_filesystem``.
     :param capacity_provider: ``FARGATE`` or ``FARGATE_SPOT`` (ECS replaces an interrupted task).
     :param assign_public_ip: give each task a public IPv4 address (its way out to AWS APIs in a
@@ -143,7 +145,7 @@ class AirflowService(Construct):
         task_role: iam.IRole,
         command: list[str],
         size: TaskSize,
-        desired_count: int,
+        desired_count: int | None,
         environment: dict[str, str],
         secrets: dict[str, ecs.Secret],
         subnets: ec2.SubnetSelection,

@@ -48,6 +48,8 @@ class UiLoadBalancer(Construct):
     :ivar target_group: ``elbv2.ApplicationTargetGroup``
     :ivar url: ``https://<domain_name>`` or ``http://<ALB DNS name>`` (a token)
     :ivar certificate: ``acm.ICertificate`` with a domain, else None
+    :ivar http_listener: the port-80 listener, one logical ID in every configuration: it forwards
+        to the api-server without a domain and redirects to HTTPS with one
     :ivar trusted_proxy_cidrs: IPv4 CIDRs of the subnets the load balancer's nodes live in: the
         only sources whose ``X-Forwarded-*`` headers the api-server may trust
     """
@@ -136,16 +138,10 @@ class UiLoadBalancer(Construct):
                 default_target_groups=[self.target_group],
                 open=False,
             )
-            self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
+            http_action = elbv2.ListenerAction.redirect(protocol="HTTPS", port="443", permanent=True)
             self.url = f"https://{domain_name}"
         else:
-            self.load_balancer.add_listener(
-                "Http",
-                port=80,
-                protocol=elbv2.ApplicationProtocol.HTTP,
-                default_target_groups=[self.target_group],
-                open=False,
-            )
+            http_action = elbv2.ListenerAction.forward([self.target_group])
             self.url = f"http://{dns}"
             Annotations.of(self).add_warning_v2(
                 "airflow:ui-without-tls",
@@ -153,6 +149,16 @@ class UiLoadBalancer(Construct):
                 "hosted_zone_name to serve it over HTTPS on your domain (prod requires it unless "
                 "ui_private_only=true).",
             )
+        # One port-80 listener construct in every configuration: only its default action changes
+        # with domain_name. A listener under a new logical ID would be created before the old one
+        # is deleted, and ELBv2 refuses a second listener on a port (aws/aws-cdk#34235).
+        self.http_listener = self.load_balancer.add_listener(
+            "Http",
+            port=80,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            default_action=http_action,
+            open=False,
+        )
 
     def _assert_certificate_region(self, certificate_arn: str) -> None:
         """In an environment-agnostic stack, refuse at deploy time a certificate of another region."""

@@ -17,15 +17,20 @@ import re
 from dataclasses import dataclass
 
 from airflow_ecs_fargate import metric_names
-from aws_cdk import Duration
+from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from app_config.model import OfficeHoursConfig
 
 #: CloudWatch namespace of the Airflow metrics.
 NAMESPACE = "Airflow"
@@ -50,6 +55,31 @@ SUBMIT_FAILURES_BURST = 5
 ALB_5XX_BURST = 10
 #: FreeStorageSpace alarm: below this share of the allocated storage (bytes compared).
 FREE_STORAGE_SHARE = 0.10
+#: Minutes after office hours start before the silenced alarms notify again: longer than the
+#: longest alarm window (15 minutes, ``<Service>BelowDesired``) plus a service's start (init
+#: container, health check start period 240 s), so an alarm returns to OK while still silent.
+ALARM_WAKE_GRACE_MINUTES = 30
+
+
+def shift_cron(expression: str, minutes: int) -> str | None:
+    """Return the AWS ``cron(...)`` ``expression`` moved ``minutes`` later, or None.
+
+    Only expressions whose minutes field is one number and whose hours field lists numbers or
+    ranges (``7``, ``7,13``, ``7-9``) are moved; None when the shift is not expressible that way
+    (another minutes form, or an hour past 23, which would change the day fields).
+
+    :param expression: e.g. ``cron(0 7 ? * MON-FRI *)`` (six fields, AWS's form).
+    :param minutes: 0 to 59.
+    """
+    match = re.fullmatch(r"cron\((\S+) (\S+) (.+)\)", expression.strip())
+    if not match or not match.group(1).isdigit() or not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", match.group(2)):
+        return None
+    total = int(match.group(1)) + minutes
+    carry, minute = divmod(total, 60)
+    hours = re.sub(r"\d+", lambda m: str(int(m.group(0)) + carry), match.group(2))
+    if any(int(h) > 23 for h in re.findall(r"\d+", hours)):
+        return None
+    return f"cron({minute} {hours} {match.group(3)})"
 
 
 def metrics_environment(deployment: str) -> dict[str, str]:
@@ -95,6 +125,16 @@ class DeploymentMonitoring(Construct):
     :param container_insights: whether the cluster has Container Insights (running vs desired).
     :param alarm_email: e-mail address subscribed to the topic, or None.
     :param dashboard: create the dashboard.
+    :param office_hours: the office hours, or None.
+    :param sleeping: labels of the services that office hours stop (``ApiServer``; with scope
+        ``environment`` every service). Their health alarms (``<Service>BelowDesired``,
+        ``SchedulerSilent`` for the scheduler, ``Alb5xx`` for the api-server: the load balancer
+        answers 503 without targets) treat missing data as breaching, so they would fire every
+        night: EventBridge Scheduler universal targets disable their actions at ``stop``
+        (``cloudwatch:disableAlarmActions``) and enable them :data:`ALARM_WAKE_GRACE_MINUTES`
+        after ``start`` (at ``start`` when :func:`shift_cron` cannot move the expression: then each
+        returns to OK with a notification in the morning). A silent alarm still changes state.
+    :ivar silenced: construct IDs of the alarms silenced outside office hours.
     :ivar topic: ``sns.Topic`` the alarms notify.
     :ivar alarms: ``{construct id: cloudwatch.Alarm}``.
     :ivar dashboard: ``cloudwatch.Dashboard`` or None.
@@ -115,6 +155,8 @@ class DeploymentMonitoring(Construct):
         container_insights: bool,
         alarm_email: str | None,
         dashboard: bool,
+        office_hours: OfficeHoursConfig | None = None,
+        sleeping: frozenset[str] = frozenset(),
     ):
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "AlarmTopic", display_name=f"Airflow {deployment} alarms", enforce_ssl=True)
@@ -235,6 +277,10 @@ class DeploymentMonitoring(Construct):
             description=f"{ALB_5XX_BURST} or more HTTP 5xx responses from the UI load balancer in 5 minutes.",
         )
 
+        self.silenced: list[str] = []
+        if office_hours is not None and sleeping:
+            self._silence_outside_office_hours(office_hours, sleeping)
+
         self.dashboard: cloudwatch.Dashboard | None = None
         if not dashboard:
             return
@@ -303,6 +349,40 @@ class DeploymentMonitoring(Construct):
         self.dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))
         )
+
+    def _silence_outside_office_hours(self, config: OfficeHoursConfig, sleeping: frozenset[str]) -> None:
+        """Disable the actions of the sleeping services' alarms at ``stop``, enable them after ``start``."""
+        silenced = [f"{label}BelowDesired" for label in sorted(sleeping)]
+        if "Scheduler" in sleeping:
+            silenced.append("SchedulerSilent")
+        if "ApiServer" in sleeping:
+            silenced.append("Alb5xx")
+        self.silenced = [alarm_id for alarm_id in silenced if alarm_id in self.alarms]
+        alarms = [self.alarms[alarm_id] for alarm_id in self.silenced]
+        time_zone = TimeZone.of(config.timezone)
+        wake = shift_cron(config.start, ALARM_WAKE_GRACE_MINUTES) or config.start
+        for name, action, expression in (
+            ("SilenceAlarms", "disableAlarmActions", config.stop),
+            ("WakeAlarms", "enableAlarmActions", wake),
+        ):
+            scheduler.Schedule(
+                self,
+                name,
+                description=f"Office hours: {action} of the alarms of the services that sleep",
+                schedule=scheduler.ScheduleExpression.expression(expression, time_zone),
+                target=scheduler_targets.Universal(
+                    service="cloudwatch",
+                    action=action,
+                    input=scheduler.ScheduleTargetInput.from_object({"AlarmNames": [a.alarm_name for a in alarms]}),
+                    policy_statements=[
+                        iam.PolicyStatement(
+                            actions=[f"cloudwatch:{action[0].upper()}{action[1:]}"],
+                            resources=[a.alarm_arn for a in alarms],
+                        )
+                    ],
+                    retry_attempts=3,
+                ),
+            )
 
     def _alarm(self, construct_id, metric, *, threshold, comparison, periods, missing, description) -> None:
         alarm = cloudwatch.Alarm(

@@ -25,7 +25,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
-from app_config.model import ApiServerAutoScalingConfig, OfficeHoursConfig
+from app_config.model import ApiServerAutoScalingConfig, DeploymentConfig, OfficeHoursConfig
 
 #: Seconds between scaling steps of the api-server's target tracking.
 SCALE_OUT_COOLDOWN_SECONDS = 60
@@ -44,6 +44,26 @@ class ScaledService:
     service: ecs.FargateService
     min_count: int
     max_count: int
+
+
+def scaled_components(config: DeploymentConfig) -> frozenset[str]:
+    """The services (construct IDs) whose task count Application Auto Scaling owns under ``config``.
+
+    The api-server with ``api_server_scale_on`` or any office hours; the scheduler, dag-processor
+    and triggerer with ``office_hours_scope=environment``. Such a service must not carry a
+    ``DesiredCount`` in its template: CloudFormation sends it again on every update of the service
+    and it overrides what Application Auto Scaling set (the services would wake up at every
+    deploy; a scaled-out api-server would drop back). Without it, a new service starts with
+    CloudFormation's default of one task and registering the scalable target brings it into the
+    target's bounds: "RegisterScalableTarget ... changes the resource's current capacity to a
+    value that is inside of this range" (Application Auto Scaling API reference).
+    """
+    scaled: set[str] = set()
+    if config.api_server_autoscaling or config.office_hours:
+        scaled.add("ApiServer")
+    if config.office_hours and config.office_hours.scope == "environment":
+        scaled.update(("Scheduler", "DagProcessor", "Triggerer"))
+    return frozenset(scaled)
 
 
 def api_server_autoscaling(

@@ -21,7 +21,7 @@ from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_P
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition
-from constructs_lib.scaling import OfficeHours, ScaledService, api_server_autoscaling
+from constructs_lib.scaling import OfficeHours, ScaledService, api_server_autoscaling, scaled_components
 from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
 
 
@@ -157,6 +157,12 @@ class AirflowStack(Stack):
             assign_public_ip=config.network.task_public_ip,
             scheduler_count=config.services.scheduler_count,
         )
+        # A count that Application Auto Scaling owns is not in the template (see scaled_components).
+        scaled = scaled_components(config)
+
+        def count(name: str, configured: int) -> int | None:
+            return None if name in scaled else configured
+
         # Every component knows the executor: the dag-processor's cluster policy checks the tasks
         # of the ECS executor, and the api-server asks it for a running task's log (get_task_log).
         base_env["AIRFLOW__CORE__EXECUTOR"] = config.executor.executor_class
@@ -167,7 +173,7 @@ class AirflowStack(Stack):
             component="scheduler",
             command=["scheduler"],
             size=config.services.scheduler_size,
-            desired_count=config.services.scheduler_count,
+            desired_count=count("Scheduler", config.services.scheduler_count),
             environment={**base_env, **self.executor_settings.environment()},
             health_check_command=jobs_check("SchedulerJob"),
             init=wait_for_migrations(),
@@ -182,7 +188,7 @@ class AirflowStack(Stack):
             component="api-server",
             command=["api-server", "--proxy-headers"],
             size=config.services.api_server_size,
-            desired_count=config.services.api_server_count,
+            desired_count=count("ApiServer", config.services.api_server_count),
             environment={
                 **base_env,
                 **self.executor_settings.environment(),
@@ -212,7 +218,7 @@ class AirflowStack(Stack):
             component="dag-processor",
             command=["dag-processor"],
             size=config.services.dag_processor_size,
-            desired_count=1,
+            desired_count=count("DagProcessor", 1),
             environment=base_env,
             health_check_command=jobs_check("DagProcessorJob"),
             init=wait_for_migrations(),
@@ -225,7 +231,7 @@ class AirflowStack(Stack):
             component="triggerer",
             command=["triggerer"],
             size=config.services.triggerer_size,
-            desired_count=1,
+            desired_count=count("Triggerer", 1),
             environment=base_env,
             health_check_command=jobs_check("TriggererJob"),
             init=wait_for_migrations(),
@@ -256,6 +262,8 @@ class AirflowStack(Stack):
                 container_insights=config.monitoring.container_insights,
                 alarm_email=config.monitoring.alarm_email,
                 dashboard=config.monitoring.dashboard,
+                office_hours=config.office_hours,
+                sleeping=scaled if config.office_hours else frozenset(),
             )
             CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="SNS topic of the alarms")
 

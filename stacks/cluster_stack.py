@@ -36,6 +36,7 @@ class ClusterStack(Stack):
     :ivar task_logs_bucket: ``s3.Bucket`` of remote task logs (prefix ``task-logs/``)
     :ivar access_logs_bucket: ``s3.Bucket`` of S3 server access logs and ALB access logs
     :ivar dags_bucket: ``s3.Bucket`` of DAGs (prefix ``dags/``) with ``dag_bundle=s3``, else None
+        (the bucket exists in every configuration, unused without ``dag_bundle=s3``)
     :ivar service_roles: :class:`~constructs_lib.service_roles.AirflowServiceRoles`, the task
         roles of the Airflow components (the scheduler's may launch workers)
     :ivar common_settings: :class:`~constructs_lib.airflow_settings.AirflowCommonSettings`
@@ -74,16 +75,20 @@ class ClusterStack(Stack):
             server_access_logs=self.access_logs_bucket,
             server_access_logs_prefix="s3/task-logs/",
         )
-        self.dags_bucket = None
-        if config.dag_bundle == "s3":
-            self.dags_bucket = secure_bucket(
-                self,
-                "Dags",
-                retain=config.retain_data,
-                expire_after_days=None,
-                server_access_logs=self.access_logs_bucket,
-                server_access_logs_prefix="s3/dags/",
-            )
+        # The DAG bucket exists in every configuration, and its name is always exported: with
+        # dag_bundle=s3 the Airflow stack imports it, and a bucket (or export) that came and went
+        # with dag_bundle would be deleted, or stop the deploy ("export ... in use"), when a
+        # deployment switches back to the image's DAGs. An empty bucket costs nothing.
+        dags_bucket = secure_bucket(
+            self,
+            "Dags",
+            retain=config.retain_data,
+            expire_after_days=None,
+            server_access_logs=self.access_logs_bucket,
+            server_access_logs_prefix="s3/dags/",
+        )
+        self.export_value(dags_bucket.bucket_name)
+        self.dags_bucket = dags_bucket if config.dag_bundle == "s3" else None
 
         exec_logs = None
         if config.enable_ecs_exec:

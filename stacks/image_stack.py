@@ -22,6 +22,12 @@ class ImageStack(Stack):
             image_tag=config.image.image_tag,
             retain=config.retain_data,
         )
+        # With image_tag the other stacks reference the repository (its name in the image URI, its
+        # ARN in the pull permission); without it they do not. Exported in every configuration,
+        # so going back from image_tag to a built image does not remove exports that the deployed
+        # stacks still import ("export ... in use").
+        self.export_value(self.image.repository.repository_name)
+        self.export_value(self.image.repository.repository_arn)
         CfnOutput(
             self,
             "ImageRepositoryUri",

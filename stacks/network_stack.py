@@ -39,3 +39,21 @@ class NetworkStack(Stack):
         self.security_groups = AirflowSecurityGroups(
             self, "SecurityGroups", vpc=self.vpc, allowed_cidrs=config.ingress.allowed_cidrs
         )
+        self._export_subnets()
+
+    def _export_subnets(self) -> None:
+        """Export every subnet's ID and the jobs' security group in every configuration.
+
+        Which subnets the other stacks reference depends on configuration values (the load
+        balancer's subnets on ``ui_private_only``, the tasks' on ``task_public_ip``, the jobs'
+        security group on ``jobs``). CDK exports
+        a value only while a consumer references it, so switching such a value would remove an
+        export while the consumer's deployed template still imports it, and CloudFormation stops
+        the deploy ("Export ... cannot be deleted as it is in use"). Exported here, the exports
+        exist whatever the configuration; ``export_value`` names them as CDK's automatic
+        references do, so a consumer's import finds them.
+        """
+        for subnet in [*self.vpc.public_subnets, *self.vpc.private_subnets, *self.vpc.isolated_subnets]:
+            self.export_value(subnet.subnet_id)
+        # The ECS jobs' group is referenced by the Cluster stack only while jobs are configured.
+        self.export_value(self.security_groups.jobs.security_group_id)

@@ -37,8 +37,9 @@ def test_logged_buckets_are_gone_before_the_access_log_bucket_is_emptied(synth, 
     template = synth(configuration).template("cluster").to_json()
     access_logs, emptier = _access_logs(template)
     logged = _logged_buckets(template, access_logs)
-    # task logs and the ECS jobs' data bucket, and the DAG bucket with dag_bundle=s3
-    assert len(logged) == (3 if configuration == "s3-dags" else 2)
+    # task logs, the ECS jobs' data bucket and the DAG bucket (in every configuration, so that
+    # switching dag_bundle neither deletes it nor removes its export)
+    assert len(logged) == 3
     emptiers = resources_of(template, AUTO_DELETE)
     for logical in logged:
         (own,) = [k for k, r in emptiers.items() if r["Properties"]["BucketName"] == {"Ref": logical}]

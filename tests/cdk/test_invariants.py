@@ -92,7 +92,7 @@ STATEFUL = {
         "AWS::KMS::Key": ["MetadataDbKey22A0634E"],
     },
     "image": {"AWS::ECR::Repository": ["AirflowImageRepository5C8E424E"]},
-    "cluster": {"AWS::S3::Bucket": ["AccessLogs8B620ECA", "JobsData2621DEEE", "TaskLogs5C7CDF8E"]},
+    "cluster": {"AWS::S3::Bucket": ["AccessLogs8B620ECA", "Dags188BE91E", "JobsData2621DEEE", "TaskLogs5C7CDF8E"]},
 }
 
 

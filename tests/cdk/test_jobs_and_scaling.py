@@ -263,8 +263,14 @@ class TestScaling:
             )
         # the schedules' roles may stop/start exactly the metadata DB
         policies = [p["Properties"]["PolicyDocument"]["Statement"] for k, p in resources_of(t.to_json(), "AWS::IAM::Policy").items() if "SchedulerRole" in k]
-        assert sorted(s["Action"] for statements in policies for s in statements) == ["rds:StartDBInstance", "rds:StopDBInstance"]
-        assert all(":db:" in json.dumps(s["Resource"]) and "MetadataDbInstance" in json.dumps(s["Resource"]) for st in policies for s in st)
+        statements = [s for st in policies for s in st]
+        rds_statements = [s for s in statements if s["Action"].startswith("rds:")]
+        assert sorted(s["Action"] for s in rds_statements) == ["rds:StartDBInstance", "rds:StopDBInstance"]
+        assert all(":db:" in json.dumps(s["Resource"]) and "MetadataDbInstance" in json.dumps(s["Resource"]) for s in rds_statements)
+        # the rest silence and wake the sleeping services' alarms (test_monitoring)
+        assert sorted(s["Action"] for s in statements if s not in rds_statements) == [
+            "cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions"
+        ]
 
     def test_environment_scope_tracks_requests_on_the_ui_target_group(self, synth):
         t = synth("office-hours-environment").template("airflow")
@@ -290,7 +296,11 @@ class TestScaling:
             "ApiServerStart": {"MinCapacity": 2, "MaxCapacity": 4},
         }
         assert all(a["Timezone"] == "UTC" for a in actions["ApiServer"])
-        t.resource_count_is("AWS::Scheduler::Schedule", 0)
+        # no database schedule: only the two that silence and wake the api-server's alarms
+        schedules = resources_of(t.to_json(), "AWS::Scheduler::Schedule").values()
+        assert sorted(json.dumps(s["Properties"]["Target"]["Arn"]).split(":")[-1].rstrip('"]}') for s in schedules) == [
+            "disableAlarmActions", "enableAlarmActions"
+        ]
         t.has_resource_properties(
             "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 2, "MaxCapacity": 4, "ScalableDimension": "ecs:service:DesiredCount"}
         )

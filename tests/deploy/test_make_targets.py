@@ -13,13 +13,16 @@ PROD = "-c stage=prod -c project_name=data -c account=123456789012 -c region=eu-
 def planned(target: str, tmp_path, *variables: str) -> list[str]:
     result = subprocess.run(["make", "-n", target, *variables], cwd=ROOT, env=clean_env(tmp_path),
                             capture_output=True, text=True, check=True)
-    return [" ".join(line.split()) for line in result.stdout.splitlines() if "bin/cdk " in line or "airflow-ecs" in line]
+    return [" ".join(line.split()) for line in result.stdout.splitlines()
+            if "bin/cdk " in line or "airflow-ecs" in line or "-m changes " in line]
 
 
 def test_deploy_checks_first_then_deploys_every_stack_with_the_cdk_args(tmp_path):
     assert planned("deploy", tmp_path, f"CDK_ARGS={PROD}") == [
         ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 preflight --account 123456789012",
-        f"node_modules/.bin/cdk deploy --all {PROD}",
+        f"node_modules/.bin/cdk synth --quiet -o cdk.out {PROD}",
+        ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
+        f"node_modules/.bin/cdk deploy --all --app cdk.out {PROD}",
     ]
 
 
@@ -41,5 +44,22 @@ def test_publish_synthesizes_then_publishes_the_version(tmp_path):
 def test_dev_defaults_leave_project_and_stage_to_cdk_json(tmp_path):
     assert planned("deploy", tmp_path) == [
         ".venv/bin/airflow-ecs preflight",
-        "node_modules/.bin/cdk deploy --all",
+        "node_modules/.bin/cdk synth --quiet -o cdk.out",
+        ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
+        "node_modules/.bin/cdk deploy --all --app cdk.out",
     ]
+
+
+def test_deploy_passes_allow_replace_to_the_change_check(tmp_path):
+    assert ".venv/bin/python -m changes check-deployed --cdk-out cdk.out --allow-replace NetworkVpc7FB7348F,Other" in planned(
+        "deploy", tmp_path, "ALLOW_REPLACE=NetworkVpc7FB7348F,Other"
+    )
+
+
+def test_diff_reports_only_and_then_runs_cdk_diff_on_the_same_templates(tmp_path):
+    lines = planned("diff", tmp_path, f"CDK_ARGS={PROD}")
+    assert lines[:2] == [
+        f"node_modules/.bin/cdk synth --quiet -o cdk.out {PROD}",
+        ".venv/bin/python -m changes check-deployed --cdk-out cdk.out --report-only",
+    ]
+    assert "cdk diff --all --app cdk.out" in lines[2]

@@ -1,0 +1,5 @@
+"""``python -m changes``."""
+
+from changes.cli import main
+
+main()
