@@ -32,7 +32,10 @@ class MetadataDatabase(Construct):
 
     :param retain: deletion protection, snapshot on delete, and the key and secret retained.
     :ivar instance: ``rds.DatabaseInstance``
-    :ivar secret: ``secretsmanager.ISecret`` with the connection fields.
+    :ivar secret: ``secretsmanager.ISecret`` with the connection fields (as attached to the
+        instance).
+    :ivar master_secret: the ``rds.DatabaseSecret`` resource behind ``secret``, retained with
+        the DB when ``retain``.
     :ivar key: ``kms.Key`` encrypting storage and Performance Insights.
     """
 
@@ -103,8 +106,15 @@ class MetadataDatabase(Construct):
             copy_tags_to_snapshot=True,
         )
         assert self.instance.secret is not None
+        #: ``instance.secret`` is the secret as attached to the instance (its ARN is the
+        #: ``SecretTargetAttachment``'s): a removal policy set on it reaches only the attachment.
         self.secret: secretsmanager.ISecret = self.instance.secret
         self.secret.apply_removal_policy(removal)
+        # The generated ``rds.DatabaseSecret`` itself (construct ID "Secret" under the instance,
+        # aws-cdk-lib's ``Credentials.from_generated_secret``) holds the master password: it is
+        # retained with the DB.
+        self.master_secret: secretsmanager.Secret = self.instance.node.find_child("Secret")
+        self.master_secret.apply_removal_policy(removal)
 
 
 class AirflowSecrets(Construct):
