@@ -15,6 +15,8 @@ from constructs import Construct
 #: (https://airflow.apache.org/docs/apache-airflow/stable/installation/prerequisites.html).
 POSTGRES_VERSION = rds.PostgresEngineVersion.VER_17_9
 DATABASE_NAME = "airflow"
+#: Enhanced Monitoring granularity (seconds; RDS accepts 1, 5, 10, 15, 30, 60).
+ENHANCED_MONITORING_INTERVAL_SECONDS = 60
 MASTER_USERNAME = "airflow"
 
 # Characters left out of the generated DB password: RDS refuses / @ " and space in a master
@@ -101,6 +103,9 @@ class MetadataDatabase(Construct):
             auto_minor_version_upgrade=True,
             cloudwatch_logs_exports=["postgresql", "upgrade"],
             cloudwatch_logs_retention=log_retention,
+            # Enhanced Monitoring (Security Hub RDS.6): OS metrics every 60 s into the account's
+            # RDSOSMetrics log group, billed as CloudWatch Logs ingestion (docs/security.md).
+            monitoring_interval=Duration.seconds(ENHANCED_MONITORING_INTERVAL_SECONDS),
             enable_performance_insights=True,
             performance_insight_encryption_key=self.key,
             copy_tags_to_snapshot=True,

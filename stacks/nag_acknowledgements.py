@@ -54,6 +54,10 @@ REASONS = {
         "Port 5432 is reachable only from the Airflow services' security group; a non-default "
         "port adds no protection."
     ),
+    "RDS_MONITORING_ROLE": (
+        "RDS Enhanced Monitoring's role: the AWS managed AmazonRDSEnhancedMonitoringRole policy is "
+        "what RDS documents for it (it writes only to the RDSOSMetrics log group)."
+    ),
     "RDS3_DEV": "dev is cheap and destroyable; prod runs the DB Multi-AZ.",
     "RDS10_DEV": "dev is destroyable by design; prod enables deletion protection.",
     "RDS3_LEAN": "lean trades the standby for money: one single-AZ DB, destroyable like dev (README, Cost).",
@@ -159,6 +163,11 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
     _ack(_find(database, "MetadataDb/Instance/Secret"), "AwsSolutions-SMG4", REASONS["SMG4"])
     instance = _find(database, "MetadataDb/Instance")
     _ack(instance, "AwsSolutions-RDS11", REASONS["RDS11"])
+    _ack(
+        _find(database, "MetadataDb/Instance/MonitoringRole"),
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
+        REASONS["RDS_MONITORING_ROLE"],
+    )
     if config.stage == "dev":
         if not config.database.multi_az:
             _ack(instance, "AwsSolutions-RDS3", REASONS["RDS3_DEV"])
