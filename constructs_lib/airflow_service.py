@@ -128,6 +128,10 @@ class AirflowService(Construct):
     :param capacity_provider: ``FARGATE`` or ``FARGATE_SPOT`` (ECS replaces an interrupted task).
     :param assign_public_ip: give each task a public IPv4 address (its way out to AWS APIs in a
         public subnet; inbound traffic is still only what ``security_group`` admits).
+    :param family: the task definition family, named per deployment (e.g.
+        ``airflow-dev-scheduler``) so that running a family's latest revision never picks
+        another deployment's; None lets CDK derive one from the construct path (the same in
+        every deployment).
     :ivar task_definition: ``ecs.FargateTaskDefinition``
     :ivar container: the component's ``ecs.ContainerDefinition``
     :ivar service: ``ecs.FargateService``
@@ -161,6 +165,7 @@ class AirflowService(Construct):
         read_only_root_filesystem: bool = True,
         capacity_provider: str = "FARGATE",
         assign_public_ip: bool = False,
+        family: str | None = None,
     ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -169,6 +174,7 @@ class AirflowService(Construct):
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "TaskDefinition",
+            family=family,
             cpu=size.cpu,
             memory_limit_mib=size.memory_mib,
             task_role=task_role,

@@ -1,10 +1,13 @@
 """The Airflow configuration each component receives, as ECS environment values and secrets.
 
-One place decides which component gets what (docs/architecture.md, section 1):
+One place decides which component gets what (docs/architecture.md, section 1; docs/security.md):
 
 - every component and worker: the Execution API URL, remote logging to S3, the DAG bundle;
 - components that touch the metadata DB (scheduler, api-server, dag-processor, triggerer): the DB
-  connection, the fernet key and the JWT secret, always as ECS secrets;
+  connection and the fernet key, read from Secrets Manager by the ``_CMD`` helpers with the task
+  role (the environment holds the secrets' ARNs only, never their values);
+- ``[api_auth] jwt_secret`` (scheduler, api-server) and ``[api] secret_key`` (api-server) as ECS
+  secrets, only where Airflow uses them (:data:`COMPONENT_SECRETS`);
 - workers: nothing that opens the DB (no DB credentials, fernet key or JWT secret).
 
 Option names are Airflow's (https://airflow.apache.org/docs/apache-airflow/stable/configuration-ref.html)
@@ -18,10 +21,33 @@ from dataclasses import dataclass
 
 from airflow_ecs_fargate import quota
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from airflow_ecs_fargate.config_commands import DB_SECRET_ARN_ENV, FERNET_KEY_SECRET_ARN_ENV
 from app_config.model import STOCK_ECS_EXECUTOR, WorkerQueue
 
+#: Which of the signing secrets each component receives (as ECS secrets), from Airflow 3.3.2's
+#: source:
+#:
+#: - ``[api_auth] jwt_secret``: the scheduler's executor signs each workload's token
+#:   (``BaseExecutor.jwt_generator``); the api-server signs and checks UI, REST and Execution API
+#:   tokens. The dag-processor and the triggerer serve their subprocesses with
+#:   ``InProcessExecutionAPI``, which replaces token checks and is called with an empty token.
+#: - ``[api] secret_key``: the api-server (session signing, and the tokens it sends to a log
+#:   server). The triggerer's log server (port 8794) checks those tokens, but no security group
+#:   lets the api-server reach it, so it gets none; the ECS executor serves no logs from the
+#:   scheduler (``serve_logs = False``).
+#:
+#: The DB credentials and the fernet key (every component opens the DB; the scheduler, triggerer
+#: and dag-processor encrypt or decrypt trigger kwargs, variables and connections) are not here:
+#: the ``_CMD`` helpers read them (``AirflowDbSecrets.environment``).
+COMPONENT_SECRETS: dict[str, tuple[str, ...]] = {
+    "scheduler": ("jwt_secret",),
+    "api-server": ("jwt_secret", "api_secret_key"),
+    "dag-processor": (),
+    "triggerer": (),
+}
 SQL_ALCHEMY_CONN_CMD = "python -m airflow_ecs_fargate.config_commands sql_alchemy_conn"
 SQL_ALCHEMY_CONN_ASYNC_CMD = "python -m airflow_ecs_fargate.config_commands sql_alchemy_conn_async"
 FERNET_KEY_CMD = "python -m airflow_ecs_fargate.config_commands fernet_key"
@@ -117,7 +143,8 @@ class AirflowDbSecrets:
     api_secret_key: secretsmanager.ISecret
 
     def environment(self) -> dict[str, str]:
-        """Return the non-secret environment that turns the injected secrets into options.
+        """Return the non-secret environment of every component: the ``_CMD`` options and the
+        ARNs of the two secrets they read (``airflow_ecs_fargate.config_commands``).
 
         The async URL is set explicitly: Airflow would derive it from the sync URL and keep
         ``sslmode``, which asyncpg rejects (see ``airflow_ecs_fargate.config_commands``).
@@ -126,21 +153,36 @@ class AirflowDbSecrets:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": SQL_ALCHEMY_CONN_CMD,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC_CMD": SQL_ALCHEMY_CONN_ASYNC_CMD,
             "AIRFLOW__CORE__FERNET_KEY_CMD": FERNET_KEY_CMD,
+            DB_SECRET_ARN_ENV: self.database.secret_arn,
+            FERNET_KEY_SECRET_ARN_ENV: self.fernet_key.secret_arn,
         }
 
-    def secrets(self) -> dict[str, ecs.Secret]:
-        """Return the ECS secrets (environment name -> Secrets Manager secret or JSON field)."""
+    def secrets(self, component: str) -> dict[str, ecs.Secret]:
+        """Return the ECS secrets of ``component`` (a key of :data:`COMPONENT_SECRETS`):
+        environment name -> Secrets Manager secret.
+
+        :raises KeyError: an unknown component.
+        """
         field = ecs.Secret.from_secrets_manager
-        return {
-            "DB_HOST": field(self.database, "host"),
-            "DB_PORT": field(self.database, "port"),
-            "DB_NAME": field(self.database, "dbname"),
-            "DB_USERNAME": field(self.database, "username"),
-            "DB_PASSWORD": field(self.database, "password"),
-            "AIRFLOW_FERNET_KEY_BODY": field(self.fernet_key),
-            "AIRFLOW__API_AUTH__JWT_SECRET": field(self.jwt_secret),
-            "AIRFLOW__API__SECRET_KEY": field(self.api_secret_key),
+        available = {
+            "jwt_secret": ("AIRFLOW__API_AUTH__JWT_SECRET", self.jwt_secret),
+            "api_secret_key": ("AIRFLOW__API__SECRET_KEY", self.api_secret_key),
         }
+        return {available[name][0]: field(available[name][1]) for name in COMPONENT_SECRETS[component]}
+
+    def grant_read(self, role: iam.IRole) -> None:
+        """Let ``role`` (a component's task role) read the RDS secret and the fernet key secret,
+        as the ``_CMD`` helpers do: ``secretsmanager:GetSecretValue`` on those two ARNs only
+        (both encrypted with the AWS managed key, so no KMS grant).
+        Actions: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadDbAndFernetSecrets",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[self.database.secret_arn, self.fernet_key.secret_arn],
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+#: Key prefix of the remote task logs in the task-log bucket (``[logging] remote_base_log_folder``
+#: is ``s3://<bucket>/task-logs``).
+TASK_LOGS_PREFIX = "task-logs/"
 
 
 def secure_bucket(
@@ -86,3 +91,38 @@ def empty_after_logged_buckets(bucket: s3.IBucket, access_logs: s3.IBucket | Non
     emptier = bucket.node.try_find_child(AUTO_DELETE_ID)
     if access_logs_emptier is not None and emptier is not None:
         emptier.node.add_dependency(access_logs_emptier)
+
+
+def grant_task_logs(bucket: s3.IBucket, role: iam.IRole, *, write: bool) -> None:
+    """Let ``role`` read, and with ``write`` also write, the task logs under
+    :data:`TASK_LOGS_PREFIX`; nobody is granted a delete (objects go by lifecycle rule only).
+
+    What the amazon provider's S3 log handler calls (provider 9.39.0,
+    ``airflow/providers/amazon/aws/log/s3_task_handler.py``):
+
+    - reading a log (api-server): ``ListObjectsV2`` with the log's prefix (``s3:ListBucket``), then
+      ``GetObject`` (``s3:GetObject``);
+    - uploading a log (workers, triggerer): ``HeadObject`` (``check_for_key``; S3 authorizes it as
+      ``s3:GetObject`` and answers a missing key with 404 only to a caller with ``s3:ListBucket``,
+      403 otherwise, which fails the upload), ``GetObject`` of an existing log to append to it,
+      then ``PutObject`` (``s3:PutObject``).
+
+    ``s3:ListBucket`` is on the bucket (key names only: the bucket holds nothing but task logs);
+    object actions only under the prefix. No ``s3:DeleteObject*``, ``s3:PutObjectLegalHold``,
+    ``s3:PutObjectRetention`` or tagging: what ``bucket.grant_read_write`` would add.
+    Actions: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
+
+    :param bucket: the task-log bucket.
+    :param role: the grantee (a task role).
+    :param write: also ``s3:PutObject``.
+    """
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid="ListTaskLogs", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="WriteTaskLogs" if write else "ReadTaskLogs",
+            actions=["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{TASK_LOGS_PREFIX}*")],
+        )
+    )

@@ -1,17 +1,33 @@
 """Container jobs that DAGs run with the amazon provider's ``EcsRunTaskOperator``.
 
 Each job (``jobs/<name>/Dockerfile``, declared in the ``jobs`` configuration key) gets its own
-image, task definition, least-privilege task role, execution role and log group. The Airflow
-workers, where the operator runs, get exactly the calls the operator makes (provider 9.39.0,
-``airflow/providers/amazon/aws/operators/ecs.py``, ``EcsRunTaskOperator``):
+image, task definition, least-privilege task role, execution role and log group. The jobs run in
+an ECS cluster of their own (the jobs cluster), never in the cluster of the Airflow services and
+workers: a DAG that may follow and stop its jobs reaches no other task. The Airflow workers,
+where the operator runs, get exactly the calls the operator makes (provider 9.39.0,
+``airflow/providers/amazon/aws/operators/ecs.py``, ``EcsRunTaskOperator``), each limited to the
+jobs cluster:
 
-- ``ecs:RunTask`` (``_start_task``) on the jobs' task definition families, in this cluster only;
+- ``ecs:RunTask`` (``_start_task``) on the jobs' task definition families, in the jobs cluster
+  only (``ecs:cluster`` condition);
 - ``ecs:DescribeTasks`` (the ``tasks_stopped`` waiter and ``_check_success_task``) and
-  ``ecs:StopTask`` (``on_kill``, and cleanup when waiting fails) on this cluster's tasks;
-- ``ecs:ListTasks`` (``_try_reattach_task``, with ``reattach=True``) in this cluster only;
+  ``ecs:StopTask`` (``on_kill``, and cleanup when waiting fails) on the jobs cluster's tasks
+  (resource ``task/<jobs cluster>/*`` and the ``ecs:cluster`` condition): never the scheduler's,
+  api-server's, dag-processor's, triggerer's or workers' tasks, whose overrides carry each
+  worker's Execution API token (DescribeTasks returns a task's overrides);
+- ``ecs:ListTasks`` (``_try_reattach_task``, with ``reattach=True``) in the jobs cluster only;
 - ``iam:PassRole`` on the jobs' task and execution roles only, only to ECS tasks (RunTask passes
   the roles of the task definition);
 - ``logs:GetLogEvents`` (``AwsTaskLogFetcher``, with ``awslogs_group``) on the jobs' log streams.
+
+Condition keys each action honours (Service Authorization Reference, Amazon ECS,
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
+RunTask (resource ``task-definition``) and DescribeTasks/StopTask (resource ``task``) take
+``ecs:cluster``, ``aws:ResourceTag/*`` and ``ecs:ResourceTag/*``; ListTasks names no task
+(resource ``container-instance``, none on Fargate) and takes ``ecs:cluster``. The workers share
+one task role, so IAM cannot tell which DAG calls: every DAG may run every configured job
+(``iam:PassRole`` covers each job's two roles); jobs that must not be shared need deployments of
+their own (docs/security.md).
 
 How a DAG finds a job: the workers' environment holds one Airflow variable per job,
 ``AIRFLOW_VAR_ECS_JOB_<NAME>`` (see :func:`app_config.jobs.job_variable_name`), a JSON object
@@ -122,9 +138,14 @@ class EcsJob(Construct):
 
 
 class EcsJobs(Construct):
-    """The data bucket and every configured job, and the grants to run them.
+    """The jobs cluster, the data bucket and every configured job, and the grants to run them.
 
+    :param vpc: the VPC of the jobs cluster.
     :param family_prefix: prefix of the jobs' task definition families, e.g. ``airflow-dev-job-``.
+    :param container_insights: Container Insights on the jobs cluster (the deployment's
+        ``container_insights``, as on the services' cluster).
+    :ivar cluster: ``ecs.Cluster`` the jobs run in (FARGATE and FARGATE_SPOT capacity providers),
+        holding no other task; None without jobs.
     :ivar data_bucket: ``s3.Bucket`` the jobs read and write (each only its own prefixes); None
         without jobs
     :ivar jobs: job name -> :class:`EcsJob`
@@ -136,17 +157,27 @@ class EcsJobs(Construct):
         construct_id: str,
         *,
         jobs: tuple[JobConfig, ...],
+        vpc: ec2.IVpc,
         family_prefix: str,
         access_logs_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         retain: bool,
         read_only_root_filesystem: bool = True,
+        container_insights: bool = True,
     ):
         super().__init__(scope, construct_id)
         self.jobs: dict[str, EcsJob] = {}
         self.data_bucket: s3.Bucket | None = None
+        self.cluster: ecs.Cluster | None = None
         if not jobs:
             return
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED if container_insights else ecs.ContainerInsights.DISABLED,
+            enable_fargate_capacity_providers=True,
+        )
         self.data_bucket = secure_bucket(
             self,
             "Data",
@@ -169,14 +200,16 @@ class EcsJobs(Construct):
             for job in jobs
         }
 
-    def grant_run(self, role: iam.IRole, cluster: ecs.ICluster) -> None:
+    def grant_run(self, role: iam.IRole) -> None:
         """Let ``role`` (the workers') run, follow and stop the jobs with ``EcsRunTaskOperator``,
-        including ``reattach=True``; see the module docstring for each call.
+        including ``reattach=True``, in the jobs cluster only; see the module docstring for each
+        call and the condition keys.
 
         Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
         """
         if not self.jobs:
             return
+        cluster = self.cluster
         stack = Stack.of(self)
         jobs = list(self.jobs.values())
         in_cluster = {"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}
@@ -198,9 +231,10 @@ class EcsJobs(Construct):
                 sid="FollowJobs",
                 actions=["ecs:DescribeTasks", "ecs:StopTask"],
                 resources=[stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")],
+                conditions=in_cluster,
             )
         )
-        # ListTasks names no task; it is limited to the cluster by its condition key.
+        # ListTasks names no task; it is limited to the jobs cluster by its condition key.
         role.add_to_principal_policy(
             iam.PolicyStatement(sid="ReattachJobs", actions=["ecs:ListTasks"], resources=["*"], conditions=in_cluster)
         )
@@ -228,11 +262,9 @@ class EcsJobs(Construct):
             )
         )
 
-    def airflow_variables(
-        self, *, cluster: ecs.ICluster, subnet_ids: list[str], security_group: ec2.ISecurityGroup
-    ) -> dict[str, str]:
+    def airflow_variables(self, *, subnet_ids: list[str], security_group: ec2.ISecurityGroup) -> dict[str, str]:
         """Return the workers' environment entries ``AIRFLOW_VAR_ECS_JOB_<NAME>``: per job a JSON
-        object with ``cluster``, ``task_definition`` (the family: RunTask takes its latest
+        object with ``cluster`` (the jobs cluster), ``task_definition`` (the family: RunTask takes its latest
         revision), ``container_name``, ``subnets``, ``security_groups``, ``log_group``,
         ``log_stream_prefix``, ``data_bucket`` and ``region``.
 
@@ -243,7 +275,7 @@ class EcsJobs(Construct):
         variables = {}
         for job in self.jobs.values():
             settings = {
-                "cluster": cluster.cluster_name,
+                "cluster": self.cluster.cluster_name,
                 "task_definition": job.task_definition.family,
                 "container_name": JOB_CONTAINER_NAME,
                 "subnets": subnet_ids,

@@ -23,6 +23,12 @@ API_SERVER_KEEP_ALIVE_SECONDS = 120
 #: configured for the load balancer"), so the api-server never closes a connection the ALB is
 #: about to reuse (a 502).
 ALB_IDLE_TIMEOUT_SECONDS = 110
+#: Path patterns of Airflow 3's Execution API on the api-server (mounted at ``/execution``,
+#: ``airflow/api_fastapi/app.py``): workers reach it through Cloud Map inside the VPC, so the load
+#: balancer refuses it. ALB path patterns are case-sensitive, as the api-server's routes are.
+EXECUTION_API_PATH_PATTERNS = ["/execution", "/execution/*"]
+#: Status the load balancer answers :data:`EXECUTION_API_PATH_PATTERNS` with.
+EXECUTION_API_REFUSED_STATUS = 403
 
 
 class UiLoadBalancer(Construct):
@@ -52,6 +58,8 @@ class UiLoadBalancer(Construct):
         to the api-server without a domain and redirects to HTTPS with one
     :ivar trusted_proxy_cidrs: IPv4 CIDRs of the subnets the load balancer's nodes live in: the
         only sources whose ``X-Forwarded-*`` headers the api-server may trust
+    :ivar execution_api_rules: one ``elbv2.ApplicationListenerRule`` per listener, answering
+        :data:`EXECUTION_API_PATH_PATTERNS` with a fixed 403 before any forward
     """
 
     def __init__(
@@ -159,6 +167,32 @@ class UiLoadBalancer(Construct):
             default_action=http_action,
             open=False,
         )
+
+        self.execution_api_rules = self._refuse_execution_api()
+
+    def _refuse_execution_api(self) -> list[elbv2.ApplicationListenerRule]:
+        """On every listener, a rule at priority 1 (evaluated before the default forward) that
+        answers the Execution API's paths with a fixed 403: the Execution API is for workers,
+        which reach the api-server through Cloud Map. The Execution API's own guard stays its
+        JWT (every route needs a task token signed with ``[api_auth] jwt_secret``); this rule
+        keeps its routes off the internet-facing listener (docs/security.md)."""
+        rules = []
+        for listener in self.load_balancer.listeners:
+            rules.append(
+                elbv2.ApplicationListenerRule(
+                    listener,
+                    "RefuseExecutionApi",
+                    listener=listener,
+                    priority=1,
+                    conditions=[elbv2.ListenerCondition.path_patterns(EXECUTION_API_PATH_PATTERNS)],
+                    action=elbv2.ListenerAction.fixed_response(
+                        EXECUTION_API_REFUSED_STATUS,
+                        content_type="text/plain",
+                        message_body="The Airflow Execution API is served inside the VPC only.",
+                    ),
+                )
+            )
+        return rules
 
     def _assert_certificate_region(self, certificate_arn: str) -> None:
         """In an environment-agnostic stack, refuse at deploy time a certificate of another region."""

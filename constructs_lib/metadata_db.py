@@ -15,6 +15,8 @@ from constructs import Construct
 #: (https://airflow.apache.org/docs/apache-airflow/stable/installation/prerequisites.html).
 POSTGRES_VERSION = rds.PostgresEngineVersion.VER_17_9
 DATABASE_NAME = "airflow"
+#: Enhanced Monitoring granularity (seconds; RDS accepts 1, 5, 10, 15, 30, 60).
+ENHANCED_MONITORING_INTERVAL_SECONDS = 60
 MASTER_USERNAME = "airflow"
 
 # Characters left out of the generated DB password: RDS refuses / @ " and space in a master
@@ -32,7 +34,10 @@ class MetadataDatabase(Construct):
 
     :param retain: deletion protection, snapshot on delete, and the key and secret retained.
     :ivar instance: ``rds.DatabaseInstance``
-    :ivar secret: ``secretsmanager.ISecret`` with the connection fields.
+    :ivar secret: ``secretsmanager.ISecret`` with the connection fields (as attached to the
+        instance).
+    :ivar master_secret: the ``rds.DatabaseSecret`` resource behind ``secret``, retained with
+        the DB when ``retain``.
     :ivar key: ``kms.Key`` encrypting storage and Performance Insights.
     """
 
@@ -98,13 +103,23 @@ class MetadataDatabase(Construct):
             auto_minor_version_upgrade=True,
             cloudwatch_logs_exports=["postgresql", "upgrade"],
             cloudwatch_logs_retention=log_retention,
+            # Enhanced Monitoring (Security Hub RDS.6): OS metrics every 60 s into the account's
+            # RDSOSMetrics log group, billed as CloudWatch Logs ingestion (docs/security.md).
+            monitoring_interval=Duration.seconds(ENHANCED_MONITORING_INTERVAL_SECONDS),
             enable_performance_insights=True,
             performance_insight_encryption_key=self.key,
             copy_tags_to_snapshot=True,
         )
         assert self.instance.secret is not None
+        #: ``instance.secret`` is the secret as attached to the instance (its ARN is the
+        #: ``SecretTargetAttachment``'s): a removal policy set on it reaches only the attachment.
         self.secret: secretsmanager.ISecret = self.instance.secret
         self.secret.apply_removal_policy(removal)
+        # The generated ``rds.DatabaseSecret`` itself (construct ID "Secret" under the instance,
+        # aws-cdk-lib's ``Credentials.from_generated_secret``) holds the master password: it is
+        # retained with the DB.
+        self.master_secret: secretsmanager.Secret = self.instance.node.find_child("Secret")
+        self.master_secret.apply_removal_policy(removal)
 
 
 class AirflowSecrets(Construct):

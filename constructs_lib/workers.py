@@ -11,6 +11,7 @@ from constructs import Construct
 
 from app_config.model import TaskSize
 from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
+from constructs_lib.buckets import grant_task_logs
 
 
 #: awslogs stream prefix of the workers: streams are ``worker/<container name>/<ECS task id>``.
@@ -26,8 +27,9 @@ class WorkerTaskDefinition(Construct):
 
     Roles:
 
-    - task role (``task_role``): writes task logs under ``task-logs/`` in the log bucket and reads
-      the DAG bucket when given; nothing else by default (grant more with
+    - task role (``task_role``): reads and writes (never deletes) task logs under ``task-logs/``
+      in the log bucket (:func:`~constructs_lib.buckets.grant_task_logs`; one role for every DAG,
+      so not per-DAG prefixes) and reads the DAG bucket when given; nothing else by default (grant more with
       ``task_role.add_to_principal_policy`` or ``bucket.grant_read(task_role)``).
     - execution role (``execution_role``): what ECS itself needs to start the task: pull the
       image (ECR) and write the container's stdout to CloudWatch Logs (create log stream, put
@@ -78,7 +80,7 @@ class WorkerTaskDefinition(Construct):
             description="ECS agent for Airflow worker tasks: image pull and CloudWatch Logs",
         )
         self.log_group.grant_write(self.execution_role)
-        task_logs_bucket.grant_read_write(self.task_role, "task-logs/*")
+        grant_task_logs(task_logs_bucket, self.task_role, write=True)
         if dags_bucket is not None:
             dags_bucket.grant_read(self.task_role)
         self.task_definition = ecs.FargateTaskDefinition(

@@ -416,9 +416,16 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
                       f"{flow_logs} flow logs x {a.flow_log_gb:g} GB, x ${prices.usd('logs.ingestion.gb')}/GB",
                       always_gb * prices.usd("logs.ingestion.gb")))
 
+    service_clusters = [json.dumps(p.get("Cluster")) for _, _, p in _resources(templates, "AWS::ECS::Service")]
     for stack, lid, props in _resources(templates, "AWS::ECS::Cluster"):
         settings = {s.get("Name"): s.get("Value") for s in props.get("ClusterSettings") or []}
-        if settings.get("containerInsights") in ("enabled", "enhanced"):
+        if settings.get("containerInsights") in ("enabled", "enhanced") and not any(lid in c for c in service_clusters):
+            # a cluster without services (the ECS jobs' cluster): its cluster-level metrics only
+            metrics = a.container_insights_cluster_metrics
+            cost = metrics * prices.usd("cloudwatch.metric_month")
+            items.append(Item("Container Insights (cluster without services)", stack, metrics, "metrics", cost, cost,
+                              f"{metrics} cluster metrics x ${prices.usd('cloudwatch.metric_month')}"))
+        elif settings.get("containerInsights") in ("enabled", "enhanced"):
             metrics = a.container_insights_cluster_metrics + services * a.container_insights_service_metrics
             gb = service_tasks * a.container_insights_gb_per_task
             cost = metrics * prices.usd("cloudwatch.metric_month") + gb * prices.usd("logs.ingestion.gb")

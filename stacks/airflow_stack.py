@@ -106,6 +106,9 @@ class AirflowStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         retention = retention_days(config.log_retention_days)
         db_secrets = AirflowDbSecrets(database_secret, fernet_key, jwt_secret, api_secret_key)
+        # The _CMD helpers read the DB and fernet key secrets with the task role (docs/security.md).
+        for component in ("Scheduler", "ApiServer", "DagProcessor", "Triggerer"):
+            db_secrets.grant_read(task_roles[component])
         self.ui = UiLoadBalancer(
             self,
             "Ui",
@@ -131,7 +134,6 @@ class AirflowStack(Stack):
         service_kwargs = dict(
             cluster=cluster,
             image=image,
-            secrets=db_secrets.secrets(),
             subnets=subnets,
             security_group=security_groups.services,
             log_retention=retention,
@@ -171,6 +173,8 @@ class AirflowStack(Stack):
             "Scheduler",
             task_role=task_roles["Scheduler"],
             component="scheduler",
+            family=f"{deployment}-scheduler",
+            secrets=db_secrets.secrets("scheduler"),
             command=["scheduler"],
             size=config.services.scheduler_size,
             desired_count=count("Scheduler", config.services.scheduler_count),
@@ -186,6 +190,8 @@ class AirflowStack(Stack):
             "ApiServer",
             task_role=task_roles["ApiServer"],
             component="api-server",
+            family=f"{deployment}-api-server",
+            secrets=db_secrets.secrets("api-server"),
             command=["api-server", "--proxy-headers"],
             size=config.services.api_server_size,
             desired_count=count("ApiServer", config.services.api_server_count),
@@ -216,6 +222,8 @@ class AirflowStack(Stack):
             "DagProcessor",
             task_role=task_roles["DagProcessor"],
             component="dag-processor",
+            family=f"{deployment}-dag-processor",
+            secrets=db_secrets.secrets("dag-processor"),
             command=["dag-processor"],
             size=config.services.dag_processor_size,
             desired_count=count("DagProcessor", 1),
@@ -229,6 +237,8 @@ class AirflowStack(Stack):
             "Triggerer",
             task_role=task_roles["Triggerer"],
             component="triggerer",
+            family=f"{deployment}-triggerer",
+            secrets=db_secrets.secrets("triggerer"),
             command=["triggerer"],
             size=config.services.triggerer_size,
             desired_count=count("Triggerer", 1),

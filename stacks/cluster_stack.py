@@ -135,18 +135,20 @@ class ClusterStack(Stack):
             self,
             "Jobs",
             jobs=config.jobs,
+            vpc=vpc,
             family_prefix=f"{config.deployment_name}-job-",
             access_logs_bucket=self.access_logs_bucket,
             log_retention=retention,
             retain=config.retain_data,
             read_only_root_filesystem=config.read_only_root_filesystem,
+            container_insights=config.monitoring.container_insights,
         )
         job_variables = {}
         if config.jobs:
             if subnets is None or jobs_security_group is None:
                 raise ValueError("jobs need the subnets and the jobs security group to run in")
+            self.jobs.cluster.node.add_dependency(self.service_linked_role.resource)
             job_variables = self.jobs.airflow_variables(
-                cluster=self.cluster,
                 subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
                 security_group=jobs_security_group,
             )
@@ -188,4 +190,4 @@ class ClusterStack(Stack):
             value=config.executor.worker_container_name,
             description="Container name in the workers' task definition",
         )
-        self.jobs.grant_run(self.workers.task_role, self.cluster)
+        self.jobs.grant_run(self.workers.task_role)

@@ -16,9 +16,9 @@ from app_config.model import DeploymentConfig
 
 REASONS = {
     "S3_GRANT": (
-        "CDK's bucket grants (grant_read_write/grant_read) use S3 action families such as "
-        "s3:GetObject* and s3:List*; they apply to one bucket, writes only under task-logs/, and "
-        "the DAG bucket (dag_bundle=s3) is read-only."
+        "Task logs: s3:GetObject (and s3:PutObject for the writers) only under task-logs/, never a "
+        "delete; object keys carry DAG, run and task IDs known only at run time. The DAG bucket "
+        "(dag_bundle=s3) is read with CDK's grant_read (s3:GetObject*, s3:List*), read-only."
     ),
     "ECS_TASKS": (
         "DescribeTasks and StopTask act on task ARNs that exist only after RunTask; the resource "
@@ -42,8 +42,9 @@ REASONS = {
         "permission, and session logs go to the exec log group's streams."
     ),
     "ECS2": (
-        "Only non-secret Airflow settings are environment values; every secret (DB credentials, "
-        "fernet key, JWT secret, API secret key, admin password) is injected from Secrets Manager."
+        "Only non-secret Airflow settings are environment values: the DB credentials and fernet "
+        "key are read from Secrets Manager by the _CMD helpers (the environment holds their ARNs), "
+        "the JWT secret, API secret key and admin password are ECS secrets (docs/security.md)."
     ),
     "SMG4": (
         "Generated once and read at container start; rotating it needs Airflow's own procedure "
@@ -52,6 +53,10 @@ REASONS = {
     "RDS11": (
         "Port 5432 is reachable only from the Airflow services' security group; a non-default "
         "port adds no protection."
+    ),
+    "RDS_MONITORING_ROLE": (
+        "RDS Enhanced Monitoring's role: the AWS managed AmazonRDSEnhancedMonitoringRole policy is "
+        "what RDS documents for it (it writes only to the RDSOSMetrics log group)."
     ),
     "RDS3_DEV": "dev is cheap and destroyable; prod runs the DB Multi-AZ.",
     "RDS10_DEV": "dev is destroyable by design; prod enables deletion protection.",
@@ -81,15 +86,16 @@ REASONS = {
     ),
     "JOB_FAMILY": (
         "The workers may RunTask any revision of the configured jobs' task definition families, in "
-        "this cluster only, so a new job revision deploys without a policy change."
+        "the jobs cluster only, so a new job revision deploys without a policy change."
     ),
     "JOB_TASKS": (
         "EcsRunTaskOperator follows and stops the job it started (DescribeTasks, StopTask); task "
-        "ARNs exist only after RunTask, so the resource is this cluster's tasks."
+        "ARNs exist only after RunTask, so the resource is the jobs cluster's tasks, a cluster that "
+        "holds nothing but jobs (never the services' or workers' tasks)."
     ),
     "JOB_LIST_TASKS": (
         "EcsRunTaskOperator(reattach=True) calls ListTasks, which names no task; the statement is "
-        "limited to this cluster by its ecs:cluster condition."
+        "limited to the jobs cluster by its ecs:cluster condition."
     ),
     "JOB_LOGS": (
         "EcsRunTaskOperator reads the job's log stream, whose name ends in the task ID known only "
@@ -127,7 +133,7 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
     """Acknowledge the accepted findings on the constructs of ``stacks`` (keys as returned by
     ``app.build_app``)."""
     airflow, cluster, database = stacks["airflow"], stacks["cluster"], stacks["database"]
-    s3_actions = ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"]
+    s3_actions = ["s3:GetObject*", "s3:GetBucket*", "s3:List*"]  # grant_read on the DAG bucket
     components = ["Scheduler", "ApiServer", "DagProcessor", "Triggerer"]
     policies = [_find(cluster, f"ServiceRoles/{c}/DefaultPolicy") for c in components]
     policies.append(_find(cluster, "Workers/TaskRole/DefaultPolicy"))
@@ -157,6 +163,11 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
     _ack(_find(database, "MetadataDb/Instance/Secret"), "AwsSolutions-SMG4", REASONS["SMG4"])
     instance = _find(database, "MetadataDb/Instance")
     _ack(instance, "AwsSolutions-RDS11", REASONS["RDS11"])
+    _ack(
+        _find(database, "MetadataDb/Instance/MonitoringRole"),
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
+        REASONS["RDS_MONITORING_ROLE"],
+    )
     if config.stage == "dev":
         if not config.database.multi_az:
             _ack(instance, "AwsSolutions-RDS3", REASONS["RDS3_DEV"])
@@ -202,6 +213,8 @@ def _acknowledge_jobs(cluster: cdk.Stack, config: DeploymentConfig) -> None:
     _ack_matching_resources(workers_policy, r":task/.*/\*$", REASONS["JOB_TASKS"])
     _ack_matching_resources(workers_policy, r":log-stream:job/\*$", REASONS["JOB_LOGS"])
     _ack(workers_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["JOB_LIST_TASKS"])
+    if not config.monitoring.container_insights:
+        _ack(_find(cluster, "Jobs/Cluster"), "AwsSolutions-ECS4", REASONS["ECS4_OFF"])
     jobs = _find(cluster, "Jobs")
     for job in jobs.node.children:
         if job.node.try_find_child("TaskDefinition") is None:

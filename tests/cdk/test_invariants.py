@@ -10,8 +10,9 @@ import pytest
 from tests.cdk.conftest import resources_of
 
 SECRET_NAME = re.compile(r"password|secret|token|fernet|private_key|api_key", re.IGNORECASE)
-#: Environment names that look secret but hold no secret: commands that read one.
-NOT_SECRET_VALUES = re.compile(r"_CMD$")
+#: Environment names that look secret but hold no secret: commands that read one, and the ARNs
+#: those commands read (airflow_ecs_fargate.config_commands).
+NOT_SECRET_VALUES = re.compile(r"_CMD$|_SECRET_ARN$")
 
 
 def all_resources(synthesized, type_):

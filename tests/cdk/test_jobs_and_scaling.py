@@ -161,14 +161,21 @@ class TestEcsJobs:
         family = [r for r in resources_of(dev.template("cluster").to_json(), "AWS::ECS::TaskDefinition") if r.startswith("JobsUploadFileToS3")]
         job_family = resources_of(dev.template("cluster").to_json(), "AWS::ECS::TaskDefinition")[family[0]]["Properties"]["Family"]
 
+        # Every ECS statement is limited to the jobs cluster (a cluster of their own), never the
+        # cluster of the services and workers, whose task overrides carry Execution API tokens.
+        clusters = resources_of(dev.template("cluster").to_json(), "AWS::ECS::Cluster")
+        (jobs_cluster,) = [k for k in clusters if k.startswith("JobsCluster")]
+        in_jobs_cluster = {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [jobs_cluster, "Arn"]}}}
         run = statements["RunJobs"]
         assert run["Action"] == "ecs:RunTask" and f":task-definition/{job_family}:*" in json.dumps(run["Resource"])
-        assert run["Condition"]["ArnEquals"]["ecs:cluster"]["Fn::GetAtt"][0].startswith("Cluster")
+        assert run["Condition"] == in_jobs_cluster
         follow = statements["FollowJobs"]
-        assert follow["Action"] == ["ecs:DescribeTasks", "ecs:StopTask"] and ":task/" in json.dumps(follow["Resource"])
+        assert follow["Action"] == ["ecs:DescribeTasks", "ecs:StopTask"]
+        assert follow["Resource"]["Fn::Join"][1][-3:] == [":task/", {"Ref": jobs_cluster}, "/*"]
+        assert follow["Condition"] == in_jobs_cluster
         reattach = statements["ReattachJobs"]
         assert reattach["Action"] == "ecs:ListTasks" and reattach["Resource"] == "*"
-        assert reattach["Condition"]["ArnEquals"]["ecs:cluster"]["Fn::GetAtt"][0].startswith("Cluster")
+        assert reattach["Condition"] == in_jobs_cluster
         pass_role = statements["PassJobRoles"]
         assert pass_role["Action"] == "iam:PassRole"
         assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}

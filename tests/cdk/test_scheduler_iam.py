@@ -86,6 +86,9 @@ class _Resolver:
                 return f"arn:aws:iam::{self.account}:role/{logical}"
             # Other resources (buckets, log groups): a value no ECS request can match.
             return f"<{logical}.{attr}>"
+        if "Fn::ImportValue" in value:
+            # Another stack's resource (the DB and fernet key secrets): no ECS request matches it.
+            return f"<import {value['Fn::ImportValue']}>"
         raise AssertionError(f"unresolved intrinsic {value}")
 
     @property
@@ -132,7 +135,7 @@ def allowed(statements: list[dict], action: str, resource: str, context: dict[st
 def scheduler_policy(synthesized) -> tuple[list[dict], _Resolver, dict]:
     t = synthesized.template("cluster").to_json()
     policy = next(v for k, v in resources_of(t, "AWS::IAM::Policy").items() if k.startswith("ServiceRolesScheduler"))
-    cluster_id = next(iter(resources_of(t, "AWS::ECS::Cluster")))
+    (cluster_id,) = [k for k in resources_of(t, "AWS::ECS::Cluster") if k.startswith("Cluster")]
     resolve = _Resolver(t, "123456789012", synthesized.config.region or "eu-west-1", cluster_id)
     statements = [
         {**s, "Resource": resolve(s["Resource"]), "Condition": {op: {k: resolve(v) for k, v in kv.items()} for op, kv in s.get("Condition", {}).items()}}

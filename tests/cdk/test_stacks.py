@@ -174,11 +174,11 @@ class TestCluster:
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         # Besides task logs, only the grants to run the ECS jobs (tests/cdk/test_jobs_and_scaling.py).
         job_sids = {"RunJobs", "FollowJobs", "ReattachJobs", "PassJobRoles", "ReadJobLogs"}
-        assert {s["Sid"] for s in statements if "Sid" in s} == job_sids
-        s3 = [s for s in statements if "Sid" not in s]
-        assert len(s3) == 1
-        assert all(a.startswith("s3:") for a in s3[0]["Action"])
-        assert "task-logs/*" in json.dumps(s3[0]["Resource"])
+        assert {s["Sid"] for s in statements} == job_sids | {"ListTaskLogs", "WriteTaskLogs"}
+        by_sid = {s["Sid"]: s for s in statements}
+        assert by_sid["WriteTaskLogs"]["Action"] == ["s3:GetObject", "s3:PutObject"]
+        assert by_sid["WriteTaskLogs"]["Resource"]["Fn::Join"][1][-1] == "/task-logs/*"
+        assert by_sid["ListTaskLogs"]["Action"] == "s3:ListBucket"
 
     def test_scheduler_may_launch_exactly_the_workers(self, dev):
         t = dev.template("cluster").to_json()
@@ -244,14 +244,24 @@ class TestAirflowServices:
             else:
                 assert init["Command"][:2] == ["db", "check-migrations"]
 
-    def test_db_components_get_secrets_as_ecs_secrets(self, dev):
+    def test_db_components_read_the_db_and_fernet_secrets_through_cmd_and_get_only_their_signing_secrets(self, dev):
+        """docs/security.md: the DB credentials and the fernet key never enter an environment;
+        the JWT secret only where tokens are signed, the API secret key only in the api-server."""
         t = dev.template("airflow").to_json()
-        for name in ("scheduler", "api-server", "dag-processor", "triggerer"):
+        expected = {
+            "scheduler": {"AIRFLOW__API_AUTH__JWT_SECRET"},
+            "api-server": {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"},
+            "dag-processor": set(),
+            "triggerer": set(),
+        }
+        for name, secrets in expected.items():
             c = container(t, name)
-            assert {"DB_PASSWORD", "AIRFLOW_FERNET_KEY_BODY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"} <= secret_names(c)
+            assert secret_names(c) == secrets, name
             env = env_of(c)
             assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"].endswith("config_commands sql_alchemy_conn")
             assert env["AIRFLOW__CORE__FERNET_KEY_CMD"].endswith("config_commands fernet_key")
+            assert "ImportValue" in json.dumps(env["AIRFLOW_DB_SECRET_ARN"]) and "MetadataDbInstanceSecret" in json.dumps(env["AIRFLOW_DB_SECRET_ARN"])
+            assert "AirflowSecretsFernetKey" in json.dumps(env["AIRFLOW_FERNET_KEY_SECRET_ARN"])
 
     def test_every_container_with_the_db_url_gets_the_async_db_url(self, any_config):
         # Airflow would otherwise derive the asyncpg URL from the sync one, with sslmode.
@@ -274,8 +284,10 @@ class TestAirflowServices:
         t = dev.template("airflow").to_json()
         def source(name, secret):
             return json.dumps(next(s["ValueFrom"] for s in container(t, name)["Secrets"] if s["Name"] == secret), sort_keys=True)
-        for secret in ("AIRFLOW_FERNET_KEY_BODY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
-            assert len({source(n, secret) for n in ("scheduler", "api-server", "dag-processor", "triggerer")}) == 1
+        assert source("scheduler", "AIRFLOW__API_AUTH__JWT_SECRET") == source("api-server", "AIRFLOW__API_AUTH__JWT_SECRET")
+        for arn in ("AIRFLOW_DB_SECRET_ARN", "AIRFLOW_FERNET_KEY_SECRET_ARN"):
+            values = {json.dumps(env_of(container(t, n))[arn], sort_keys=True) for n in ("scheduler", "api-server", "dag-processor", "triggerer")}
+            assert len(values) == 1, arn
 
     def test_health_checks(self, dev):
         t = dev.template("airflow").to_json()
@@ -355,9 +367,11 @@ class TestBrandNewAccount:
         assert create["parameters"] == {"AWSServiceName": "ecs.amazonaws.com"}
         assert create["ignoreErrorCodesMatching"] == "InvalidInput", "an existing role is success"
         assert "Delete" not in custom["Properties"], "the role belongs to the account"
-        (cluster,) = resources_of(t, "AWS::ECS::Cluster").values()
-        # The custom resource waits for its policy; the cluster waits for both.
-        assert {cr_id, *custom["DependsOn"]} <= set(cluster["DependsOn"])
+        clusters = resources_of(t, "AWS::ECS::Cluster")
+        assert sorted(k[:-8] for k in clusters) == ["Cluster", "JobsCluster"]  # the services' and the jobs'
+        # The custom resource waits for its policy; each cluster waits for both.
+        for cluster in clusters.values():
+            assert {cr_id, *custom["DependsOn"]} <= set(cluster["DependsOn"])
 
     def test_the_custom_resource_may_create_only_the_ecs_role(self, dev):
         t = dev.template("cluster").to_json()

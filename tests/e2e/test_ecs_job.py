@@ -221,8 +221,12 @@ def deployment(monkeypatch):
 
         ecs = boto3.client("ecs", region_name=REGION)
         cluster_id, _ = resource(cluster_tpl, "Cluster", "AWS::ECS::Cluster")
-        cluster = ecs.create_cluster(clusterName="airflow-dev-cluster")["cluster"]
-        resolve.refs[cluster_id], resolve.arns[cluster_id] = cluster["clusterName"], cluster["clusterArn"]
+        services_cluster = ecs.create_cluster(clusterName="airflow-dev-cluster")["cluster"]
+        resolve.refs[cluster_id], resolve.arns[cluster_id] = services_cluster["clusterName"], services_cluster["clusterArn"]
+        # The jobs run in a cluster of their own (constructs_lib/ecs_jobs.py).
+        jobs_cluster_id, _ = resource(cluster_tpl, "JobsCluster", "AWS::ECS::Cluster")
+        cluster = ecs.create_cluster(clusterName="airflow-dev-jobs")["cluster"]
+        resolve.refs[jobs_cluster_id], resolve.arns[jobs_cluster_id] = cluster["clusterName"], cluster["clusterArn"]
 
         s3 = boto3.client("s3", region_name=REGION)
         for logical, res in cluster_tpl["Resources"].items():
@@ -289,6 +293,7 @@ def deployment(monkeypatch):
             subnets=subnets,
             jobs_sg=jobs_sg,
             cluster=cluster,
+            services_cluster=services_cluster,
             family=props["Family"],
         )
         state_manager.unset_transition("ecs::task")
@@ -346,8 +351,9 @@ def run_example_dag(deployment, monkeypatch, worker_policy: dict, before_execute
 def test_example_dag_runs_its_job_with_the_synthesized_grants(deployment, monkeypatch):
     result, runner, operator, ti = run_example_dag(deployment, monkeypatch, deployment.policies["worker"])
 
-    # The operator ran the job's task definition in the cluster, in the private subnets with the
-    # jobs' security group: every value came from the deployment's variable, none typed in the DAG.
+    # The operator ran the job's task definition in the jobs cluster, in the private subnets with
+    # the jobs' security group: every value came from the deployment's variable, none typed in the DAG.
+    assert deployment.settings["cluster"] == deployment.cluster["clusterName"] != deployment.services_cluster["clusterName"]
     [task] = deployment.ecs.describe_tasks(cluster=deployment.cluster["clusterArn"], tasks=[ti.xcoms["ecs_task_arn"]])["tasks"]
     assert task["taskDefinitionArn"].split("/")[-1].startswith(deployment.family + ":")
     assert task["launchType"] == "FARGATE" and task["lastStatus"] == "STOPPED"

@@ -47,13 +47,16 @@ def _task_definition(aws: AwsStandIn, stack: str, prefix: str) -> dict:
 
 
 def test_db_secret_carries_the_attachment_fields_and_a_hostile_password(aws):
+    """The _CMD helpers read the DB and fernet key secrets by ARN with the task role
+    (airflow_ecs_fargate.config_commands); no container gets them as ECS secrets."""
     scheduler = _task_definition(aws, "Airflow", "Scheduler")
-    secrets = {s["Name"]: s["ValueFrom"] for s in scheduler["ContainerDefinitions"][0]["Secrets"]}
-    execution = aws.principal_of_role(scheduler["ExecutionRoleArn"])
-    assert aws.read_secret(secrets["DB_PORT"], execution) == "6543"
-    assert aws.read_secret(secrets["DB_NAME"], execution) == "airflow"
-    assert all(c in aws.read_secret(secrets["DB_PASSWORD"], execution) for c in HOSTILE_PASSWORD_CHARS)
-    fernet = aws.read_secret(secrets["AIRFLOW_FERNET_KEY_BODY"], execution)
+    env = {e["Name"]: e["Value"] for e in scheduler["ContainerDefinitions"][0]["Environment"]}
+    task_role = aws.principal_of_role(scheduler["TaskRoleArn"])
+    db = env["AIRFLOW_DB_SECRET_ARN"]
+    assert aws.read_secret(f"{db}:port::", task_role) == "6543"
+    assert aws.read_secret(f"{db}:dbname::", task_role) == "airflow"
+    assert all(c in aws.read_secret(f"{db}:password::", task_role) for c in HOSTILE_PASSWORD_CHARS)
+    fernet = aws.read_secret(env["AIRFLOW_FERNET_KEY_SECRET_ARN"], task_role)
     assert len(fernet) == 43 and fernet.isalnum()
 
 
