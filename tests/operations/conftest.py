@@ -222,7 +222,14 @@ def aws_env(monkeypatch, tmp_path):
     monkeypatch.setattr(cli_mod.tasks, "sleep", lambda seconds: None)
 
 
-def make_deployment(*, exec_enabled: bool = False, missing_roles: tuple[str, ...] = ()) -> MotoDeployment:
+def make_deployment(
+    *, exec_enabled: bool = False, missing_roles: tuple[str, ...] = (), public_ip: bool = False
+) -> MotoDeployment:
+    """Create the deployment in moto.
+
+    :param public_ip: the services run with ``assignPublicIp: ENABLED``, as with
+        ``task_public_ip`` (the lean stage: public subnets, no NAT, no interface endpoints).
+    """
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
@@ -245,7 +252,11 @@ def make_deployment(*, exec_enabled: bool = False, missing_roles: tuple[str, ...
             launchType="FARGATE",
             enableExecuteCommand=exec_enabled,
             networkConfiguration={
-                "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg], "assignPublicIp": "DISABLED"}
+                "awsvpcConfiguration": {
+                    "subnets": [subnet],
+                    "securityGroups": [sg],
+                    "assignPublicIp": "ENABLED" if public_ip else "DISABLED",
+                }
             },
         )
         # moto drops enableExecuteCommand; keep it as ECS reports it.
