@@ -144,6 +144,7 @@ class ClusterStack(Stack):
                 cluster=self.cluster,
                 subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
                 security_group=jobs_security_group,
+                assign_public_ip=config.network.task_public_ip,
             )
         self.workers = WorkerTaskDefinition(
             self,
