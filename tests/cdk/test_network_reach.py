@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,41 @@ class TestJobsRunWhereTheWorkersRun:
         job = env_of(container(synth("lean").template("cluster").to_json(), "worker"))[JOB_VARIABLE]
         assert {re.sub(r"Subnet\d.*", "", s.split("Network")[-1]) for s in subnet_imports(job)} == {"VpcPublic"}
         assert '\\"assign_public_ip\\":\\"ENABLED\\"' in json.dumps(job)
+
+
+_SYNTHESIZED: dict[str, object] = {}
+
+
+def synthesized(overrides: dict[str, str], tmp_path_factory):
+    """One synthesis per configuration in this module (``overrides`` over cdk.json)."""
+    from tests.cdk.conftest import synthesize
+
+    key = json.dumps(overrides, sort_keys=True)
+    if key not in _SYNTHESIZED:
+        _SYNTHESIZED[key] = synthesize(overrides, tmp_path_factory.mktemp("cdk-reach"))
+    return _SYNTHESIZED[key]
+
+
+class TestEcsExecWithoutNat:
+    """The SSM agent in a task opens ECS Exec sessions through ssmmessages."""
+
+    def test_ecs_exec_without_nat_has_the_ssmmessages_endpoint(self, tmp_path_factory):
+        synth = synthesized({"nat_gateways": "0", "enable_ecs_exec": "true", "read_only_root_filesystem": "false"}, tmp_path_factory)
+        assert "ssmmessages" in interface_endpoints(synth.template("network").to_json())
+
+    def test_no_ssmmessages_endpoint_without_ecs_exec(self, no_nat):
+        endpoints = interface_endpoints(no_nat.template("network").to_json())
+        assert endpoints and "ssmmessages" not in endpoints
+
+
+class TestOfflineSynthesis:
+    """With account, region and ``availability_zones`` set, synthesis needs no context lookup."""
+
+    def test_explicit_azs_leave_no_missing_lookup(self, prod):
+        manifest = json.loads((Path(prod.assembly.directory) / "manifest.json").read_text())
+        assert prod.config.network.availability_zones and prod.config.account
+        assert manifest.get("missing", []) == []
+
+    def test_the_vpc_uses_the_given_azs(self, prod):
+        subnets = resources_of(prod.template("network").to_json(), "AWS::EC2::Subnet").values()
+        assert {s["Properties"]["AvailabilityZone"] for s in subnets} == {"eu-west-1a", "eu-west-1b"}
