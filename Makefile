@@ -87,10 +87,13 @@ $(VENV)/.ops-deps: operations/pyproject.toml | $(VENV)/bin/python
 
 deps-ops: $(VENV)/.ops-deps
 
-# Credentials, region and CDK bootstrap first, then every stack (the image is built with Docker).
+# Synthesize, then check credentials, region, CDK bootstrap and whether a database that office
+# hours stopped can take the change (else offer to wake it), then deploy exactly what was checked
+# (the image is built with Docker).
 deploy: deps-synth deps-ops
-	$(OPS) $(OPS_ARGS) preflight $(if $(call cdk_context,account),--account $(call cdk_context,account))
-	$(CDK) deploy --all $(CDK_ARGS)
+	$(CDK) synth --quiet $(CDK_ARGS)
+	$(OPS) $(OPS_ARGS) preflight --assembly cdk.out $(if $(call cdk_context,account),--account $(call cdk_context,account))
+	$(CDK) deploy --all --app cdk.out $(CDK_ARGS)
 
 # Build the staged image and push it into the app's ECR repository: tag git-<commit> (dev) or
 # VERSION (a semantic version, required in prod); then make deploy CDK_ARGS='-c image_tag=<tag>'.
