@@ -120,12 +120,14 @@ diff: deps-synth deps-ops $(VENV)/.changes-deps
 		$(CDK) diff --all --app $(CDK_OUT); \
 	else echo "cdk diff skipped: no AWS credentials (it compares with the deployed stacks)"; fi
 
-# Credentials, region and CDK bootstrap first, then the change check (it refuses data loss and known
-# deploy failures; ALLOW_REPLACE=<logical id>[,...] accepts a replacement on purpose), then every
-# stack from the same synthesized templates (the image is built with Docker).
+# The DAG check, then synthesize; then credentials, region, CDK bootstrap and whether a database
+# that office hours stopped can take the change (else offer to wake it); then the change check (it
+# refuses data loss and known deploy failures; ALLOW_REPLACE=<logical id>[,...] accepts a
+# replacement on purpose); then every stack from the same synthesized templates (the image is
+# built with Docker).
 deploy: deps-synth deps-ops $(VENV)/.changes-deps dags-check
-	$(OPS) $(OPS_ARGS) preflight $(if $(call cdk_context,account),--account $(call cdk_context,account))
 	$(CDK) synth --quiet -o $(CDK_OUT) $(CDK_ARGS)
+	$(OPS) $(OPS_ARGS) preflight --assembly $(CDK_OUT) $(if $(call cdk_context,account),--account $(call cdk_context,account))
 	$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
 	$(CDK) deploy --all --app $(CDK_OUT) $(CDK_ARGS)
 

@@ -47,7 +47,8 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         config=config,
         vpc=network.vpc,
         image=image.image.container_image,
-        subnets=network.private_subnets,
+        # The ECS jobs run where the workers run (public subnets with public IPs in lean).
+        subnets=network.task_subnets,
         jobs_security_group=network.security_groups.jobs,
         env=env,
     )

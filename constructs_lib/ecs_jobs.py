@@ -262,11 +262,23 @@ class EcsJobs(Construct):
             )
         )
 
-    def airflow_variables(self, *, subnet_ids: list[str], security_group: ec2.ISecurityGroup) -> dict[str, str]:
+    def airflow_variables(
+        self,
+        *,
+        subnet_ids: list[str],
+        security_group: ec2.ISecurityGroup,
+        assign_public_ip: bool = False,
+    ) -> dict[str, str]:
         """Return the workers' environment entries ``AIRFLOW_VAR_ECS_JOB_<NAME>``: per job a JSON
-        object with ``cluster`` (the jobs cluster), ``task_definition`` (the family: RunTask takes its latest
-        revision), ``container_name``, ``subnets``, ``security_groups``, ``log_group``,
+        object with ``cluster`` (the jobs cluster), ``task_definition`` (the family: RunTask takes
+        its latest revision), ``container_name``, ``subnets``, ``security_groups``,
+        ``assign_public_ip`` (``ENABLED`` or ``DISABLED``, RunTask's ``assignPublicIp``), ``log_group``,
         ``log_stream_prefix``, ``data_bucket`` and ``region``.
+
+        :param subnet_ids: the subnets the workers run in; a job pulls its image from ECR the
+            same way a worker does.
+        :param assign_public_ip: the workers' choice: True where tasks run in public subnets
+            without NAT (``task_public_ip``), their only way to ECR.
 
         A DAG reads them with ``render_template_as_native_obj=True`` as
         ``"{{ var.json.ecs_job_<name>.subnets }}"`` (see ``dags/example_ecs_job.py``).
@@ -280,6 +292,7 @@ class EcsJobs(Construct):
                 "container_name": JOB_CONTAINER_NAME,
                 "subnets": subnet_ids,
                 "security_groups": [security_group.security_group_id],
+                "assign_public_ip": "ENABLED" if assign_public_ip else "DISABLED",
                 "log_group": job.log_group.log_group_name,
                 "log_stream_prefix": JOB_LOG_STREAM_PREFIX,
                 "data_bucket": self.data_bucket.bucket_name,

@@ -27,14 +27,21 @@ NO_NAT_INTERFACE_ENDPOINTS = {
     "Ecs": ec2.InterfaceVpcEndpointAwsService.ECS,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
 }
+#: With ECS Exec on, the SSM agent in each task opens its session channel to ssmmessages
+#: (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec.html, "Using ECS Exec
+#: with VPC endpoints"); without NAT, only this endpoint gets it there.
+ECS_EXEC_INTERFACE_ENDPOINTS = {
+    "SsmMessages": ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
+}
 
 
 class AirflowVpc(Construct):
     """A VPC over ``max_azs`` AZs with public and private subnets, flow logs and endpoints.
 
     With ``nat_gateways == 0`` the private subnets are isolated and the interface endpoints in
-    :data:`NO_NAT_INTERFACE_ENDPOINTS` are added, unless ``task_public_ip`` puts the tasks in the
-    public subnets with public IPs; an S3 gateway endpoint is always added.
+    :data:`NO_NAT_INTERFACE_ENDPOINTS` are added (and, with ``ecs_exec``, those in
+    :data:`ECS_EXEC_INTERFACE_ENDPOINTS`), unless ``task_public_ip`` puts the tasks in the public
+    subnets with public IPs; an S3 gateway endpoint is always added.
 
     :ivar vpc: the ``ec2.Vpc``.
     :ivar private_subnets: where the DB runs, and every Airflow task unless ``task_public_ip``
@@ -55,6 +62,7 @@ class AirflowVpc(Construct):
         log_retention: logs.RetentionDays,
         retain: bool,
         task_public_ip: bool = False,
+        ecs_exec: bool = False,
     ):
         super().__init__(scope, construct_id)
         private_type = (
@@ -105,7 +113,8 @@ class AirflowVpc(Construct):
             self.endpoint_security_group.add_ingress_rule(
                 ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
             )
-            for endpoint_id, service in NO_NAT_INTERFACE_ENDPOINTS.items():
+            endpoints = {**NO_NAT_INTERFACE_ENDPOINTS, **(ECS_EXEC_INTERFACE_ENDPOINTS if ecs_exec else {})}
+            for endpoint_id, service in endpoints.items():
                 self.vpc.add_interface_endpoint(
                     endpoint_id,
                     service=service,

@@ -4,8 +4,8 @@ creates, under ``uploads/``.
 
 Nothing to edit: the deployment gives every worker the Airflow variable
 ``ecs_job_upload_file_to_s3`` (environment ``AIRFLOW_VAR_ECS_JOB_UPLOAD_FILE_TO_S3``, a JSON
-object with cluster, task definition family, container, subnets, security group, log group and
-data bucket), and the DAG reads it at run time through templates. With
+object with cluster, task definition family, container, subnets, security group, public IP
+choice, log group and data bucket), and the DAG reads it at run time through templates. With
 ``render_template_as_native_obj=True`` a template such as ``{{ job.subnets }}`` renders to a list.
 
 The operator runs inside an Airflow worker task (itself an ECS task), which may run, follow,
@@ -62,7 +62,7 @@ def example_ecs_job():
             "awsvpcConfiguration": {
                 "subnets": setting("subnets"),
                 "securityGroups": setting("security_groups"),
-                "assignPublicIp": "DISABLED",
+                "assignPublicIp": setting("assign_public_ip"),
             }
         },
         awslogs_group=setting("log_group"),

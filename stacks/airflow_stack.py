@@ -50,15 +50,33 @@ def api_server_proxy_settings(trusted_proxy_cidrs: list[str], *, https: bool) ->
     }
 
 
+#: Attempts of the admin's ``users create`` and seconds between them (see migrate_and_create_admin).
+USERS_CREATE_ATTEMPTS = 3
+USERS_CREATE_RETRY_SECONDS = 10
+
+
 def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager.ISecret) -> InitContainer:
     """The api-server's init container: ``airflow db migrate`` (which also migrates the FAB auth
     manager's tables; concurrent runs serialize on Airflow's migration lock), then the admin user
-    with the password from Secrets Manager (``users create`` leaves an existing user alone)."""
-    script = (
-        "set -e; airflow db migrate; "
+    with the password from Secrets Manager.
+
+    ``users create`` leaves an existing user alone, but two api-server tasks starting together
+    (the first prod deploy) both find no user and both insert it; the loser fails (FAB provider
+    3.10.2, ``user_command.users_create``: "Failed to create user"). So a failed ``users create``
+    is tried again after :data:`USERS_CREATE_RETRY_SECONDS`, when the winner's user exists, up to
+    :data:`USERS_CREATE_ATTEMPTS` times; a lasting failure still fails the container."""
+    create = (
         f'airflow users create --role Admin --username "{admin_username}" '
         '--password "$ADMIN_PASSWORD" --firstname Airflow --lastname Admin '
         f'--email "{admin_username}@example.invalid"'
+    )
+    script = (
+        "set -e; airflow db migrate; "
+        f"for attempt in {' '.join(str(n) for n in range(1, USERS_CREATE_ATTEMPTS + 1))}; do "
+        f"if {create}; then break; fi; "
+        f'if [ "$attempt" -eq {USERS_CREATE_ATTEMPTS} ]; then exit 1; fi; '
+        f'echo "users create failed (attempt $attempt); trying again in {USERS_CREATE_RETRY_SECONDS} s" >&2; '
+        f"sleep {USERS_CREATE_RETRY_SECONDS}; done"
     )
     return InitContainer(
         "db-migrate",

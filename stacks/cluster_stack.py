@@ -151,6 +151,7 @@ class ClusterStack(Stack):
             job_variables = self.jobs.airflow_variables(
                 subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
                 security_group=jobs_security_group,
+                assign_public_ip=config.network.task_public_ip,
             )
         self.workers = WorkerTaskDefinition(
             self,

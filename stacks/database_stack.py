@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
@@ -48,4 +48,12 @@ class DatabaseStack(Stack):
         )
         self.secrets = AirflowSecrets(
             self, "AirflowSecrets", retain=config.retain_data, admin_username=config.admin_username
+        )
+        # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS):
+        # wake, sleep and status start, stop and describe this instance as office hours do.
+        CfnOutput(
+            self,
+            "DatabaseInstanceIdentifier",
+            value=self.database.instance.instance_identifier,
+            description="RDS instance of the Airflow metadata database",
         )

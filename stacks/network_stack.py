@@ -21,6 +21,7 @@ class NetworkStack(Stack):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs):
+        self._given_azs = list(config.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         network = AirflowVpc(
             self,
@@ -32,6 +33,7 @@ class NetworkStack(Stack):
             log_retention=retention_days(config.log_retention_days),
             retain=config.retain_data,
             task_public_ip=config.network.task_public_ip,
+            ecs_exec=config.enable_ecs_exec,
         )
         self.vpc = network.vpc
         self.private_subnets = network.private_subnets
@@ -57,3 +59,14 @@ class NetworkStack(Stack):
             self.export_value(subnet.subnet_id)
         # The ECS jobs' group is referenced by the Cluster stack only while jobs are configured.
         self.export_value(self.security_groups.jobs.security_group_id)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The ``availability_zones`` of the configuration when given, else CDK's (for an
+        environment-agnostic stack two tokens; with account and region a context lookup).
+
+        ``ec2.Vpc`` checks its ``availability_zones`` against the stack's, and with an explicit
+        account and region the stack's are a context lookup (``availability-zones``) that needs
+        credentials at synthesis; answering with the configured zones keeps synthesis offline.
+        """
+        return self._given_azs or super().availability_zones

@@ -15,16 +15,17 @@ from pathlib import Path
 
 import boto3
 import click
-from botocore.exceptions import NoRegionError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
 
 from airflow_ecs_ops import logs as logs_mod
-from airflow_ecs_ops import preflight, publish as publish_mod, shell as shell_mod, tasks
+from airflow_ecs_ops import office_hours, preflight, publish as publish_mod, shell as shell_mod, tasks
 from airflow_ecs_ops.deployment import (
     COMPONENTS,
     SERVICES,
     WORKER,
     Deployment,
     OpsError,
+    aws_error,
     check_component,
     find_deployment,
     stack_name,
@@ -68,7 +69,18 @@ def _progress(line: str) -> None:
     click.echo(f"[airflow-ecs] {line}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OpsGroup(click.Group):
+    """Every AWS error a command does not handle itself becomes one line (``Error: ...``), not a
+    traceback: an unreachable endpoint, an unexpected refusal."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ClientError, BotoCoreError) as err:
+            raise aws_error(err, f"running {ctx.invoked_subcommand or 'the command'}") from err
+
+
+@click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--project", envvar="AIRFLOW_ECS_PROJECT", default=lambda: _cdk_json_context("project_name") or "airflow",
               show_default="cdk.json's project_name, else airflow", help="The CDK app's project_name.")
 @click.option("--stage", envvar="AIRFLOW_ECS_STAGE", default=lambda: _cdk_json_context("stage") or "dev",
@@ -82,6 +94,8 @@ def cli(ctx: click.Context, project: str, stage: str, region: str | None, profil
     \b
     Examples:
       airflow-ecs status
+      airflow-ecs wake --wait
+      airflow-ecs sleep
       airflow-ecs run -- db check
       airflow-ecs run -- users list
       airflow-ecs logs scheduler --since 30m --follow
@@ -178,9 +192,10 @@ def logs(click_ctx: click.Context, component: str, since: str, follow: bool) -> 
 @cli.command()
 @click.pass_context
 def status(click_ctx: click.Context) -> None:
-    """Show each service's counts and deployment, running worker tasks, the UI URL and login."""
+    """Show each service's counts and deployment, running worker tasks, whether office hours have
+    the environment asleep (and until when) or awake (until when), the UI URL and login."""
     ctx = _ctx(click_ctx)
-    deployment = ctx.deployment()
+    deployment = ctx.deployment(("cluster", "airflow", "database"))
     ecs = ctx.client("ecs")
     click.echo(f"deployment {deployment.project}-{deployment.stage} in {deployment.region}, cluster {deployment.cluster}")
     click.echo(f"{'component':<14}{'desired':>8}{'running':>8}{'pending':>8}{'healthy':>8}  deployment")
@@ -188,6 +203,11 @@ def status(click_ctx: click.Context) -> None:
         rollout = s.rollout + (f" ({s.rollout_reason})" if s.rollout == "FAILED" and s.rollout_reason else "")
         click.echo(f"{s.component:<14}{s.desired:>8}{s.running:>8}{s.pending:>8}{s.healthy:>8}  {rollout}")
     click.echo(f"worker tasks running: {len(tasks.worker_tasks(ecs, deployment))}")
+    if "database" in deployment.outputs:
+        hours = office_hours.read_office_hours(ctx.client("application-autoscaling"), ctx.client("rds"), deployment)
+        click.echo(hours.describe(datetime.now(timezone.utc)))
+        if hours.database:
+            click.echo(f"database {hours.database}: {hours.database_status}")
     click.echo(f"UI: {deployment.output('airflow', 'AirflowUiUrl')}")
     click.echo(f"admin login: {deployment.output('airflow', 'AdminUsername')}")
     secret = deployment.output("airflow", "AdminPasswordSecretArn")
@@ -224,12 +244,76 @@ def stop_workers(click_ctx: click.Context, stop_scheduler: bool, missing_ok: boo
 
 @cli.command("preflight")
 @click.option("--account", default=None, help="Fail unless the credentials belong to this account.")
+@click.option("--assembly", type=click.Path(path_type=Path), default=None,
+              help="The synthesized cloud assembly about to be deployed (make deploy: cdk.out): checks "
+              "whether it changes a database that office hours stopped.")
+@click.option("--wake/--no-wake", "wake_answer", default=None,
+              help="When the change needs the stopped database: wake the environment (--wake) or stop "
+              "(--no-wake) without asking. Default: ask on a terminal, else stop.")
 @click.pass_context
-def preflight_command(click_ctx: click.Context, account: str | None) -> None:
-    """Check credentials, region and the CDK bootstrap before a deploy (make deploy runs this)."""
+def preflight_command(click_ctx: click.Context, account: str | None, assembly: Path | None,
+                      wake_answer: bool | None) -> None:
+    """Check credentials, region and the CDK bootstrap before a deploy (make deploy runs this),
+    and that a database office hours stopped can take the change (RDS refuses changes to a stopped
+    instance): if not, say so and offer to wake the environment first."""
     ctx = _ctx(click_ctx)
     caller_account, region = preflight.check_deploy_prerequisites(ctx.session, account or None)
     click.echo(f"deploying to account {caller_account}, region {region}: credentials and CDK bootstrap OK")
+    check = preflight.check_database(ctx.session, ctx.project, ctx.stage, assembly)
+    if check.status in office_hours.DB_ASLEEP and not check.blocked:
+        note = "" if assembly else " (pass --assembly to check that this deploy leaves it alone)"
+        click.echo(f"database {check.identifier} is {check.status} (asleep): this deploy does not change it and "
+                   f"leaves the environment asleep{note}")
+    if not check.blocked:
+        return
+    changed = "; ".join(f"{logical_id}: {', '.join(names)}" for logical_id, names in sorted(check.changes.items()))
+    problem = (
+        f"The database {check.identifier} is {check.status} (office hours have the environment asleep) and this "
+        f"deploy changes it ({changed}); RDS refuses changes to a stopped instance (InvalidDBInstanceState)."
+    )
+    if wake_answer is None and sys.stdin.isatty():
+        click.echo(problem)
+        wake_answer = click.confirm("Wake the environment now (airflow-ecs wake --wait) and deploy?", default=False)
+    if not wake_answer:
+        raise OpsError(
+            f"{problem} Wake it first: airflow-ecs wake --wait, then make deploy again; airflow-ecs sleep "
+            "afterwards puts it back to sleep (or the next scheduled stop does)."
+        )
+    deployment = ctx.deployment(("cluster", "airflow", "database"))
+    office_hours.wake_environment(
+        ctx.client("application-autoscaling"), ctx.client("ecs"), ctx.client("rds"), deployment, click.echo,
+        wait_for_database=True,
+    )
+    click.echo("the environment is awake; deploying (airflow-ecs sleep puts it back to sleep)")
+
+
+@cli.command()
+@click.option("--wait", is_flag=True, help="Wait until the database is available before starting the services.")
+@click.pass_context
+def wake(click_ctx: click.Context, wait: bool) -> None:
+    """Start the environment now, as office hours do at their start: the database, then every
+    service office hours manage, back to its task count. The next scheduled stop puts it to sleep."""
+    ctx = _ctx(click_ctx)
+    deployment = ctx.deployment(("cluster", "airflow", "database"))
+    office_hours.wake_environment(
+        ctx.client("application-autoscaling"), ctx.client("ecs"), ctx.client("rds"), deployment, click.echo,
+        wait_for_database=wait,
+    )
+    click.echo(f"{deployment.project}-{deployment.stage} is waking up; airflow-ecs status shows the tasks")
+
+
+@cli.command("sleep")
+@click.pass_context
+def sleep_command(click_ctx: click.Context) -> None:
+    """Stop the environment now, as office hours do at their stop: every service office hours
+    manage to 0 tasks, then the database. The next scheduled start wakes it."""
+    ctx = _ctx(click_ctx)
+    deployment = ctx.deployment(("cluster", "airflow", "database"))
+    office_hours.sleep_environment(
+        ctx.client("application-autoscaling"), ctx.client("ecs"), ctx.client("rds"), deployment, click.echo
+    )
+    hours = office_hours.read_office_hours(ctx.client("application-autoscaling"), ctx.client("rds"), deployment)
+    click.echo(hours.describe(datetime.now(timezone.utc)))
 
 
 @cli.command()

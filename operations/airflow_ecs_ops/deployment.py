@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import click
-from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 
 #: The Airflow components that run as ECS services: CLI name -> output key of the service name.
 #: Each component's container is named after it (``constructs_lib/airflow_service.py``).
@@ -30,6 +37,8 @@ REQUIRED_OUTPUTS: dict[str, tuple[str, ...]] = {
     "cluster": ("ClusterName", "WorkerTaskDefinitionFamily", "WorkerContainerName"),
     "airflow": (*SERVICES.values(), "AirflowUiUrl", "AdminUsername", "AdminPasswordSecretArn"),
     "image": ("ImageRepositoryUri",),
+    # wake, sleep, status, preflight: the RDS instance office hours stop and start.
+    "database": ("DatabaseInstanceIdentifier",),
 }
 
 
@@ -58,6 +67,10 @@ def aws_error(err: Exception, what: str) -> OpsError:
         )
     if isinstance(err, NoRegionError):
         return OpsError(f"No AWS region while {what}: pass --region or set AWS_REGION (or a profile's region).")
+    if isinstance(err, (EndpointConnectionError, ConnectTimeoutError)):
+        return OpsError(
+            f"Cannot reach AWS while {what} ({err}): check the network connection, proxy and the region's name."
+        )
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
         message = err.response.get("Error", {}).get("Message", str(err))
@@ -138,7 +151,7 @@ def find_deployment(session, project: str, stage: str, roles: tuple[str, ...] = 
                     missing.append(name)
                 continue
             raise aws_error(err, f"reading stack {name}") from err
-        except (NoCredentialsError, NoRegionError) as err:
+        except BotoCoreError as err:
             raise aws_error(err, f"reading stack {name}") from err
         stack = stacks[0]
         status = stack["StackStatus"]

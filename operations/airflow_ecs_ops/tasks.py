@@ -32,7 +32,9 @@ class ServiceTemplate:
 
     :param task_definition_arn: the revision the service runs now.
     :param container: the component's container name.
-    :param network: the service's ``awsvpcConfiguration`` (subnets, security groups, no public IP).
+    :param network: the service's ``awsvpcConfiguration`` (subnets, security groups, and
+        ``assignPublicIp``: ENABLED where the deployment runs its tasks in public subnets with
+        public IPs, ``task_public_ip``, as in the lean stage; the workers run the same way).
     :param log_group, log_stream_prefix: the container's awslogs settings.
     """
 
@@ -86,7 +88,9 @@ def service_template(ecs, deployment: Deployment, component: str) -> ServiceTemp
 def run_one_off(ecs, deployment: Deployment, template: ServiceTemplate, command: list[str]) -> str:
     """Start ``command`` (arguments of the image's entrypoint, e.g. ``["db", "check"]``) as a
     one-off Fargate task with the task definition, task role, secrets, subnets and security
-    group of a service (``template``, from :func:`service_template`).
+    group of a service (``template``, from :func:`service_template`), and its public IP choice:
+    in a deployment without NAT whose tasks run in public subnets, a task without a public IP
+    could reach neither ECR nor Secrets Manager and would never start.
 
     Init containers of the task definition run first as in the service (the scheduler's waits for
     the DB migrations). Returns the task ARN.
@@ -99,7 +103,7 @@ def run_one_off(ecs, deployment: Deployment, template: ServiceTemplate, command:
             taskDefinition=template.task_definition_arn,
             count=1,
             launchType="FARGATE",
-            networkConfiguration={"awsvpcConfiguration": {**template.network, "assignPublicIp": "DISABLED"}},
+            networkConfiguration={"awsvpcConfiguration": network_configuration(template.network)},
             overrides={"containerOverrides": [{"name": template.container, "command": list(command)}]},
             startedBy=STARTED_BY,
             propagateTags="TASK_DEFINITION",
@@ -111,6 +115,12 @@ def run_one_off(ecs, deployment: Deployment, template: ServiceTemplate, command:
                             for f in response.get("failures", []))
         raise OpsError(f"RunTask started no task: {reasons or 'no reason given'}.")
     return response["tasks"][0]["taskArn"]
+
+
+def network_configuration(service_network: dict) -> dict:
+    """The ``awsvpcConfiguration`` of a one-off task: the service's subnets, security groups and
+    ``assignPublicIp`` (DISABLED when the service names none, ECS's default)."""
+    return {"assignPublicIp": "DISABLED", **service_network}
 
 
 def task_id(task_arn: str) -> str:

@@ -51,3 +51,10 @@ def test_publish_finds_the_staged_image_in_the_cloud_assembly(synth):
     # The allowlisted build context: the image's inputs, no virtualenv or tests.
     assert (staged.context / "executor").is_dir() and (staged.context / "dags").is_dir()
     assert not (staged.context / ".venv").exists() and not (staged.context / "tests").exists()
+
+
+def test_database_output_names_the_metadata_db_instance(synth):
+    template = synth("dev").template("database").to_json()
+    ref = template["Outputs"]["DatabaseInstanceIdentifier"]["Value"]["Ref"]
+    assert template["Resources"][ref]["Type"] == "AWS::RDS::DBInstance"
+    assert "Export" not in template["Outputs"]["DatabaseInstanceIdentifier"], "read by the CLI, imported by no stack"

@@ -19,8 +19,8 @@ def planned(target: str, tmp_path, *variables: str) -> list[str]:
 
 def test_deploy_checks_first_then_deploys_every_stack_with_the_cdk_args(tmp_path):
     assert planned("deploy", tmp_path, f"CDK_ARGS={PROD}") == [
-        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 preflight --account 123456789012",
         f"node_modules/.bin/cdk synth --quiet -o cdk.out {PROD}",
+        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 preflight --assembly cdk.out --account 123456789012",
         ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
         f"node_modules/.bin/cdk deploy --all --app cdk.out {PROD}",
     ]
@@ -43,8 +43,8 @@ def test_publish_synthesizes_then_publishes_the_version(tmp_path):
 
 def test_dev_defaults_leave_project_and_stage_to_cdk_json(tmp_path):
     assert planned("deploy", tmp_path) == [
-        ".venv/bin/airflow-ecs preflight",
         "node_modules/.bin/cdk synth --quiet -o cdk.out",
+        ".venv/bin/airflow-ecs preflight --assembly cdk.out",
         ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
         "node_modules/.bin/cdk deploy --all --app cdk.out",
     ]

@@ -360,7 +360,7 @@ def test_example_dag_runs_its_job_with_the_synthesized_grants(deployment, monkey
     assert task["startedBy"], "reattach=True tags the task with startedBy"
     network = operator.network_configuration["awsvpcConfiguration"]
     assert sorted(network["subnets"]) == sorted(deployment.subnets)
-    assert network["securityGroups"] == [deployment.jobs_sg] and network["assignPublicIp"] == "DISABLED"
+    assert network["securityGroups"] == [deployment.jobs_sg] and network["assignPublicIp"] == deployment.settings["assign_public_ip"] == "DISABLED"
     assert runner.results == {task["taskArn"]: 0}
 
     # The job wrote its file under uploads/ in the data bucket with its own role.
@@ -371,6 +371,22 @@ def test_example_dag_runs_its_job_with_the_synthesized_grants(deployment, monkey
     assert body.startswith("Hello from an ECS job")
     # The operator followed the job's log stream: its last line is the operator's result.
     assert result == f"uploaded s3://{bucket}/{obj['Key']}"
+
+
+def test_the_dag_takes_the_public_ip_choice_from_the_variable(deployment, monkeypatch):
+    """In lean the variable says ENABLED (public subnets, no NAT): without a public IP the job
+    could not pull its image from ECR."""
+    from airflow.sdk.execution_time.context import VariableAccessor
+
+    monkeypatch.setenv(VARIABLE_ENV, json.dumps({**deployment.settings, "assign_public_ip": "ENABLED"}))
+    operator = load_module(PROJECT_ROOT / "dags" / "example_ecs_job.py", "example_ecs_job_dag").dag_object.get_task(
+        "upload_file_to_s3"
+    )
+    ti = SimpleNamespace(dag_id="example_ecs_job", task_id=operator.task_id, run_id=RUN_ID, map_index=-1)
+    operator.render_template_fields(
+        {"var": {"json": VariableAccessor(deserialize_json=True)}, "ds": "2026-11-25", "ti": ti, "run_id": RUN_ID}
+    )
+    assert operator.network_configuration["awsvpcConfiguration"]["assignPublicIp"] == "ENABLED"
 
 
 def test_the_job_may_write_only_under_its_prefixes(deployment):

@@ -51,6 +51,10 @@ SERVICE_OUTPUTS = {
 ADMIN_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:AdminPassword-abcdef"
 UI_URL = "http://airflow-ui-123.eu-west-1.elb.amazonaws.com"
 REPOSITORY = "airflow-dev-image-airflowimagerepository1234"
+DATABASE = "airflow-dev-database-metadatadb1234"
+#: The lean stage's office hours (app_config/loader.py): what the scheduled actions carry.
+OFFICE_START, OFFICE_STOP = "cron(0 8 ? * MON-FRI *)", "cron(0 18 ? * MON-FRI *)"
+OFFICE_TIMEZONE = "Europe/Berlin"
 
 
 def log_group(component: str) -> str:
@@ -179,6 +183,28 @@ def _strict_filter_log_events(original):
     return filter_log_events
 
 
+#: Awake task counts per component in the moto deployment's office hours.
+AWAKE_COUNTS = {"scheduler": 2, "api-server": 1, "dag-processor": 1, "triggerer": 1}
+
+
+def _office_hours(scope: str) -> None:
+    """Scalable targets and scheduled actions as ``constructs_lib/scaling.py`` makes them."""
+    if scope == "none":
+        return
+    scaling = boto3.client("application-autoscaling", region_name=REGION)
+    components = list(SERVICES) if scope == "environment" else ["api-server"]
+    for component in components:
+        rid = f"service/{CLUSTER}/{SERVICES[component]}"
+        count = AWAKE_COUNTS[component]
+        common = dict(ServiceNamespace="ecs", ResourceId=rid, ScalableDimension="ecs:service:DesiredCount")
+        scaling.register_scalable_target(**common, MinCapacity=count, MaxCapacity=count)
+        for name, schedule, bounds in (("Stop", OFFICE_STOP, 0), ("Start", OFFICE_START, count)):
+            scaling.put_scheduled_action(
+                **common, ScheduledActionName=f"{component}{name}", Schedule=schedule, Timezone=OFFICE_TIMEZONE,
+                ScalableTargetAction={"MinCapacity": bounds, "MaxCapacity": bounds},
+            )
+
+
 def _stack_template(outputs: dict[str, str]) -> str:
     return json.dumps(
         {
@@ -222,7 +248,23 @@ def aws_env(monkeypatch, tmp_path):
     monkeypatch.setattr(cli_mod.tasks, "sleep", lambda seconds: None)
 
 
-def make_deployment(*, exec_enabled: bool = False, missing_roles: tuple[str, ...] = ()) -> MotoDeployment:
+def make_deployment(
+    *,
+    exec_enabled: bool = False,
+    missing_roles: tuple[str, ...] = (),
+    public_ip: bool = False,
+    office_hours: str = "none",
+    database_status: str = "available",
+) -> MotoDeployment:
+    """Create the deployment in moto.
+
+    :param public_ip: the services run with ``assignPublicIp: ENABLED``, as with
+        ``task_public_ip`` (the lean stage: public subnets, no NAT, no interface endpoints).
+    :param office_hours: ``none``, ``ui`` or ``environment``: the scalable targets and scheduled
+        actions ``constructs_lib/scaling.py`` gives the services (the api-server 1-1, the scheduler
+        2-2, the others 1-1), at their awake bounds.
+    :param database_status: the RDS instance's state (``available`` or ``stopped``).
+    """
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
@@ -245,12 +287,25 @@ def make_deployment(*, exec_enabled: bool = False, missing_roles: tuple[str, ...
             launchType="FARGATE",
             enableExecuteCommand=exec_enabled,
             networkConfiguration={
-                "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg], "assignPublicIp": "DISABLED"}
+                "awsvpcConfiguration": {
+                    "subnets": [subnet],
+                    "securityGroups": [sg],
+                    "assignPublicIp": "ENABLED" if public_ip else "DISABLED",
+                }
             },
         )
         # moto drops enableExecuteCommand; keep it as ECS reports it.
         get_backend("ecs")[ACCOUNT][REGION].services[f"{CLUSTER}:{service}"].enable_execute_command = exec_enabled
+    _office_hours(office_hours)
+    rds = boto3.client("rds", region_name=REGION)
+    rds.create_db_instance(
+        DBInstanceIdentifier=DATABASE, DBInstanceClass="db.t4g.micro", Engine="postgres",
+        AllocatedStorage=20, MasterUsername="airflow", MasterUserPassword="secret-password",
+    )
+    if database_status == "stopped":
+        rds.stop_db_instance(DBInstanceIdentifier=DATABASE)
     outputs = {
+        "database": {"DatabaseInstanceIdentifier": DATABASE},
         "cluster": {"ClusterName": CLUSTER, "WorkerTaskDefinitionFamily": WORKER_FAMILY, "WorkerContainerName": "worker"},
         "airflow": {
             **{SERVICE_OUTPUTS[c]: name for c, name in SERVICES.items()},
@@ -281,7 +336,7 @@ def moto_aws(aws_env, monkeypatch):
         with mock_aws():
             # A mock that another test module left active keeps its state (moto resets only when
             # the outermost mock starts): start from an empty account anyway.
-            for service in ("cloudformation", "ecs", "logs", "ec2", "ecr"):
+            for service in ("cloudformation", "ecs", "logs", "ec2", "ecr", "rds", "applicationautoscaling"):
                 get_backend(service)[ACCOUNT][REGION].reset()
             yield
     finally:

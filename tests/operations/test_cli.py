@@ -61,6 +61,22 @@ def test_run_returns_the_failing_containers_exit_code_and_streams_its_log(deploy
     assert task["startedBy"] == "airflow-ecs-cli"
 
 
+@pytest.mark.parametrize("public_ip", ["ENABLED", "DISABLED"])
+def test_run_uses_the_services_public_ip_choice(moto_aws, monkeypatch, public_ip):
+    """In lean (no NAT, tasks in public subnets) a one-off task without a public IP could reach
+    neither ECR nor Secrets Manager: it runs the way the services (and workers) do."""
+    deployment = make_deployment(public_ip=public_ip == "ENABLED")
+    fargate = FakeFargate(deployment, exit_code=0, lines=[])
+    monkeypatch.setattr(tasks_mod, "sleep", fargate)
+
+    result = invoke("run", "--", "db", "check")
+
+    assert result.exit_code == 0, result.output
+    network = deployment.task(fargate.task_arn()).network_configuration["awsvpcConfiguration"]
+    assert network == {"subnets": [deployment.subnet], "securityGroups": [deployment.security_group],
+                       "assignPublicIp": public_ip}
+
+
 def test_run_succeeds_with_exit_code_zero_and_reports_progress(deployment, monkeypatch):
     monkeypatch.setattr(tasks_mod, "sleep", FakeFargate(deployment, exit_code=0, lines=["admin | Admin"]))
 
