@@ -29,6 +29,7 @@ from pathlib import Path
 
 from local_ecs.assembly import CloudAssembly, StandIns
 from local_ecs.browser import check_task_page
+from local_ecs.load_balancer import ListenerStandIn, listener_rules
 from local_ecs.aws import AwsStandIn
 from local_ecs.postgres import TlsOnlyPostgres, free_port
 from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
@@ -93,7 +94,7 @@ class LocalDeployment:
     RELOAD_SECONDS = 2
 
     def __init__(self, cdk_out: Path, work_dir: Path, *, max_workers: int = 3, build_images=None, podman=None,
-                 ui_port: int = 8080, strict_health_timeouts: bool = False, dags_mount: Path | None = None):
+                 ui_port: int | None = None, strict_health_timeouts: bool = False, dags_mount: Path | None = None):
         self.strict_health_timeouts = strict_health_timeouts
         self.assembly = CloudAssembly(cdk_out)
         self.cdk_out = Path(cdk_out)
@@ -102,7 +103,10 @@ class LocalDeployment:
         self.run_id = "rh" + secrets.token_hex(3)
         self.max_workers = max_workers
         self._build_images = build_images
-        self.stand_ins = StandIns(database_port=free_port(), load_balancer_dns=f"{LOCAL_ADDRESS}:{ui_port}")
+        self.load_balancer_port = ui_port or free_port()
+        self.stand_ins = StandIns(database_port=free_port(),
+                                  load_balancer_dns=f"{LOCAL_ADDRESS}:{self.load_balancer_port}")
+        self.load_balancer: ListenerStandIn | None = None
         self.aws = AwsStandIn(self.assembly, self.stand_ins)
         self.postgres: TlsOnlyPostgres | None = None
         self.runner = Runner(self.run_id, self.work_dir / "containers", podman=podman)
@@ -161,6 +165,16 @@ class LocalDeployment:
         run |= {key for key, properties in definitions.items() if json.dumps(properties.get("Family")) in families}
         images = json.dumps([c["Image"] for key in run for c in definitions[key]["ContainerDefinitions"]])
         return set(_ASSET_HASH.findall(images))
+
+    def executor_cluster(self, specs: dict[str, TaskSpec]) -> str:
+        """Return the cluster the scheduler's executor launches workers in
+        (``AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER``; the assembly has other clusters, e.g. the ECS
+        jobs')."""
+        for spec in specs.values():
+            for container in spec.containers:
+                if "AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER" in container.environment:
+                    return container.environment["AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER"]
+        raise RehearsalFailed("no service sets AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER: which cluster runs the workers?")
 
     def local_dag_folder(self) -> str:
         """Return the folder of the ``LocalDagBundle`` the templates configure
@@ -235,11 +249,13 @@ class LocalDeployment:
         if dags_dir is not None:
             self._upload_dags(dags_dir)
         self.aws.enforce_iam()
+        rules, target_port = listener_rules(self.assembly)
+        self.load_balancer = ListenerStandIn(rules, self.load_balancer_port, f"{LOCAL_ADDRESS}:{target_port}")
+        self.load_balancer.start()
         specs = self.service_definitions()
-        clusters = [self.aws.resolver.resolve(s.artifact_id, {"Ref": k})
-                    for s in self.assembly.stacks.values() for k in s.of_type("AWS::ECS::Cluster")]
         self.runner.start()
-        self.ecs = EcsStandIn(self.aws, clusters[0], self._task, self.runner, max_running=self.max_workers)
+        self.ecs = EcsStandIn(self.aws, self.executor_cluster(specs), self._task, self.runner,
+                              max_running=self.max_workers)
         self.ecs.start()
         for logical_id, spec in specs.items():
             self.services[logical_id] = self.runner.add(self._task(spec.containers[0].name if len(spec.containers) == 1
@@ -333,6 +349,9 @@ class LocalDeployment:
         if self.ecs:
             with contextlib.suppress(Exception):
                 self.ecs.stop()
+        if self.load_balancer:
+            with contextlib.suppress(Exception):
+                self.load_balancer.stop()
         with contextlib.suppress(Exception):
             self.aws.stop()
         if self.postgres:
@@ -413,6 +432,13 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         username, password = deployment.admin_login()
         token = _token(ui, username, password)
         report["ui_url"], report["login"] = ui, "ok"
+        # The Execution API is for workers (Cloud Map, inside the VPC): refused through the load
+        # balancer, served by the api-server itself.
+        report["execution_api"] = {
+            "through_load_balancer": _http("GET", f"{ui}/execution/health")[0],
+            "on_the_api_server": _http("GET", f"http://{LOCAL_ADDRESS}:{deployment.load_balancer.target.split(':')[1]}"
+                                              "/execution/health")[0],
+        }
 
         def dag_parsed():
             status, _ = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}", token=token)

@@ -117,3 +117,9 @@ def test_make_local_runs_a_new_and_then_an_edited_dag_without_a_rebuild(reload_r
     # The worker launched after the edit ran the edited file: its return value is the edit's.
     assert "new" in str(new["returned"]) and "edit" in str(edit["returned"]), reload_report["reload"]
     assert reload_report["iam_denials"] == [] and reload_report["left_running"] == []
+
+
+def test_the_execution_api_is_refused_through_the_load_balancer_and_served_inside(report):
+    """The listener's rule (the template's, played by the load balancer stand-in) answers 403;
+    the api-server itself serves the Execution API, which the workers reach by Cloud Map."""
+    assert report["execution_api"] == {"through_load_balancer": 403, "on_the_api_server": 200}
