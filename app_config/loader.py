@@ -26,6 +26,7 @@ from app_config.model import (
     DatabaseConfig,
     DeploymentConfig,
     ExecutorConfig,
+    ExistingVpcConfig,
     ImageConfig,
     IngressConfig,
     JobConfig,
@@ -180,6 +181,15 @@ def _size(s: Settings, component: str) -> TaskSize:
     return TaskSize(getattr(s, f"{component}_cpu"), getattr(s, f"{component}_memory_mib"))
 
 
+def _network(s: Settings) -> NetworkConfig:
+    if s.vpc_id is None:
+        return NetworkConfig(s.vpc_cidr, MAX_AZS, s.nat_gateways, s.availability_zones, s.task_public_ip)
+    existing = ExistingVpcConfig(
+        s.vpc_id, s.private_subnet_ids, s.public_subnet_ids, s.private_subnet_cidrs, s.public_subnet_cidrs
+    )
+    return NetworkConfig(s.vpc_cidr, MAX_AZS, 0, s.availability_zones, s.task_public_ip, existing)
+
+
 def to_config(s: Settings) -> DeploymentConfig:
     """The validated keys in the shape the stacks read."""
     autoscaling = None
@@ -205,7 +215,7 @@ def to_config(s: Settings) -> DeploymentConfig:
         enable_ecs_exec=s.enable_ecs_exec,
         read_only_root_filesystem=s.read_only_root_filesystem,
         admin_username=s.admin_username,
-        network=NetworkConfig(s.vpc_cidr, MAX_AZS, s.nat_gateways, s.availability_zones, s.task_public_ip),
+        network=_network(s),
         database=DatabaseConfig(
             s.db_instance_type.removeprefix("db."), s.db_allocated_storage_gib, s.db_max_allocated_storage_gib,
             s.db_multi_az, s.db_backup_retention_days,

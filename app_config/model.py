@@ -47,6 +47,29 @@ class TaskSize:
 
 
 @dataclass(frozen=True)
+class ExistingVpcConfig:
+    """A VPC the app deploys into instead of creating one (``vpc_id``).
+
+    Each subnet list holds one subnet per availability zone, in the order of
+    :attr:`NetworkConfig.availability_zones`; a CIDR list is empty where the app needs no CIDR
+    (only the load balancer's subnets' CIDRs are read: the api-server's trusted proxies).
+
+    :param vpc_id: ``vpc-`` and 8 or 17 hexadecimal digits.
+    :param private_subnet_ids: where the database runs, and every task unless ``task_public_ip``.
+    :param public_subnet_ids: where the internet-facing load balancer runs (and the tasks with
+        ``task_public_ip``); empty when neither is used.
+    :param private_subnet_cidrs: IPv4 CIDR blocks of ``private_subnet_ids``, or empty.
+    :param public_subnet_cidrs: IPv4 CIDR blocks of ``public_subnet_ids``, or empty.
+    """
+
+    vpc_id: str
+    private_subnet_ids: tuple[str, ...]
+    public_subnet_ids: tuple[str, ...]
+    private_subnet_cidrs: tuple[str, ...]
+    public_subnet_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
     """The VPC.
 
@@ -60,6 +83,8 @@ class NetworkConfig:
         each (billed hourly) as their way out to AWS APIs, instead of NAT gateways or interface
         endpoints; needs ``nat_gateways == 0``. Security groups admit no inbound traffic from the
         internet; the DB stays in the private subnets.
+    :param existing_vpc: deploy into this VPC instead of creating one (``vpc_cidr`` and
+        ``nat_gateways`` then unused: 0 NAT gateways), or None.
     """
 
     vpc_cidr: str
@@ -67,6 +92,7 @@ class NetworkConfig:
     nat_gateways: int
     availability_zones: tuple[str, ...]
     task_public_ip: bool
+    existing_vpc: ExistingVpcConfig | None = None
 
 
 @dataclass(frozen=True)

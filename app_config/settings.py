@@ -84,6 +84,8 @@ RULES_PER_UI_CIDR = 2
 MAX_UI_CIDRS = SECURITY_GROUP_INBOUND_RULES // RULES_PER_UI_CIDR
 #: How many availability zones the VPC spans.
 MAX_AZS = 2
+#: Keys that shape the VPC the app creates, refused with ``vpc_id`` (an existing VPC).
+CREATED_VPC_KEYS = ("vpc_cidr", "nat_gateways")
 
 _FARGATE_CPU = "vCPU units (1024 = 1 vCPU), a Fargate pair with {memory}"
 _PROVIDER = "{key}={value}: use FARGATE or FARGATE_SPOT"
@@ -98,6 +100,10 @@ _IMAGE_URI_RE = (
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
+# EC2 resource IDs: the prefix and 8 hexadecimal digits, or 17 for IDs created since 2018
+# ("Resource IDs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html).
+_VPC_ID_RE = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"
+_SUBNET_ID_RE = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"
 _EMAIL_RE = (r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
              r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 # An RDS DB instance class, db.<family>.<size> (the db. prefix optional): family letters, a
@@ -126,6 +132,23 @@ def _vpc_cidr_problem(value: str) -> str | None:
         found = (f"vpc_cidr={value!r} is a public range; use a private (RFC 1918) range inside 10.0.0.0/8, "
                  "172.16.0.0/12 or 192.168.0.0/16, e.g. 10.0.0.0/16")
     return found
+
+
+def _subnet_ids_problem(key: str, ids: tuple[str, ...]) -> str | None:
+    bad = [i for i in ids if not re.fullmatch(_SUBNET_ID_RE, i)]
+    if bad:
+        return (f"{key}: {', '.join(bad)} not a subnet ID; a subnet ID is subnet- and 8 or 17 hexadecimal digits, "
+                "e.g. subnet-0123456789abcdef0 (aws ec2 describe-subnets --filters Name=vpc-id,Values=<vpc_id>)")
+    if len(set(ids)) != len(ids):
+        return f"{key}: a subnet is listed twice; give one subnet per availability zone, {MAX_AZS} different ones"
+    return None
+
+
+def _subnet_cidrs_problem(key: str, cidrs: tuple[str, ...]) -> str | None:
+    found = [p for p in (_cidr_problem(key, cidr, 16, 28) for cidr in cidrs) if p]
+    if found:
+        return found[0] + " (a subnet's CIDR block, /16 to /28)"
+    return None
 
 
 def _sentence(find: Callable[[str, Any], str | None]) -> AfterValidator:
@@ -196,6 +219,27 @@ class Settings(BaseModel):
         1, "0 to 2; 0 adds interface endpoints so tasks work without NAT", ge=0, le=MAX_AZS,
         problem=f"{{key}}={{value}}: must be 0 to {MAX_AZS} (one per availability zone at most); 0 uses VPC "
                 "interface endpoints instead of NAT")
+    vpc_id: str | None = setting(
+        None, "deploy into this existing VPC instead of creating one: the app creates no VPC, subnets, NAT gateways "
+        "or endpoints (the tasks need routes or endpoints of yours, see [Existing VPC](#existing-vpc)) and only "
+        "its security groups there. Needs `private_subnet_ids` (and `public_subnet_ids` unless `ui_private_only`), "
+        "`availability_zones`, `account` and `region`; refuses `vpc_cidr` and `nat_gateways`. Switching to, from "
+        "or between VPCs replaces the database (the change check refuses it)", pattern=_VPC_ID_RE,
+        problem="{key}={value}: a VPC ID is vpc- and 8 or 17 hexadecimal digits, e.g. vpc-0123456789abcdef0 "
+                "(aws ec2 describe-vpcs --query 'Vpcs[].VpcId')")
+    private_subnet_ids: Annotated[CommaList, _sentence(_subnet_ids_problem)] = setting(
+        (), "with `vpc_id`: its private subnets, one per AZ in the order of `availability_zones`, comma-separated; "
+        "the database, the load balancer when `ui_private_only`, and every task unless `task_public_ip` run there")
+    public_subnet_ids: Annotated[CommaList, _sentence(_subnet_ids_problem)] = setting(
+        (), "with `vpc_id`: its public subnets (routed to an internet gateway), one per AZ in the order of "
+        "`availability_zones`; the internet-facing load balancer (needed unless `ui_private_only`) and, with "
+        "`task_public_ip`, the tasks run there")
+    private_subnet_cidrs: Annotated[CommaList, _sentence(_subnet_cidrs_problem)] = setting(
+        (), "with `vpc_id` and `ui_private_only`: the IPv4 CIDR blocks of `private_subnet_ids`, same order (the "
+        "load balancer's subnets: the api-server trusts forwarded headers from them only)")
+    public_subnet_cidrs: Annotated[CommaList, _sentence(_subnet_cidrs_problem)] = setting(
+        (), "with `vpc_id` and a public UI: the IPv4 CIDR blocks of `public_subnet_ids`, same order (the load "
+        "balancer's subnets, as above)")
     db_instance_type: str = setting(
         "t4g.micro", "RDS instance class (`db.` prefix optional)", pattern=_DB_CLASS_RE,
         problem="{key}={value}: write it like db.t4g.micro or m7g.large (db.<family>.<size>, an RDS instance class)")
@@ -340,7 +384,10 @@ class Settings(BaseModel):
     def _stage_preset(cls, data: Any) -> Any:
         """The stage's defaults under the keys given."""
         if isinstance(data, dict):
-            return {**STAGE_PRESETS.get(str(data.get("stage", "dev")).strip(), {}), **data}
+            preset = STAGE_PRESETS.get(str(data.get("stage", "dev")).strip(), {})
+            if data.get("vpc_id") is not None:  # no preset of a key an existing VPC refuses
+                preset = {k: v for k, v in preset.items() if k not in CREATED_VPC_KEYS}
+            return {**preset, **data}
         return data
 
     @model_validator(mode="after")
@@ -396,11 +443,77 @@ def _environment(s: Settings) -> Iterable[str | None]:
                    f"{s.region}, e.g. {example}")
 
 
-@rule("task_public_ip", "nat_gateways")
+@rule("task_public_ip", "nat_gateways", "vpc_id")
 def _way_out(s: Settings) -> Iterable[str | None]:
-    if s.task_public_ip and s.nat_gateways:
+    if s.task_public_ip and s.nat_gateways and s.vpc_id is None:
         yield (f"task_public_ip=true with nat_gateways={s.nat_gateways}: public IPs replace the NAT gateways as "
                "the way out; set nat_gateways=0 or task_public_ip=false")
+
+
+@rule("vpc_id", "private_subnet_ids", "public_subnet_ids", "private_subnet_cidrs", "public_subnet_cidrs",
+      "availability_zones", "account", "region", "ui_private_only", "ui_allowed_cidrs", "task_public_ip",
+      *CREATED_VPC_KEYS)
+def _existing_vpc(s: Settings) -> Iterable[str | None]:
+    subnet_keys = ("private_subnet_ids", "public_subnet_ids", "private_subnet_cidrs", "public_subnet_cidrs")
+    if s.vpc_id is None:
+        for key in subnet_keys:
+            if getattr(s, key):
+                yield (f"{key}: set vpc_id too (the existing VPC the subnets belong to), or leave {key} out to have "
+                       "the app create a VPC")
+        return
+    for key in CREATED_VPC_KEYS:
+        if key in s.model_fields_set:
+            yield (f"{key}: the app creates no VPC with vpc_id (an existing VPC keeps its own CIDR and routes); leave "
+                   f"{key} out, and give the tasks a way to AWS APIs in your network (README, \"Existing VPC\")")
+    if s.account is None or s.region is None:
+        yield ("vpc_id: set account and region too: a VPC belongs to one account and region (and synthesis needs "
+               "its availability zones without a lookup)")
+    azs = s.availability_zones
+    example = f"{s.region or 'eu-west-1'}a,{s.region or 'eu-west-1'}b"
+    if not azs:
+        yield (f"availability_zones: with vpc_id give the {MAX_AZS} AZs of the subnets, in the order of the subnet "
+               f"lists, e.g. {example} (aws ec2 describe-subnets --subnet-ids <ids> --query "
+               "'Subnets[].[SubnetId,AvailabilityZone]')")
+    needed = {
+        "private_subnet_ids": True,
+        "public_subnet_ids": not s.ui_private_only or s.task_public_ip,
+        "private_subnet_cidrs": s.ui_private_only,
+        "public_subnet_cidrs": not s.ui_private_only,
+    }
+    why = {
+        "private_subnet_ids": "the database and the tasks run there",
+        "public_subnet_ids": ("the tasks run there with task_public_ip, or set task_public_ip=false"
+                              if s.ui_private_only else
+                              "the internet-facing load balancer runs there, or set ui_private_only=true"),
+        "private_subnet_cidrs": "the internal load balancer's subnets, whose addresses the api-server trusts",
+        "public_subnet_cidrs": "the load balancer's subnets, whose addresses the api-server trusts",
+    }
+    for key in subnet_keys:
+        given = getattr(s, key)
+        if needed[key] and not given:
+            yield (f"{key}: with vpc_id give {MAX_AZS}, one per availability zone in the order of availability_zones; "
+                   f"{why[key]}")
+        elif given and len(azs) == MAX_AZS and len(given) != len(azs):
+            yield (f"{key}: {len(given)} given for the {len(azs)} availability zones {','.join(azs)}; give one per AZ, "
+                   "in that order")
+        elif given and len(given) != MAX_AZS:
+            yield (f"{key}: {len(given)} given; give {MAX_AZS}, one per availability zone in the order of "
+                   "availability_zones (RDS and the load balancer need subnets in two AZs)")
+    both = set(s.private_subnet_ids) & set(s.public_subnet_ids)
+    if both:
+        yield (f"private_subnet_ids/public_subnet_ids: {', '.join(sorted(both))} in both lists; a subnet is private "
+               "(no route to an internet gateway) or public, give each in its own list")
+    cidrs = [ipaddress.IPv4Network(c) for c in (*s.private_subnet_cidrs, *s.public_subnet_cidrs)]
+    for i, a in enumerate(cidrs):
+        for b in cidrs[i + 1:]:
+            if a.overlaps(b):
+                yield (f"private_subnet_cidrs/public_subnet_cidrs: {a} and {b} overlap; subnets of one VPC never do, "
+                       "copy each subnet's CIDR block (aws ec2 describe-subnets --query "
+                       "'Subnets[].[SubnetId,CidrBlock]')")
+    if s.ui_private_only and s.ui_allowed_cidrs is None:
+        yield ("ui_allowed_cidrs: with vpc_id and ui_private_only give the IPv4 CIDRs that may reach the internal "
+               "load balancer (your VPC's CIDR, your VPN's ranges), e.g. -c ui_allowed_cidrs=10.20.0.0/16; the app "
+               "does not know the existing VPC's CIDR")
 
 
 @rule("db_allocated_storage_gib", "db_max_allocated_storage_gib")

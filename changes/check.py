@@ -31,6 +31,11 @@ STATEFUL_TYPES = frozenset(
         "AWS::EC2::VPC",
     }
 )
+#: Resource types that live in a VPC without naming it, by the property that names their security
+#: groups: they follow those groups' VPC. An RDS DB instance cannot follow in place: RDS refuses
+#: subnets of another VPC in its DB subnet group, and a new subnet group (create-only
+#: ``DBSubnetGroupName``) replaces the instance.
+VPC_MEMBERS = {"AWS::RDS::DBInstance": "VPCSecurityGroups"}
 #: Template metadata key under which the app records the configuration context of a synthesis.
 CONFIGURATION_METADATA_KEY = "AirflowConfiguration"
 
@@ -273,6 +278,8 @@ def _first_difference(before: Any, after: Any, where: str = "") -> tuple[str, An
 class _Cause:
     text: str
     values: tuple[Any, ...] = ()
+    #: the resource moves to another VPC (its create-only ``VpcId`` changes)
+    moves_vpc: bool = False
 
 
 def _replacement(before: dict, after: dict, region: str, replaced: dict[str, _Cause], volatile: dict[str, _Cause]) -> _Cause | None:
@@ -288,11 +295,14 @@ def _replacement(before: dict, after: dict, region: str, replaced: dict[str, _Ca
         prop = "/".join(path)
         if _norm(b_value) != _norm(a_value):
             where, b_leaf, a_leaf = _first_difference(b_value, a_value)
-            return _Cause(f"create-only {prop}{where} changes: {_short(b_leaf)} -> {_short(a_leaf)}", (b_value, a_value))
+            return _Cause(f"create-only {prop}{where} changes: {_short(b_leaf)} -> {_short(a_leaf)}", (b_value, a_value),
+                          moves_vpc=path == ("VpcId",))
         for target in sorted(references(a_value) & set(replaced)):
-            return _Cause(f"create-only {prop} names {target}, which is replaced", replaced[target].values)
+            return _Cause(f"create-only {prop} names {target}, which is replaced", replaced[target].values,
+                          moves_vpc=path == ("VpcId",))
         for name in sorted(imports(a_value) & set(volatile)):
-            return _Cause(f"create-only {prop} imports {name}, whose value changes", volatile[name].values)
+            return _Cause(f"create-only {prop} imports {name}, whose value changes", volatile[name].values,
+                          moves_vpc=path == ("VpcId",))
     return None
 
 
@@ -367,7 +377,8 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
                 b_value = b_exports[name][1]
                 hit = sorted(references(a_value) & set(replaced[role]))
                 if hit:
-                    volatile[name] = _Cause(f"it names {hit[0]}, which is replaced", replaced[role][hit[0]].values)
+                    cause = replaced[role][hit[0]]
+                    volatile[name] = _Cause(f"it names {hit[0]}, which is replaced", cause.values, cause.moves_vpc)
                 elif _norm(b_value) != _norm(a_value):
                     volatile[name] = _Cause(f"{_short(b_value)} -> {_short(a_value)}", (b_value, a_value))
                 else:
@@ -407,7 +418,7 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
                     DATA_LOSS, stack, lid, rtype,
                     f"removed{moved}:{kept} the app no longer uses its data" + (
                         "; the new one starts empty" if moved else ""),
-                    (res.get("Properties"),),
+                    (res.get("Properties"), *_successors(b_stack, a_stack, lid)),
                 ))
             else:
                 report.changes.append(f"{stack} {lid} ({rtype}) removed{moved}")
@@ -428,9 +439,47 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
                     f"export {name} changes value ({volatile[name].text}) while {', '.join(users)} imports it: "
                     "CloudFormation cannot update an export in use", volatile[name].values,
                 ))
+        report.findings.extend(_vpc_moves(b_stack, a_stack, replaced[role], volatile, finding))
         report.findings.extend(_listener_moves(b_stack, a_stack, finding))
         report.findings.extend(_scaled_desired_counts(a_stack, finding))
     return report
+
+
+def _successors(b_stack: StackTemplate, a_stack: StackTemplate, lid: str) -> list[Any]:
+    """What took the place of the removed ``lid``: the new values of the properties that named
+    it (a security group's ``VpcId`` that named the app's VPC now holds an existing VPC's ID)."""
+    found = []
+    for other, b_res in b_stack.resources.items():
+        a_res = a_stack.resources.get(other)
+        if a_res is None:
+            continue
+        for prop, b_value in (b_res.get("Properties") or {}).items():
+            if lid in references(b_value):
+                found.append((a_res.get("Properties") or {}).get(prop))
+    return found
+
+
+def _vpc_moves(b_stack: StackTemplate, a_stack: StackTemplate, replaced: dict[str, _Cause],
+               volatile: dict[str, _Cause], finding) -> list[Finding]:
+    """Resources of :data:`VPC_MEMBERS` whose security groups move to another VPC."""
+    results = []
+    for lid, res in a_stack.resources.items():
+        prop = VPC_MEMBERS.get(res.get("Type"))
+        if prop is None or lid not in b_stack.resources or lid in replaced:
+            continue
+        value = (res.get("Properties") or {}).get(prop)
+        causes = [replaced[t] for t in sorted(references(value) & set(replaced))]
+        causes += [volatile[name] for name in sorted(imports(value) & set(volatile))]
+        moves = [c for c in causes if c.moves_vpc]
+        if moves:
+            before, after = (list(moves[0].values) + [None, None])[:2]
+            results.append(finding(
+                DATA_LOSS, a_stack.name, lid, res["Type"],
+                f"moves to another VPC (its {prop} are replaced, VpcId {_short(before)} -> {_short(after)}): its "
+                "DB subnet group cannot take subnets of another VPC, so only a new instance, which starts empty, "
+                "runs there", moves[0].values,
+            ))
+    return results
 
 
 def _custom_name_conflict(before: dict, after: dict, region: str) -> str | None:

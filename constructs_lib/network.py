@@ -1,4 +1,5 @@
-"""The VPC and the security groups of every Airflow component.
+"""The VPC (created, or an existing one given by its IDs) and the security groups of every Airflow
+component.
 
 All security groups live here, with the rules between them, so that no rule crosses a stack
 boundary (a cross-stack rule easily makes a dependency cycle between the database and service
@@ -7,7 +8,7 @@ stacks).
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Annotations, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -123,6 +124,64 @@ class AirflowVpc(Construct):
                     private_dns_enabled=True,
                     open=False,  # the group above already admits HTTPS from the VPC
                 )
+
+
+class ExistingVpc(Construct):
+    """A VPC the app does not own, built from its IDs without a lookup (``ec2.Vpc.from_vpc_attributes``):
+    no VPC, subnets, NAT gateways, endpoints or flow logs are created; the other stacks write
+    the given IDs into their templates.
+
+    Its private subnets are typed ``PRIVATE_WITH_EGRESS`` (their way out, NAT or endpoints, is
+    the VPC owner's). No route table IDs are given: the app adds no route and no gateway
+    endpoint, the only things that read them, so CDK's warning about them is acknowledged.
+
+    :param vpc_id: ``vpc-...``.
+    :param availability_zones: the subnets' AZs; each subnet list follows their order.
+    :param private_subnet_ids: one per AZ.
+    :param public_subnet_ids: one per AZ, or empty (private UI, no ``task_public_ip``).
+    :param private_subnet_cidrs: their IPv4 CIDR blocks, or empty when nothing reads them.
+    :param public_subnet_cidrs: likewise.
+    :param task_public_ip: the tasks run in the public subnets with public IPs.
+    :ivar vpc: ``ec2.IVpc``
+    :ivar private_subnets: ``ec2.SubnetSelection`` of the private subnets.
+    :ivar task_subnets: ``ec2.SubnetSelection`` where the Airflow tasks run.
+    :ivar endpoint_security_group: always None (the app adds no endpoint).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc_id: str,
+        availability_zones: tuple[str, ...],
+        private_subnet_ids: tuple[str, ...],
+        public_subnet_ids: tuple[str, ...],
+        private_subnet_cidrs: tuple[str, ...],
+        public_subnet_cidrs: tuple[str, ...],
+        task_public_ip: bool = False,
+    ):
+        super().__init__(scope, construct_id)
+        self.vpc = ec2.Vpc.from_vpc_attributes(
+            self,
+            "Vpc",
+            vpc_id=vpc_id,
+            availability_zones=list(availability_zones),
+            private_subnet_ids=list(private_subnet_ids),
+            private_subnet_ipv4_cidr_blocks=list(private_subnet_cidrs) or None,
+            public_subnet_ids=list(public_subnet_ids) or None,
+            public_subnet_ipv4_cidr_blocks=list(public_subnet_cidrs) or None,
+        )
+        Annotations.of(self).acknowledge_warning(
+            "@aws-cdk/aws-ec2:noSubnetRouteTableId",
+            "the app adds no route or gateway endpoint to a VPC it does not own, so no route table is read",
+        )
+        self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        self.task_subnets = (
+            ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC) if task_public_ip else self.private_subnets
+        )
+        self.task_public_ip = task_public_ip
+        self.endpoint_security_group: ec2.SecurityGroup | None = None
 
 
 class AirflowSecurityGroups(Construct):

@@ -1,20 +1,21 @@
-"""Network: the VPC and every security group."""
+"""Network: the VPC (created, or an existing one by its IDs) and every security group."""
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Stack, Token
 from constructs import Construct
 
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
-from constructs_lib.network import AirflowSecurityGroups, AirflowVpc
+from constructs_lib.network import AirflowSecurityGroups, AirflowVpc, ExistingVpc
 
 
 class NetworkStack(Stack):
-    """The VPC (public and private subnets over two AZs, NAT or endpoints, flow logs) and the
-    security groups of the load balancer, services, workers and database.
+    """The VPC (public and private subnets over two AZs, NAT or endpoints, flow logs; or, with
+    ``vpc_id``, an existing VPC built from the given IDs, adding nothing to it) and the security
+    groups of the load balancer, services, workers and database.
 
-    :ivar vpc: ``ec2.Vpc``
+    :ivar vpc: ``ec2.IVpc``
     :ivar private_subnets: ``ec2.SubnetSelection`` where the DB (and by default every task) runs
     :ivar task_subnets: ``ec2.SubnetSelection`` where the Airflow tasks run
     :ivar security_groups: :class:`~constructs_lib.network.AirflowSecurityGroups`
@@ -23,18 +24,33 @@ class NetworkStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs):
         self._given_azs = list(config.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
-        network = AirflowVpc(
-            self,
-            "Network",
-            cidr=config.network.vpc_cidr,
-            max_azs=config.network.max_azs,
-            nat_gateways=config.network.nat_gateways,
-            availability_zones=config.network.availability_zones,
-            log_retention=retention_days(config.log_retention_days),
-            retain=config.retain_data,
-            task_public_ip=config.network.task_public_ip,
-            ecs_exec=config.enable_ecs_exec,
-        )
+        existing = config.network.existing_vpc
+        network: AirflowVpc | ExistingVpc
+        if existing is None:
+            network = AirflowVpc(
+                self,
+                "Network",
+                cidr=config.network.vpc_cidr,
+                max_azs=config.network.max_azs,
+                nat_gateways=config.network.nat_gateways,
+                availability_zones=config.network.availability_zones,
+                log_retention=retention_days(config.log_retention_days),
+                retain=config.retain_data,
+                task_public_ip=config.network.task_public_ip,
+                ecs_exec=config.enable_ecs_exec,
+            )
+        else:
+            network = ExistingVpc(
+                self,
+                "Network",
+                vpc_id=existing.vpc_id,
+                availability_zones=config.network.availability_zones,
+                private_subnet_ids=existing.private_subnet_ids,
+                public_subnet_ids=existing.public_subnet_ids,
+                private_subnet_cidrs=existing.private_subnet_cidrs,
+                public_subnet_cidrs=existing.public_subnet_cidrs,
+                task_public_ip=config.network.task_public_ip,
+            )
         self.vpc = network.vpc
         self.private_subnets = network.private_subnets
         self.task_subnets = network.task_subnets
@@ -54,9 +70,14 @@ class NetworkStack(Stack):
         the deploy ("Export ... cannot be deleted as it is in use"). Exported here, the exports
         exist whatever the configuration; ``export_value`` names them as CDK's automatic
         references do, so a consumer's import finds them.
+
+        An existing VPC's subnet IDs (``vpc_id``) are literals that the consumers write into
+        their own templates: no consumer imports them, so no configuration switch can remove an
+        import, and nothing is exported for them (CDK exports only references).
         """
         for subnet in [*self.vpc.public_subnets, *self.vpc.private_subnets, *self.vpc.isolated_subnets]:
-            self.export_value(subnet.subnet_id)
+            if Token.is_unresolved(subnet.subnet_id):
+                self.export_value(subnet.subnet_id)
         # The ECS jobs' group is referenced by the Cluster stack only while jobs are configured.
         self.export_value(self.security_groups.jobs.security_group_id)
 

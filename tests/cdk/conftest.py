@@ -55,6 +55,16 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     "office-hours-ui": {"office_hours_scope": "ui", "api_server_scale_on": "cpu", "api_server_min_count": "2"},
     "no-jobs": {"jobs": "{}"},
     "alarm-email-no-metrics": {"alarm_email": "ops@example.com", "airflow_metrics": "false", "dashboard": "false"},
+    # An existing VPC (vpc_id): the app builds the network from the given IDs and creates none of it.
+    "existing-vpc": {
+        "account": TEST_ACCOUNT,
+        "region": "eu-west-1",
+        "availability_zones": "eu-west-1a,eu-west-1b",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "private_subnet_ids": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
+        "public_subnet_ids": "subnet-0bbbbbbbbbbbbbbb1,subnet-0bbbbbbbbbbbbbbb2",
+        "public_subnet_cidrs": "10.20.0.0/24,10.20.1.0/24",
+    },
 }
 
 

@@ -22,6 +22,14 @@ DOMAIN = {"domain_name": "airflow.example.com", "hosted_zone_id": "Z0123456789AB
 OFFICE_HOURS = {"office_hours_scope": "environment"}
 #: The before-configuration most transitions share (one synthesis).
 BASE: dict[str, str] = {}
+#: A created VPC in one account and region, and an existing VPC there (``vpc_id``).
+IN_ACCOUNT = {"account": "123456789012", "region": "eu-west-1", "availability_zones": "eu-west-1a,eu-west-1b"}
+EXISTING_VPC = {**IN_ACCOUNT, "vpc_id": "vpc-0123456789abcdef0",
+                "private_subnet_ids": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
+                "public_subnet_ids": "subnet-0bbbbbbbbbbbbbbb1,subnet-0bbbbbbbbbbbbbbb2",
+                "public_subnet_cidrs": "10.20.0.0/24,10.20.1.0/24"}
+OTHER_VPC = {**EXISTING_VPC, "vpc_id": "vpc-0fedcba9876543210",
+             "private_subnet_ids": "subnet-0ccccccccccccccc1,subnet-0ccccccccccccccc2"}
 
 #: name -> (before, after): changes that must pass with no finding.
 SAFE = {
@@ -49,6 +57,8 @@ SAFE = {
     "DB instance class": (BASE, {"db_instance_type": "t4g.small"}),
     "DB Multi-AZ": (BASE, {"db_multi_az": "true"}),
     "task public IP on (no NAT)": ({"nat_gateways": "0"}, {"nat_gateways": "0", "task_public_ip": "true"}),
+    "existing VPC: private UI on": (EXISTING_VPC, {**EXISTING_VPC, "ui_private_only": "true", "ui_allowed_cidrs": "10.0.0.0/8",
+                                                   "private_subnet_cidrs": "10.20.10.0/24,10.20.11.0/24"}),
 }
 
 #: name -> (before, after, code patches of the after-synthesis, expected key or None for code).
@@ -57,6 +67,10 @@ DESTRUCTIVE = {
     "project_name": (BASE, {"project_name": "other"}, None, "project_name"),
     # The ECS jobs' data bucket exists only while jobs are configured (constructs_lib/ecs_jobs.py).
     "remove every job": (BASE, {"jobs": "{}"}, None, "jobs"),
+    # The database moves to another VPC: its DB subnet group cannot take the other VPC's subnets.
+    "created VPC -> existing VPC": (IN_ACCOUNT, EXISTING_VPC, None, "vpc_id"),
+    "existing VPC -> created VPC": (EXISTING_VPC, IN_ACCOUNT, None, "vpc_id"),
+    "existing VPC -> another VPC": (EXISTING_VPC, OTHER_VPC, None, "vpc_id"),
     "the DB's name (code)": (BASE, BASE, {"constructs_lib.metadata_db.DATABASE_NAME": "airflow2"}, None),
     "the DB's KMS key (code)": (BASE, BASE, {"constructs_lib.metadata_db.kms.Key": _RenamedKey}, None),
 }
