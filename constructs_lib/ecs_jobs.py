@@ -20,6 +20,10 @@ jobs cluster:
   the roles of the task definition);
 - ``logs:GetLogEvents`` (``AwsTaskLogFetcher``, with ``awslogs_group``) on the jobs' log streams.
 
+With ``deferrable=True`` the operator hands the wait to the triggerer (``TaskDoneTrigger``), whose
+task role gets only ``ecs:DescribeTasks`` on the jobs cluster's tasks and ``logs:GetLogEvents`` on
+the jobs' log streams (:meth:`EcsJobs.grant_follow_deferred`).
+
 Condition keys each action honours (Service Authorization Reference, Amazon ECS,
 https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
 RunTask (resource ``task-definition``) and DescribeTasks/StopTask (resource ``task``) take
@@ -146,8 +150,8 @@ class EcsJobs(Construct):
         ``container_insights``, as on the services' cluster).
     :ivar cluster: ``ecs.Cluster`` the jobs run in (FARGATE and FARGATE_SPOT capacity providers),
         holding no other task; None without jobs.
-    :ivar data_bucket: ``s3.Bucket`` the jobs read and write (each only its own prefixes); None
-        without jobs
+    :ivar data_bucket: ``s3.Bucket`` the jobs read and write (each only its own prefixes); kept in
+        every configuration, also without jobs, so that ``jobs`` on -> off -> on loses no data
     :ivar jobs: job name -> :class:`EcsJob`
     """
 
@@ -167,8 +171,18 @@ class EcsJobs(Construct):
     ):
         super().__init__(scope, construct_id)
         self.jobs: dict[str, EcsJob] = {}
-        self.data_bucket: s3.Bucket | None = None
         self.cluster: ecs.Cluster | None = None
+        # The data bucket exists in every configuration, jobs or not: removing every job (then
+        # adding them back) must not delete the data the jobs wrote (the change check's
+        # transition matrix, tests/changes/test_matrix.py).
+        self.data_bucket = secure_bucket(
+            self,
+            "Data",
+            retain=retain,
+            expire_after_days=None,
+            server_access_logs=access_logs_bucket,
+            server_access_logs_prefix="s3/data/",
+        )
         if not jobs:
             return
         self.cluster = ecs.Cluster(
@@ -177,14 +191,6 @@ class EcsJobs(Construct):
             vpc=vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED if container_insights else ecs.ContainerInsights.DISABLED,
             enable_fargate_capacity_providers=True,
-        )
-        self.data_bucket = secure_bucket(
-            self,
-            "Data",
-            retain=retain,
-            expire_after_days=None,
-            server_access_logs=access_logs_bucket,
-            server_access_logs_prefix="s3/data/",
         )
         self.jobs = {
             job.name: EcsJob(
@@ -250,17 +256,58 @@ class EcsJobs(Construct):
             iam.PolicyStatement(
                 sid="ReadJobLogs",
                 actions=["logs:GetLogEvents"],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name=f"{job.log_group.log_group_name}:log-stream:{JOB_LOG_STREAM_PREFIX}/*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                    for job in jobs
-                ],
+                resources=self._log_stream_arns(),
             )
         )
+
+    def grant_follow_deferred(self, role: iam.IRole) -> None:
+        """Let ``role`` (the triggerer's) follow deferred jobs: exactly the calls of the provider's
+        ``TaskDoneTrigger`` (amazon provider 9.39.0, ``airflow/providers/amazon/aws/triggers/ecs.py``),
+        which ``EcsRunTaskOperator(deferrable=True)`` hands the wait to:
+
+        - ``ecs:DescribeTasks`` (the ``tasks_stopped`` waiter) on the jobs cluster's tasks only
+          (resource ``task/<jobs cluster>/*`` and the ``ecs:cluster`` condition, as in
+          :meth:`grant_run`);
+        - ``logs:GetLogEvents`` (``_forward_logs``, when the operator has ``awslogs_group``) on the
+          jobs' log streams only.
+
+        No RunTask, StopTask, ListTasks or PassRole: the worker starts, reattaches and stops the
+        job; the trigger only waits. Nothing without jobs.
+
+        Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+        """
+        if not self.jobs:
+            return
+        cluster = self.cluster
+        stack = Stack.of(self)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WaitForDeferredJobs",
+                actions=["ecs:DescribeTasks"],
+                resources=[stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")],
+                conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ForwardDeferredJobLogs",
+                actions=["logs:GetLogEvents"],
+                resources=self._log_stream_arns(),
+            )
+        )
+
+    def _log_stream_arns(self) -> list[str]:
+        """ARNs of the jobs' awslogs streams (``job/*`` in each job's log group)."""
+        stack = Stack.of(self)
+        return [
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"{job.log_group.log_group_name}:log-stream:{JOB_LOG_STREAM_PREFIX}/*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for job in self.jobs.values()
+        ]
 
     def airflow_variables(
         self,

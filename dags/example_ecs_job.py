@@ -10,6 +10,12 @@ choice, log group and data bucket), and the DAG reads it at run time through tem
 
 The operator runs inside an Airflow worker task (itself an ECS task), which may run, follow,
 stop and reattach to exactly the jobs of the configuration (``constructs_lib/ecs_jobs.py``).
+
+``example_ecs_job_deferrable`` runs the same job with ``deferrable=True``: the worker starts the
+job and frees its slot (the worker task ends), the triggerer waits for the job to stop and
+forwards its log lines (the provider's ``TaskDoneTrigger``), and a new worker task checks the
+job's exit code. The triggerer may only wait for and read the logs of the jobs cluster's tasks.
+A deferred task's log page in the UI: see executor/README.md.
 """
 
 from __future__ import annotations
@@ -30,18 +36,14 @@ def setting(name: str) -> str:
     return "{{ " + JOB + "." + name + " }}"
 
 
-@dag(
-    dag_id="example_ecs_job",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    tags=["example", "ecs-job"],
-    render_template_as_native_obj=True,
-    default_args={"retries": 1},
-)
-def example_ecs_job():
-    EcsRunTaskOperator(
-        task_id="upload_file_to_s3",
+def run_job(task_id: str, *, deferrable: bool) -> EcsRunTaskOperator:
+    """The operator that runs the job once, from the job's settings (see the module docstring).
+
+    :param deferrable: hand the wait to the triggerer (``TaskDoneTrigger``) instead of keeping a
+        worker task for the job's whole run.
+    """
+    return EcsRunTaskOperator(
+        task_id=task_id,
         cluster=setting("cluster"),
         task_definition=setting("task_definition"),
         container_name=setting("container_name"),
@@ -72,7 +74,30 @@ def example_ecs_job():
         # A worker restarted while the job runs (e.g. a Spot interruption) follows the same job
         # instead of starting a second one.
         reattach=True,
+        deferrable=deferrable,
+        # Deferred: the trigger polls DescribeTasks every 10 s (the operator's default is 6 s).
+        waiter_delay=10,
     )
 
 
+DAG_ARGS = dict(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    render_template_as_native_obj=True,
+    default_args={"retries": 1},
+)
+
+
+@dag(dag_id="example_ecs_job", tags=["example", "ecs-job"], **DAG_ARGS)
+def example_ecs_job():
+    run_job("upload_file_to_s3", deferrable=False)
+
+
+@dag(dag_id="example_ecs_job_deferrable", tags=["example", "ecs-job", "deferrable"], **DAG_ARGS)
+def example_ecs_job_deferrable():
+    run_job("upload_file_to_s3", deferrable=True)
+
+
 dag_object = example_ecs_job()
+deferrable_dag_object = example_ecs_job_deferrable()

@@ -192,3 +192,5 @@ class ClusterStack(Stack):
             description="Container name in the workers' task definition",
         )
         self.jobs.grant_run(self.workers.task_role)
+        # Deferrable jobs (EcsRunTaskOperator(deferrable=True)): the triggerer waits for them.
+        self.jobs.grant_follow_deferred(self.service_roles.roles["Triggerer"])

@@ -93,6 +93,11 @@ REASONS = {
         "ARNs exist only after RunTask, so the resource is the jobs cluster's tasks, a cluster that "
         "holds nothing but jobs (never the services' or workers' tasks)."
     ),
+    "JOB_TASKS_DEFERRED": (
+        "EcsRunTaskOperator(deferrable=True) hands the wait to the triggerer's TaskDoneTrigger "
+        "(DescribeTasks only); task ARNs exist only after RunTask, so the resource is the jobs "
+        "cluster's tasks, a cluster that holds nothing but jobs."
+    ),
     "JOB_LIST_TASKS": (
         "EcsRunTaskOperator(reattach=True) calls ListTasks, which names no task; the statement is "
         "limited to the jobs cluster by its ecs:cluster condition."
@@ -213,6 +218,10 @@ def _acknowledge_jobs(cluster: cdk.Stack, config: DeploymentConfig) -> None:
     _ack_matching_resources(workers_policy, r":task/.*/\*$", REASONS["JOB_TASKS"])
     _ack_matching_resources(workers_policy, r":log-stream:job/\*$", REASONS["JOB_LOGS"])
     _ack(workers_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["JOB_LIST_TASKS"])
+    # Deferrable jobs: the triggerer's TaskDoneTrigger waits (DescribeTasks) and forwards the log.
+    triggerer_policy = _find(cluster, "ServiceRoles/Triggerer/DefaultPolicy")
+    _ack_matching_resources(triggerer_policy, r":task/.*/\*$", REASONS["JOB_TASKS_DEFERRED"])
+    _ack_matching_resources(triggerer_policy, r":log-stream:job/\*$", REASONS["JOB_LOGS"])
     if not config.monitoring.container_insights:
         _ack(_find(cluster, "Jobs/Cluster"), "AwsSolutions-ECS4", REASONS["ECS4_OFF"])
     jobs = _find(cluster, "Jobs")

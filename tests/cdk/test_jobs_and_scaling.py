@@ -215,10 +215,17 @@ class TestEcsJobs:
             ("tcp", 443, 443, "0.0.0.0/0")
         ]
 
-    def test_without_jobs_there_is_no_data_bucket_and_no_job_grant(self, synth):
+    def test_without_jobs_only_the_data_bucket_stays_and_there_is_no_job_grant(self, synth):
+        """The data bucket keeps its logical ID without jobs (jobs on -> off -> on loses no data);
+        no cluster, job, or grant to the workers or the triggerer."""
         t = synth("no-jobs").template("cluster").to_json()
-        assert not [k for k in t["Resources"] if k.startswith("Jobs")]
+        jobs = {k: r["Type"] for k, r in t["Resources"].items() if k.startswith("Jobs")}
+        assert {k for k, type_ in jobs.items() if type_ == "AWS::S3::Bucket"} == {"JobsData2621DEEE"}
+        assert not [type_ for type_ in jobs.values() if type_.startswith(("AWS::ECS::", "AWS::IAM::Role", "AWS::Logs::"))]
         assert not {s.get("Sid") for s in _policy_statements(t, "WorkersTaskRoleDefaultPolicy")} & {"RunJobs", "PassJobRoles"}
+        assert not [k for k in t["Resources"] if k.startswith("ServiceRolesTriggererDefaultPolicy")] or not {
+            s.get("Sid") for s in _policy_statements(t, "ServiceRolesTriggererDefaultPolicy")
+        } & {"WaitForDeferredJobs", "ForwardDeferredJobLogs"}
 
     def test_job_dockerfiles_pass_hadolint(self):
         dockerfiles = sorted((PROJECT_ROOT / "jobs").glob("*/Dockerfile"))

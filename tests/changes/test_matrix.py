@@ -49,6 +49,8 @@ SAFE = {
     "NAT 1 -> 0": (BASE, {"nat_gateways": "0"}),
     "add a worker queue": (BASE, {"worker_queues": '{"large": {"cpu": 2048, "memory_mib": 8192}}'}),
     "remove the worker queue": ({"worker_queues": '{"large": {"cpu": 2048, "memory_mib": 8192}}'}, BASE),
+    # The jobs' data bucket stays without jobs (constructs_lib/ecs_jobs.py): on -> off -> on loses nothing.
+    "remove every job": (BASE, {"jobs": "{}"}),
     "add the jobs back": ({"jobs": "{}"}, BASE),
     "ECS Exec on": (BASE, {"enable_ecs_exec": "true", "read_only_root_filesystem": "false"}),
     "log retention": (BASE, {"log_retention_days": "90"}),
@@ -65,8 +67,6 @@ SAFE = {
 DESTRUCTIVE = {
     "vpc_cidr": (BASE, {"vpc_cidr": "10.1.0.0/16"}, None, "vpc_cidr"),
     "project_name": (BASE, {"project_name": "other"}, None, "project_name"),
-    # The ECS jobs' data bucket exists only while jobs are configured (constructs_lib/ecs_jobs.py).
-    "remove every job": (BASE, {"jobs": "{}"}, None, "jobs"),
     # The database moves to another VPC: its DB subnet group cannot take the other VPC's subnets.
     "created VPC -> existing VPC": (IN_ACCOUNT, EXISTING_VPC, None, "vpc_id"),
     "existing VPC -> created VPC": (EXISTING_VPC, IN_ACCOUNT, None, "vpc_id"),

@@ -49,7 +49,7 @@ def test_shipped_dags_pass(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok example_pipeline.py: example_pipeline" in result.stdout
     assert "ok example_ecs_job.py: example_ecs_job" in result.stdout
-    assert "All 2 DAG(s) pass." in result.stdout
+    assert "All 3 DAG(s) pass." in result.stdout
     assert not list(tmp_path.iterdir()), "the check wrote into HOME"
 
 
@@ -154,7 +154,7 @@ def test_the_example_ecs_job_dag_is_refused_when_its_job_is_not_configured(tmp_p
     result = check("dags", "--cdk-args", "-c jobs={}", home=tmp_path)
     assert result.returncode == 1
     assert fail_lines(result) == [
-        "FAIL example_ecs_job.py:25: unknown variable: Airflow variable 'ecs_job_upload_file_to_s3' is not set by this "
+        "FAIL example_ecs_job.py:31: unknown variable: Airflow variable 'ecs_job_upload_file_to_s3' is not set by this "
         "deployment, which sets [] for its ECS jobs (cdk.json with -c jobs={} (stage dev)): add the job to the jobs "
         "key (README, ECS jobs from DAGs) or fix the name"
     ]

@@ -295,6 +295,7 @@ def deployment(monkeypatch):
             cluster=cluster,
             services_cluster=services_cluster,
             family=props["Family"],
+            resolve=resolve,
         )
         state_manager.unset_transition("ecs::task")
 
@@ -449,3 +450,145 @@ def test_reattach_follows_the_job_a_restarted_worker_had_started(deployment, mon
     assert deployment.ecs.list_tasks(cluster=operator.cluster, desiredStatus="STOPPED")["taskArns"] == [earlier["arn"]]
     assert deployment.ecs.list_tasks(cluster=operator.cluster, desiredStatus="RUNNING")["taskArns"] == []
     assert runner.results == {earlier["arn"]: 0} and result.startswith("uploaded s3://")
+
+
+# --- Deferrable: EcsRunTaskOperator(deferrable=True) in ``example_ecs_job_deferrable`` ----------
+#: The triggerer's statements for deferred jobs (constructs_lib/ecs_jobs.py, grant_follow_deferred).
+DEFERRED_SIDS = ("WaitForDeferredJobs", "ForwardDeferredJobLogs")
+
+
+def triggerer_policy() -> dict:
+    """The triggerer task role's synthesized policy document (unresolved)."""
+    return resource(template("cluster"), "ServiceRolesTriggererDefaultPolicy", "AWS::IAM::Policy")[1]["Properties"]["PolicyDocument"]
+
+
+def resolved_triggerer_policy(deployment) -> dict:
+    """The triggerer's policy with the moto resources filled in. Its Secrets Manager statements
+    (the secrets imported from the database stack, which this test does not deploy) are left out:
+    they grant no ECS or CloudWatch Logs call."""
+    document = copy.deepcopy(triggerer_policy())
+    document["Statement"] = [
+        s for s in document["Statement"]
+        if not all(a.startswith("secretsmanager:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    ]
+    return deployment.resolve(document)
+
+
+def without(document: dict, *sids: str) -> dict:
+    document = copy.deepcopy(document)
+    document["Statement"] = [s for s in document["Statement"] if s.get("Sid") not in sids]
+    return document
+
+
+def run_deferred_example_dag(deployment, monkeypatch, triggerer: dict):
+    """Run ``example_ecs_job_deferrable`` as Airflow does: the worker (the synthesized worker
+    policy) starts the job and defers; the trigger's calls run with ``triggerer`` as the
+    triggerer's permissions; a worker resumes with ``execute_complete``.
+
+    The trigger's calls are those of ``TaskDoneTrigger.run`` (provider 9.39.0): the
+    ``tasks_stopped`` waiter (DescribeTasks) on the trigger's cluster and task, and
+    ``GetLogEvents`` on its log group and stream, made here with boto3's clients (the same API
+    calls and waiter model; the trigger itself uses aiobotocore, which moto does not serve and the
+    test environment does not install). Returns (result, runner, trigger kwargs)."""
+    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.sdk.execution_time.context import VariableAccessor
+
+    worker = user_with_policy(deployment.iam, f"dworker-{time.monotonic_ns()}", deployment.policies["worker"])
+    trig = boto3.Session(**user_with_policy(deployment.iam, f"triggerer-{time.monotonic_ns()}", triggerer), region_name=REGION)
+    job = boto3.Session(**user_with_policy(deployment.iam, f"job-{time.monotonic_ns()}", deployment.policies["job"]), region_name=REGION)
+    execution = boto3.Session(**user_with_policy(deployment.iam, f"exec-{time.monotonic_ns()}", deployment.policies["execution"]), region_name=REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", worker["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", worker["aws_secret_access_key"])
+
+    dag = load_module(PROJECT_ROOT / "dags" / "example_ecs_job.py", "example_ecs_job_dag").deferrable_dag_object
+    assert dag.dag_id == "example_ecs_job_deferrable"
+    operator = dag.get_task("upload_file_to_s3")
+    assert operator.deferrable is True
+    ti = SimpleNamespace(dag_id=dag.dag_id, task_id=operator.task_id, run_id=RUN_ID, map_index=-1, xcoms={})
+    ti.xcom_push = lambda key, value: ti.xcoms.__setitem__(key, value)
+    context = {
+        "var": {"json": VariableAccessor(deserialize_json=True), "value": VariableAccessor(deserialize_json=False)},
+        "ds": "2026-11-25",
+        "ti": ti,
+        "run_id": RUN_ID,
+    }
+    operator.render_template_fields(context)
+    runner = FakeJobRunner(
+        deployment.job_env,
+        job.client("s3"),
+        execution.client("logs"),
+        deployment.settings["log_group"],
+        deployment.settings["log_stream_prefix"],
+        deployment.settings["container_name"],
+        ready=lambda: operator.arn is not None,
+    )
+    runner.start()
+    try:
+        with enable_iam_authentication():
+            with pytest.raises(TaskDeferred) as deferred:
+                operator.execute(context)
+        path, kwargs = deferred.value.trigger.serialize()
+        assert path == "airflow.providers.amazon.aws.triggers.ecs.TaskDoneTrigger"
+        # The triggerer's calls, with the triggerer's permissions only.
+        with enable_iam_authentication():
+            trig.client("ecs").get_waiter("tasks_stopped").wait(
+                cluster=kwargs["cluster"], tasks=[kwargs["task_arn"]], WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
+            )
+            forwarded = trig.client("logs").get_log_events(
+                logGroupName=kwargs["log_group"], logStreamName=kwargs["log_stream"], startFromHead=True
+            )["events"]
+        # A worker resumes the task: it checks the job's exit code and returns its last log line.
+        with enable_iam_authentication():
+            result = operator.execute_complete(
+                context, {"status": "success", "task_arn": kwargs["task_arn"], "cluster": kwargs["cluster"]}
+            )
+    finally:
+        runner.stop()
+    assert not runner.errors, runner.errors
+    return result, runner, kwargs, forwarded
+
+
+def test_the_deferrable_dag_runs_its_job_with_the_synthesized_grants(deployment, monkeypatch):
+    triggerer = resolved_triggerer_policy(deployment)
+    result, runner, kwargs, forwarded = run_deferred_example_dag(deployment, monkeypatch, triggerer)
+
+    assert kwargs["cluster"] == deployment.settings["cluster"]
+    assert kwargs["log_group"] == deployment.settings["log_group"]
+    assert kwargs["log_stream"].startswith(f"{deployment.settings['log_stream_prefix']}/{deployment.settings['container_name']}/")
+    assert runner.results == {kwargs["task_arn"]: 0}
+    bucket = deployment.settings["data_bucket"]
+    [obj] = deployment.s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert result == f"uploaded s3://{bucket}/{obj['Key']}"
+    # The trigger forwarded the job's log lines to the task's log.
+    assert any(e["message"] == result for e in forwarded)
+
+
+@pytest.mark.parametrize(
+    ("sids", "error"),
+    [
+        (DEFERRED_SIDS, WaiterError),  # the triggerer's role as it was: task logs only
+        (("WaitForDeferredJobs",), WaiterError),  # DescribeTasks in the tasks_stopped waiter
+        (("ForwardDeferredJobLogs",), ClientError),  # GetLogEvents forwarding the job's lines
+    ],
+)
+def test_each_triggerer_grant_is_needed(deployment, monkeypatch, sids, error):
+    triggerer = resolved_triggerer_policy(deployment)
+    policy = without(triggerer, *sids)
+    assert len(policy["Statement"]) == len(triggerer["Statement"]) - len(sids), f"no statements {sids} in the triggerer's policy"
+    with pytest.raises(error) as raised:
+        run_deferred_example_dag(deployment, monkeypatch, policy)
+    assert "AccessDenied" in str(raised.value) or "not authorized" in str(raised.value)
+
+
+def test_the_triggerer_follows_only_the_jobs_cluster_and_log_streams():
+    """moto ignores resources and conditions outside S3: they are checked on the template."""
+    statements = {s.get("Sid"): s for s in triggerer_policy()["Statement"]}
+    wait, logs = statements["WaitForDeferredJobs"], statements["ForwardDeferredJobLogs"]
+    assert wait["Action"] == "ecs:DescribeTasks"
+    assert set(wait["Condition"]["ArnEquals"]) == {"ecs:cluster"}
+    assert "JobsCluster" in json.dumps(wait["Condition"]) and "JobsCluster" in json.dumps(wait["Resource"])
+    assert ":task/" in json.dumps(wait["Resource"])
+    assert logs["Action"] == "logs:GetLogEvents"
+    assert "JobsUploadFileToS3Logs" in json.dumps(logs["Resource"]) and ":log-stream:job/*" in json.dumps(logs["Resource"])
+    ecs_or_logs = [a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if a.split(":")[0] in ("ecs", "logs", "iam")]
+    assert sorted(ecs_or_logs) == ["ecs:DescribeTasks", "logs:GetLogEvents"]
