@@ -212,6 +212,7 @@ def to_config(s: Settings) -> DeploymentConfig:
         retain_data=s.retain_data,
         log_retention_days=s.log_retention_days,
         dag_bundle=s.dag_bundle,
+        secrets_backend=s.secrets_backend,
         enable_ecs_exec=s.enable_ecs_exec,
         read_only_root_filesystem=s.read_only_root_filesystem,
         admin_username=s.admin_username,

@@ -308,6 +308,8 @@ class DeploymentConfig:
     :param jobs: container jobs DAGs run with ``EcsRunTaskOperator`` (see :class:`JobConfig`).
     :param office_hours: scheduled scaling to zero outside office hours, or None (always on).
     :param api_server_autoscaling: automatic scaling of the api-server, or None (fixed count).
+    :param secrets_backend: ``secrets-manager`` (connections and variables read from AWS Secrets
+        Manager under ``<project>/<stage>/connections|variables/``) or ``none``.
     """
 
     project_name: str
@@ -330,6 +332,7 @@ class DeploymentConfig:
     office_hours: OfficeHoursConfig | None
     api_server_autoscaling: ApiServerAutoScalingConfig | None
     monitoring: MonitoringConfig
+    secrets_backend: str = "secrets-manager"
 
     @property
     def deployment_name(self) -> str:

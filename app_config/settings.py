@@ -313,6 +313,11 @@ class Settings(BaseModel):
         30, "CloudWatch Logs retention (an accepted value, e.g. 30, 90, 365)")
     dag_bundle: Annotated[Literal["image", "s3"], BeforeValidator(lower)] = setting(
         "image", "`image` or `s3`", problem="{key}={value}: use image (dags/ baked into the image) or s3")
+    secrets_backend: Annotated[Literal["secrets-manager", "none"], BeforeValidator(lower)] = setting(
+        "secrets-manager", "`secrets-manager`: connections and variables are read from AWS Secrets Manager under "
+        "`<project>/<stage>/connections/` and `<project>/<stage>/variables/` before the metadata DB (see "
+        "[Connections and variables](#connections-and-variables)); `none`: the UI and the DB only",
+        problem="{key}={value}: use secrets-manager (connections and variables from AWS Secrets Manager) or none")
     enable_ecs_exec: bool = setting(
         False, "`aws ecs execute-command` into the services, sessions logged to CloudWatch. Needs "
         "`read_only_root_filesystem=false` (refused otherwise): the SSM agent ECS Exec injects writes to the "

@@ -56,6 +56,40 @@ LOCAL_DAG_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 S3_DAG_BUNDLE = "airflow.providers.amazon.aws.bundles.s3.S3DagBundle"
 #: Where the image keeps the DAGs (docker/Dockerfile copies dags/ there).
 IMAGE_DAGS_FOLDER = "/opt/airflow/dags"
+SECRETS_MANAGER_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+
+
+def secrets_prefixes(project_name: str, stage: str) -> dict[str, str]:
+    """Return the Secrets Manager name prefixes of a deployment's connections and variables:
+    ``{"connections": "<project>/<stage>/connections", "variables": "<project>/<stage>/variables"}``.
+
+    The amazon provider's ``SecretsManagerBackend`` looks a connection up as
+    ``<connections_prefix>/<conn_id>`` (``sep`` defaults to ``/``), a variable as
+    ``<variables_prefix>/<key>``. The operations CLI (``airflow-ecs connections|variables``) writes
+    the same names.
+    """
+    return {kind: f"{project_name}/{stage}/{kind}" for kind in ("connections", "variables")}
+
+
+def secrets_backend_environment(project_name: str, stage: str) -> dict[str, str]:
+    """Return ``[secrets] backend`` and ``backend_kwargs`` for the amazon provider's
+    ``SecretsManagerBackend`` over :func:`secrets_prefixes`.
+
+    ``config_prefix`` is ``null``: the provider's default ``airflow/config`` would make every
+    ``*_secret`` option lookup read a name shared by all deployments of the account, outside the
+    task roles' grant. Airflow consults this backend before the ``AIRFLOW_CONN_*`` variables and
+    the metadata DB; a name that does not exist falls through to them.
+    """
+    prefixes = secrets_prefixes(project_name, stage)
+    kwargs = {
+        "connections_prefix": prefixes["connections"],
+        "variables_prefix": prefixes["variables"],
+        "config_prefix": None,
+    }
+    return {
+        "AIRFLOW__SECRETS__BACKEND": SECRETS_MANAGER_BACKEND,
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(kwargs, separators=(",", ":")),
+    }
 
 
 def execution_api_url(namespace_name: str, service_name: str, port: int) -> str:
@@ -98,12 +132,15 @@ class AirflowCommonSettings:
     :param execution_api_url: see :func:`execution_api_url`.
     :param task_logs_bucket_name: bucket of the remote task logs.
     :param dag_bundle_config_list: see :func:`dag_bundle_config`.
+    :param secrets_backend: environment of ``[secrets]`` (see :func:`secrets_backend_environment`),
+        empty for none.
     """
 
     region: str
     execution_api_url: str
     task_logs_bucket_name: str
     dag_bundle_config_list: str
+    secrets_backend: tuple[tuple[str, str], ...] = ()
 
     def environment(self) -> dict[str, str]:
         """Return the environment shared by every container (no secrets)."""
@@ -119,6 +156,7 @@ class AirflowCommonSettings:
             "AIRFLOW__LOGGING__ENCRYPT_S3_LOGS": "False",
             # An empty AWS connection: boto3 takes the task role's credentials.
             "AIRFLOW_CONN_AWS_DEFAULT": "aws://",
+            **dict(self.secrets_backend),
         }
 
     def worker_environment(self) -> dict[str, str]:

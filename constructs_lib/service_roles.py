@@ -6,6 +6,7 @@ between them is written in one stack, with no cross-stack reference inside a pol
 
 from __future__ import annotations
 
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -56,3 +57,47 @@ class AirflowServiceRoles(Construct):
             if dags_bucket is not None and component in READS_DAG_BUCKET:
                 dags_bucket.grant_read(role)
             self.roles[component] = role
+
+
+def grant_read_connections_and_variables(role: iam.IRole, prefixes: dict[str, str]) -> None:
+    """Let ``role`` read the deployment's connections and variables in Secrets Manager, and nothing
+    else: ``secretsmanager:GetSecretValue`` (the only call ``SecretsManagerBackend._get_secret_value``
+    of the amazon provider makes) on ``arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix>/*``.
+
+    The trailing ``*`` stands for the connection id or variable key and for the ``-XXXXXX`` suffix
+    Secrets Manager appends to every secret's ARN; a ``-??????`` pattern would also need a wildcard
+    for the id, so it would not be narrower. The ``/`` before the ``*`` keeps another deployment's
+    names (``<project>/<stage>x/...``) out. No ``kms:Decrypt``: secrets the CLI writes use the AWS
+    managed key ``aws/secretsmanager``, whose key policy lets the account's principals decrypt through
+    Secrets Manager. Actions:
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html
+
+    Who needs it (Airflow 3.3.2, ``ensure_secrets_backend_loaded`` in
+    ``airflow/sdk/execution_time/supervisor.py`` and ``Connection.get_connection_from_secrets``):
+    every process that resolves a connection or variable consults the configured backend first. The
+    workers (the task runner, and its supervisor for the remote-logging connection), the api-server
+    (the Execution API's ``/connections`` and ``/variables`` routes), the triggerer (its trigger
+    runner and supervisor), the dag-processor (top-level ``Variable.get`` while parsing, and the DAG
+    bundles) and the scheduler (the executor's ``aws_default`` connection).
+
+    :param role: a task role.
+    :param prefixes: ``{"connections": ..., "variables": ...}`` from
+        ``constructs_lib.airflow_settings.secrets_prefixes``.
+    """
+    stack = Stack.of(role)
+    resources = [
+        stack.format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{prefix}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for prefix in (prefixes["connections"], prefixes["variables"])
+    ]
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadConnectionsAndVariables",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=resources,
+        )
+    )

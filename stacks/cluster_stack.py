@@ -11,13 +11,19 @@ from constructs import Construct
 
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
-from constructs_lib.airflow_settings import AirflowCommonSettings, dag_bundle_config, execution_api_url
+from constructs_lib.airflow_settings import (
+    AirflowCommonSettings,
+    dag_bundle_config,
+    execution_api_url,
+    secrets_backend_environment,
+    secrets_prefixes,
+)
 from constructs_lib.buckets import secure_bucket
 from constructs_lib.ecs_jobs import EcsJobs
 from constructs_lib.network import API_SERVER_PORT
 from constructs_lib.monitoring import metrics_environment
 from constructs_lib.service_linked_role import EcsServiceLinkedRole
-from constructs_lib.service_roles import AirflowServiceRoles
+from constructs_lib.service_roles import AirflowServiceRoles, grant_read_connections_and_variables
 from constructs_lib.workers import WorkerTaskDefinition
 
 #: Cloud Map name of the api-server; workers reach the Execution API at this private DNS name.
@@ -130,6 +136,8 @@ class ClusterStack(Stack):
             dag_bundle_config_list=dag_bundle_config(
                 config.dag_bundle, self.dags_bucket.bucket_name if self.dags_bucket else None
             ),
+            secrets_backend=tuple(secrets_backend_environment(config.project_name, config.stage).items())
+            if config.secrets_backend == "secrets-manager" else (),
         )
         self.jobs = EcsJobs(
             self,
@@ -176,6 +184,10 @@ class ClusterStack(Stack):
         )
         self.workers.grant_launch(self.service_roles.roles["Scheduler"], self.cluster)
         self.workers.grant_read_live_logs(self.service_roles.roles["ApiServer"])
+        if config.secrets_backend == "secrets-manager":
+            prefixes = secrets_prefixes(config.project_name, config.stage)
+            for role in (*self.service_roles.roles.values(), self.workers.task_definition.task_role):
+                grant_read_connections_and_variables(role, prefixes)
 
         # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name, description="ECS cluster")

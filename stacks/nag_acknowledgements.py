@@ -111,6 +111,11 @@ REASONS = {
         "CDK's AwsCustomResource provider (creates the ECS service-linked role when the account "
         "has none) writes its own logs with the AWS managed AWSLambdaBasicExecutionRole policy."
     ),
+    "CONNECTIONS_SECRETS": (
+        "Airflow's SecretsManagerBackend reads <project>/<stage>/connections/<conn_id> and "
+        "/variables/<key>: the names are the DAGs' connection ids and variable keys, and every "
+        "secret ARN ends in a random suffix; GetSecretValue only, on the deployment's two prefixes."
+    ),
     "ELB2_NO_REGION": (
         "ALB access logs need a concrete region (the bucket policy names the region's ELB "
         "account); set account and region in the configuration to enable them."
@@ -147,6 +152,7 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
         for action in s3_actions:
             _ack(policy, f"AwsSolutions-IAM5[Action::{action}]", REASONS["S3_GRANT"])
         _ack_matching_resources(policy, r"/task-logs/\*$|<Dags[0-9A-F]{8}\.Arn>/\*$", REASONS["S3_GRANT"])
+        _ack_matching_resources(policy, r":secret:[^:]+/(connections|variables)/\*$", REASONS["CONNECTIONS_SECRETS"])
         if config.enable_ecs_exec:
             _ack(policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_EXEC"])
             _ack_matching_resources(policy, r":log-group:<ExecSessionLogs[0-9A-F]{8}>:\*$", REASONS["ECS_EXEC"])

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, Profi
 
 from airflow_ecs_ops import logs as logs_mod
 from airflow_ecs_ops import office_hours, preflight, publish as publish_mod, shell as shell_mod, tasks
+from airflow_ecs_ops import secrets as secrets_mod
 from airflow_ecs_ops.deployment import (
     COMPONENTS,
     SERVICES,
@@ -335,6 +336,11 @@ def publish(click_ctx: click.Context, version: str | None, engine: str, assembly
     image = publish_mod.publish(ctx.client("ecr"), engine, staged, repository_uri, tag)
     click.echo(f"published {image}")
     click.echo(f"deploy it: make deploy CDK_ARGS='-c image_tag={tag}'")
+
+
+# Connections and variables in Secrets Manager (airflow_ecs_ops/secrets.py).
+for _group in secrets_mod.commands(_ctx):
+    cli.add_command(_group)
 
 
 def main() -> None:

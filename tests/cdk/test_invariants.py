@@ -11,8 +11,9 @@ from tests.cdk.conftest import resources_of
 
 SECRET_NAME = re.compile(r"password|secret|token|fernet|private_key|api_key", re.IGNORECASE)
 #: Environment names that look secret but hold no secret: commands that read one, and the ARNs
-#: those commands read (airflow_ecs_fargate.config_commands).
-NOT_SECRET_VALUES = re.compile(r"_CMD$|_SECRET_ARN$")
+#: those commands read (airflow_ecs_fargate.config_commands), and the ``[secrets]`` section's
+#: backend class and its kwargs (name prefixes, constructs_lib.airflow_settings).
+NOT_SECRET_VALUES = re.compile(r"_CMD$|_SECRET_ARN$|^AIRFLOW__SECRETS__BACKEND(_KWARGS)?$")
 
 
 def all_resources(synthesized, type_):

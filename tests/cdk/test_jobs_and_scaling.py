@@ -191,7 +191,8 @@ class TestEcsJobs:
         statements = _policy_statements(dev.template("cluster").to_json(), "WorkersTaskRoleDefaultPolicy")
         actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
         assert {a for a in actions if not a.startswith("s3:")} == {
-            "ecs:RunTask", "ecs:DescribeTasks", "ecs:StopTask", "ecs:ListTasks", "iam:PassRole", "logs:GetLogEvents"
+            "ecs:RunTask", "ecs:DescribeTasks", "ecs:StopTask", "ecs:ListTasks", "iam:PassRole", "logs:GetLogEvents",
+            "secretsmanager:GetSecretValue",  # connections and variables: tests/cdk/test_connections_backend.py
         }
         assert not any("*" in a.split(":")[1] for a in actions if not a.startswith("s3:"))
 

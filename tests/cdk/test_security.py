@@ -87,6 +87,12 @@ class TestLeastPrivilege:
         for logical_id, s in statements(cluster):
             if logical_id.startswith("WorkersTaskRole"):
                 text = json.dumps(s)
+                if s.get("Sid") == "ReadConnectionsAndVariables":
+                    # The deployment's connections and variables only: tests/cdk/test_connections_backend.py.
+                    assert s["Action"] == "secretsmanager:GetSecretValue", text
+                    ends = [r if isinstance(r, str) else r["Fn::Join"][1][-1] for r in s["Resource"]]
+                    assert len(ends) == 2 and all(e.endswith(("/connections/*", "/variables/*")) for e in ends), text
+                    continue
                 assert not any(a.startswith(("rds", "secretsmanager", "kms")) for a in as_list(s["Action"])), text
                 assert "ImportValue" not in text, f"worker task role reaches into another stack: {text}"
 
@@ -229,7 +235,8 @@ class TestSecretsOnlyWhereUsed:
         """The _CMD helpers read these two secrets with the task role; nothing else is readable."""
         t = dev.templates()["cluster"]
         for component in ("Scheduler", "ApiServer", "DagProcessor", "Triggerer"):
-            found = [s for logical_id, s in statements(t) if logical_id.startswith(f"ServiceRoles{component}") and any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+            # Connections and variables: tests/cdk/test_connections_backend.py.
+            found = [s for logical_id, s in statements(t) if logical_id.startswith(f"ServiceRoles{component}") and any(a.startswith("secretsmanager:") for a in as_list(s["Action"])) and s.get("Sid") != "ReadConnectionsAndVariables"]
             assert len(found) == 1, component
             (s,) = found
             assert s["Action"] == "secretsmanager:GetSecretValue"

@@ -172,9 +172,10 @@ class TestCluster:
         t = dev.template("cluster").to_json()
         policy = next(v for k, v in resources_of(t, "AWS::IAM::Policy").items() if k.startswith("WorkersTaskRole"))
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        # Besides task logs, only the grants to run the ECS jobs (tests/cdk/test_jobs_and_scaling.py).
+        # Besides task logs, only the grants to run the ECS jobs (tests/cdk/test_jobs_and_scaling.py)
+        # and to read connections and variables (tests/cdk/test_connections_backend.py).
         job_sids = {"RunJobs", "FollowJobs", "ReattachJobs", "PassJobRoles", "ReadJobLogs"}
-        assert {s["Sid"] for s in statements} == job_sids | {"ListTaskLogs", "WriteTaskLogs"}
+        assert {s["Sid"] for s in statements} == job_sids | {"ListTaskLogs", "WriteTaskLogs", "ReadConnectionsAndVariables"}
         by_sid = {s["Sid"]: s for s in statements}
         assert by_sid["WriteTaskLogs"]["Action"] == ["s3:GetObject", "s3:PutObject"]
         assert by_sid["WriteTaskLogs"]["Resource"]["Fn::Join"][1][-1] == "/task-logs/*"

@@ -41,6 +41,8 @@ SAFE = {
     "private UI off": ({"ui_private_only": "true"}, BASE),
     "DAG bundle image -> s3": (BASE, {"dag_bundle": "s3"}),
     "DAG bundle s3 -> image": ({"dag_bundle": "s3"}, BASE),
+    "secrets backend off": (BASE, {"secrets_backend": "none"}),
+    "secrets backend on": ({"secrets_backend": "none"}, BASE),
     "office hours on": (BASE, OFFICE_HOURS),
     "office hours off": (OFFICE_HOURS, BASE),
     "office hours ui -> environment": ({"office_hours_scope": "ui"}, OFFICE_HOURS),
