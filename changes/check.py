@@ -396,7 +396,8 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
         for lid, cause in replaced[role].items():
             rtype = a_stack.resources[lid]["Type"]
             if rtype in STATEFUL_TYPES:
-                report.findings.append(finding(DATA_LOSS, stack, lid, rtype, f"replaced ({cause.text}): the new one starts empty", cause.values))
+                report.findings.append(finding(DATA_LOSS, stack, lid, rtype,
+                                               f"replaced ({cause.text}): the new one starts empty", cause.values))
             else:
                 report.changes.append(f"{stack} {lid} ({rtype}) replaced: {cause.text}")
             failure = _custom_name_conflict(b_stack.resources[lid], a_stack.resources[lid], a_stack.region or DEFAULT_REGION)

@@ -61,7 +61,8 @@ def diff(before_dir: str, after_dir: str, allow_replace: str | None, report_only
 
 @main.command("check-deployed")
 @click.option("--cdk-out", default="cdk.out", show_default=True, type=click.Path(file_okay=False), help="cloud assembly to deploy")
-@click.option("--region", envvar="AWS_REGION", default=None, help="region of the stacks when the assembly names none (default: AWS_REGION, else the profile's)")
+@click.option("--region", envvar="AWS_REGION", default=None,
+              help="region of the stacks when the assembly names none (default: AWS_REGION, else the profile's)")
 @click.option("--allow-replace", default=None, help="logical IDs to replace on purpose, comma-separated")
 @click.option("--report-only", is_flag=True, help="print the report, exit 0 whatever it finds")
 def check_deployed(cdk_out: str, region: str | None, allow_replace: str | None, report_only: bool) -> None:

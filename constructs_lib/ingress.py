@@ -83,7 +83,8 @@ class UiLoadBalancer(Construct):
         if domain_name and not (hosted_zone_id and hosted_zone_name):
             raise ValueError("domain_name needs hosted_zone_id and hosted_zone_name")
         subnets = ec2.SubnetSelection(subnet_group_name="Private" if internal else "Public")
-        self.trusted_proxy_cidrs = [subnet.ipv4_cidr_block for subnet in vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnets]
+        selected = vpc.select_subnets(subnet_group_name=subnets.subnet_group_name)
+        self.trusted_proxy_cidrs = [subnet.ipv4_cidr_block for subnet in selected.subnets]
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
             "LoadBalancer",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 
 from cost.assembly import read_templates
 from cost.cli import main, parse_context, pricing_region, synth_context
-from cost.model import HOURS_PER_MONTH, Assumptions, compute
+from cost.model import Assumptions, compute
 from cost.office_hours import awake_hours_per_week, read_schedules
 from cost.prices import PRICES_DIR, CostError, load_prices
 

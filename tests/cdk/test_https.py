@@ -48,7 +48,7 @@ class TestIssuedCertificate:
     def test_https_listener_uses_the_certificate_and_http_redirects(self, app):
         t = app.template("airflow").to_json()
         (cert_id,) = resources_of(t, "AWS::CertificateManager::Certificate")
-        listeners = {l["Properties"]["Port"]: l["Properties"] for l in resources_of(t, "AWS::ElasticLoadBalancingV2::Listener").values()}
+        listeners = {lst["Properties"]["Port"]: lst["Properties"] for lst in resources_of(t, "AWS::ElasticLoadBalancingV2::Listener").values()}
         assert listeners[443]["Certificates"] == [{"CertificateArn": {"Ref": cert_id}}]
         assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
 
@@ -66,7 +66,7 @@ class TestIssuedCertificate:
 def test_a_given_certificate_is_used_and_none_is_issued(prod):
     t = prod.template("airflow").to_json()
     assert not resources_of(t, "AWS::CertificateManager::Certificate")
-    https = next(l for l in resources_of(t, "AWS::ElasticLoadBalancingV2::Listener").values() if l["Properties"]["Port"] == 443)
+    https = next(lst for lst in resources_of(t, "AWS::ElasticLoadBalancingV2::Listener").values() if lst["Properties"]["Port"] == 443)
     assert https["Properties"]["Certificates"] == [{"CertificateArn": TEST_CERTIFICATE}]
     assert env_of(container(t, "api-server"))["AIRFLOW__API__BASE_URL"] == f"https://{DOMAIN}"
     # With a region the configuration checks the certificate's region itself.

@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
-from constructs_lib.monitoring import AIRFLOW_METRICS, EXECUTOR_COUNTERS, NAMESPACE, metrics_environment
+from constructs_lib.monitoring import AIRFLOW_METRICS, NAMESPACE, metrics_environment
 from tests.cdk.conftest import resources_of
 
 

@@ -63,3 +63,11 @@ def test_diff_reports_only_and_then_runs_cdk_diff_on_the_same_templates(tmp_path
         ".venv/bin/python -m changes check-deployed --cdk-out cdk.out --report-only",
     ]
     assert "cdk diff --all --app cdk.out" in lines[2]
+
+
+def test_make_test_runs_the_static_checks_before_the_tests(tmp_path):
+    result = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True, check=True)
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    ruff = lines.index(".venv/bin/python -m ruff check .")
+    vulture = next(i for i, line in enumerate(lines) if line.startswith(".venv/bin/python -m vulture "))
+    assert ruff < vulture < lines.index(".venv/bin/python -m pytest")

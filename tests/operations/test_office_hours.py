@@ -116,12 +116,12 @@ class TestSleepAndWake:
 
         asleep = invoke("status")
         assert asleep.exit_code == 0, asleep.output
-        assert f"office hours: asleep until " in asleep.stdout and f"08:00 {BERLIN}" in asleep.stdout
+        assert "office hours: asleep until " in asleep.stdout and f"08:00 {BERLIN}" in asleep.stdout
         assert f"database {DATABASE}: stopped" in asleep.stdout
 
         invoke("wake")
         awake = invoke("status")
-        assert f"office hours: awake until " in awake.stdout and f"18:00 {BERLIN}" in awake.stdout
+        assert "office hours: awake until " in awake.stdout and f"18:00 {BERLIN}" in awake.stdout
 
     def test_status_without_office_hours_says_always_on(self, moto_aws):
         make_deployment()
