@@ -199,7 +199,12 @@ def _secretsmanager_resource(response) -> str:
     backend = secretsmanager_backends[response.current_account][response.region]
     with contextlib.suppress(Exception):
         return backend.describe_secret(secret_id).arn
-    return secret_id
+    if secret_id.startswith("arn:"):
+        return secret_id
+    # A secret that does not exist, named by its name (the connections backend asks for
+    # <prefix>/<conn id> whether or not it is stored): AWS authorizes the ARN the name makes, so a
+    # statement on <prefix>/* allows the call, which then answers ResourceNotFoundException.
+    return f"arn:aws:secretsmanager:{response.region}:{response.current_account}:secret:{secret_id}"
 
 
 #: S3 requests moto authorizes under another action than AWS does: (resource type, HTTP method)

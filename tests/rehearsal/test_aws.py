@@ -116,3 +116,18 @@ def test_head_bucket_is_authorized_as_list_bucket_as_aws_does(aws):
     with pytest.raises(ClientError, match="403"):
         aws.client("s3", aws.principal_of_role(workers["ExecutionRoleArn"])).head_bucket(Bucket=bucket)
     assert (aws.denials[before].action, aws.denials[before].resource) == ("s3:ListBucket", f"arn:aws:s3:::{bucket}")
+
+
+def test_a_missing_connection_is_authorized_by_the_arn_its_name_makes_as_aws_does(aws):
+    """The connections backend asks for ``<project>/<stage>/connections/<id>`` whether or not it
+    is stored: AWS authorizes the ARN the name makes (the workers' statement on ``.../connections/*``
+    allows it, the answer is ResourceNotFoundException); another deployment's name stays denied."""
+    workers = _task_definition(aws, "Cluster", "Workers")
+    secrets = aws.client("secretsmanager", aws.principal_of_role(workers["TaskRoleArn"]))
+    before = len(aws.denials)
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        secrets.get_secret_value(SecretId="airflow/dev/connections/aws_default")
+    assert len(aws.denials) == before
+    with pytest.raises(ClientError, match="AccessDenied"):
+        secrets.get_secret_value(SecretId="sales/dev/connections/aws_default")
+    assert aws.denials[before].resource == "arn:aws:secretsmanager:us-east-1:123456789012:secret:sales/dev/connections/aws_default"
