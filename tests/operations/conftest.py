@@ -336,7 +336,7 @@ def moto_aws(aws_env, monkeypatch):
         with mock_aws():
             # A mock that another test module left active keeps its state (moto resets only when
             # the outermost mock starts): start from an empty account anyway.
-            for service in ("cloudformation", "ecs", "logs", "ec2", "ecr", "rds", "applicationautoscaling"):
+            for service in ("cloudformation", "ecs", "logs", "ec2", "ecr", "rds", "applicationautoscaling", "secretsmanager"):
                 get_backend(service)[ACCOUNT][REGION].reset()
             yield
     finally:
