@@ -18,6 +18,7 @@ from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
 from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
+from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition
@@ -217,6 +218,8 @@ class AirflowStack(Stack):
                 **base_env,
                 **self.executor_settings.environment(),
                 "AIRFLOW__API__WORKERS": "2",
+                # A DEFERRED task's log page: a note instead of a fetch from the triggerer's port.
+                "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": LOGGING_CONFIG_CLASS,
                 **api_server_proxy_settings(self.ui.trusted_proxy_cidrs, https=config.ingress.https),
             },
             health_check_command=[
