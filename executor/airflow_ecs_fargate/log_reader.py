@@ -25,7 +25,6 @@ from airflow.config_templates import airflow_local_settings
 from airflow.utils.log.file_task_handler import FileTaskHandler, _get_compatible_log_stream
 from airflow.utils.state import TaskInstanceState
 
-from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 
 #: The line a DEFERRED task's log page shows where Airflow would fetch the served logs.
 DEFERRED_NOTE = (
