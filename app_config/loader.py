@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from app_config.fields import show
 from app_config.jobs import JOB_FIELDS, JOBS_DIR, QUEUE_FIELDS, JobSpec, QueueSpec
@@ -90,7 +91,7 @@ def read_context(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 def _field_extra(loc: tuple) -> dict:
     """The declared extras (``problem``) of the field at ``loc``, a key or a job's/queue's setting."""
-    nested = {"jobs": JobSpec, "worker_queues": QueueSpec}
+    nested: dict[str, type[BaseModel]] = {"jobs": JobSpec, "worker_queues": QueueSpec}
     if len(loc) == 3 and loc[0] in nested:
         field = nested[loc[0]].model_fields.get(str(loc[2]))
     else:
@@ -106,7 +107,7 @@ def _where(loc: tuple) -> str:
     return ".".join([top, *rest])
 
 
-def _sentences(error: dict) -> list[str]:
+def _sentences(error: ErrorDetails) -> list[str]:
     """One sentence per problem pydantic found, naming the key and the fix."""
     loc, kind, value = error["loc"], error["type"], error.get("input")
     if kind == "config":

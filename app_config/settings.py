@@ -155,7 +155,7 @@ def _sentence(find: Callable[[str, Any], str | None]) -> AfterValidator:
     """An after-validator refusing a value about which ``find(key, value)`` has a sentence."""
 
     def validate(value: Any, info: ValidationInfo) -> Any:
-        found = find(info.field_name, value) if value is not None else None
+        found = find(info.field_name or "", value) if value is not None else None
         if found:
             raise problems([found])
         return value
