@@ -35,6 +35,7 @@ from app_config.model import (
     NetworkConfig,
     OfficeHoursConfig,
     ServicesConfig,
+    SsoConfig,
     TaskSize,
     WorkerQueue,
 )
@@ -205,6 +206,12 @@ def to_config(s: Settings) -> DeploymentConfig:
         office_hours = OfficeHoursConfig(
             s.office_hours_scope, s.office_hours_start, s.office_hours_stop, s.office_hours_timezone
         )
+    sso = None
+    if s.sso_issuer_url is not None:
+        sso = SsoConfig(
+            s.sso_issuer_url, s.sso_client_id or "", s.sso_client_secret or "",
+            tuple(sorted(s.sso_groups_to_roles.items())), s.sso_groups_claim, s.sso_scopes, s.sso_local_admin_login,
+        )
     return DeploymentConfig(
         project_name=s.project_name,
         stage=s.stage,
@@ -243,4 +250,5 @@ def to_config(s: Settings) -> DeploymentConfig:
         office_hours=office_hours,
         api_server_autoscaling=autoscaling,
         monitoring=MonitoringConfig(s.alarm_email, s.airflow_metrics, s.dashboard, s.container_insights),
+        sso=sso,
     )

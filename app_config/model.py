@@ -285,6 +285,30 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class SsoConfig:
+    """Single sign-on to the Airflow UI through OpenID Connect (the FAB auth manager's OAuth login).
+
+    :param issuer_url: the identity provider's issuer (``https://``); its discovery document is
+        ``<issuer_url>/.well-known/openid-configuration``.
+    :param client_id: the client (application) ID the provider gave Airflow.
+    :param client_secret: name or complete ARN of the Secrets Manager secret holding the client
+        secret (same account and region as the stacks).
+    :param groups_to_roles: (group, Airflow roles) pairs; a user in none of the groups is refused.
+    :param groups_claim: the claim listing a user's groups (``groups``, ``cognito:groups``).
+    :param scopes: the scopes requested, space-separated (``openid`` among them).
+    :param local_admin_login: keep the local admin's password login as break-glass.
+    """
+
+    issuer_url: str
+    client_id: str
+    client_secret: str
+    groups_to_roles: tuple[tuple[str, tuple[str, ...]], ...]
+    groups_claim: str
+    scopes: str
+    local_admin_login: bool
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything ``app.py`` needs to compose the stacks.
 
@@ -310,6 +334,7 @@ class DeploymentConfig:
     :param api_server_autoscaling: automatic scaling of the api-server, or None (fixed count).
     :param secrets_backend: ``secrets-manager`` (connections and variables read from AWS Secrets
         Manager under ``<project>/<stage>/connections|variables/``) or ``none``.
+    :param sso: single sign-on through OpenID Connect, or None (local logins only).
     """
 
     project_name: str
@@ -333,6 +358,7 @@ class DeploymentConfig:
     api_server_autoscaling: ApiServerAutoScalingConfig | None
     monitoring: MonitoringConfig
     secrets_backend: str = "secrets-manager"
+    sso: SsoConfig | None = None
 
     @property
     def deployment_name(self) -> str:

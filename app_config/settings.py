@@ -23,6 +23,7 @@ from app_config.fields import (
 from app_config.jobs import JOBS_EXAMPLE, QUEUES_EXAMPLE, Jobs, Queues
 from app_config.model import BUNDLED_ECS_EXECUTOR
 from app_config.schedules import CronError, awake_hours_per_week, cron_error, timezone_error
+from app_config.sso import GROUPS_EXAMPLE, GroupsToRoles, issuer_problem, secret_reference_problem
 
 #: Defaults per stage, over the fields' defaults (which are dev's). prod retains data and runs HA.
 STAGE_PRESETS: dict[str, dict[str, Any]] = {
@@ -331,6 +332,33 @@ class Settings(BaseModel):
         "admin", "the FAB admin login: 1-64 letters, digits, `_ . @ -`, not starting with `-`", pattern=_USERNAME_RE,
         problem="{key}={value}: use 1-64 letters, digits, _ . @ -, not starting with - (Airflow's CLI would read "
                 "it as an option)")
+    sso_issuer_url: Annotated[str | None, _sentence(issuer_problem)] = setting(
+        None, "single sign-on through OpenID Connect (see [Single sign-on](#single-sign-on)): the identity "
+        "provider's issuer, `https://` only, e.g. `https://example.okta.com`; users then sign in there and their "
+        "groups pick their Airflow roles. Needs `sso_client_id`, `sso_client_secret`, `sso_groups_to_roles` and "
+        "`domain_name` (providers redirect back to `https` only)")
+    sso_client_id: str | None = setting(
+        None, "with `sso_issuer_url`: the client (application) ID the provider gave Airflow",
+        pattern=r"^[\x21-\x7e]{1,255}$", problem="{key}={value}: a client ID is 1-255 printable characters, no spaces")
+    sso_client_secret: Annotated[str | None, _sentence(secret_reference_problem)] = setting(
+        None, "with `sso_issuer_url`: the Secrets Manager secret (name or complete ARN, in the stacks' account and "
+        "region) whose value is the client secret; only the api-server container receives it")
+    sso_groups_to_roles: GroupsToRoles = setting(
+        {}, f"with `sso_issuer_url`: identity-provider group → Airflow role (`Admin`, `Op`, `User`, `Viewer`), "
+        f"JSON, e.g. `{GROUPS_EXAMPLE}`; a role list is allowed. A user's roles are set from their groups at every "
+        "sign-in; a user in no listed group is refused", default_text="unset")
+    sso_groups_claim: str = setting(
+        "groups", "with `sso_issuer_url`: the claim of the ID token (or userinfo) that lists the user's groups, "
+        "e.g. `cognito:groups` for Amazon Cognito", pattern=r"^[\x21-\x7e]{1,128}$",
+        problem="{key}={value}: a claim name is 1-128 printable characters, no spaces")
+    sso_scopes: str = setting(
+        "openid email profile", "with `sso_issuer_url`: the scopes requested, space-separated; must include "
+        "`openid` (Okta's groups claim also needs `groups`)", pattern=r"^[\x21-\x7e]+( [\x21-\x7e]+)*$",
+        problem="{key}={value}: give scopes separated by single spaces, e.g. openid email profile")
+    sso_local_admin_login: bool = setting(
+        True, "with `sso_issuer_url`: keep the local admin login (`admin_username`, password in Secrets Manager) as "
+        "break-glass beside single sign-on; `false` refuses every password login (UI and `/auth/token`) and "
+        "creates no admin")
     jobs: Annotated[Jobs, json_object(JOBS_EXAMPLE, "{key}: not valid JSON")] = setting(
         {"upload-file-to-s3": {"cpu": 256, "memory_mib": 512, "s3_write_prefixes": ["uploads/"]}},
         "ECS jobs that DAGs run with `EcsRunTaskOperator` (see [Operating](#ecs-jobs-from-dags)): a JSON object "
@@ -601,6 +629,35 @@ def _https(s: Settings) -> Iterable[str | None]:
         yield (f"certificate_arn is in {cert_region}, the stacks deploy to {s.region}: a load balancer uses "
                f"certificates of its own region only; request or import the certificate in {s.region}, or leave "
                "certificate_arn unset to have the app issue one")
+
+
+@rule("sso_issuer_url", "sso_client_id", "sso_client_secret", "sso_groups_to_roles", "sso_groups_claim", "sso_scopes",
+      "sso_local_admin_login", "domain_name")
+def _sso(s: Settings) -> Iterable[str | None]:
+    others = ("sso_client_id", "sso_client_secret", "sso_groups_to_roles", "sso_groups_claim", "sso_scopes",
+              "sso_local_admin_login")
+    if s.sso_issuer_url is None:
+        for key in others:
+            if key in s.model_fields_set:
+                yield (f"{key}: set sso_issuer_url too (single sign-on is off without it), or leave {key} out; the "
+                       "local admin login is then the way in")
+        return
+    if s.sso_client_id is None:
+        yield ("sso_client_id: with sso_issuer_url give the client (application) ID the identity provider gave "
+               "Airflow, e.g. -c sso_client_id=0oa1b2c3d4 (README, \"Single sign-on\")")
+    if s.sso_client_secret is None:
+        yield ("sso_client_secret: with sso_issuer_url give the name or ARN of the Secrets Manager secret holding the "
+               "client secret, e.g. aws secretsmanager create-secret --name airflow/sso-client-secret "
+               "--secret-string <secret>, then -c sso_client_secret=airflow/sso-client-secret")
+    if not s.sso_groups_to_roles:
+        yield (f"sso_groups_to_roles: with sso_issuer_url map at least one group to an Airflow role, e.g. "
+               f"-c 'sso_groups_to_roles={GROUPS_EXAMPLE}'; without it nobody could sign in")
+    if "openid" not in s.sso_scopes.split():
+        yield f"sso_scopes={s.sso_scopes!r}: add openid (OpenID Connect returns no ID token without it)"
+    if s.domain_name is None:
+        yield ("sso_issuer_url: set domain_name (with hosted_zone_id and hosted_zone_name) too: the identity provider "
+               "sends users back to https://<domain_name>/auth/oauth-authorized/oidc, and providers accept only https "
+               "redirect URIs")
 
 
 # ECS Exec bind-mounts the SSM agent into the container, and the agent creates directories and

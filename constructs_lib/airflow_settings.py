@@ -8,7 +8,9 @@ One place decides which component gets what (docs/architecture.md, section 1; do
   role (the environment holds the secrets' ARNs only, never their values);
 - ``[api_auth] jwt_secret`` (scheduler, api-server) and ``[api] secret_key`` (api-server) as ECS
   secrets, only where Airflow uses them (:data:`COMPONENT_SECRETS`);
-- workers: nothing that opens the DB (no DB credentials, fernet key or JWT secret).
+- workers: nothing that opens the DB (no DB credentials, fernet key or JWT secret);
+- with single sign-on, the api-server's main container only: the OpenID Connect settings and the
+  client secret (:class:`SsoSettings`).
 
 Option names are Airflow's (https://airflow.apache.org/docs/apache-airflow/stable/configuration-ref.html)
 and the amazon provider's ``[aws_ecs_executor]`` section.
@@ -24,8 +26,11 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from constructs import Construct
+
+from airflow_ecs_fargate import sso
 from airflow_ecs_fargate.config_commands import DB_SECRET_ARN_ENV, FERNET_KEY_SECRET_ARN_ENV
-from app_config.model import STOCK_ECS_EXECUTOR, WorkerQueue
+from app_config.model import STOCK_ECS_EXECUTOR, SsoConfig, WorkerQueue
 
 #: Which of the signing secrets each component receives (as ECS secrets), from Airflow 3.3.2's
 #: source:
@@ -311,3 +316,48 @@ def worker_queues_setting(queues: tuple[WorkerQueue, ...]) -> str:
             entry["capacity_provider"] = queue.capacity_provider
         value[queue.name] = entry
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    """Single sign-on of the api-server (README, "Single sign-on"): the FAB auth manager's OAuth
+    login against an OpenID Connect provider, configured by ``docker/webserver_config.py`` from the
+    ``AIRFLOW_SSO_*`` variables of :mod:`airflow_ecs_fargate.sso`.
+
+    Only the api-server's main container gets them: the client secret as an ECS secret (so only
+    the api-server task definition's execution role may read it, and only at task start), the rest
+    as plain values. Its init container and the other components keep the FAB defaults.
+
+    :param config: the ``sso_*`` keys (:class:`app_config.model.SsoConfig`).
+    """
+
+    config: SsoConfig
+
+    def environment(self) -> dict[str, str]:
+        """Return the api-server's variables: ``[fab] config_file`` and the SSO settings."""
+        roles = {group: list(roles) for group, roles in self.config.groups_to_roles}
+        return {
+            "AIRFLOW__FAB__CONFIG_FILE": sso.WEBSERVER_CONFIG_PATH,
+            sso.ISSUER_ENV: self.config.issuer_url,
+            sso.CLIENT_ID_ENV: self.config.client_id,
+            sso.ROLES_ENV: json.dumps(roles, separators=(",", ":"), sort_keys=True),
+            sso.GROUPS_CLAIM_ENV: self.config.groups_claim,
+            sso.SCOPES_ENV: self.config.scopes,
+            sso.LOCAL_LOGIN_ENV: str(self.config.local_admin_login).lower(),
+        }
+
+    def client_secret(self, scope: Construct) -> secretsmanager.ISecret:
+        """Import the client secret (by complete ARN or by name; the name form makes CDK grant
+        ``<name>-??????``, the ARN Secrets Manager gives a secret)."""
+        ref = self.config.client_secret
+        if ref.startswith("arn:"):
+            return secretsmanager.Secret.from_secret_complete_arn(scope, "SsoClientSecret", ref)
+        return secretsmanager.Secret.from_secret_name_v2(scope, "SsoClientSecret", ref)
+
+    def apply(self, container: ecs.ContainerDefinition, scope: Construct) -> None:
+        """Add the settings and the client secret to ``container`` (the api-server's main one);
+        CDK grants ``secretsmanager:GetSecretValue`` on the secret to that task definition's
+        execution role."""
+        for name, value in self.environment().items():
+            container.add_environment(name, value)
+        container.add_secret(sso.CLIENT_SECRET_ENV, ecs.Secret.from_secrets_manager(self.client_secret(scope)))

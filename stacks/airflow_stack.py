@@ -16,7 +16,7 @@ from constructs import Construct
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
-from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
+from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings, SsoSettings
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
@@ -56,7 +56,8 @@ USERS_CREATE_ATTEMPTS = 3
 USERS_CREATE_RETRY_SECONDS = 10
 
 
-def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager.ISecret) -> InitContainer:
+def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager.ISecret,
+                             create_admin: bool = True) -> InitContainer:
     """The api-server's init container: ``airflow db migrate`` (which also migrates the FAB auth
     manager's tables; concurrent runs serialize on Airflow's migration lock), then the admin user
     with the password from Secrets Manager.
@@ -65,7 +66,12 @@ def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager
     (the first prod deploy) both find no user and both insert it; the loser fails (FAB provider
     3.10.2, ``user_command.users_create``: "Failed to create user"). So a failed ``users create``
     is tried again after :data:`USERS_CREATE_RETRY_SECONDS`, when the winner's user exists, up to
-    :data:`USERS_CREATE_ATTEMPTS` times; a lasting failure still fails the container."""
+    :data:`USERS_CREATE_ATTEMPTS` times; a lasting failure still fails the container.
+
+    With ``create_admin`` False (single sign-on without the local admin login) only the
+    migration runs, and the container gets no admin password."""
+    if not create_admin:
+        return InitContainer("db-migrate", ["db", "migrate"])
     create = (
         f'airflow users create --role Admin --username "{admin_username}" '
         '--password "$ADMIN_PASSWORD" --firstname Airflow --lastname Admin '
@@ -203,7 +209,8 @@ class AirflowStack(Stack):
             **service_kwargs,
         )
 
-        api_init = migrate_and_create_admin(config.admin_username, admin_password)
+        api_init = migrate_and_create_admin(config.admin_username, admin_password,
+                                            create_admin=config.sso is None or config.sso.local_admin_login)
         self.api_server = AirflowService(
             self,
             "ApiServer",
@@ -236,6 +243,8 @@ class AirflowStack(Stack):
             ),
             **service_kwargs,
         )
+        if config.sso is not None:
+            SsoSettings(config.sso).apply(self.api_server.container, self)
         self.ui.attach(self.api_server.service)
 
         self.dag_processor = AirflowService(

@@ -28,6 +28,9 @@ EXISTING_VPC = {**IN_ACCOUNT, "vpc_id": "vpc-0123456789abcdef0",
                 "private_subnet_ids": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
                 "public_subnet_ids": "subnet-0bbbbbbbbbbbbbbb1,subnet-0bbbbbbbbbbbbbbb2",
                 "public_subnet_cidrs": "10.20.0.0/24,10.20.1.0/24"}
+#: Single sign-on (sso_* keys) on a deployment with a domain.
+SSO = {**DOMAIN, "sso_issuer_url": "https://example.okta.com", "sso_client_id": "0oa1b2c3d4",
+       "sso_client_secret": "airflow/sso-client-secret", "sso_groups_to_roles": '{"airflow-admins": "Admin"}'}
 OTHER_VPC = {**EXISTING_VPC, "vpc_id": "vpc-0fedcba9876543210",
              "private_subnet_ids": "subnet-0ccccccccccccccc1,subnet-0ccccccccccccccc2"}
 
@@ -43,6 +46,9 @@ SAFE = {
     "DAG bundle s3 -> image": ({"dag_bundle": "s3"}, BASE),
     "secrets backend off": (BASE, {"secrets_backend": "none"}),
     "secrets backend on": ({"secrets_backend": "none"}, BASE),
+    "single sign-on on": (DOMAIN, SSO),
+    "single sign-on off": (SSO, DOMAIN),
+    "break-glass login off": (SSO, {**SSO, "sso_local_admin_login": "false"}),
     "office hours on": (BASE, OFFICE_HOURS),
     "office hours off": (OFFICE_HOURS, BASE),
     "office hours ui -> environment": ({"office_hours_scope": "ui"}, OFFICE_HOURS),
