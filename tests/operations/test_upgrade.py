@@ -395,3 +395,15 @@ class TestRollback:
         report = rollback(target, plan_rollback("3.3.2", "3.3.0", HEADS, "3.3.2"), lambda line: None,
                           confirm=lambda q: True, sleep=clock.sleep, clock=clock)
         assert report.ok and target.names() == ["deploy"]
+
+
+def test_make_upgrade_runs_make_deploys_checks_then_the_upgrade_of_the_same_assembly(tmp_path):
+    from tests.deploy.test_make_targets import PROD, planned
+
+    assert planned("upgrade", tmp_path, f"CDK_ARGS={PROD}", "UPGRADE_ARGS=--drain-timeout 60") == [
+        f"node_modules/.bin/cdk synth --quiet -o cdk.out {PROD}",
+        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 preflight --assembly cdk.out --account 123456789012",
+        ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
+        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 upgrade --assembly cdk.out "
+        "--cdk node_modules/.bin/cdk --drain-timeout 60",
+    ]
