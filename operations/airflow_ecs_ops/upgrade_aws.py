@@ -240,7 +240,11 @@ class AwsUpgradeTarget:
             found = dict(line.split(": ", 1) for line in lines if line.startswith(("airflow-version: ", "alembic-revision: ")))
             if code != 0 or "airflow-version" not in found:
                 tail = " | ".join(lines[-5:]) or "no log lines"
-                raise OpsError(f"The probe task (Airflow version and schema revision) exited {code}: {tail}")
+                raise OpsError(
+                    f"The probe task (Airflow version and schema revision) exited {code}: {tail}. Is the database "
+                    "available (airflow-ecs status; a sleeping environment: airflow-ecs wake --wait)? "
+                    "--from-version skips asking for the version."
+                )
             revision = found.get("alembic-revision", "none").strip()
             self._probe_cache = (found["airflow-version"].strip(), None if revision == "none" else revision)
         return self._probe_cache

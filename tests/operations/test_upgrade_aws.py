@@ -69,6 +69,8 @@ class FakeFargate:
     def __init__(self, deployment, db: FakeDatabase):
         self.deployment, self.db = deployment, db
         self.commands: list[tuple[list[str], dict]] = []
+        #: log lines of a probe that fails (exit code 1), e.g. the database unreachable
+        self.probe_fails: list[str] | None = None
 
     def __call__(self, seconds: float) -> None:
         backend = ecs_backend()
@@ -78,7 +80,9 @@ class FakeFargate:
             overrides = {o["name"]: o.get("command") for o in task.overrides.get("containerOverrides", [])}
             command = overrides["api-server"]
             self.commands.append((command, overrides))
-            if command[:2] == ["python", "-c"]:
+            if command[:2] == ["python", "-c"] and self.probe_fails is not None:
+                code, lines = 1, self.probe_fails
+            elif command[:2] == ["python", "-c"]:
                 code, lines = 0, [f"airflow-version: {self.db.version}", f"alembic-revision: {self.db.revision}"]
             else:
                 code, revision, lines = self.db.results[tuple(command[:2])]
@@ -215,6 +219,14 @@ class TestTarget:
         command, overrides = fargate.commands[0]
         # the api-server's init container (airflow db migrate) is told to print the version instead
         assert overrides["db-migrate"] == ["version"]
+
+    def test_a_probe_that_cannot_reach_the_database_says_what_to_check(self, aws, tmp_path):
+        target, db, fargate, _, _ = setup(aws, tmp_path)
+        fargate.probe_fails = ["psycopg2.OperationalError: connection timed out"]
+        with pytest.raises(upgrade_aws.OpsError) as err:
+            target.deployed_version()
+        assert "exited 1" in str(err.value) and "connection timed out" in str(err.value)
+        assert "airflow-ecs wake --wait" in str(err.value)
 
     def test_the_snapshot_is_tagged_with_the_deployment_and_both_versions(self, aws, tmp_path):
         target, *_ = setup(aws, tmp_path)
