@@ -536,6 +536,12 @@ def _deploy(run: _Run, target: UpgradeTarget, database: str, next_steps: str) ->
     run.step(STEP_DEPLOY, action)
 
 
+def _warn_all_stopped(echo: Callable[[str], None], found: Mapping[str, int], given: Mapping[str, int] | None) -> None:
+    if given is None and found and not any(found.values()):
+        echo(f"[{STEP_CHECK}] every service is at 0 tasks (asleep, or stopped by an earlier run that failed): they "
+             "stay at 0 at the end; --counts scheduler=1,api-server=1,... starts them")
+
+
 def _revision_name(plan: UpgradePlan, revision: str | None) -> str:
     names = []
     if revision is not None and revision == plan.from_revision:
@@ -591,6 +597,7 @@ def upgrade(
         if plan.schema_changes and snapshot is None:
             raise UpgradeError(STEP_CHECK, "a schema change needs a snapshot name.", "unchanged by this run.",
                                "pass snapshot=snapshot_name(...).")
+        _warn_all_stopped(echo, report.counts, counts)
         return f"database {_revision_name(plan, report.revision_before)}; counts " + \
             ", ".join(f"{c}={n}" for c, n in report.counts.items())
 
@@ -704,6 +711,7 @@ def rollback(
         if restore_snapshot is not None and target.snapshot_created(restore_snapshot) is None:
             raise UpgradeError(STEP_CHECK, f"the snapshot {restore_snapshot} does not exist.", "unchanged by this run.",
                                "name an existing snapshot (aws rds describe-db-snapshots --snapshot-type manual).")
+        _warn_all_stopped(echo, report.counts, counts)
         if plan.schema_changes and restore_snapshot is None and snapshot is None:
             raise UpgradeError(STEP_CHECK, "a schema downgrade needs a snapshot name.", "unchanged by this run.",
                                "pass snapshot=snapshot_name(...).")

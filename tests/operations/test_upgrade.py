@@ -297,6 +297,14 @@ class TestUpgrade:
         assert "snapshot" not in target.names()
         assert next(s for s in report.steps if s.name == "snapshot").outcome == "skipped"
 
+    def test_services_found_at_0_without_counts_given_stay_at_0_and_it_says_so(self, clock):
+        target = FakeTarget(clock)
+        target.counts = dict.fromkeys(COUNTS, 0)
+        lines: list[str] = []
+        report = run_upgrade(target, clock, lines=lines)
+        assert report.ok and set(target.counts.values()) == {0}
+        assert any("every service is at 0 tasks" in line and "--counts" in line for line in lines)
+
     def test_a_deploy_that_starts_services_is_set_back_to_0_before_the_migration(self, clock):
         target = FakeTarget(clock)
         target.deploy_sets = {"api-server": 1, "scheduler": 2}  # a template that re-applies DesiredCount
