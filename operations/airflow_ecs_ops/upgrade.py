@@ -758,7 +758,14 @@ def rollback(
                                    "unknown: check it (airflow-ecs status)." + stopped,
                                    f"fix the cause and run {again} --restore-snapshot {name} --yes.") from err
             report.snapshot = name
-            return f"database restored from {name} (taken {taken:%Y-%m-%d %H:%M:%S} UTC)"
+            revision = target.schema_revision()
+            if plan.to_revision is not None and revision != plan.to_revision:
+                raise UpgradeError(
+                    STEP_RESTORE, f"the database restored from {name} is {_revision_name(plan, revision)}, not "
+                    f"Airflow {plan.to_version}'s ({plan.to_revision}).", f"{_revision_name(plan, revision)}.{stopped}",
+                    f"restore a snapshot taken before the upgrade to {plan.from_version}: {again} --restore-snapshot "
+                    "<name> --yes.")
+            return f"database restored from {name} (taken {taken:%Y-%m-%d %H:%M:%S} UTC), {_revision_name(plan, revision)}"
         run.step(STEP_RESTORE, action)
 
     if restore_snapshot is not None:

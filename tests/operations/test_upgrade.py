@@ -371,6 +371,15 @@ class TestRollback:
         assert names.index("restore_snapshot") < names.index("deploy")
         assert report.ok and report.snapshot == SNAPSHOT and report.revision_after == OLD_REV
 
+    def test_a_restored_snapshot_of_the_wrong_schema_is_not_started_on(self, clock):
+        target = FakeTarget(clock, revision=NEW_REV, version="3.3.2")
+        target.snapshots[SNAPSHOT] = dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.timezone.utc)
+        target.restore_snapshot = lambda name: target.calls.append(("restore_snapshot", name))  # stays at NEW_REV
+        with pytest.raises(UpgradeError) as err:
+            run_rollback(target, clock, restore_snapshot=SNAPSHOT)
+        assert err.value.step == "restore-snapshot" and "not Airflow 3.2.2's" in str(err.value)
+        assert "deploy" not in target.names() and set(target.counts.values()) == {0}
+
     def test_a_declined_restore_stops_with_the_services_at_0(self, clock):
         target = FakeTarget(clock, revision=NEW_REV, version="3.3.2")
         target.snapshots[SNAPSHOT] = dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.timezone.utc)

@@ -366,3 +366,35 @@ class TestCli:
         setup(aws, tmp_path)
         result = CliRunner().invoke(cli, ["rollback"])
         assert result.exit_code == 2 and "--assembly" in result.output
+
+    def test_a_rollback_whose_downgrade_fails_offers_the_upgrades_snapshot_and_restores_with_yes(self, aws, tmp_path, monkeypatch):
+        db = FakeDatabase("3.3.2", NEW_REV)
+        db.results[("db", "downgrade")] = (1, NEW_REV, ["alembic.util.exc.CommandError: no downgrade path"])
+        target, db, fargate, cloudformation, _ = setup(aws, tmp_path, db=db, new_version="3.2.2")
+        monkeypatch.setattr(upgrade_aws, "_run_cdk", cloudformation)
+        restore = AwsUpgradeTarget.restore_snapshot
+
+        def restore_and_the_schema_with_it(self, name):
+            restore(self, name)
+            db.revision = OLD_REV  # the snapshot was taken at 3.2.2's schema
+
+        monkeypatch.setattr(AwsUpgradeTarget, "restore_snapshot", restore_and_the_schema_with_it)
+        rds = boto3.client("rds", region_name=REGION)
+        rds.create_db_snapshot(DBSnapshotIdentifier=SNAPSHOT, DBInstanceIdentifier=DATABASE)
+        args = ["rollback", "--assembly", str(tmp_path / "cdk.out"), "--drain-timeout", "0"]
+
+        declined = CliRunner().invoke(cli, args)  # no terminal: the question is answered no
+        assert declined.exit_code == 1, declined.output
+        assert f"restoring {SNAPSHOT} replaces the database" in declined.stderr
+        assert f"--restore-snapshot {SNAPSHOT} --yes" in declined.stderr and "Traceback" not in declined.output
+        assert cloudformation.calls == [] and set(counts().values()) == {0}
+
+        snapshots = get_backend("rds")[ACCOUNT][REGION].database_snapshots
+        for key in [k for k in snapshots if k.startswith("rds:")]:  # see the restore test above
+            del snapshots[key]
+        restored = self.invoke(*args, "--yes", "--counts", "scheduler=1,api-server=1,dag-processor=1,triggerer=1")
+        assert restored.exit_code == 0, restored.output
+        assert "[restore-snapshot] done" in restored.stderr and "rolled back to Airflow 3.2.2" in restored.output
+        names = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
+        assert any(n.startswith(f"{DATABASE}-before-restore-") for n in names)
+        assert set(counts().values()) == {1}
