@@ -255,9 +255,15 @@ def installed_revision_heads() -> tuple[dict[str, str], str | None]:
         return {}, None
     heads: dict[str, str] = {}
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id == "_REVISION_HEADS_MAP" and node.value is not None:
-            heads = ast.literal_eval(node.value)
+        target: ast.expr
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign):
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == "_REVISION_HEADS_MAP":
+            heads = ast.literal_eval(value)
     version = None
     for distribution in ("apache-airflow-core", "apache-airflow"):
         try:
