@@ -430,8 +430,8 @@ def upgrade_command(click_ctx: click.Context, assembly: Path, from_version: str 
 
 
 @cli.command("rollback")
-@click.option("--assembly", required=True, type=click.Path(path_type=Path),
-              help="The previous version's synthesis (check out its git tag and make synth there).")
+@click.option("--assembly", default=None, type=click.Path(path_type=Path),
+              help="The previous version's synthesis (check out its git tag and make synth there). Required.")
 @click.option("--restore-snapshot", default=None,
               help="Restore this snapshot instead of downgrading (it says what is lost and asks first).")
 @click.option("--yes", is_flag=True, help="Restore a snapshot without asking.")
@@ -445,6 +445,9 @@ def rollback_command(click_ctx: click.Context, assembly: Path, restore_snapshot:
     the snapshot taken before the upgrade (after saying what is lost and asking)."""
     from airflow_ecs_ops import upgrade as up
 
+    if assembly is None:
+        up.plan_rollback(from_version or "", None)  # raises: no previous version, and how to make one
+    assert assembly is not None
     ctx, target, from_version, to_version = _upgrade_setup(click_ctx, assembly, cdk_command, from_version, to_version)
     plan = up.plan_rollback(from_version, to_version)
     click.echo(plan.describe())

@@ -365,7 +365,9 @@ class TestCli:
     def test_a_rollback_without_a_previous_synthesis_is_refused(self, aws, tmp_path):
         setup(aws, tmp_path)
         result = CliRunner().invoke(cli, ["rollback"])
-        assert result.exit_code == 2 and "--assembly" in result.output
+        assert result.exit_code == 1 and "No previous version to roll back to" in result.output
+        assert "airflow-ecs rollback --assembly" in result.output and "Traceback" not in result.output
+        assert set(counts().values()) == {1}
 
     def test_a_rollback_whose_downgrade_fails_offers_the_upgrades_snapshot_and_restores_with_yes(self, aws, tmp_path, monkeypatch):
         db = FakeDatabase("3.3.2", NEW_REV)
