@@ -443,7 +443,8 @@ class AwsUpgradeTarget:
                 VpcSecurityGroupIds=[g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups", [])],
                 DeletionProtection=bool(instance.get("DeletionProtection")),
                 CopyTagsToSnapshot=bool(instance.get("CopyTagsToSnapshot")),
-                Tags=instance.get("TagList", []),
+                # Keys starting with aws: (CloudFormation's own tags) are reserved: RDS refuses them.
+                Tags=[t for t in instance.get("TagList", []) if not t["Key"].startswith("aws:")],
             )
             if instance.get("DBSubnetGroup", {}).get("DBSubnetGroupName"):
                 restore["DBSubnetGroupName"] = instance["DBSubnetGroup"]["DBSubnetGroupName"]

@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 from moto.backends import get_backend
 from moto.ecs.exceptions import EcsClientException
+from moto.rds.exceptions import InvalidParameterValue
 from moto.ecs.models import EC2ContainerServiceBackend
 
 from airflow_ecs_ops import tasks, upgrade_aws
@@ -241,6 +242,19 @@ class TestTarget:
 
     def test_a_restore_keeps_the_identifier_and_sets_the_old_instance_aside(self, aws, tmp_path):
         target, *_ = setup(aws, tmp_path)
+        rds_backend = get_backend("rds")[ACCOUNT][REGION]
+        # CloudFormation tags what it creates with aws:cloudformation:* keys, which a caller may not
+        # set (RDS: InvalidParameterValue); moto accepts them: refuse as AWS does.
+        rds_backend.databases[DATABASE].tags.append({"Key": "aws:cloudformation:stack-name", "Value": "airflow-dev-database"})
+        rds_backend.databases[DATABASE].tags.append({"Key": "team", "Value": "data"})
+        original_restore = type(rds_backend).restore_db_instance_from_db_snapshot
+
+        def strict_restore(self, snapshot_id, overrides):
+            if any(t["Key"].startswith("aws:") for t in overrides.get("tags") or []):
+                raise InvalidParameterValue("Tag keys starting with aws: are reserved")
+            return original_restore(self, snapshot_id, overrides)
+
+        aws.setattr(type(rds_backend), "restore_db_instance_from_db_snapshot", strict_restore)
         target.snapshot(SNAPSHOT)
         # moto names the automated snapshot of a new instance by the minute; the restored instance's
         # would collide with the original's (AWS takes it at the backup window): drop moto's.
@@ -252,6 +266,8 @@ class TestTarget:
         names = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
         assert DATABASE in names
         assert any(n.startswith(f"{DATABASE}-before-restore-") for n in names)
+        restored = rds.describe_db_instances(DBInstanceIdentifier=DATABASE)["DBInstances"][0]
+        assert {"Key": "team", "Value": "data"} in restored.get("TagList", [])
 
     def test_the_pinned_assembly_keeps_the_counts_and_renames_the_templates_asset(self, tmp_path):
         original = write_assembly(tmp_path / "cdk.out")
