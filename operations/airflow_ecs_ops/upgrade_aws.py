@@ -453,10 +453,27 @@ class AwsUpgradeTarget:
                 restore["DBParameterGroupName"] = groups[0]
             if instance.get("Endpoint", {}).get("Port"):
                 restore["Port"] = instance["Endpoint"]["Port"]
+            for key in ("StorageType", "EnableCloudwatchLogsExports"):
+                if instance.get(key):
+                    restore[key] = instance[key]
+            restore["EnableIAMDatabaseAuthentication"] = bool(instance.get("IAMDatabaseAuthenticationEnabled"))
             self.rds.restore_db_instance_from_db_snapshot(**restore)
         except ClientError as err:
             raise aws_error(err, f"restoring {name} as {identifier}") from err
         self.echo(f"database {identifier}: restoring from {name}")
+        self._wait_instance(identifier)
+        # RestoreDBInstanceFromDBSnapshot takes no backup settings: give the old instance's back.
+        try:
+            self.rds.modify_db_instance(
+                DBInstanceIdentifier=identifier, ApplyImmediately=True,
+                BackupRetentionPeriod=int(instance.get("BackupRetentionPeriod", 1)),
+                **({"PreferredBackupWindow": instance["PreferredBackupWindow"]} if instance.get("PreferredBackupWindow") else {}),
+            )
+        except ClientError as err:
+            raise aws_error(err, f"setting the backup retention of the restored {identifier}") from err
+        self.echo(f"database {identifier}: backup retention {instance.get('BackupRetentionPeriod', 1)} days as before; "
+                  "enhanced monitoring and Performance Insights, if the instance had them, need setting again "
+                  "(aws rds modify-db-instance)")
         self._wait_instance(identifier)
         self._probe_cache = None
 

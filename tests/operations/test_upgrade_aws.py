@@ -255,6 +255,8 @@ class TestTarget:
             return original_restore(self, snapshot_id, overrides)
 
         aws.setattr(type(rds_backend), "restore_db_instance_from_db_snapshot", strict_restore)
+        boto3.client("rds", region_name=REGION).modify_db_instance(
+            DBInstanceIdentifier=DATABASE, BackupRetentionPeriod=7, ApplyImmediately=True)
         target.snapshot(SNAPSHOT)
         # moto names the automated snapshot of a new instance by the minute; the restored instance's
         # would collide with the original's (AWS takes it at the backup window): drop moto's.
@@ -268,6 +270,7 @@ class TestTarget:
         assert any(n.startswith(f"{DATABASE}-before-restore-") for n in names)
         restored = rds.describe_db_instances(DBInstanceIdentifier=DATABASE)["DBInstances"][0]
         assert {"Key": "team", "Value": "data"} in restored.get("TagList", [])
+        assert restored["BackupRetentionPeriod"] == 7
 
     def test_the_pinned_assembly_keeps_the_counts_and_renames_the_templates_asset(self, tmp_path):
         original = write_assembly(tmp_path / "cdk.out")
