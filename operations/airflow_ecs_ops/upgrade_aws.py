@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -159,8 +160,8 @@ def pinned_assembly(assembly: Path, out: Path, airflow_stack: str, counts: dict[
     return changed
 
 
-def _run_cdk(command: list[str]) -> int:
-    return subprocess.run(command, check=False).returncode
+def _run_cdk(command: list[str], env: dict[str, str] | None = None) -> int:
+    return subprocess.run(command, check=False, env={**os.environ, **(env or {})}).returncode
 
 
 class AwsUpgradeTarget:
@@ -181,6 +182,10 @@ class AwsUpgradeTarget:
                  waiter_delay_seconds: int = 30, poll_seconds: float = 10.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.deployment, self.assembly, self.cdk, self.echo, self.run_cdk = deployment, assembly, cdk, echo, run_cdk
+        # cdk deploys where this CLI works: the session's region and profile (e.g. from --region/--profile).
+        self.cdk_env = {"AWS_REGION": session.region_name, "AWS_DEFAULT_REGION": session.region_name}
+        if session.profile_name and session.profile_name != "default":
+            self.cdk_env["AWS_PROFILE"] = session.profile_name
         self.ecs, self.logs = session.client("ecs"), session.client("logs")
         self.rds, self.scaling = session.client("rds"), session.client("application-autoscaling")
         self.waiter_delay_seconds, self.poll_seconds, self.sleep, self.clock = waiter_delay_seconds, poll_seconds, sleep, clock
@@ -364,7 +369,7 @@ class AwsUpgradeTarget:
                 app = self.assembly
             command = [*self.cdk, "deploy", "--all", "--app", str(app), "--require-approval", "never"]
             self.echo("$ " + " ".join(command))
-            code = (self.run_cdk or _run_cdk)(command)
+            code = self.run_cdk(command) if self.run_cdk else _run_cdk(command, self.cdk_env)
         if code != 0:
             raise OpsError(f"cdk deploy exited {code} (its output is above; CloudFormation rolled back the stack "
                            "that failed)")

@@ -98,11 +98,13 @@ class FakeCloudFormation:
     def __init__(self, db: FakeDatabase, new_version: str, on_deploy=None):
         self.db, self.new_version, self.on_deploy = db, new_version, on_deploy
         self.calls: list[list[str]] = []
+        self.envs: list[dict[str, str] | None] = []
         self.templates: list[dict] = []
         self.counts_seen: list[dict] = []
 
-    def __call__(self, command: list[str]) -> int:
+    def __call__(self, command: list[str], env: dict[str, str] | None = None) -> int:
         self.calls.append(command)
+        self.envs.append(env)
         app = Path(command[command.index("--app") + 1])
         manifest = json.loads((app / "manifest.json").read_text())
         stack = manifest["artifacts"]["Airflow"]["properties"]
@@ -373,6 +375,10 @@ class TestCli:
         assert data["ok"] and data["plan"]["from_version"] == "3.2.2" and data["plan"]["to_version"] == "3.3.2"
         assert data["snapshot"].startswith("airflow-dev-airflow-3-2-2-to-3-3-2-")
         assert "[migrate] done in" in result.stderr
+        # cdk deploys into the region the CLI works in (here AWS_REGION; also --region)
+        assert cloudformation.envs[-1]["AWS_REGION"] == REGION
+        assert cloudformation.calls[-1][:3] == ["node_modules/.bin/cdk", "deploy", "--all"] or \
+            cloudformation.calls[-1][:3] == ["cdk", "deploy", "--all"]
 
     def test_an_upgrade_across_two_minors_is_refused_with_one_line(self, aws, tmp_path):
         setup(aws, tmp_path, new_version="3.4.0")
