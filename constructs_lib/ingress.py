@@ -52,7 +52,7 @@ def _encoded_path_regex(segment: str) -> str:
 #: ``RegexValues``, at most 128 characters each) closes those; it is anchored at both ends so it
 #: means the same whether ALB searches or matches whole. Other spellings do not reach the
 #: Execution API: Starlette's routes are case-sensitive (``/EXECUTION/`` gets the UI's page) and
-#: ``//execution/`` does not match its mount (tests/cdk/test_execution_api_paths.py sends each to
+#: ``//execution/`` does not match its mount (tests/rehearsal/test_load_balancer.py sends each to
 #: Airflow's own routing).
 EXECUTION_API_ENCODED_PATH_REGEX = _encoded_path_regex("execution")
 
