@@ -218,6 +218,23 @@ def _shares_text(shares: dict[str, float]) -> str:
     return " + ".join(f"{p} {w:.0%}" for p, w in shares.items())
 
 
+def _web_acl_items(templates: dict[str, dict], prices: PriceTable, a: Assumptions) -> list[Item]:
+    """One item per AWS WAF web ACL: the web ACL, its rules, the requests it inspects (USD/month).
+
+    :raises CostError: when the table has no AWS WAF price.
+    """
+    items = []
+    for stack, lid, props in _resources(templates, "AWS::WAFv2::WebACL"):
+        rules = len(props.get("Rules") or [])
+        acl, rule, requests = (prices.usd("waf.web_acl_month"), prices.usd("waf.rule_month"),
+                               prices.usd("waf.million_requests"))
+        cost = acl + rules * rule + a.ui_million_requests * requests
+        items.append(Item(f"AWS WAF web ACL {_construct_name(lid)}", stack, 1, "web ACL", cost, cost,
+                          f"${acl}/month + {rules} rules x ${rule}/month + {a.ui_million_requests:g} million "
+                          f"requests x ${requests}/million"))
+    return items
+
+
 def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumptions = Assumptions()) -> Report:
     """Price every resource of ``templates`` (``{stack name: template}``) with ``prices``.
 
@@ -386,14 +403,7 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
                           f"{len(endpoints)} endpoints x AZs = {az_hours} x ${prices.usd('vpc.interface_endpoint.az_hour')}/h "
                           f"x {h:g} h + {a.endpoint_gb:g} GB"))
 
-    for stack, lid, props in _resources(templates, "AWS::WAFv2::WebACL"):
-        rules = len(props.get("Rules") or [])
-        acl, rule, requests = (prices.usd("waf.web_acl_month"), prices.usd("waf.rule_month"),
-                               prices.usd("waf.million_requests"))
-        cost = acl + rules * rule + a.ui_million_requests * requests
-        items.append(Item(f"AWS WAF web ACL {_construct_name(lid)}", stack, 1, "web ACL", cost, cost,
-                          f"${acl}/month + {rules} rules x ${rule}/month + {a.ui_million_requests:g} million "
-                          f"requests x ${requests}/million"))
+    items.extend(_web_acl_items(templates, prices, a))
 
     def count_item(type_: str, label: str, price_key: str, unit: str) -> None:
         found = list(_resources(templates, type_))

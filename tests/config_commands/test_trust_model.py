@@ -20,7 +20,6 @@ Each dump holds ``os.environ``, ``/proc/self/environ`` and the parent process's 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
