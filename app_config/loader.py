@@ -241,7 +241,8 @@ def to_config(s: Settings) -> DeploymentConfig:
             _size(s, "dag_processor"), _size(s, "triggerer"), s.services_capacity_provider,
         ),
         ingress=IngressConfig(
-            s.ui_cidrs, s.certificate_arn, s.ui_private_only, s.domain_name, s.hosted_zone_id, s.hosted_zone_name
+            s.ui_cidrs, s.certificate_arn, s.ui_private_only, s.domain_name, s.hosted_zone_id, s.hosted_zone_name,
+            s.login_rate_limit,
         ),
         jobs=tuple(
             JobConfig(name, TaskSize(j.cpu, j.memory_mib), j.s3_read_prefixes, j.s3_write_prefixes)

@@ -197,6 +197,8 @@ class IngressConfig:
         redirects), an alias record to the load balancer, ``[api] base_url`` from it.
     :param hosted_zone_id: the Route 53 public hosted zone that holds ``domain_name``.
     :param hosted_zone_name: that zone's name, ``domain_name`` itself or a parent of it.
+    :param login_rate_limit: requests per client IP per 5 minutes to the login and token paths
+        before AWS WAF blocks them; 0 = no web ACL.
     """
 
     allowed_cidrs: tuple[str, ...]
@@ -205,6 +207,7 @@ class IngressConfig:
     domain_name: str | None
     hosted_zone_id: str | None
     hosted_zone_name: str | None
+    login_rate_limit: int = 0
 
     @property
     def https(self) -> bool:

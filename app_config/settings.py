@@ -37,6 +37,7 @@ STAGE_PRESETS: dict[str, dict[str, Any]] = {
         "scheduler_count": 2,
         "api_server_count": 2,
         "log_retention_days": 365,
+        "login_rate_limit": 100,
     },
     # The least money that still runs every component (README, "Cost"): the services on Fargate
     # Spot at small sizes, public IPs as the way out to AWS APIs instead of NAT or endpoints,
@@ -83,6 +84,10 @@ SECURITY_GROUP_INBOUND_RULES = 60
 #: HTTPS 443; tests/config/test_bad_input.py counts them in the synthesized template).
 RULES_PER_UI_CIDR = 2
 MAX_UI_CIDRS = SECURITY_GROUP_INBOUND_RULES // RULES_PER_UI_CIDR
+#: The limits AWS WAF accepts for a rate-based rule (requests per evaluation window). Source: AWS WAF
+#: Developer Guide, "Rate-based rule statement",
+#: https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based.html
+WAF_RATE_LIMIT_RANGE = (10, 2_000_000_000)
 #: How many availability zones the VPC spans.
 MAX_AZS = 2
 #: Keys that shape the VPC the app creates, refused with ``vpc_id`` (an existing VPC).
@@ -178,6 +183,14 @@ def _retention_problem(key: str, value: int) -> str | None:
     if value in LOG_RETENTION_DAYS:
         return None
     return f"{key}={value}: CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}"
+
+
+def _login_rate_problem(key: str, value: int) -> str | None:
+    low, high = WAF_RATE_LIMIT_RANGE
+    if value != 0 and not low <= value <= high:
+        return (f"{key}={value}: AWS WAF's rate limit is {low} to {high} requests per 5 minutes; give e.g. "
+                f"{key}=100, or {key}=0 for no web ACL")
+    return None
 
 
 def _cron_problem(key: str, value: str) -> str | None:
@@ -310,6 +323,11 @@ class Settings(BaseModel):
     hosted_zone_name: Annotated[str | None, BeforeValidator(_host_name)] = setting(
         None, "that zone's name: `domain_name` itself or a parent of it")
     ui_private_only: bool = setting(False, "internal load balancer (reach it through a VPN)")
+    login_rate_limit: Annotated[Whole, _sentence(_login_rate_problem)] = setting(
+        0, "requests a client IP may send to the login and token paths (`/auth/login`, `/auth/token`) in 5 "
+        "minutes before an AWS WAF web ACL on the load balancer blocks it there, counted across api-server "
+        f"tasks; {WAF_RATE_LIMIT_RANGE[0]} to {WAF_RATE_LIMIT_RANGE[1]}, or 0 for no web ACL (it costs a "
+        "web ACL, a rule and every request, see `make cost`)")
     log_retention_days: Annotated[Whole, _sentence(_retention_problem)] = setting(
         30, "CloudWatch Logs retention (an accepted value, e.g. 30, 90, 365)")
     dag_bundle: Annotated[Literal["image", "s3"], BeforeValidator(lower)] = setting(

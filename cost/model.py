@@ -20,6 +20,8 @@ What is priced, per resource found in the templates (CloudFormation types in bra
 - load balancers [AWS::ElasticLoadBalancingV2::LoadBalancer]: hourly, LCUs, and one public IPv4
   address per subnet when internet-facing;
 - interface endpoints [AWS::EC2::VPCEndpoint, type Interface]: per AZ-hour plus processed data;
+- AWS WAF web ACLs [AWS::WAFv2::WebACL]: the web ACL, each of its rules, and the requests it
+  inspects (every request the load balancer receives);
 - secrets [AWS::SecretsManager::Secret], KMS keys [AWS::KMS::Key], Cloud Map [private DNS
   namespace = a hosted zone; registered instances = desired tasks of registering services];
 - CloudWatch: log ingestion [AWS::Logs::LogGroup receivers], Container Insights metrics,
@@ -55,6 +57,8 @@ class Assumptions:
     :param nat_gb: data through the NAT gateways, GB per month (image layers come through the
         free S3 gateway endpoint).
     :param endpoint_gb: data through the interface endpoints, GB per month (all endpoints).
+    :param ui_million_requests: requests the UI load balancer receives, millions per month (a
+        web ACL inspects each; a small team's UI and REST API clients).
     :param ecr_image_gb: image storage in ECR, GB.
     :param container_insights_cluster_metrics: Container Insights metrics per cluster.
     :param container_insights_service_metrics: Container Insights metrics per service.
@@ -74,6 +78,7 @@ class Assumptions:
     log_mb_per_worker_minute: float = 0.2
     nat_gb: float = 3.0
     endpoint_gb: float = 3.0
+    ui_million_requests: float = 1.0
     ecr_image_gb: float = 2.0
     container_insights_cluster_metrics: int = 8
     container_insights_service_metrics: int = 11
@@ -211,6 +216,23 @@ def _environment(task_definition: dict) -> dict[str, object]:
 
 def _shares_text(shares: dict[str, float]) -> str:
     return " + ".join(f"{p} {w:.0%}" for p, w in shares.items())
+
+
+def _web_acl_items(templates: dict[str, dict], prices: PriceTable, a: Assumptions) -> list[Item]:
+    """One item per AWS WAF web ACL: the web ACL, its rules, the requests it inspects (USD/month).
+
+    :raises CostError: when the table has no AWS WAF price.
+    """
+    items = []
+    for stack, lid, props in _resources(templates, "AWS::WAFv2::WebACL"):
+        rules = len(props.get("Rules") or [])
+        acl, rule, requests = (prices.usd("waf.web_acl_month"), prices.usd("waf.rule_month"),
+                               prices.usd("waf.million_requests"))
+        cost = acl + rules * rule + a.ui_million_requests * requests
+        items.append(Item(f"AWS WAF web ACL {_construct_name(lid)}", stack, 1, "web ACL", cost, cost,
+                          f"${acl}/month + {rules} rules x ${rule}/month + {a.ui_million_requests:g} million "
+                          f"requests x ${requests}/million"))
+    return items
 
 
 def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumptions = Assumptions()) -> Report:
@@ -380,6 +402,8 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
         items.append(Item("VPC interface endpoints", endpoints[0][0], az_hours, "endpoint-AZs", cost, cost,
                           f"{len(endpoints)} endpoints x AZs = {az_hours} x ${prices.usd('vpc.interface_endpoint.az_hour')}/h "
                           f"x {h:g} h + {a.endpoint_gb:g} GB"))
+
+    items.extend(_web_acl_items(templates, prices, a))
 
     def count_item(type_: str, label: str, price_key: str, unit: str) -> None:
         found = list(_resources(templates, type_))

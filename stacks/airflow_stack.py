@@ -147,6 +147,7 @@ class AirflowStack(Stack):
             domain_name=config.ingress.domain_name,
             hosted_zone_id=config.ingress.hosted_zone_id,
             hosted_zone_name=config.ingress.hosted_zone_name,
+            login_rate_limit=config.ingress.login_rate_limit,
         )
         base_env = {
             **common_settings.environment(),

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, Profi
 from airflow_ecs_ops import logs as logs_mod
 from airflow_ecs_ops import office_hours, preflight, publish as publish_mod, shell as shell_mod, tasks
 from airflow_ecs_ops import secrets as secrets_mod
+from airflow_ecs_ops.options import NamePart, Region, Seconds
 from airflow_ecs_ops.deployment import (
     COMPONENTS,
     SERVICES,
@@ -83,10 +84,13 @@ class OpsGroup(click.Group):
 
 @click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--project", envvar="AIRFLOW_ECS_PROJECT", default=lambda: _cdk_json_context("project_name") or "airflow",
+              type=NamePart("project", "--project airflow", first_is_letter=True),
               show_default="cdk.json's project_name, else airflow", help="The CDK app's project_name.")
 @click.option("--stage", envvar="AIRFLOW_ECS_STAGE", default=lambda: _cdk_json_context("stage") or "dev",
+              type=NamePart("stage", "--stage prod"),
               show_default="cdk.json's stage, else dev", help="The CDK app's stage.")
-@click.option("--region", envvar="AWS_REGION", default=None, help="AWS region (default: the AWS CLI's).")
+@click.option("--region", envvar="AWS_REGION", default=None, type=Region(),
+              help="AWS region (default: the AWS CLI's).")
 @click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile (default: the AWS CLI's).")
 @click.pass_context
 def cli(ctx: click.Context, project: str, stage: str, region: str | None, profile: str | None) -> None:
@@ -113,7 +117,8 @@ def _ctx(click_ctx: click.Context) -> Ctx:
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.option("--component", default="scheduler", show_default=True, type=click.Choice(list(SERVICES)),
               help="Whose task definition, task role, secrets and network to use.")
-@click.option("--timeout", "timeout_seconds", type=float, default=None, help="Stop waiting after this many seconds.")
+@click.option("--timeout", "timeout_seconds", type=Seconds("--timeout", "leave it out to wait until the task stops"),
+              default=None, help="Stop waiting after this many seconds.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def run(click_ctx: click.Context, component: str, timeout_seconds: float | None, command: tuple[str, ...]) -> None:
