@@ -53,12 +53,13 @@ synth: deps-synth
 	$(CDK) synth --quiet
 
 # Static checks, before the tests: ruff (ruff.toml) and a dead-code pass over the packages
-# (vulture; vulture_whitelist.py names what only a framework calls). mypy.ini configures mypy for the
-# same packages: `make mypy` (not yet part of lint: the packages do not pass it yet).
+# (vulture; vulture_whitelist.py names what only a framework calls) and mypy (mypy.ini) over the same
+# packages; `make mypy` runs mypy alone.
 LINT_PACKAGES := app_config executor/airflow_ecs_fargate operations/airflow_ecs_ops changes cost
 lint: $(VENV)/.test-deps
 	$(PY) -m ruff check .
 	$(PY) -m vulture $(LINT_PACKAGES) vulture_whitelist.py --min-confidence 80
+	$(PY) -m mypy $(LINT_PACKAGES)
 
 mypy: $(VENV)/.test-deps
 	$(PY) -m mypy $(LINT_PACKAGES)

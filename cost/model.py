@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from cost.office_hours import read_schedules
@@ -159,7 +159,7 @@ class Report:
         }
 
 
-def _resources(templates: dict[str, dict], type_: str) -> Iterable[tuple[str, str, dict]]:
+def _resources(templates: dict[str, dict], type_: str) -> Iterator[tuple[str, str, dict]]:
     for stack, template in templates.items():
         for logical_id, resource in template.get("Resources", {}).items():
             if resource.get("Type") == type_:
@@ -274,11 +274,11 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
 
     for stack, lid, props in _resources(templates, "AWS::ECS::Service"):
         ref = props.get("TaskDefinition", {})
-        key = (stack, ref.get("Ref")) if isinstance(ref, dict) else None
-        td = task_defs.get(key) if key else None
+        ref_id = ref.get("Ref") if isinstance(ref, dict) else None
+        td = task_defs.get((stack, str(ref_id))) if ref_id else None
         if td is None:
             raise CostError(f"{stack}/{lid}: cannot find its task definition ({ref!r}) in the same template")
-        used.add(key)
+        used.add((stack, str(ref_id)))
         count = int(props.get("DesiredCount", 1))
         cpu, mem = int(td["Cpu"]), int(td["Memory"])
         arch = (td.get("RuntimePlatform") or {}).get("CpuArchitecture", "X86_64")
@@ -347,21 +347,21 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
 
     for stack, lid, props in _resources(templates, "AWS::RDS::DBInstance"):
         cls = str(props.get("DBInstanceClass"))
-        key = f"rds.postgres.{cls}.hour"
-        if not prices.has(key):
+        price_key = f"rds.postgres.{cls}.hour"
+        if not prices.has(price_key):
             known = sorted(k.split(".", 2)[2].rsplit(".", 1)[0] for k in prices.entries
                            if k.startswith("rds.postgres.db.") and k.endswith(".hour"))
             raise CostError(
                 f"db_instance_type={cls.removeprefix('db.')!r}: instance class {cls} has no price in "
                 f"cost/prices/{prices.path.name}; use one of {', '.join(c.removeprefix('db.') for c in known)} "
-                f"(-c db_instance_type=t4g.micro) or add {key!r} with its source page and date"
+                f"(-c db_instance_type=t4g.micro) or add {price_key!r} with its source page and date"
             )
         multi = str(props.get("MultiAZ", "false")).lower() == "true"
         factor = prices.usd("rds.postgres.multi_az_factor") if multi else 1.0
         awake = awake_hours(stack, lid, f"DB instance {lid}")
-        instance = prices.usd(key) * factor * awake
+        instance = prices.usd(price_key) * factor * awake
         items.append(Item(f"RDS {cls}{' Multi-AZ' if multi else ''}", stack, 1, "instance", instance, instance,
-                          f"${prices.usd(key)}/h x {factor:g} x {awake:.1f} h", prices.usd(key) * factor * h))
+                          f"${prices.usd(price_key)}/h x {factor:g} x {awake:.1f} h", prices.usd(price_key) * factor * h))
         storage_type = str(props.get("StorageType", "gp2"))
         if storage_type != "gp3":
             raise CostError(f"{stack}/{lid}: storage type {storage_type} is not priced; the model prices gp3")
