@@ -285,6 +285,23 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class GitBundleConfig:
+    """The git DAG bundle (``dag_bundle=git``): Airflow's ``GitDagBundle`` of the git provider.
+
+    :param url: the repository, ``https://`` or ``ssh://`` (or ``user@host:path``), no credentials.
+    :param branch: the branch the dag-processor follows (``tracking_ref``).
+    :param refresh_seconds: seconds between two fetches (the bundle's ``refresh_interval``).
+    :param secret: name or ARN of the Secrets Manager secret holding the git connection as JSON,
+        or None for a public https repository.
+    """
+
+    url: str
+    branch: str
+    refresh_seconds: int
+    secret: str | None
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything ``app.py`` needs to compose the stacks.
 
@@ -296,8 +313,9 @@ class DeploymentConfig:
     :param retain_data: keep the database, its secrets and the log bucket when a stack is
         deleted; deletion protection and snapshot-on-delete on the database.
     :param log_retention_days: CloudWatch Logs retention of every log group.
-    :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image) or ``s3`` (an S3
-        bucket this app creates, read through the amazon provider's S3DagBundle).
+    :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image), ``s3`` (an S3
+        bucket this app creates, read through the amazon provider's S3DagBundle) or ``git``.
+    :param git_bundle: the repository of ``dag_bundle=git`` (None otherwise).
     :param enable_ecs_exec: allow ``aws ecs execute-command`` into the services (sessions logged
         to CloudWatch). Needs ``read_only_root_filesystem=False``: the SSM agent ECS Exec injects
         writes to the container's filesystem (the loader refuses the combination).
@@ -333,6 +351,7 @@ class DeploymentConfig:
     api_server_autoscaling: ApiServerAutoScalingConfig | None
     monitoring: MonitoringConfig
     secrets_backend: str = "secrets-manager"
+    git_bundle: GitBundleConfig | None = None
 
     @property
     def deployment_name(self) -> str:

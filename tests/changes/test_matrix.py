@@ -31,6 +31,10 @@ EXISTING_VPC = {**IN_ACCOUNT, "vpc_id": "vpc-0123456789abcdef0",
 OTHER_VPC = {**EXISTING_VPC, "vpc_id": "vpc-0fedcba9876543210",
              "private_subnet_ids": "subnet-0ccccccccccccccc1,subnet-0ccccccccccccccc2"}
 
+#: The git DAG bundle (dag_bundle=git) over a private repository.
+GIT = {"dag_bundle": "git", "dag_bundle_git_url": "https://git.example.com/team/dags.git",
+       "dag_bundle_git_secret": "airflow/dev/git-dags"}
+
 #: name -> (before, after): changes that must pass with no finding.
 SAFE = {
     "add a domain": (BASE, DOMAIN),
@@ -41,6 +45,11 @@ SAFE = {
     "private UI off": ({"ui_private_only": "true"}, BASE),
     "DAG bundle image -> s3": (BASE, {"dag_bundle": "s3"}),
     "DAG bundle s3 -> image": ({"dag_bundle": "s3"}, BASE),
+    "DAG bundle image -> git": (BASE, GIT),
+    "DAG bundle git -> image": (GIT, BASE),
+    "git bundle: other branch, refresh and secret": (GIT, {**GIT, "dag_bundle_git_branch": "release",
+                                                           "dag_bundle_git_refresh_seconds": "30",
+                                                           "dag_bundle_git_secret": "airflow/dev/git-dags-2"}),
     "secrets backend off": (BASE, {"secrets_backend": "none"}),
     "secrets backend on": ({"secrets_backend": "none"}, BASE),
     "office hours on": (BASE, OFFICE_HOURS),
