@@ -224,7 +224,8 @@ def to_config(s: Settings) -> DeploymentConfig:
             s.db_instance_type.removeprefix("db."), s.db_allocated_storage_gib, s.db_max_allocated_storage_gib,
             s.db_multi_az, s.db_backup_retention_days,
         ),
-        image=ImageConfig(s.image_uri, s.image_tag),
+        image=ImageConfig(s.image_uri, s.image_tag,
+                          str(Path(s.pip_index_file).expanduser()) if s.pip_index_file else None),
         executor=ExecutorConfig(
             s.executor_class, s.worker_container_name, _size(s, "worker"), s.worker_capacity_provider,
             s.spot_fallback_to_on_demand,

@@ -123,6 +123,8 @@ class ImageConfig:
 
     image_uri: str | None
     image_tag: str | None
+    #: a pip configuration file (private index and its token) for the build secret ``pip_index``.
+    pip_index_file: str | None = None
 
 
 @dataclass(frozen=True)

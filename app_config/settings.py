@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
@@ -183,6 +184,20 @@ def _zone_id(value: Any) -> Any:
     return value.strip().removeprefix("/hostedzone/") if isinstance(value, str) else value
 
 
+def _pip_index_file_problem(key: str, value: str) -> str | None:
+    """A pip configuration file the build can read, kept out of the repository (and so out of the
+    build context, ``cdk.out`` and git)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return (f"{key}={value}: no such file; write the pip configuration with your index URL and token there "
+                f"(README, Writing DAGs), or leave {key} out")
+    repository = Path(__file__).resolve().parents[1]
+    if path.resolve().is_relative_to(repository):
+        return (f"{key}={value} is inside the repository, where a token may be committed or copied into cdk.out; "
+                "keep it outside, e.g. ~/.config/pip/private-index.conf")
+    return None
+
+
 def _retention_problem(key: str, value: int) -> str | None:
     if value in LOG_RETENTION_DAYS:
         return None
@@ -272,6 +287,11 @@ class Settings(BaseModel):
     image_tag: str | None = setting(
         None, "run this tag from the ECR repository the app creates", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
         problem="{key}={value}: tags are 1-128 of A-Z a-z 0-9 _ . - characters")
+    pip_index_file: Annotated[str | None, _sentence(_pip_index_file_problem)] = setting(
+        None, "a pip configuration file outside the repository naming your private package index with its token, "
+        "e.g. `[global]` / `extra-index-url = https://aws:<token>@<domain>-<account>.d.codeartifact.<region>."
+        "amazonaws.com/pypi/<repo>/simple/`; the image build (deploy, `make publish`) gets it as the build secret "
+        "`pip_index`, so the token ends in no image layer and no `cdk.out` file (see [Writing DAGs](#writing-dags))")
     executor_class: Annotated[str, _sentence(lambda _, v: executor_class_error(v))] = setting(
         BUNDLED_ECS_EXECUTOR, "the scheduler's `[core] executor`; the stock "
         "`airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor` also works (then launch type FARGATE)")

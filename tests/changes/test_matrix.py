@@ -4,6 +4,9 @@ as data loss naming the configuration key (or a code change where no key exists)
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from aws_cdk import aws_kms as kms
@@ -35,6 +38,10 @@ OTHER_VPC = {**EXISTING_VPC, "vpc_id": "vpc-0fedcba9876543210",
 GIT = {"dag_bundle": "git", "dag_bundle_git_url": "https://git.example.com/team/dags.git",
        "dag_bundle_git_secret": "airflow/dev/git-dags"}
 
+#: A private package index for the image build (pip_index_file): a file outside the repository.
+PIP_INDEX_FILE = Path(tempfile.mkdtemp(prefix="pip-index-")) / "private-index.conf"
+PIP_INDEX_FILE.write_text("[global]\nextra-index-url = https://aws:not-a-token@pypi.example.com/simple/\n")
+
 #: name -> (before, after): changes that must pass with no finding.
 SAFE = {
     "add a domain": (BASE, DOMAIN),
@@ -45,6 +52,7 @@ SAFE = {
     "private UI off": ({"ui_private_only": "true"}, BASE),
     "DAG bundle image -> s3": (BASE, {"dag_bundle": "s3"}),
     "DAG bundle s3 -> image": ({"dag_bundle": "s3"}, BASE),
+    "private package index on": (BASE, {"pip_index_file": str(PIP_INDEX_FILE)}),
     "DAG bundle image -> git": (BASE, GIT),
     "DAG bundle git -> image": (GIT, BASE),
     "git bundle: other branch, refresh and secret": (GIT, {**GIT, "dag_bundle_git_branch": "release",
