@@ -20,30 +20,9 @@ from git.exc import GitCommandError
 
 from app_config.model import GitBundleConfig
 from constructs_lib.airflow_settings import GIT_CONN_ID, dag_bundle_config
-from tests.git_bundle.gitserver import GitHttpServer, commit_files, git, new_repository, push_over_http
+from tests.git_bundle.gitserver import GitHttpServer, commit_files, git, push_over_http
 
-USER, TOKEN = "x-access-token", "tok-5f1c-not-a-real-token"
-DAG_V1 = '''from airflow.sdk import DAG
-from airflow.providers.standard.operators.empty import EmptyOperator
-
-with DAG("from_git", schedule=None, tags=["v1"]):
-    EmptyOperator(task_id="first")
-'''
-DAG_V2 = DAG_V1.replace('["v1"]', '["v2"]').replace('task_id="first")', 'task_id="first") >> EmptyOperator(task_id="second")')
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "server"
-    root.mkdir()
-    with GitHttpServer(root, USER, TOKEN) as srv:
-        yield srv
-
-
-@pytest.fixture
-def repo(server):
-    """The DAG repository's working clone (branch main holds dags/from_git.py)."""
-    return new_repository(server.root, "dags", {"dags/from_git.py": DAG_V1})
+from tests.git_bundle.conftest import DAG_V1, DAG_V2, TOKEN, USER
 
 
 def airflow_env(monkeypatch, tmp_path: Path, server: GitHttpServer, *, branch: str = "main", token: str = TOKEN,
