@@ -446,8 +446,10 @@ class TestGitDagBundle:
 
     def test_only_the_dag_processor_and_the_workers_get_the_connection(self, synth):
         containers = self._all_containers(synth("git-dags"))
+        from constructs_lib.airflow_settings import GIT_BUNDLE_READERS
+
         having = sorted(name for name, c in containers.items() if "AIRFLOW_CONN_GIT_DAGS" in secret_names(c))
-        assert having == ["dag-processor", "worker"]
+        assert having == sorted(GIT_BUNDLE_READERS) == ["dag-processor", "worker"]
         for name in having:
             (value_from,) = [s["ValueFrom"] for s in containers[name]["Secrets"] if s["Name"] == "AIRFLOW_CONN_GIT_DAGS"]
             assert self.GIT_SECRET in json.dumps(value_from)
