@@ -123,6 +123,8 @@ class ImageConfig:
 
     image_uri: str | None
     image_tag: str | None
+    #: a pip configuration file (private index and its token) for the build secret ``pip_index``.
+    pip_index_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,23 @@ class SsoConfig:
 
 
 @dataclass(frozen=True)
+class GitBundleConfig:
+    """The git DAG bundle (``dag_bundle=git``): Airflow's ``GitDagBundle`` of the git provider.
+
+    :param url: the repository, ``https://`` or ``ssh://`` (or ``user@host:path``), no credentials.
+    :param branch: the branch the dag-processor follows (``tracking_ref``).
+    :param refresh_seconds: seconds between two fetches (the bundle's ``refresh_interval``).
+    :param secret: name or ARN of the Secrets Manager secret holding the git connection as JSON,
+        or None for a public https repository.
+    """
+
+    url: str
+    branch: str
+    refresh_seconds: int
+    secret: str | None
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything ``app.py`` needs to compose the stacks.
 
@@ -323,8 +342,9 @@ class DeploymentConfig:
     :param retain_data: keep the database, its secrets and the log bucket when a stack is
         deleted; deletion protection and snapshot-on-delete on the database.
     :param log_retention_days: CloudWatch Logs retention of every log group.
-    :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image) or ``s3`` (an S3
-        bucket this app creates, read through the amazon provider's S3DagBundle).
+    :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image), ``s3`` (an S3
+        bucket this app creates, read through the amazon provider's S3DagBundle) or ``git``.
+    :param git_bundle: the repository of ``dag_bundle=git`` (None otherwise).
     :param enable_ecs_exec: allow ``aws ecs execute-command`` into the services (sessions logged
         to CloudWatch). Needs ``read_only_root_filesystem=False``: the SSM agent ECS Exec injects
         writes to the container's filesystem (the loader refuses the combination).
@@ -362,6 +382,7 @@ class DeploymentConfig:
     monitoring: MonitoringConfig
     secrets_backend: str = "secrets-manager"
     sso: SsoConfig | None = None
+    git_bundle: GitBundleConfig | None = None
 
     @property
     def deployment_name(self) -> str:

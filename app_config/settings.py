@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
@@ -93,6 +94,16 @@ MAX_AZS = 2
 #: Keys that shape the VPC the app creates, refused with ``vpc_id`` (an existing VPC).
 CREATED_VPC_KEYS = ("vpc_cidr", "nat_gateways")
 
+# A git remote the bundle may fetch: https:// or ssh:// (no user:password@ in an https URL: the token
+# belongs in the secret), or scp-like user@host:path. http://, git:// and file:// are refused.
+_GIT_URL_RE = (r"^(?:https://[A-Za-z0-9.-]+(?::\d+)?/\S+"
+               r"|ssh://(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d+)?/\S+"
+               r"|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/\s]\S*)$")
+# A branch name (git check-ref-format --branch, simplified): no space, ~^:?*[\ or "..", not starting
+# with "-" or "/", not ending with "/", ".lock" or ".".
+_GIT_BRANCH_RE = r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)(?!.*\.lock$)(?!.*[/.]$)[^\s~^:?*\[\\]+$"
+# A Secrets Manager secret name (1-512 of letters, digits and /_+=.@-) or a secret ARN.
+_SECRET_RE = r"^(?:arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$"
 _FARGATE_CPU = "vCPU units (1024 = 1 vCPU), a Fargate pair with {memory}"
 _PROVIDER = "{key}={value}: use FARGATE or FARGATE_SPOT"
 _CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
@@ -177,6 +188,20 @@ def _host_name(value: Any) -> Any:
 def _zone_id(value: Any) -> Any:
     """``/hostedzone/Z123`` (as the Route 53 API prints it) -> ``Z123``."""
     return value.strip().removeprefix("/hostedzone/") if isinstance(value, str) else value
+
+
+def _pip_index_file_problem(key: str, value: str) -> str | None:
+    """A pip configuration file the build can read, kept out of the repository (and so out of the
+    build context, ``cdk.out`` and git)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return (f"{key}={value}: no such file; write the pip configuration with your index URL and token there "
+                f"(README, Writing DAGs), or leave {key} out")
+    repository = Path(__file__).resolve().parents[1]
+    if path.resolve().is_relative_to(repository):
+        return (f"{key}={value} is inside the repository, where a token may be committed or copied into cdk.out; "
+                "keep it outside, e.g. ~/.config/pip/private-index.conf")
+    return None
 
 
 def _retention_problem(key: str, value: int) -> str | None:
@@ -276,6 +301,11 @@ class Settings(BaseModel):
     image_tag: str | None = setting(
         None, "run this tag from the ECR repository the app creates", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
         problem="{key}={value}: tags are 1-128 of A-Z a-z 0-9 _ . - characters")
+    pip_index_file: Annotated[str | None, _sentence(_pip_index_file_problem)] = setting(
+        None, "a pip configuration file outside the repository naming your private package index with its token, "
+        "e.g. `[global]` / `extra-index-url = https://aws:<token>@<domain>-<account>.d.codeartifact.<region>."
+        "amazonaws.com/pypi/<repo>/simple/`; the image build (deploy, `make publish`) gets it as the build secret "
+        "`pip_index`, so the token ends in no image layer and no `cdk.out` file (see [Writing DAGs](#writing-dags))")
     executor_class: Annotated[str, _sentence(lambda _, v: executor_class_error(v))] = setting(
         BUNDLED_ECS_EXECUTOR, "the scheduler's `[core] executor`; the stock "
         "`airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor` also works (then launch type FARGATE)")
@@ -330,8 +360,29 @@ class Settings(BaseModel):
         "web ACL, a rule and every request, see `make cost`)")
     log_retention_days: Annotated[Whole, _sentence(_retention_problem)] = setting(
         30, "CloudWatch Logs retention (an accepted value, e.g. 30, 90, 365)")
-    dag_bundle: Annotated[Literal["image", "s3"], BeforeValidator(lower)] = setting(
-        "image", "`image` or `s3`", problem="{key}={value}: use image (dags/ baked into the image) or s3")
+    dag_bundle: Annotated[Literal["image", "s3", "git"], BeforeValidator(lower)] = setting(
+        "image", "`image` (`dags/` baked into the image), `s3` (a bucket the app creates) or `git` (a branch of a "
+        "git repository, see [Writing DAGs](#writing-dags))",
+        problem="{key}={value}: use image (dags/ baked into the image), s3 or git")
+    dag_bundle_git_url: str | None = setting(
+        None, "`dag_bundle=git`: the repository, `https://host/owner/repo.git` or `ssh://git@host/owner/repo.git` "
+        "(also `git@host:owner/repo.git`); no user or token in it", pattern=_GIT_URL_RE,
+        problem="{key}={value}: give an https:// or ssh:// URL (or git@host:owner/repo.git) with no credentials in "
+                "it; the token goes in the secret named by dag_bundle_git_secret")
+    dag_bundle_git_branch: str = setting(
+        "main", "`dag_bundle=git`: the branch whose head Airflow parses and runs", pattern=_GIT_BRANCH_RE,
+        problem="{key}={value} is not a branch name git accepts (git check-ref-format --branch)")
+    dag_bundle_git_refresh_seconds: Whole = setting(
+        60, "`dag_bundle=git`: seconds between two fetches of the branch by the dag-processor, 5 to 86400 (a push "
+            "shows up within this plus the parse time)", ge=5, le=86400,
+        problem="{key}={value}: must be 5 to 86400 seconds")
+    dag_bundle_git_secret: str | None = setting(
+        None, "`dag_bundle=git`: name or ARN of the Secrets Manager secret holding the git connection as JSON: "
+        "`{\"conn_type\": \"git\", \"login\": \"x-access-token\", \"password\": \"<token>\"}` (https) or "
+        "`{\"conn_type\": \"git\", \"extra\": {\"private_key\": \"<key>\"}}` (ssh); only the dag-processor "
+        "and the workers read it. Unset: a public https repository", pattern=_SECRET_RE,
+        problem="{key}={value}: give a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN "
+                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
     secrets_backend: Annotated[Literal["secrets-manager", "none"], BeforeValidator(lower)] = setting(
         "secrets-manager", "`secrets-manager`: connections and variables are read from AWS Secrets Manager under "
         "`<project>/<stage>/connections/` and `<project>/<stage>/variables/` before the metadata DB (see "
@@ -572,6 +623,18 @@ def _storage(s: Settings) -> Iterable[str | None]:
     if s.db_max_allocated_storage_gib < s.db_allocated_storage_gib:
         yield (f"db_max_allocated_storage_gib={s.db_max_allocated_storage_gib}: must be at least "
                f"db_allocated_storage_gib ({s.db_allocated_storage_gib})")
+
+
+@rule("dag_bundle", "dag_bundle_git_url", "dag_bundle_git_secret")
+def _git_bundle(s: Settings) -> Iterable[str | None]:
+    if s.dag_bundle != "git":
+        return
+    if s.dag_bundle_git_url is None:
+        yield ("dag_bundle=git: set dag_bundle_git_url to the repository (https://host/owner/repo.git or "
+               "ssh://git@host/owner/repo.git), e.g. -c dag_bundle_git_url=https://github.com/example/dags.git")
+    elif not s.dag_bundle_git_url.startswith("https://") and s.dag_bundle_git_secret is None:
+        yield (f"dag_bundle_git_url={s.dag_bundle_git_url}: an ssh URL needs a private key; set dag_bundle_git_secret "
+               "to the secret holding the git connection with extra.private_key (README, Writing DAGs)")
 
 
 @rule("image_uri", "image_tag")

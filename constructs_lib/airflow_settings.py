@@ -25,12 +25,13 @@ from airflow_ecs_fargate import quota
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
 
 from constructs import Construct
 
 from airflow_ecs_fargate import sso
 from airflow_ecs_fargate.config_commands import DB_SECRET_ARN_ENV, FERNET_KEY_SECRET_ARN_ENV
-from app_config.model import STOCK_ECS_EXECUTOR, SsoConfig, WorkerQueue
+from app_config.model import STOCK_ECS_EXECUTOR, GitBundleConfig, SsoConfig, WorkerQueue
 
 #: Which of the signing secrets each component receives (as ECS secrets), from Airflow 3.3.2's
 #: source:
@@ -59,6 +60,18 @@ FERNET_KEY_CMD = "python -m airflow_ecs_fargate.config_commands fernet_key"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 LOCAL_DAG_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 S3_DAG_BUNDLE = "airflow.providers.amazon.aws.bundles.s3.S3DagBundle"
+GIT_DAG_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
+#: The git bundle's connection id; its ``AIRFLOW_CONN_*`` variable comes from the secret named by
+#: ``dag_bundle_git_secret`` (:func:`git_connection_secret`).
+GIT_CONN_ID = "git_dags"
+#: Who fetches the git bundle (Airflow 3.3.2 and apache-airflow-providers-git 1.0.1, from their
+#: source): the dag-processor clones and refreshes it (``DagFileProcessorManager._refresh_dag_bundles``
+#: calls ``initialize()`` and ``refresh()``), and every worker clones the version its task was
+#: parsed at (``airflow.sdk.execution_time.task_runner.parse`` calls ``initialize()`` on
+#: ``get_bundle(name, version)``, which fetches from the remote). The scheduler only deletes stale
+#: local copies, the api-server only builds a link from the URL (the bundle goes on without the
+#: connection when ``repo_url`` is given), and the triggerer loads no bundle: none of them gets it.
+GIT_BUNDLE_READERS = ("dag-processor", "worker")
 #: Where the image keeps the DAGs (docker/Dockerfile copies dags/ there).
 IMAGE_DAGS_FOLDER = "/opt/airflow/dags"
 SECRETS_MANAGER_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
@@ -107,12 +120,15 @@ def execution_api_url(namespace_name: str, service_name: str, port: int) -> str:
     return f"http://{service_name}.{namespace_name}:{port}/execution/"
 
 
-def dag_bundle_config(bundle: str, dags_bucket_name: str | None) -> str:
+def dag_bundle_config(bundle: str, dags_bucket_name: str | None, git: GitBundleConfig | None = None) -> str:
     """Return ``[dag_processor] dag_bundle_config_list`` as JSON.
 
-    :param bundle: ``image`` (LocalDagBundle over the image's dags folder) or ``s3``
-        (S3DagBundle over ``s3://<dags_bucket_name>/dags/``).
-    :raises ValueError: for ``s3`` without a bucket, or an unknown bundle.
+    :param bundle: ``image`` (LocalDagBundle over the image's dags folder), ``s3``
+        (S3DagBundle over ``s3://<dags_bucket_name>/dags/``) or ``git`` (GitDagBundle over
+        ``git``'s branch, fetched every ``git.refresh_seconds`` seconds; ``refresh_interval`` is a
+        kwarg of every bundle, Airflow's ``BaseDagBundle``).
+    :raises ValueError: for ``s3`` without a bucket, ``git`` without its repository, or an unknown
+        bundle.
     """
     if bundle == "image":
         entry = {"name": "dags-folder", "classpath": LOCAL_DAG_BUNDLE, "kwargs": {"path": IMAGE_DAGS_FOLDER}}
@@ -124,9 +140,44 @@ def dag_bundle_config(bundle: str, dags_bucket_name: str | None) -> str:
             "classpath": S3_DAG_BUNDLE,
             "kwargs": {"aws_conn_id": "aws_default", "bucket_name": dags_bucket_name, "prefix": "dags"},
         }
+    elif bundle == "git":
+        if git is None:
+            raise ValueError("dag_bundle=git needs dag_bundle_git_url")
+        kwargs: dict = {"repo_url": git.url, "tracking_ref": git.branch, "refresh_interval": git.refresh_seconds}
+        if git.secret:
+            kwargs["git_conn_id"] = GIT_CONN_ID
+        entry = {"name": "git-dags", "classpath": GIT_DAG_BUNDLE, "kwargs": kwargs}
     else:
-        raise ValueError(f"unknown DAG bundle {bundle!r}; use image or s3")
+        raise ValueError(f"unknown DAG bundle {bundle!r}; use image, s3 or git")
     return json.dumps([entry], separators=(",", ":"))
+
+
+def git_connection_secret(scope: Construct, construct_id: str, git: GitBundleConfig | None) -> dict[str, ecs.Secret]:
+    """Return the ECS secret of the git bundle's connection, for a reader of
+    :data:`GIT_BUNDLE_READERS` only: ``AIRFLOW_CONN_GIT_DAGS`` from the whole value of the secret
+    ``git.secret`` (a connection as JSON, which Airflow reads from an ``AIRFLOW_CONN_*``
+    variable). ECS reads it with the task's execution role when the task starts (CDK grants that
+    role ``secretsmanager:GetSecretValue`` on it), so neither the task role nor another
+    component's role can read it. Empty without ``dag_bundle=git`` or without a secret.
+
+    :param scope: where the imported secret is declared (one per stack that uses it).
+    :param git: the git bundle, or None.
+    """
+    if git is None or not git.secret:
+        return {}
+    if git.secret.startswith("arn:") and _full_secret_arn(git.secret):
+        secret = secretsmanager.Secret.from_secret_complete_arn(scope, construct_id, git.secret)
+    elif git.secret.startswith("arn:"):
+        secret = secretsmanager.Secret.from_secret_partial_arn(scope, construct_id, git.secret)
+    else:
+        secret = secretsmanager.Secret.from_secret_name_v2(scope, construct_id, git.secret)
+    return {f"AIRFLOW_CONN_{GIT_CONN_ID.upper()}": ecs.Secret.from_secrets_manager(secret)}
+
+
+def _full_secret_arn(arn: str) -> bool:
+    """Whether a secret ARN ends in the ``-XXXXXX`` suffix Secrets Manager appends (a complete ARN)."""
+    name = arn.split(":secret:", 1)[-1]
+    return len(name) > 7 and name[-7] == "-" and name[-6:].isalnum()
 
 
 @dataclass(frozen=True)

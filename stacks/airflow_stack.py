@@ -16,7 +16,13 @@ from constructs import Construct
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
-from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings, SsoSettings
+from constructs_lib.airflow_settings import (
+    AirflowCommonSettings,
+    AirflowDbSecrets,
+    EcsExecutorSettings,
+    SsoSettings,
+    git_connection_secret,
+)
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
@@ -254,7 +260,10 @@ class AirflowStack(Stack):
             task_role=task_roles["DagProcessor"],
             component="dag-processor",
             family=f"{deployment}-dag-processor",
-            secrets=db_secrets.secrets("dag-processor"),
+            secrets={
+                **db_secrets.secrets("dag-processor"),
+                **git_connection_secret(self, "GitDagsConnection", config.git_bundle),
+            },
             command=["dag-processor"],
             size=config.services.dag_processor_size,
             desired_count=count("DagProcessor", 1),

@@ -40,6 +40,8 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
 OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     "ecs-exec": {"enable_ecs_exec": "true", "read_only_root_filesystem": "false"},
     "s3-dags": {"dag_bundle": "s3"},
+    "git-dags": {"dag_bundle": "git", "dag_bundle_git_url": "https://git.example.com/team/dags.git",
+                 "dag_bundle_git_secret": "airflow/dev/git-dags"},
     "private-ui-prod": {"stage": "prod", "ui_private_only": "true"},
     "issued-certificate": {
         "domain_name": "airflow.example.com",

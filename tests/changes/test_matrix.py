@@ -4,6 +4,9 @@ as data loss naming the configuration key (or a code change where no key exists)
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from aws_cdk import aws_kms as kms
@@ -34,6 +37,14 @@ SSO = {**DOMAIN, "sso_issuer_url": "https://example.okta.com", "sso_client_id": 
 OTHER_VPC = {**EXISTING_VPC, "vpc_id": "vpc-0fedcba9876543210",
              "private_subnet_ids": "subnet-0ccccccccccccccc1,subnet-0ccccccccccccccc2"}
 
+#: The git DAG bundle (dag_bundle=git) over a private repository.
+GIT = {"dag_bundle": "git", "dag_bundle_git_url": "https://git.example.com/team/dags.git",
+       "dag_bundle_git_secret": "airflow/dev/git-dags"}
+
+#: A private package index for the image build (pip_index_file): a file outside the repository.
+PIP_INDEX_FILE = Path(tempfile.mkdtemp(prefix="pip-index-")) / "private-index.conf"
+PIP_INDEX_FILE.write_text("[global]\nextra-index-url = https://aws:not-a-token@pypi.example.com/simple/\n")
+
 #: name -> (before, after): changes that must pass with no finding.
 SAFE = {
     "add a domain": (BASE, DOMAIN),
@@ -47,6 +58,12 @@ SAFE = {
     "login rate limit off": ({"login_rate_limit": "100"}, BASE),
     "DAG bundle image -> s3": (BASE, {"dag_bundle": "s3"}),
     "DAG bundle s3 -> image": ({"dag_bundle": "s3"}, BASE),
+    "private package index on": (BASE, {"pip_index_file": str(PIP_INDEX_FILE)}),
+    "DAG bundle image -> git": (BASE, GIT),
+    "DAG bundle git -> image": (GIT, BASE),
+    "git bundle: other branch, refresh and secret": (GIT, {**GIT, "dag_bundle_git_branch": "release",
+                                                           "dag_bundle_git_refresh_seconds": "30",
+                                                           "dag_bundle_git_secret": "airflow/dev/git-dags-2"}),
     "secrets backend off": (BASE, {"secrets_backend": "none"}),
     "secrets backend on": ({"secrets_backend": "none"}, BASE),
     "single sign-on on": (DOMAIN, SSO),
