@@ -289,3 +289,30 @@ def test_entrypoint_requires_group_0(project_image):
     assert proc.returncode == 1
     assert "group 0" in proc.stderr
     assert "command-ran" not in proc.stdout
+
+
+#: Imports each DAG file's code object as Airflow's DAG import does (``SourceFileLoader``), without
+#: running it, and prints the files Python had to compile: no valid cached bytecode next to them.
+_COMPILED_DAG_FILES = """
+import glob, json, importlib.machinery as machinery
+compiled = []
+original = machinery.SourceFileLoader.source_to_code
+def record(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+machinery.SourceFileLoader.source_to_code = record
+files = sorted(glob.glob('/opt/airflow/dags/**/*.py', recursive=True))
+for i, path in enumerate(files):
+    machinery.SourceFileLoader(f'dag_{i}', path).get_code(f'dag_{i}')
+print(json.dumps({'files': files, 'compiled': compiled}))
+"""
+
+
+@pytest.mark.rehearsal
+def test_dag_bytecode_is_compiled_at_build_and_valid_for_its_sources(project_image):
+    # The root filesystem is read-only: a DAG file without valid cached bytecode is compiled again
+    # at every worker start and every dag-processor parse (docs/worker-start.md).
+    out = run(project_image, "python", "-c", _COMPILED_DAG_FILES, env=NO_DB_CHECK, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "/opt/airflow/dags/example_pipeline.py" in result["files"]
+    assert result["compiled"] == []
