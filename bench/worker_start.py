@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -139,7 +140,7 @@ def compressed_sizes(image: str, base_layers: int, work: Path, config: PodmanCon
         dest = work / f"oci-{fmt}"
         if dest.exists():
             shutil.rmtree(dest)
-        podman("push", "--compression-format", fmt, "--force-compression", image, f"oci:{dest}", config=config,
+        podman("push", "--compression-format", fmt, image, f"oci:{dest}", config=config,
                timeout=1800)
         index = json.loads((dest / "index.json").read_text())
         digest = index["manifests"][0]["digest"].split(":", 1)[1]
@@ -151,36 +152,43 @@ def compressed_sizes(image: str, base_layers: int, work: Path, config: PodmanCon
     return sizes
 
 
-def measure(label: str, revision: str | None, runs: int, env: dict[str, str], config: PodmanConfig,
-            sizes: bool) -> dict:
-    """Build one variant and measure it; returns its section of the results."""
+def build(label: str, revision: str | None, config: PodmanConfig) -> dict:
+    """Build one variant; returns its section of the results (image, sizes uncompressed)."""
+    from local_ecs.images import base_image_tag
+
     work = PROJECT_ROOT / ".rehearsal" / "build" / f"worker-start-{label}"
     context = stage_context(work / "context", revision)
     started = time.monotonic()
     image = build_project_image(context, "docker/Dockerfile", config=config)
-    build_seconds = time.monotonic() - started
-    print(f"{label}: {image} built in {build_seconds:.0f} s", file=sys.stderr)
-    base = podman("image", "inspect", "--format", "{{.Parent}}", image, config=config).stdout.strip()
-    from local_ecs.images import base_image_tag
-
+    print(f"{label}: {image} built in {time.monotonic() - started:.0f} s", file=sys.stderr)
     base_tag = base_image_tag(context / "docker" / "Dockerfile")
     base_layers = int(podman("image", "inspect", "--format", "{{len .RootFS.Layers}}", base_tag,
                              config=config).stdout)
-    run_once(image, env, config)  # warm-up: page cache, podman's first use of the image
-    marks = [run_once(image, env, config) for _ in range(runs)]
-    result = {
-        "revision": revision or "work tree",
-        "image": image,
-        "base_image": base_tag,
-        "base_parent": base,
-        "uncompressed_mib": round(image_size_mib(image, config), 1),
-        "runs": marks,
-        "steps": summarize(marks),
-        "dag_pyc_valid": all(m["dag_pyc_valid"] for m in marks),
-    }
+    return {"revision": revision or "work tree", "image": image, "base_image": base_tag,
+            "base_layers": base_layers, "uncompressed_mib": round(image_size_mib(image, config), 1),
+            "work": str(work), "runs": []}
+
+
+def measure(variants: dict[str, dict], runs: int, env: dict[str, str], config: PodmanConfig, sizes: bool) -> None:
+    """Start each variant's image ``runs`` times, alternating between the variants so that a change
+    of the machine's load hits all of them alike (after one warm-up start each), then push them."""
+    for variant in variants.values():
+        run_once(variant["image"], env, config)  # warm-up: page cache, podman's first use of the image
+    for i in range(runs):
+        for label, variant in variants.items():
+            variant["runs"].append(run_once(variant["image"], env, config))
+            print(f"{label} run {i + 1}/{runs}: "
+                  f"{step_seconds(variant['runs'][-1])['container started -> task code']:.2f} s", file=sys.stderr)
+    for variant in variants.values():
+        variant["steps"] = summarize(variant["runs"])
+        variant["dag_pyc_valid"] = all(m["dag_pyc_valid"] for m in variant["runs"])
+        variant["modules_compiled_at_start"] = variant["runs"][-1]["modules_compiled_at_start"]
+        variant["own_modules_imported"] = variant["runs"][-1]["own_modules_imported"]
     if sizes:
-        result["compressed_mib"] = compressed_sizes(image, base_layers, work, config)
-    return result
+        for label, variant in variants.items():
+            variant["compressed_mib"] = compressed_sizes(variant["image"], variant["base_layers"],
+                                                         Path(variant["work"]), config)
+            print(f"{label}: {variant['compressed_mib']}", file=sys.stderr)
 
 
 def table(results: dict) -> str:
@@ -222,14 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     config = PodmanConfig()
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     env = worker_environment()
-    results: dict = {"runs": args.runs, "load_average": list(__import__("os").getloadavg()),
+    results: dict = {"runs": args.runs, "load_average": list(os.getloadavg()),
                      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    variants = {}
     if args.before:
-        results["before"] = measure("before", args.before, args.runs, env, config, not args.no_sizes)
-    results["after"] = measure("after", None, args.runs, env, config, not args.no_sizes)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        variants["before"] = build("before", args.before, config)
+    variants["after"] = build("after", None, config)
+    try:
+        measure(variants, args.runs, env, config, not args.no_sizes)
+    finally:
+        results.update(variants)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\n{RESULTS.relative_to(PROJECT_ROOT)}; load average at start {results['load_average'][0]:.1f}")
     return 0
