@@ -56,6 +56,16 @@ STEPS = (
     ("parse the DAG file", "task_runner_imported", "dag_parsed"),
     ("container started -> task code", "container_started", "task_code"),
 )
+#: CPU seconds (user + system) of the python process per step: (name, from mark or None for the
+#: process's start, to mark).
+CPU_STEPS = (
+    ("python start-up", None, "first_line"),
+    ("import airflow", "first_line", "airflow_imported"),
+    ("supervisor imports", "airflow_imported", "supervisor_imported"),
+    ("task runner import", "supervisor_imported", "task_runner_imported"),
+    ("parse the DAG file", "task_runner_imported", "dag_parsed"),
+    ("python start -> task code", None, "task_code"),
+)
 MIB = 2**20
 
 
@@ -122,13 +132,27 @@ def step_seconds(marks: dict[str, float]) -> dict[str, float]:
     return {name: marks[end] - marks[start] for name, start, end in STEPS}
 
 
+def cpu_seconds(marks: dict) -> dict[str, float]:
+    """CPU seconds of each of :data:`CPU_STEPS` in one run's marks."""
+    cpu = marks["cpu"]
+    return {name: cpu[end] - (cpu[start] if start else 0.0) for name, start, end in CPU_STEPS}
+
+
+def _stats(per_run: list[dict[str, float]], names) -> dict[str, dict[str, float]]:
+    return {name: {"median": round(statistics.median(r[name] for r in per_run), 3),
+                   "min": round(min(r[name] for r in per_run), 3),
+                   "max": round(max(r[name] for r in per_run), 3)}
+            for name in names}
+
+
 def summarize(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Per step: median, min and max seconds over the runs."""
-    per_step = [step_seconds(m) for m in runs]
-    return {name: {"median": round(statistics.median(r[name] for r in per_step), 3),
-                   "min": round(min(r[name] for r in per_step), 3),
-                   "max": round(max(r[name] for r in per_step), 3)}
-            for name, _, _ in STEPS}
+    return _stats([step_seconds(m) for m in runs], [name for name, _, _ in STEPS])
+
+
+def summarize_cpu(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """Per CPU step: median, min and max CPU seconds over the runs."""
+    return _stats([cpu_seconds(m) for m in runs], [name for name, _, _ in CPU_STEPS])
 
 
 def compressed_sizes(image: str, base_layers: int, work: Path, config: PodmanConfig) -> dict[str, dict[str, float]]:
@@ -181,6 +205,7 @@ def measure(variants: dict[str, dict], runs: int, env: dict[str, str], config: P
                   f"{step_seconds(variant['runs'][-1])['container started -> task code']:.2f} s", file=sys.stderr)
     for variant in variants.values():
         variant["steps"] = summarize(variant["runs"])
+        variant["cpu_steps"] = summarize_cpu(variant["runs"])
         variant["dag_pyc_valid"] = all(m["dag_pyc_valid"] for m in variant["runs"])
         variant["modules_compiled_at_start"] = variant["runs"][-1]["modules_compiled_at_start"]
         variant["own_modules_imported"] = variant["runs"][-1]["own_modules_imported"]
@@ -204,6 +229,15 @@ def table(results: dict) -> str:
             rows.append(f"| {name} | {b['median']:.3f} ({b['min']:.3f}-{b['max']:.3f}) | {cell_a} | {ratio} |")
         else:
             rows.append(f"| {name} | - | {cell_a} | - |")
+    for name, _, _ in CPU_STEPS if "cpu_steps" in after else ():
+        a = after["cpu_steps"][name]
+        cell_a = f"{a['median']:.3f} ({a['min']:.3f}-{a['max']:.3f})"
+        if before:
+            b = before["cpu_steps"][name]
+            ratio = f"{a['median'] / b['median']:.2f}" if b["median"] > 0 else "-"
+            rows.append(f"| CPU s: {name} | {b['median']:.3f} ({b['min']:.3f}-{b['max']:.3f}) | {cell_a} | {ratio} |")
+        else:
+            rows.append(f"| CPU s: {name} | - | {cell_a} | - |")
     for fmt in ("gzip", "zstd"):
         if "compressed_mib" not in after:
             break

@@ -14,12 +14,14 @@ does the same imports and calls the same ``parse`` on ``dags/example_pipeline.py
 Prints one JSON line: wall-clock times (epoch seconds; host and container share the clock) of
 ``process_start`` (the python process, from /proc, 10 ms resolution), ``first_line``,
 ``airflow_imported``, ``supervisor_imported``, ``task_runner_imported``, ``dag_parsed``,
-``task_code``, plus facts (``dag_pyc_valid``: the DAG file's cached bytecode matches its source).
+``task_code``; under ``cpu`` the process's CPU seconds (user + system) at the same marks, which
+a busy machine changes much less than the wall-clock times; plus facts (``dag_pyc_valid``: the
+DAG file's cached bytecode matches its source; the modules Python compiled at this start).
 """
 
 import time
 
-first_line = time.time()
+first_line, first_line_cpu = time.time(), time.process_time()
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -55,10 +57,17 @@ def _pyc_valid(source: str) -> bool:
 
 
 out = {"process_start": _process_start(), "first_line": first_line}
+cpu = {"first_line": first_line_cpu}
+
+
+def mark(name: str) -> None:
+    """Record the wall-clock time and this process's CPU seconds (user + system) at ``name``."""
+    out[name], cpu[name] = time.time(), time.process_time()
+
 
 import airflow  # noqa: E402,F401
 
-out["airflow_imported"] = time.time()
+mark("airflow_imported")
 # execute_workload.main() and execute_workload(): the supervisor side.
 from pydantic import TypeAdapter  # noqa: E402,F401
 
@@ -67,10 +76,10 @@ from airflow.executors.base_executor import BaseExecutor  # noqa: E402,F401
 from airflow.sdk.execution_time import supervisor  # noqa: E402,F401
 from airflow.sdk.log import configure_logging  # noqa: E402,F401
 
-out["supervisor_imported"] = time.time()
+mark("supervisor_imported")
 from airflow.sdk.execution_time import task_runner  # noqa: E402
 
-out["task_runner_imported"] = time.time()
+mark("task_runner_imported")
 
 import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
@@ -91,8 +100,8 @@ details = StartupDetails.model_construct(
     sentry_integration="",
 )
 ti = task_runner.parse(details, structlog.get_logger("probe"))
-out["dag_parsed"] = time.time()
-out["task_code"] = time.time()
+mark("dag_parsed")
+mark("task_code")
 result = ti.task.python_callable()
 out["task_result"] = result
 out["dag_pyc_valid"] = _pyc_valid(os.path.join(ti.bundle_instance.path, DAG_FILE))
@@ -105,4 +114,5 @@ out["modules_from_source"] = len(sources)
 out["modules_compiled_at_start"] = uncached[:50]
 out["modules_compiled_at_start_count"] = len(uncached)
 out["own_modules_imported"] = sorted(m for m in sys.modules if m.startswith("airflow_ecs_fargate"))
+out["cpu"] = cpu
 print("WORKER_START_PROBE " + json.dumps(out), flush=True)
