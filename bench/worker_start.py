@@ -15,8 +15,10 @@ from the work tree. For each image it measures
   python's start, the supervisor's and task runner's imports, ``task_runner.parse`` of
   ``dags/example_pipeline.py`` and the first line of the ``extract`` task.
 
-Each image runs once to warm the page cache (not reported), then ``--runs`` times; the report gives
-the median and the range (min-max) per step, and the ratio after/before. Results go to
+Each image runs once to warm the page cache (not reported), then ``--runs`` times, alternating
+between the images; the report gives the median and the range (min-max) per step, in wall-clock
+and in the python process's CPU seconds (which other jobs on the machine change much less), and
+the ratio after/before. Results go to
 ``.rehearsal/worker-start.json`` and a table on stdout. Not part of the test suite.
 
     make bench-start                                # = python -m bench.worker_start
