@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test lint mypy bench cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
+.PHONY: synth test lint mypy bench bench-start cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
 .PHONY: rehearsal local local-down deploy destroy publish dags-check dags-test diff upgrade
 
 $(VENV)/bin/python:
@@ -69,6 +69,11 @@ test: deps-test lint
 
 bench: $(VENV)/.test-deps
 	$(PY) -m bench.run
+
+# The worker's start overhead and image size, before (main) and after (the work tree), with podman
+# (docs/worker-start.md); BENCH_START_ARGS e.g. '--runs 9 --before 14ae7ef'.
+bench-start: $(VENV)/.test-deps rehearsal-deps
+	$(PY) -m bench.worker_start $(BENCH_START_ARGS)
 
 clean:
 	rm -rf cdk.out .pytest_cache
