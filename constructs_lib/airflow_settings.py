@@ -27,8 +27,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from constructs import Construct
-
 from airflow_ecs_fargate import sso
 from airflow_ecs_fargate.config_commands import DB_SECRET_ARN_ENV, FERNET_KEY_SECRET_ARN_ENV
 from app_config.model import STOCK_ECS_EXECUTOR, GitBundleConfig, SsoConfig, WorkerQueue
