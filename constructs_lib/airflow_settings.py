@@ -230,9 +230,10 @@ class EcsExecutorSettings:
     :param executor_class: ``[core] executor`` import path.
     :param region: AWS region.
     :param cluster_name: the ECS cluster the workers run in.
-    :param task_definition_family: the workers' task definition family. RunTask takes the latest
-        ACTIVE revision, and a family name, unlike a revision ARN, never changes, so the
-        cross-stack reference never blocks an update.
+    :param task_definition: the workers' task definition: the revision's ARN (``Ref`` of a task
+        definition in the scheduler's own stack, so the scheduler launches exactly the workers
+        it was deployed with; README, "Upgrading"), or a family (RunTask then takes the family's
+        latest ACTIVE revision).
     :param container_name: the workers' container.
     :param subnet_ids: the private subnets of the workers.
     :param security_group_ids: the workers' security groups.
@@ -253,7 +254,7 @@ class EcsExecutorSettings:
     executor_class: str
     region: str
     cluster_name: str
-    task_definition_family: str
+    task_definition: str
     container_name: str
     subnet_ids: list[str]
     security_group_ids: list[str]
@@ -279,7 +280,7 @@ class EcsExecutorSettings:
             "AIRFLOW__CORE__EXECUTOR": self.executor_class,
             f"{prefix}REGION_NAME": self.region,
             f"{prefix}CLUSTER": self.cluster_name,
-            f"{prefix}TASK_DEFINITION": self.task_definition_family,
+            f"{prefix}TASK_DEFINITION": self.task_definition,
             f"{prefix}CONTAINER_NAME": self.container_name,
             f"{prefix}SUBNETS": ",".join(self.subnet_ids),
             f"{prefix}SECURITY_GROUPS": ",".join(self.security_group_ids),

@@ -7,6 +7,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from app_config.model import TaskSize
@@ -19,7 +20,16 @@ WORKER_LOG_STREAM_PREFIX = "worker"
 
 
 class WorkerTaskDefinition(Construct):
-    """The Fargate task definition of a worker: one Airflow task per ECS task.
+    """The workers' stateful half (log group, task and execution roles) and their task definition.
+
+    The roles and the log group live where this construct is created (the Cluster stack); the
+    task definition itself is created by :meth:`add_task_definition` in the stack of the scheduler
+    that launches it (the Airflow stack), and the scheduler names that exact revision
+    (``Ref`` = the revision's ARN): every worker runs the image of the scheduler that launched it,
+    and a rollback of the Airflow stack brings the workers back with the scheduler (README,
+    "Upgrading"). The family stays ``family`` (e.g. ``airflow-dev-worker``, named per deployment:
+    two deployments in one account and region never run each other's revisions), so the family
+    always has an ACTIVE revision for a scheduler that still launches by family.
 
     The executor overrides the container's command with
     ``python -m airflow.sdk.execution_time.execute_workload --json-string ...``; the container
@@ -35,13 +45,19 @@ class WorkerTaskDefinition(Construct):
       image (ECR) and write the container's stdout to CloudWatch Logs (create log stream, put
       log events).
 
-    The executor runs the family's latest ACTIVE revision, so the family is named per deployment
-    (``family``, e.g. ``airflow-dev-worker``): two deployments in one account and region never
-    run each other's revisions.
+    Parameters: ``environment`` goes into the container as is (values that exist in every
+    configuration); ``configured_environment`` (entries that exist only under some configurations,
+    e.g. the ECS jobs' Airflow variables) goes through SSM parameters named
+    ``<parameter_prefix><name>`` (standard tier: 4 KB a value, no charge). CloudFormation resolves
+    a dynamic reference when the resource that holds it is created or updated, so a value changed
+    without a change to the worker task definition reaches the workers on the next deploy that
+    changes it (any image change does).
 
-    :ivar task_definition: ``ecs.FargateTaskDefinition``
-    :ivar container: ``ecs.ContainerDefinition`` named ``container_name``
+    :ivar family: ``str``, the task definition family
+    :ivar environment: ``dict[str, str]``, the worker container's environment
     :ivar log_group: ``logs.LogGroup`` of the workers' awslogs output
+    :ivar task_definition: ``ecs.FargateTaskDefinition`` once :meth:`add_task_definition` ran
+    :ivar container: ``ecs.ContainerDefinition`` named ``container_name``, idem
     """
 
     def __init__(
@@ -49,12 +65,13 @@ class WorkerTaskDefinition(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        image: ecs.ContainerImage,
         family: str,
         container_name: str,
         size: TaskSize,
         environment: dict[str, str],
         task_logs_bucket: s3.IBucket,
+        configured_environment: dict[str, str] | None = None,
+        parameter_prefix: str = "",
         dags_bucket: s3.IBucket | None,
         log_retention: logs.RetentionDays,
         retain: bool,
@@ -83,12 +100,81 @@ class WorkerTaskDefinition(Construct):
         grant_task_logs(task_logs_bucket, self.task_role, write=True)
         if dags_bucket is not None:
             dags_bucket.grant_read(self.task_role)
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            family=family,
-            cpu=size.cpu,
-            memory_limit_mib=size.memory_mib,
+        self.family = family
+        self.container_name = container_name
+        self.size = size
+        self.environment = environment
+        # Entries that exist only under some configurations (the ECS jobs' variables): a
+        # cross-stack reference to them would add and remove exports with the configuration
+        # ("export in use" when one goes). Each is an SSM parameter with a fixed name here, and the
+        # task definition in the scheduler's stack reads it by a dynamic reference, resolved when
+        # that stack deploys (CloudFormation "Using dynamic references"): no export at all.
+        self.configured_environment = dict(configured_environment or {})
+        self.parameter_prefix = parameter_prefix
+        self.parameters = {
+            name: ssm.StringParameter(
+                self,
+                f"Env{name}",
+                parameter_name=f"{parameter_prefix}{name}",
+                string_value=value,
+                description="Worker environment entry, read by the Airflow stack's worker task definition",
+            )
+            for name, value in self.configured_environment.items()
+        }
+        self.read_only_root_filesystem = read_only_root_filesystem
+        self.task_definition: ecs.FargateTaskDefinition | None = None
+        self.container: ecs.ContainerDefinition | None = None
+
+    def add_task_definition(self, scope: Construct, construct_id: str, *, image: ecs.ContainerImage) -> ecs.FargateTaskDefinition:
+        """Create the workers' task definition in ``scope`` (the scheduler's stack) and return it.
+
+        Its ``Ref`` is the revision's ARN (``...:task-definition/<family>:<revision>``), which
+        changes on every image or setting change: reference it only from the same stack (a
+        cross-stack export of it would change value on every deploy and be refused while
+        imported). ``DeletionPolicy: Retain``: CloudFormation replaces the task definition on
+        every change and would deregister the old revision in its cleanup, while a task launched
+        from it may still be queued for a retry by an old scheduler; a retained revision stays
+        ACTIVE (ECS keeps ACTIVE revisions at no cost).
+
+        :raises ValueError: called twice.
+        """
+        if self.task_definition is not None:
+            raise ValueError("the workers' task definition is already created")
+        environment = {
+            **self.environment,
+            **{
+                # The literal name, not the parameter's Ref (which would be an export again).
+                name: f"{{{{resolve:ssm:{self.parameter_prefix}{name}}}}}"
+                for name in self.parameters
+            },
+        }
+        self.task_definition, self.container = self._task_definition(scope, construct_id, image, environment)
+        return self.task_definition
+
+    def add_transition_task_definition(self, *, image: ecs.ContainerImage) -> ecs.FargateTaskDefinition:
+        """Keep the task definition this construct used to hold (``<this>/TaskDefinition``), retained.
+
+        Before the task definition moved to the scheduler's stack, the scheduler launched the
+        family's latest ACTIVE revision, and the executor fails a task whose RunTask finds the
+        family INACTIVE. Deleting this one in the Cluster stack's update would leave the family
+        without an ACTIVE revision until the Airflow stack registers its own; kept (same logical
+        ID, ``DeletionPolicy: Retain``), an old scheduler always finds one. Remove the call in the
+        next release: the retained revision then stays ACTIVE, nothing is deregistered.
+        """
+        task_definition, _ = self._task_definition(
+            self, "TaskDefinition", image, {**self.environment, **self.configured_environment}
+        )
+        return task_definition
+
+    def _task_definition(
+        self, scope: Construct, construct_id: str, image: ecs.ContainerImage, environment: dict[str, str]
+    ) -> tuple[ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
+        task_definition = ecs.FargateTaskDefinition(
+            scope,
+            construct_id,
+            family=self.family,
+            cpu=self.size.cpu,
+            memory_limit_mib=self.size.memory_mib,
             task_role=self.task_role,
             execution_role=self.execution_role,
             runtime_platform=ecs.RuntimePlatform(
@@ -96,18 +182,19 @@ class WorkerTaskDefinition(Construct):
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
         )
-        self.container = self.task_definition.add_container(
+        task_definition.apply_removal_policy(RemovalPolicy.RETAIN)
+        container = task_definition.add_container(
             "Worker",
-            container_name=container_name,
+            container_name=self.container_name,
             image=image,
             essential=True,
             environment=environment,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=WORKER_LOG_STREAM_PREFIX, log_group=self.log_group),
-            **hardened_container_options(read_only_root_filesystem),
+            **hardened_container_options(self.read_only_root_filesystem),
         )
-        add_writable_volumes(self.task_definition)
-        mount_writable_volumes(self.container)
-        self.container_name = container_name
+        add_writable_volumes(task_definition)
+        mount_writable_volumes(container)
+        return task_definition, container
 
     def grant_read_live_logs(self, role: iam.IRole) -> None:
         """Let ``role`` (the api-server's) read the workers' log streams, and nothing else.
@@ -139,7 +226,7 @@ class WorkerTaskDefinition(Construct):
         """
         stack = Stack.of(self)
         family_arn = stack.format_arn(
-            service="ecs", resource="task-definition", resource_name=f"{self.task_definition.family}:*"
+            service="ecs", resource="task-definition", resource_name=f"{self.family}:*"
         )
         task_arn = stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
         role.add_to_principal_policy(

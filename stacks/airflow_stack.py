@@ -161,11 +161,14 @@ class AirflowStack(Stack):
             assign_public_ip=config.network.task_public_ip,
         )
 
+        # The workers' task definition is here, with the scheduler that names its exact revision:
+        # a rollout or a rollback of this stack changes both together (README, "Upgrading").
+        worker_task_definition = workers.add_task_definition(self, "WorkerTaskDefinition", image=image)
         self.executor_settings = EcsExecutorSettings(
             executor_class=config.executor.executor_class,
             region=self.region,
             cluster_name=cluster.cluster_name,
-            task_definition_family=workers.task_definition.family,
+            task_definition=worker_task_definition.task_definition_arn,
             container_name=config.executor.worker_container_name,
             subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
             security_group_ids=[security_groups.workers.security_group_id],

@@ -1,4 +1,5 @@
-"""Cluster: the ECS cluster, the workers' task definition and roles, and the task-log bucket."""
+"""Cluster: the ECS cluster, the workers' roles and log group (their task definition is in the
+Airflow stack, with the scheduler that launches it), and the task-log bucket."""
 
 from __future__ import annotations
 
@@ -164,21 +165,25 @@ class ClusterStack(Stack):
         self.workers = WorkerTaskDefinition(
             self,
             "Workers",
-            image=image,
             family=f"{config.deployment_name}-worker",
             container_name=config.executor.worker_container_name,
             size=config.executor.worker_size,
             environment={
                 **self.common_settings.worker_environment(),
-                **job_variables,
                 **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
             },
+            configured_environment=job_variables,
+            parameter_prefix=f"/{config.deployment_name}/worker-environment/",
             task_logs_bucket=self.task_logs_bucket,
             dags_bucket=self.dags_bucket,
             log_retention=retention,
             retain=config.retain_data,
             read_only_root_filesystem=config.read_only_root_filesystem,
         )
+        # Until the next release: the workers' task definition that used to be here stays, retained,
+        # so the family keeps an ACTIVE revision for the schedulers that still launch by family
+        # while the first deploy of the new layout runs (README, "Upgrading").
+        self.workers.add_transition_task_definition(image=image)
         self.service_roles = AirflowServiceRoles(
             self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket
         )
@@ -194,7 +199,7 @@ class ClusterStack(Stack):
         CfnOutput(
             self,
             "WorkerTaskDefinitionFamily",
-            value=self.workers.task_definition.family,
+            value=self.workers.family,
             description="Task definition family of the executor's worker tasks",
         )
         CfnOutput(

@@ -428,18 +428,42 @@ class TestFamiliesPerDeployment:
                 family = td["Properties"].get("Family")
                 assert isinstance(family, str) and family.startswith(prefix), (logical_id, family)
                 families.append(family)
-        assert len(families) == len(set(families))
+        # The workers' family twice: the Airflow stack's, and the Cluster stack's transitional one
+        # (constructs_lib/workers.py, add_transition_task_definition); every other family once.
+        worker = f"{prefix}worker"
+        assert families.count(worker) == 2
+        others = [f for f in families if f != worker]
+        assert len(others) == len(set(others))
 
     def test_another_project_gets_other_families(self, tmp_path):
         other = synthesize({"project_name": "team2"}, tmp_path)
         families = {td["Properties"]["Family"] for td in resources_of(other.templates()["airflow"], "AWS::ECS::TaskDefinition").values()}
-        assert families == {"team2-dev-scheduler", "team2-dev-api-server", "team2-dev-dag-processor", "team2-dev-triggerer"}
+        assert families == {"team2-dev-scheduler", "team2-dev-api-server", "team2-dev-dag-processor", "team2-dev-triggerer", "team2-dev-worker"}
 
-    def test_the_executor_runs_the_workers_family(self, dev):
-        (worker_td,) = [td for k, td in resources_of(dev.templates()["cluster"], "AWS::ECS::TaskDefinition").items() if k.startswith("WorkersTaskDefinition")]
-        (scheduler,) = [c for c in _containers(dev.templates()["airflow"], "SchedulerTaskDefinition") if c["Name"] == "scheduler"]
+    def test_the_executor_runs_the_workers_revision_of_its_own_stack(self, dev):
+        """No version skew: the scheduler names the exact revision (a Ref in its own stack), not the family."""
+        airflow = dev.templates()["airflow"]
+        (scheduler,) = [c for c in _containers(airflow, "SchedulerTaskDefinition") if c["Name"] == "scheduler"]
         env = {e["Name"]: e["Value"] for e in scheduler["Environment"]}
-        assert env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"] == worker_td["Properties"]["Family"] == "airflow-dev-worker"
+        ref = env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"]
+        assert set(ref) == {"Ref"}, ref
+        worker_td = airflow["Resources"][ref["Ref"]]
+        assert worker_td["Type"] == "AWS::ECS::TaskDefinition"
+        assert worker_td["Properties"]["Family"] == "airflow-dev-worker"
+        # Same image as the scheduler's.
+        (worker,) = worker_td["Properties"]["ContainerDefinitions"]
+        assert worker["Image"] == scheduler["Image"]
+
+    def test_worker_revisions_are_retained(self, dev):
+        """A revision an old scheduler may still launch is never deregistered by CloudFormation's
+        cleanup; the Cluster stack keeps its old task definition (same logical ID) for the transition."""
+        for stack in ("cluster", "airflow"):
+            tds = {k: td for k, td in resources_of(dev.templates()[stack], "AWS::ECS::TaskDefinition").items()
+                   if td["Properties"]["Family"] == "airflow-dev-worker"}
+            assert len(tds) == 1, (stack, list(tds))
+            (td,) = tds.values()
+            assert td["DeletionPolicy"] == td["UpdateReplacePolicy"] == "Retain"
+        assert any(k.startswith("WorkersTaskDefinition") for k in resources_of(dev.templates()["cluster"], "AWS::ECS::TaskDefinition"))
 
 
 def test_the_db_has_enhanced_monitoring(any_config):

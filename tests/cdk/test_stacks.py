@@ -338,9 +338,12 @@ class TestTaskDefinitionFamilies:
             name = synthesized.config.deployment_name
             assert families == sorted([f"{name}-worker", *(f"{name}-job-{job.name}" for job in synthesized.config.jobs)])
 
-    def test_the_scheduler_runs_the_family_the_cluster_registers(self, dev):
-        env = env_of(container(dev.template("airflow").to_json(), "scheduler"))
-        assert env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"] == "airflow-dev-worker"
+    def test_the_scheduler_runs_a_revision_of_the_family_the_cluster_outputs(self, dev):
+        airflow = dev.template("airflow").to_json()
+        raw = {e["Name"]: e["Value"] for e in container(airflow, "scheduler")["Environment"]}
+        definition = airflow["Resources"][raw["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"]["Ref"]]
+        family = dev.template("cluster").to_json()["Outputs"]["WorkerTaskDefinitionFamily"]["Value"]
+        assert definition["Properties"]["Family"] == family == "airflow-dev-worker"
 
 
 class TestDagBundle:
