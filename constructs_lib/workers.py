@@ -45,9 +45,9 @@ class WorkerTaskDefinition(Construct):
       image (ECR) and write the container's stdout to CloudWatch Logs (create log stream, put
       log events).
 
-    Parameters: ``environment`` goes into the container as is (values that exist in every
-    configuration); ``configured_environment`` (entries that exist only under some configurations,
-    e.g. the ECS jobs' Airflow variables) goes through SSM parameters named
+    Parameters: ``environment`` is the container's environment; of it, the entries named in
+    ``configured_environment`` (those that exist only under some configurations, e.g. the ECS
+    jobs' Airflow variables; same values) reach the scheduler's stack through SSM parameters named
     ``<parameter_prefix><name>`` (standard tier: 4 KB a value, no charge). CloudFormation resolves
     a dynamic reference when the resource that holds it is created or updated, so a value changed
     without a change to the worker task definition reaches the workers on the next deploy that
@@ -141,12 +141,9 @@ class WorkerTaskDefinition(Construct):
         if self.task_definition is not None:
             raise ValueError("the workers' task definition is already created")
         environment = {
-            **self.environment,
-            **{
-                # The literal name, not the parameter's Ref (which would be an export again).
-                name: f"{{{{resolve:ssm:{self.parameter_prefix}{name}}}}}"
-                for name in self.parameters
-            },
+            # The literal parameter name, not the parameter's Ref (which would be an export again).
+            name: f"{{{{resolve:ssm:{self.parameter_prefix}{name}}}}}" if name in self.parameters else value
+            for name, value in self.environment.items()
         }
         self.task_definition, self.container = self._task_definition(scope, construct_id, image, environment)
         return self.task_definition
@@ -162,7 +159,7 @@ class WorkerTaskDefinition(Construct):
         next release: the retained revision then stays ACTIVE, nothing is deregistered.
         """
         task_definition, _ = self._task_definition(
-            self, "TaskDefinition", image, {**self.environment, **self.configured_environment}
+            self, "TaskDefinition", image, self.environment
         )
         return task_definition
 

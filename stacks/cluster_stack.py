@@ -170,6 +170,7 @@ class ClusterStack(Stack):
             size=config.executor.worker_size,
             environment={
                 **self.common_settings.worker_environment(),
+                **job_variables,
                 **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
             },
             configured_environment=job_variables,

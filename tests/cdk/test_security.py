@@ -176,7 +176,7 @@ class TestScratchSpace:
                     assert mounts[SCRATCH_PATH]["SourceVolume"] in volumes and mounts[SCRATCH_PATH]["ReadOnly"] is False
                     assert {"Name": "TMPDIR", "Value": SCRATCH_PATH} in c["Environment"], c["Name"]
                     checked += 1
-        assert checked == 9  # the worker, four components and their four init containers
+        assert checked == 10  # the worker (twice: the Cluster stack keeps its transitional one), four components and their four init containers
 
     def test_the_image_creates_the_scratch_path_as_the_airflow_user_and_declares_it_a_volume(self):
         from constructs_lib.airflow_service import SCRATCH_PATH, WRITABLE_PATHS
