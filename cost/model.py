@@ -289,9 +289,15 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
 
     # ECS jobs (AIRFLOW_VAR_ECS_JOB_* of any task definition: {"task_definition": family, ...}) run
     # only when a DAG starts one; they are not the worker workload
-    job_vars = {k: v for td in task_defs.values() for k, v in _environment(td).items() if k.startswith("AIRFLOW_VAR_ECS_JOB_")}
+    # (a list: the Airflow stack's worker reads them by SSM reference, the Cluster stack's holds them)
+    job_vars = [v for td in task_defs.values() for k, v in _environment(td).items() if k.startswith("AIRFLOW_VAR_ECS_JOB_")]
     job_families = set(re.findall(r'\\"task_definition\\":\s*\\"([^"\\]+)', json.dumps(job_vars)))
     workers = [(k, td) for k, td in task_defs.items() if k not in used and td.get("Family") not in job_families]
+    named = (scheduler_env or {}).get("AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION")
+    if isinstance(named, dict) and "Ref" in named:
+        # The scheduler names its workers' revision (constructs_lib/workers.py): price that one,
+        # not also the Cluster stack's transitional revision of the same family.
+        workers = [(k, td) for k, td in workers if k[1] == named["Ref"]] or workers
     if job_families:
         report.notes.append(f"ECS jobs ({', '.join(sorted(job_families))}) run only when a DAG starts one: "
                             "not priced in the workload.")
