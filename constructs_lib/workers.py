@@ -7,7 +7,6 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from app_config.model import TaskSize
@@ -45,13 +44,12 @@ class WorkerTaskDefinition(Construct):
       image (ECR) and write the container's stdout to CloudWatch Logs (create log stream, put
       log events).
 
-    Parameters: ``environment`` is the container's environment; of it, the entries named in
-    ``configured_environment`` (those that exist only under some configurations, e.g. the ECS
-    jobs' Airflow variables; same values) reach the scheduler's stack through SSM parameters named
-    ``<parameter_prefix><name>`` (standard tier: 4 KB a value, no charge). CloudFormation resolves
-    a dynamic reference when the resource that holds it is created or updated, so a value changed
-    without a change to the worker task definition reaches the workers on the next deploy that
-    changes it (any image change does).
+    Parameters: ``environment`` is the container's environment in every configuration;
+    :meth:`add_task_definition` adds the entries that depend on the configuration (the ECS jobs'
+    Airflow variables), rendered in the task definition's own stack from physical names and from
+    resources that exist in every configuration (:mod:`constructs_lib.ecs_jobs`): no export comes
+    and goes with a job, and a changed job changes the task definition, so the next deploy
+    registers a revision with it.
 
     :ivar family: ``str``, the task definition family
     :ivar environment: ``dict[str, str]``, the worker container's environment
@@ -70,8 +68,6 @@ class WorkerTaskDefinition(Construct):
         size: TaskSize,
         environment: dict[str, str],
         task_logs_bucket: s3.IBucket,
-        configured_environment: dict[str, str] | None = None,
-        parameter_prefix: str = "",
         dags_bucket: s3.IBucket | None,
         log_retention: logs.RetentionDays,
         retain: bool,
@@ -104,28 +100,18 @@ class WorkerTaskDefinition(Construct):
         self.container_name = container_name
         self.size = size
         self.environment = environment
-        # Entries that exist only under some configurations (the ECS jobs' variables): a
-        # cross-stack reference to them would add and remove exports with the configuration
-        # ("export in use" when one goes). Each is an SSM parameter with a fixed name here, and the
-        # task definition in the scheduler's stack reads it by a dynamic reference, resolved when
-        # that stack deploys (CloudFormation "Using dynamic references"): no export at all.
-        self.configured_environment = dict(configured_environment or {})
-        self.parameter_prefix = parameter_prefix
-        self.parameters = {
-            name: ssm.StringParameter(
-                self,
-                f"Env{name}",
-                parameter_name=f"{parameter_prefix}{name}",
-                string_value=value,
-                description="Worker environment entry, read by the Airflow stack's worker task definition",
-            )
-            for name, value in self.configured_environment.items()
-        }
         self.read_only_root_filesystem = read_only_root_filesystem
         self.task_definition: ecs.FargateTaskDefinition | None = None
         self.container: ecs.ContainerDefinition | None = None
 
-    def add_task_definition(self, scope: Construct, construct_id: str, *, image: ecs.ContainerImage) -> ecs.FargateTaskDefinition:
+    def add_task_definition(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image: ecs.ContainerImage,
+        configured_environment: dict[str, str] | None = None,
+    ) -> ecs.FargateTaskDefinition:
         """Create the workers' task definition in ``scope`` (the scheduler's stack) and return it.
 
         Its ``Ref`` is the revision's ARN (``...:task-definition/<family>:<revision>``), which
@@ -136,19 +122,20 @@ class WorkerTaskDefinition(Construct):
         from it may still be queued for a retry by an old scheduler; a retained revision stays
         ACTIVE (ECS keeps ACTIVE revisions at no cost).
 
+        :param configured_environment: entries added to ``environment`` that exist only under
+            some configurations (the ECS jobs' variables, rendered for ``scope``'s stack by
+            :meth:`~constructs_lib.ecs_jobs.EcsJobs.airflow_variables`).
         :raises ValueError: called twice.
         """
         if self.task_definition is not None:
             raise ValueError("the workers' task definition is already created")
-        environment = {
-            # The literal parameter name, not the parameter's Ref (which would be an export again).
-            name: f"{{{{resolve:ssm:{self.parameter_prefix}{name}}}}}" if name in self.parameters else value
-            for name, value in self.environment.items()
-        }
+        environment = {**self.environment, **(configured_environment or {})}
         self.task_definition, self.container = self._task_definition(scope, construct_id, image, environment)
         return self.task_definition
 
-    def add_transition_task_definition(self, *, image: ecs.ContainerImage) -> ecs.FargateTaskDefinition:
+    def add_transition_task_definition(
+        self, *, image: ecs.ContainerImage, configured_environment: dict[str, str] | None = None
+    ) -> ecs.FargateTaskDefinition:
         """Keep the task definition this construct used to hold (``<this>/TaskDefinition``), retained.
 
         Before the task definition moved to the scheduler's stack, the scheduler launched the
@@ -159,7 +146,7 @@ class WorkerTaskDefinition(Construct):
         next release: the retained revision then stays ACTIVE, nothing is deregistered.
         """
         task_definition, _ = self._task_definition(
-            self, "TaskDefinition", image, self.environment
+            self, "TaskDefinition", image, {**self.environment, **(configured_environment or {})}
         )
         return task_definition
 

@@ -17,6 +17,7 @@ from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
 from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
+from constructs_lib.ecs_jobs import EcsJobs
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
@@ -110,6 +111,7 @@ class AirflowStack(Stack):
         cluster: ecs.ICluster,
         image: ecs.ContainerImage,
         workers: WorkerTaskDefinition,
+        jobs: EcsJobs,
         common_settings: AirflowCommonSettings,
         task_roles: dict[str, iam.IRole],
         access_logs_bucket: s3.IBucket,
@@ -163,7 +165,17 @@ class AirflowStack(Stack):
 
         # The workers' task definition is here, with the scheduler that names its exact revision:
         # a rollout or a rollback of this stack changes both together (README, "Upgrading").
-        worker_task_definition = workers.add_task_definition(self, "WorkerTaskDefinition", image=image)
+        worker_task_definition = workers.add_task_definition(
+            self,
+            "WorkerTaskDefinition",
+            image=image,
+            configured_environment=jobs.airflow_variables(
+                self,
+                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
+                security_group=security_groups.jobs,
+                assign_public_ip=config.network.task_public_ip,
+            ),
+        )
         self.executor_settings = EcsExecutorSettings(
             executor_class=config.executor.executor_class,
             region=self.region,

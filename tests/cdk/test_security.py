@@ -295,14 +295,17 @@ class TestWorkersReachOnlyTheirJobs:
     def test_the_jobs_variable_names_the_jobs_cluster(self, dev):
         t = dev.templates()["cluster"]
         (jobs_cluster,) = [k for k in resources_of(t, "AWS::ECS::Cluster") if k.startswith("JobsCluster")]
-        (worker,) = _containers(t, "WorkersTaskDefinition")
+        (worker,) = _containers(dev.templates()["airflow"], "WorkerTaskDefinition")
         variable = next(e["Value"] for e in worker["Environment"] if e["Name"] == "AIRFLOW_VAR_ECS_JOB_UPLOAD_FILE_TO_S3")
-        assert {"Ref": jobs_cluster} in variable["Fn::Join"][1]
+        (export,) = [o["Export"]["Name"] for o in t["Outputs"].values() if o.get("Value") == {"Ref": jobs_cluster} and "Export" in o]
+        assert {"Fn::ImportValue": export} in variable["Fn::Join"][1]
 
-    def test_without_jobs_there_is_one_cluster(self, synth):
-        assert list(resources_of(synth("no-jobs").templates()["cluster"], "AWS::ECS::Cluster")) == [
-            k for k in resources_of(synth("no-jobs").templates()["cluster"], "AWS::ECS::Cluster") if k.startswith("Cluster")
-        ]
+    def test_without_jobs_the_jobs_cluster_runs_nothing(self, synth):
+        """The jobs cluster stays without jobs (the workers' stack may reference it in every
+        configuration), with no task definition the workers may run there."""
+        t = synth("no-jobs").templates()["cluster"]
+        assert sorted(k[:-8] for k in resources_of(t, "AWS::ECS::Cluster")) == ["Cluster", "JobsCluster"]
+        assert [k for k in resources_of(t, "AWS::ECS::TaskDefinition") if not k.startswith("WorkersTaskDefinition")] == []
 
 
 class TestExecutionApiIsClosedAtTheLoadBalancer:
