@@ -28,10 +28,10 @@ Condition keys each action honours (Service Authorization Reference, Amazon ECS,
 https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
 RunTask (resource ``task-definition``) and DescribeTasks/StopTask (resource ``task``) take
 ``ecs:cluster``, ``aws:ResourceTag/*`` and ``ecs:ResourceTag/*``; ListTasks names no task
-(resource ``container-instance``, none on Fargate) and takes ``ecs:cluster``. The workers share
-one task role, so IAM cannot tell which DAG calls: every DAG may run every configured job
-(``iam:PassRole`` covers each job's two roles); jobs that must not be shared need deployments of
-their own (docs/security.md).
+(resource ``container-instance``, none on Fargate) and takes ``ecs:cluster``. The shared workers
+have one task role, so IAM cannot tell which of their DAGs calls; a job that a team queue names
+(``worker_queues``, ``jobs``) is granted to that queue's own task role only, the other jobs to the
+shared workers' (:meth:`EcsJobs.grant_run` with ``names``; docs/security.md).
 
 How a DAG finds a job: the workers' environment holds one Airflow variable per job,
 ``AIRFLOW_VAR_ECS_JOB_<NAME>`` (see :func:`app_config.jobs.job_variable_name`), a JSON object
@@ -45,6 +45,7 @@ in every configuration, jobs or not (the jobs cluster and the data bucket).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, CfnDeletionPolicy, RemovalPolicy, Stack
@@ -243,18 +244,22 @@ class EcsJobs(Construct):
             for job in jobs
         }
 
-    def grant_run(self, role: iam.IRole) -> None:
+    def grant_run(self, role: iam.IRole, names: Iterable[str] | None = None) -> None:
         """Let ``role`` (the workers') run, follow and stop the jobs with ``EcsRunTaskOperator``,
         including ``reattach=True``, in the jobs cluster only; see the module docstring for each
         call and the condition keys.
 
+        :param names: the jobs ``role`` may run (RunTask on their families, PassRole on their
+            roles, their log streams); None for every job. A team queue's role gets the jobs the
+            queue names, the workers' role the jobs no team queue names. Nothing when empty.
+
         Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
         """
-        if not self.jobs:
+        jobs = list(self.jobs.values()) if names is None else [self.jobs[name] for name in names]
+        if not jobs:
             return
         cluster = self.cluster
         stack = Stack.of(self)
-        jobs = list(self.jobs.values())
         in_cluster = {"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -293,7 +298,7 @@ class EcsJobs(Construct):
             iam.PolicyStatement(
                 sid="ReadJobLogs",
                 actions=["logs:GetLogEvents"],
-                resources=self._log_stream_arns(),
+                resources=self._log_stream_arns(jobs),
             )
         )
 
@@ -333,8 +338,8 @@ class EcsJobs(Construct):
             )
         )
 
-    def _log_stream_arns(self) -> list[str]:
-        """ARNs of the jobs' awslogs streams (``job/*`` in each job's log group)."""
+    def _log_stream_arns(self, jobs: list[EcsJob] | None = None) -> list[str]:
+        """ARNs of the awslogs streams (``job/*`` in each job's log group) of ``jobs`` (None: every job)."""
         stack = Stack.of(self)
         return [
             stack.format_arn(
@@ -343,7 +348,7 @@ class EcsJobs(Construct):
                 resource_name=f"{job.names.log_group}:log-stream:{JOB_LOG_STREAM_PREFIX}/*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
-            for job in self.jobs.values()
+            for job in (self.jobs.values() if jobs is None else jobs)
         ]
 
     def airflow_variables(

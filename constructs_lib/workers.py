@@ -9,7 +9,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from app_config.model import TaskSize
+from app_config.model import TaskSize, WorkerQueue
 from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
 from constructs_lib.buckets import grant_task_logs
 
@@ -51,6 +51,18 @@ class WorkerTaskDefinition(Construct):
     and goes with a job, and a changed job changes the task definition, so the next deploy
     registers a revision with it.
 
+    Team queues (``worker_queues`` entries that name ``s3_prefixes``, ``secrets_prefixes``,
+    ``managed_policy_arns`` or ``jobs``; issue 19 item 4) get a task role of their own here
+    (``queue_roles``), named ``<family>-<queue>`` (e.g. ``airflow-dev-worker-team-a``), and a task
+    definition of that family in the scheduler's stack (:meth:`add_queue_task_definitions`), which
+    names the role by that physical name: no export comes and goes with a queue. A team role gets
+    what the workers' role gets from this construct (task logs, the DAG bucket) plus its own:
+    read and put (never delete) under its prefixes of ``data_bucket``, ``secretsmanager:GetSecretValue``
+    on its Secrets Manager prefixes, its managed policies; the ECS jobs it names are granted where
+    the jobs are (:meth:`~constructs_lib.ecs_jobs.EcsJobs.grant_run`). The execution role and the
+    log group (stream prefix ``worker``) are shared: the executor reads a running task's log the
+    same way for every queue.
+
     :ivar family: ``str``, the task definition family
     :ivar environment: ``dict[str, str]``, the worker container's environment
     :ivar log_group: ``logs.LogGroup`` of the workers' awslogs output
@@ -72,6 +84,8 @@ class WorkerTaskDefinition(Construct):
         log_retention: logs.RetentionDays,
         retain: bool,
         read_only_root_filesystem: bool = True,
+        team_queues: tuple[WorkerQueue, ...] = (),
+        data_bucket: s3.IBucket | None = None,
     ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -97,12 +111,102 @@ class WorkerTaskDefinition(Construct):
         if dags_bucket is not None:
             dags_bucket.grant_read(self.task_role)
         self.family = family
+        self.team_queues = {queue.name: queue for queue in team_queues if queue.is_team}
+        self.queue_roles: dict[str, iam.Role] = {}
+        if self.team_queues:
+            queues_scope = Construct(self, "Queues")
+            for name, queue in self.team_queues.items():
+                self.queue_roles[name] = self._team_role(
+                    queues_scope, queue, task_logs_bucket=task_logs_bucket, dags_bucket=dags_bucket, data_bucket=data_bucket
+                )
         self.container_name = container_name
         self.size = size
         self.environment = environment
         self.read_only_root_filesystem = read_only_root_filesystem
         self.task_definition: ecs.FargateTaskDefinition | None = None
         self.container: ecs.ContainerDefinition | None = None
+
+    def queue_family(self, queue: str) -> str:
+        """The task definition family and task role name of team queue ``queue``: ``<family>-<queue>``."""
+        return f"{self.family}-{queue}"
+
+    def _team_role(
+        self,
+        scope: Construct,
+        queue: WorkerQueue,
+        *,
+        task_logs_bucket: s3.IBucket,
+        dags_bucket: s3.IBucket | None,
+        data_bucket: s3.IBucket | None,
+    ) -> iam.Role:
+        role = iam.Role(
+            scope,
+            queue.name,
+            role_name=self.queue_family(queue.name),
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"Airflow worker tasks of queue {queue.name}: what its DAG code may do in AWS",
+        )
+        grant_task_logs(task_logs_bucket, role, write=True)
+        if dags_bucket is not None:
+            dags_bucket.grant_read(role)
+        if queue.s3_prefixes and data_bucket is None:
+            raise ValueError(f"worker_queues: queue {queue.name!r}: s3_prefixes need the data bucket")
+        for prefix in queue.s3_prefixes:
+            data_bucket.grant_read(role, f"{prefix}*")
+            data_bucket.grant_put(role, f"{prefix}*")
+        if queue.secrets_prefixes:
+            stack = Stack.of(self)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadTeamSecrets",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[
+                        stack.format_arn(
+                            service="secretsmanager",
+                            resource="secret",
+                            resource_name=f"{prefix}*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                        for prefix in queue.secrets_prefixes
+                    ],
+                )
+            )
+        for index, arn in enumerate(queue.managed_policy_arns):
+            role.add_managed_policy(iam.ManagedPolicy.from_managed_policy_arn(role, f"ManagedPolicy{index}", arn))
+        return role
+
+    def add_queue_task_definitions(
+        self,
+        scope: Construct,
+        *,
+        image: ecs.ContainerImage,
+        configured_environment: dict[str, str] | None = None,
+    ) -> dict[str, ecs.FargateTaskDefinition]:
+        """Create each team queue's task definition in ``scope`` (the scheduler's stack): family and
+        task role ``<family>-<queue>`` (the role by its physical name, no cross-stack reference),
+        the queue's size, the same container, environment, execution role and log group as
+        :meth:`add_task_definition`, retained for the same reason.
+
+        :returns: queue name -> task definition (its ``Ref`` is the revision the executor launches
+            for the queue: ``[aws_ecs_executor] queues``, ``task_definition``).
+        """
+        if not self.team_queues:
+            return {}
+        environment = {**self.environment, **(configured_environment or {})}
+        holder = Construct(scope, "QueueWorkers")
+        stack = Stack.of(scope)
+        definitions = {}
+        for name, queue in self.team_queues.items():
+            role = iam.Role.from_role_arn(
+                holder,
+                f"{name}Role",
+                stack.format_arn(service="iam", region="", resource="role", resource_name=self.queue_family(name)),
+                mutable=False,
+            )
+            definitions[name], _ = self._task_definition(
+                holder, name, image, environment, family=self.queue_family(name), task_role=role, size=queue.size
+            )
+        return definitions
 
     def add_task_definition(
         self,
@@ -151,15 +255,24 @@ class WorkerTaskDefinition(Construct):
         return task_definition
 
     def _task_definition(
-        self, scope: Construct, construct_id: str, image: ecs.ContainerImage, environment: dict[str, str]
+        self,
+        scope: Construct,
+        construct_id: str,
+        image: ecs.ContainerImage,
+        environment: dict[str, str],
+        *,
+        family: str | None = None,
+        task_role: iam.IRole | None = None,
+        size: TaskSize | None = None,
     ) -> tuple[ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
+        size = size or self.size
         task_definition = ecs.FargateTaskDefinition(
             scope,
             construct_id,
-            family=self.family,
-            cpu=self.size.cpu,
-            memory_limit_mib=self.size.memory_mib,
-            task_role=self.task_role,
+            family=family or self.family,
+            cpu=size.cpu,
+            memory_limit_mib=size.memory_mib,
+            task_role=task_role or self.task_role,
             execution_role=self.execution_role,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.X86_64,
@@ -200,24 +313,26 @@ class WorkerTaskDefinition(Construct):
     def grant_launch(self, role: iam.IRole, cluster: ecs.ICluster) -> None:
         """Let ``role`` (the scheduler's) run and track workers as the ECS executor does.
 
-        RunTask on any revision of this task definition's family in ``cluster`` only;
+        RunTask on any revision of this task definition's family (and of each team queue's) in
+        ``cluster`` only;
         DescribeTasks and StopTask on the cluster's tasks; DescribeClusters on the cluster;
         DescribeTaskDefinition on ``*`` (the executor reads which containers of a worker's task
         definition are essential; the action supports no resource-level permission, so ``*`` is
         the narrowest resource IAM accepts); and iam:PassRole on exactly the workers' task and
-        execution roles, only to ECS tasks.
+        execution roles (and the team queues' task roles), only to ECS tasks.
         Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
         """
         stack = Stack.of(self)
-        family_arn = stack.format_arn(
-            service="ecs", resource="task-definition", resource_name=f"{self.family}:*"
-        )
+        family_arns = [
+            stack.format_arn(service="ecs", resource="task-definition", resource_name=f"{family}:*")
+            for family in (self.family, *(self.queue_family(name) for name in self.team_queues))
+        ]
         task_arn = stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="RunWorkerTasks",
                 actions=["ecs:RunTask"],
-                resources=[family_arn],
+                resources=family_arns,
                 conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
             )
         )
@@ -238,7 +353,11 @@ class WorkerTaskDefinition(Construct):
             iam.PolicyStatement(
                 sid="PassWorkerRoles",
                 actions=["iam:PassRole"],
-                resources=[self.task_role.role_arn, self.execution_role.role_arn],
+                resources=[
+                    self.task_role.role_arn,
+                    self.execution_role.role_arn,
+                    *(role.role_arn for role in self.queue_roles.values()),
+                ],
                 conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             )
         )

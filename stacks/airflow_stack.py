@@ -165,16 +165,18 @@ class AirflowStack(Stack):
 
         # The workers' task definition is here, with the scheduler that names its exact revision:
         # a rollout or a rollback of this stack changes both together (README, "Upgrading").
-        worker_task_definition = workers.add_task_definition(
+        job_variables = jobs.airflow_variables(
             self,
-            "WorkerTaskDefinition",
-            image=image,
-            configured_environment=jobs.airflow_variables(
-                self,
-                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
-                security_group=security_groups.jobs,
-                assign_public_ip=config.network.task_public_ip,
-            ),
+            subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
+            security_group=security_groups.jobs,
+            assign_public_ip=config.network.task_public_ip,
+        )
+        worker_task_definition = workers.add_task_definition(
+            self, "WorkerTaskDefinition", image=image, configured_environment=job_variables
+        )
+        # Team queues: a task definition (and task role) of their own, launched by revision too.
+        queue_task_definitions = workers.add_queue_task_definitions(
+            self, image=image, configured_environment=job_variables
         )
         self.executor_settings = EcsExecutorSettings(
             executor_class=config.executor.executor_class,
@@ -187,6 +189,7 @@ class AirflowStack(Stack):
             capacity_provider=config.executor.worker_capacity_provider,
             spot_fallback_to_on_demand=config.executor.spot_fallback_to_on_demand,
             worker_queues=config.executor.worker_queues,
+            queue_task_definitions={name: td.task_definition_arn for name, td in queue_task_definitions.items()},
             worker_log_group=workers.log_group.log_group_name,
             worker_log_stream_prefix=WORKER_LOG_STREAM_PREFIX,
             assign_public_ip=config.network.task_public_ip,

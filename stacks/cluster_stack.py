@@ -176,6 +176,8 @@ class ClusterStack(Stack):
             log_retention=retention,
             retain=config.retain_data,
             read_only_root_filesystem=config.read_only_root_filesystem,
+            team_queues=config.executor.worker_queues,
+            data_bucket=self.jobs.data_bucket,
         )
         # Until the next release: the workers' task definition that used to be here stays, retained,
         # so the family keeps an ACTIVE revision for the schedulers that still launch by family
@@ -196,7 +198,7 @@ class ClusterStack(Stack):
         self.workers.grant_read_live_logs(self.service_roles.roles["ApiServer"])
         if config.secrets_backend == "secrets-manager":
             prefixes = secrets_prefixes(config.project_name, config.stage)
-            for role in (*self.service_roles.roles.values(), self.workers.task_role):
+            for role in (*self.service_roles.roles.values(), self.workers.task_role, *self.workers.queue_roles.values()):
                 grant_read_connections_and_variables(role, prefixes)
 
         # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
@@ -213,7 +215,13 @@ class ClusterStack(Stack):
             value=config.executor.worker_container_name,
             description="Container name in the workers' task definition",
         )
-        self.jobs.grant_run(self.workers.task_role)
+        # PassRole per job where the DAG says which job: a job a team queue names is run by that
+        # queue's tasks only (their own role); the other jobs by the workers' role.
+        claimed = {job for queue in config.executor.worker_queues for job in queue.jobs}
+        self.jobs.grant_run(self.workers.task_role, [job.name for job in config.jobs if job.name not in claimed])
+        for queue in config.executor.worker_queues:
+            if queue.name in self.workers.queue_roles:
+                self.jobs.grant_run(self.workers.queue_roles[queue.name], queue.jobs)
         # Deferrable jobs (EcsRunTaskOperator(deferrable=True)): the triggerer waits for them.
         self.jobs.grant_follow_deferred(self.service_roles.roles["Triggerer"])
 
