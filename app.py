@@ -63,6 +63,7 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         cluster=cluster.cluster,
         image=image.image.container_image,
         workers=cluster.workers,
+        jobs=cluster.jobs,
         common_settings=cluster.common_settings,
         task_roles=cluster.service_roles.roles,
         access_logs_bucket=cluster.access_logs_bucket,

@@ -8,6 +8,13 @@
 ``worker_queues`` names Airflow queues whose tasks run at a worker size of their own::
 
     {"large": {"cpu": 2048, "memory_mib": 8192, "capacity_provider": "FARGATE"}}
+
+A queue that also names what its tasks may reach (``s3_prefixes`` of the data bucket,
+``secrets_prefixes`` of Secrets Manager, ``managed_policy_arns``, and the ``jobs`` it may run) is a
+team queue: its tasks get a task role (and task definition family) of their own::
+
+    {"team-a": {"cpu": 1024, "memory_mib": 2048, "s3_prefixes": ["team-a/"],
+                "secrets_prefixes": ["team-a/"], "jobs": ["upload-file-to-s3"]}}
 """
 
 from __future__ import annotations
@@ -28,6 +35,14 @@ QUEUES_EXAMPLE = '{"large": {"cpu": 2048, "memory_mib": 8192, "capacity_provider
 
 _JOB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+# A team queue names a task definition family and an IAM role: letters, digits, - and _ only.
+_TEAM_QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Secrets Manager name prefixes: the characters a secret name may hold, ending in "/".
+_SECRET_PREFIX_RE = re.compile(r"^(?:[A-Za-z0-9_+=.@-]+/)+$")
+# An IAM managed policy ARN: AWS managed (account "aws") or customer managed (12 digits).
+_POLICY_ARN_RE = re.compile(r"^arn:aws(?:-cn|-us-gov)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}$")
+#: IAM role names are at most 64 characters (IAM quotas).
+ROLE_NAME_MAX = 64
 # Relative S3 key prefixes ending in "/": no wildcard, no leading "/", no "." or ".." segment.
 _PREFIX_RE = re.compile(r"^(?:(?!\.\.?/)[A-Za-z0-9_.=-]+/)+$")
 
@@ -82,6 +97,20 @@ class QueueSpec(BaseModel):
     memory_mib: Whole
     capacity_provider: Annotated[Literal["FARGATE", "FARGATE_SPOT"] | None, BeforeValidator(upper)] = Field(
         None, json_schema_extra={"problem": "{key}={value}: use FARGATE or FARGATE_SPOT"})
+    #: Key prefixes of the jobs' data bucket the queue's tasks read and write (relative, ending in ``/``).
+    s3_prefixes: Annotated[tuple[str, ...], BeforeValidator(_prefix_list)] = ()
+    #: Secrets Manager name prefixes the queue's tasks may read (``GetSecretValue``), ending in ``/``.
+    secrets_prefixes: Annotated[tuple[str, ...], BeforeValidator(_prefix_list)] = ()
+    #: IAM managed policies attached to the queue's task role.
+    managed_policy_arns: Annotated[tuple[str, ...], BeforeValidator(_prefix_list)] = ()
+    #: Jobs (names of the ``jobs`` key) the queue's tasks may run; a job named by some queue is
+    #: run by those queues only.
+    jobs: Annotated[tuple[str, ...], BeforeValidator(_prefix_list)] = ()
+
+    @property
+    def is_team(self) -> bool:
+        """True when the queue names anything its tasks may reach: it gets its own task role."""
+        return bool(self.s3_prefixes or self.secrets_prefixes or self.managed_policy_arns or self.jobs)
 
 
 JOB_FIELDS = tuple(JobSpec.model_fields)
@@ -127,10 +156,44 @@ def _validate_jobs(jobs: dict[str, JobSpec], info: Any) -> dict[str, JobSpec]:
     return jobs
 
 
-def _validate_queues(queues: dict[str, QueueSpec]) -> dict[str, QueueSpec]:
+def _overlap(a: str, b: str) -> bool:
+    return a.startswith(b) or b.startswith(a)
+
+
+def check_queues(queues: dict[str, QueueSpec]) -> list[str]:
+    """Problems of valid-shaped queues: Fargate sizes, team queue names, prefixes that are
+    malformed or overlap another team's, policy ARNs that are not IAM managed policy ARNs."""
     found = [_size_problem(f"worker_queues: queue {name!r}", q.cpu, q.memory_mib) for name, q in queues.items()]
-    if any(found):
-        raise problems([p for p in found if p])
+    for name, q in queues.items():
+        where = f"worker_queues: queue {name!r}"
+        if q.is_team and not _TEAM_QUEUE_NAME_RE.match(name):
+            found.append(f"{where}: a queue with a role of its own names a task definition family and an IAM "
+                         "role; use letters, digits, - and _ only")
+        found += [f"{where}: s3_prefixes: {p!r} is not a key prefix of the data bucket; write it like "
+                  "\"team-a/\" (relative, ending in /, no wildcard or ..)" for p in q.s3_prefixes if not _PREFIX_RE.match(p)]
+        found += [f"{where}: secrets_prefixes: {p!r} is not a Secrets Manager name prefix; write it like "
+                  "\"team-a/\" (letters, digits, _+=.@- segments, ending in /)"
+                  for p in q.secrets_prefixes if not _SECRET_PREFIX_RE.match(p)]
+        found += [f"{where}: managed_policy_arns: {arn!r} is not an IAM managed policy ARN; write it like "
+                  "arn:aws:iam::123456789012:policy/team-a or arn:aws:iam::aws:policy/ReadOnlyAccess"
+                  for arn in q.managed_policy_arns if not _POLICY_ARN_RE.match(arn)]
+    names = sorted(queues)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for field in ("s3_prefixes", "secrets_prefixes"):
+                found += [
+                    f"worker_queues: queue {a!r} {field} {p!r} overlaps queue {b!r}'s {q!r}: each team's "
+                    "prefixes must be its own (neither one the start of the other); rename one, e.g. "
+                    f"{a}/ and {b}/"
+                    for p in getattr(queues[a], field) for q in getattr(queues[b], field) if _overlap(p, q)
+                ]
+    return [p for p in found if p]
+
+
+def _validate_queues(queues: dict[str, QueueSpec]) -> dict[str, QueueSpec]:
+    found = check_queues(queues)
+    if found:
+        raise problems(found)
     return queues
 
 

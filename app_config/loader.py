@@ -237,7 +237,8 @@ def to_config(s: Settings) -> DeploymentConfig:
         executor=ExecutorConfig(
             s.executor_class, s.worker_container_name, _size(s, "worker"), s.worker_capacity_provider,
             s.spot_fallback_to_on_demand,
-            tuple(WorkerQueue(name, TaskSize(q.cpu, q.memory_mib), q.capacity_provider)
+            tuple(WorkerQueue(name, TaskSize(q.cpu, q.memory_mib), q.capacity_provider, q.s3_prefixes,
+                              q.secrets_prefixes, q.managed_policy_arns, q.jobs)
                   for name, q in s.worker_queues.items()),
         ),
         services=ServicesConfig(

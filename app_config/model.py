@@ -135,11 +135,24 @@ class WorkerQueue:
     :param size: the workers' task size on this queue (RunTask ``overrides.cpu``/``memory``).
     :param capacity_provider: ``FARGATE`` or ``FARGATE_SPOT`` for this queue, or None for the
         executor's ``worker_capacity_provider``.
+    :param s3_prefixes: key prefixes of the jobs' data bucket its tasks read and write.
+    :param secrets_prefixes: Secrets Manager name prefixes its tasks may read.
+    :param managed_policy_arns: IAM managed policies of its task role.
+    :param jobs: names of the ECS jobs its tasks may run.
     """
 
     name: str
     size: TaskSize
     capacity_provider: str | None
+    s3_prefixes: tuple[str, ...] = ()
+    secrets_prefixes: tuple[str, ...] = ()
+    managed_policy_arns: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+
+    @property
+    def is_team(self) -> bool:
+        """True when the queue's tasks get a task role (and task definition family) of their own."""
+        return bool(self.s3_prefixes or self.secrets_prefixes or self.managed_policy_arns or self.jobs)
 
 
 @dataclass(frozen=True)

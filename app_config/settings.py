@@ -21,7 +21,7 @@ from app_config.fargate import fargate_size_error
 from app_config.fields import (
     FARGATE_SIZES_URL, CommaList, Whole, json_object, lower, problems, setting, upper,
 )
-from app_config.jobs import JOBS_EXAMPLE, QUEUES_EXAMPLE, Jobs, Queues
+from app_config.jobs import JOBS_EXAMPLE, QUEUES_EXAMPLE, ROLE_NAME_MAX, Jobs, Queues
 from app_config.model import BUNDLED_ECS_EXECUTOR
 from app_config.schedules import CronError, awake_hours_per_week, cron_error, timezone_error
 from app_config.sso import GROUPS_EXAMPLE, GroupsToRoles, issuer_problem, secret_reference_problem
@@ -320,7 +320,11 @@ class Settings(BaseModel):
     worker_queues: Annotated[Queues, json_object(QUEUES_EXAMPLE)] = setting(
         {}, "queues that pick a worker size, JSON (cdk.json object or `-c` string): "
         f"`{QUEUES_EXAMPLE}`; a task with `queue=\"large\"` runs at that size (a Fargate size, checked before "
-        "synthesis); other queues keep `worker_cpu`/`worker_memory_mib` (bundled executor only)", default_text="unset")
+        "synthesis); other queues keep `worker_cpu`/`worker_memory_mib` (bundled executor only). A team queue also "
+        "names what its tasks may reach, `s3_prefixes` (of the jobs' data bucket), `secrets_prefixes`, "
+        "`managed_policy_arns` and the `jobs` it may run, and gets a task role and task definition family "
+        "`<project>-<stage>-worker-<queue>` of its own; a job named by a team queue is run by those queues only "
+        "(see [Team queues](#team-queues))", default_text="unset")
     scheduler_count: Whole = setting(1, "schedulers, 1 to 10", ge=1, le=10, problem="{key}={value}: must be 1 to 10")
     api_server_count: Whole = setting(
         1, "api-server tasks, 1 to 10", ge=1, le=10, problem="{key}={value}: must be 1 to 10")
@@ -648,6 +652,25 @@ def _executor(s: Settings) -> Iterable[str | None]:
     if s.worker_queues and s.executor_class != BUNDLED_ECS_EXECUTOR:
         yield (f"worker_queues needs the bundled executor (executor_class={BUNDLED_ECS_EXECUTOR}); "
                "the stock executor runs every task at worker_cpu/worker_memory_mib")
+
+
+@rule("worker_queues", "jobs")
+def _queue_jobs(s: Settings) -> Iterable[str | None]:
+    for name, queue in s.worker_queues.items():
+        for job in queue.jobs:
+            if job not in s.jobs:
+                known = ", ".join(sorted(s.jobs)) or "none"
+                yield (f"worker_queues: queue {name!r}: jobs: {job!r} is not a job of the jobs key (jobs: {known}); "
+                       "add it to jobs or remove it from the queue")
+
+
+@rule("worker_queues", "project_name", "stage")
+def _queue_role_names(s: Settings) -> Iterable[str | None]:
+    for name, queue in s.worker_queues.items():
+        role = f"{s.project_name}-{s.stage}-worker-{name}"
+        if queue.is_team and len(role) > ROLE_NAME_MAX:
+            yield (f"worker_queues: queue {name!r}: its task role {role} would be {len(role)} characters, over IAM's "
+                   f"{ROLE_NAME_MAX}; shorten the queue name (or project_name)")
 
 
 def _size_rule(component: str) -> None:

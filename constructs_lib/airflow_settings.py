@@ -19,7 +19,7 @@ and the amazon provider's ``[aws_ecs_executor]`` section.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from airflow_ecs_fargate import quota
 from aws_cdk import aws_ecs as ecs
@@ -284,15 +284,18 @@ class EcsExecutorSettings:
     :param executor_class: ``[core] executor`` import path.
     :param region: AWS region.
     :param cluster_name: the ECS cluster the workers run in.
-    :param task_definition_family: the workers' task definition family. RunTask takes the latest
-        ACTIVE revision, and a family name, unlike a revision ARN, never changes, so the
-        cross-stack reference never blocks an update.
+    :param task_definition: the workers' task definition: the revision's ARN (``Ref`` of a task
+        definition in the scheduler's own stack, so the scheduler launches exactly the workers
+        it was deployed with; README, "Upgrading"), or a family (RunTask then takes the family's
+        latest ACTIVE revision).
     :param container_name: the workers' container.
     :param subnet_ids: the private subnets of the workers.
     :param security_group_ids: the workers' security groups.
     :param capacity_provider: ``FARGATE_SPOT`` or ``FARGATE``.
     :param spot_fallback_to_on_demand: relaunch on FARGATE when Spot has no capacity.
     :param worker_queues: queues that pick a worker size (``[aws_ecs_executor] queues``).
+    :param queue_task_definitions: team queue name -> the task definition revision (ARN) its
+        tasks run with (their own task role); other queues run ``task_definition``.
     :param worker_log_group: the workers' awslogs log group name: the api-server's executor reads
         a running task's log from it (``worker_log_group``).
     :param worker_log_stream_prefix: the workers' awslogs stream prefix.
@@ -307,13 +310,14 @@ class EcsExecutorSettings:
     executor_class: str
     region: str
     cluster_name: str
-    task_definition_family: str
+    task_definition: str
     container_name: str
     subnet_ids: list[str]
     security_group_ids: list[str]
     capacity_provider: str
     spot_fallback_to_on_demand: bool
     worker_queues: tuple[WorkerQueue, ...] = ()
+    queue_task_definitions: dict[str, str] = field(default_factory=dict)
     worker_log_group: str | None = None
     worker_log_stream_prefix: str | None = None
     assign_public_ip: bool = False
@@ -333,7 +337,7 @@ class EcsExecutorSettings:
             "AIRFLOW__CORE__EXECUTOR": self.executor_class,
             f"{prefix}REGION_NAME": self.region,
             f"{prefix}CLUSTER": self.cluster_name,
-            f"{prefix}TASK_DEFINITION": self.task_definition_family,
+            f"{prefix}TASK_DEFINITION": self.task_definition,
             f"{prefix}CONTAINER_NAME": self.container_name,
             f"{prefix}SUBNETS": ",".join(self.subnet_ids),
             f"{prefix}SECURITY_GROUPS": ",".join(self.security_group_ids),
@@ -349,20 +353,24 @@ class EcsExecutorSettings:
             if self.scheduler_count > 1:
                 env[f"{prefix}SCHEDULER_COUNT"] = str(self.scheduler_count)
             if self.worker_queues:
-                env[f"{prefix}QUEUES"] = worker_queues_setting(self.worker_queues)
+                env[f"{prefix}QUEUES"] = worker_queues_setting(self.worker_queues, self.queue_task_definitions)
             if self.worker_log_group:
                 env[f"{prefix}WORKER_LOG_GROUP"] = self.worker_log_group
                 env[f"{prefix}WORKER_LOG_STREAM_PREFIX"] = self.worker_log_stream_prefix or ""
         return env
 
 
-def worker_queues_setting(queues: tuple[WorkerQueue, ...]) -> str:
-    """``[aws_ecs_executor] queues`` JSON (see executor/README.md, "Queues") from the config."""
+def worker_queues_setting(queues: tuple[WorkerQueue, ...], task_definitions: dict[str, str] | None = None) -> str:
+    """``[aws_ecs_executor] queues`` JSON (see executor/README.md, "Queues") from the config;
+    ``task_definitions`` (queue -> revision ARN, a CloudFormation token) become each team queue's
+    ``task_definition``."""
     value = {}
     for queue in queues:
         entry: dict = {"cpu": queue.size.cpu, "memory": queue.size.memory_mib}
         if queue.capacity_provider:
             entry["capacity_provider"] = queue.capacity_provider
+        if task_definitions and queue.name in task_definitions:
+            entry["task_definition"] = task_definitions[queue.name]
         value[queue.name] = entry
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 

@@ -28,19 +28,27 @@ Condition keys each action honours (Service Authorization Reference, Amazon ECS,
 https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
 RunTask (resource ``task-definition``) and DescribeTasks/StopTask (resource ``task``) take
 ``ecs:cluster``, ``aws:ResourceTag/*`` and ``ecs:ResourceTag/*``; ListTasks names no task
-(resource ``container-instance``, none on Fargate) and takes ``ecs:cluster``. The workers share
-one task role, so IAM cannot tell which DAG calls: every DAG may run every configured job
-(``iam:PassRole`` covers each job's two roles); jobs that must not be shared need deployments of
-their own (docs/security.md).
+(resource ``container-instance``, none on Fargate) and takes ``ecs:cluster``. The shared workers
+have one task role, so IAM cannot tell which of their DAGs calls; a job that a team queue names
+(``worker_queues``, ``jobs``) is granted to that queue's own task role only, the other jobs to the
+shared workers' (:meth:`EcsJobs.grant_run` with ``names``; docs/security.md).
 
 How a DAG finds a job: the workers' environment holds one Airflow variable per job,
 ``AIRFLOW_VAR_ECS_JOB_<NAME>`` (see :func:`app_config.jobs.job_variable_name`), a JSON object
-with everything ``EcsRunTaskOperator`` needs; see :meth:`EcsJobs.airflow_variables`.
+with everything ``EcsRunTaskOperator`` needs; see :meth:`EcsJobs.airflow_variables`. The workers'
+task definition is in another stack (the scheduler's) than the jobs, and a cross-stack reference
+must exist in every configuration or in none (one that comes and goes with a job stops the deploy
+that removes it: "Export ... in use"). So what the variables name is either a physical name known
+at synthesis (:func:`job_names`: the family and the log group of a job) or a resource that exists
+in every configuration, jobs or not (the jobs cluster and the data bucket).
 """
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, CfnDeletionPolicy, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -61,6 +69,30 @@ JOB_USER = "50000:0"
 JOB_LOG_STREAM_PREFIX = "job"
 
 
+@dataclass(frozen=True)
+class JobNames:
+    """A job's physical names, the ones DAGs and the workers' task definition use.
+
+    :ivar family: task definition family, ``<deployment>-job-<job>`` (e.g. ``airflow-dev-job-upload-file-to-s3``)
+    :ivar log_group: CloudWatch Logs group, ``/<deployment>/jobs/<job>`` (e.g. ``/airflow-dev/jobs/upload-file-to-s3``)
+    """
+
+    family: str
+    log_group: str
+
+
+def job_names(deployment_name: str, job_name: str) -> JobNames:
+    """Return the physical names of job ``job_name`` in deployment ``deployment_name``
+    (``<project>-<stage>``): unique per deployment, known at synthesis, so that the stack of the
+    workers' task definition names them without a cross-stack reference.
+
+    Limits: a family is up to 255 letters, digits, ``-`` and ``_``; a log group name up to 512 of
+    ``[.-_/#A-Za-z0-9]`` (ECS ``RegisterTaskDefinition``, CloudWatch Logs ``CreateLogGroup`` API
+    references); job names are 1-32 lowercase letters, digits and hyphens (:mod:`app_config.jobs`).
+    """
+    return JobNames(family=f"{deployment_name}-job-{job_name}", log_group=f"/{deployment_name}/jobs/{job_name}")
+
+
 class EcsJob(Construct):
     """One job: image (built from ``jobs/<name>/`` at deploy), task definition, roles, log group.
 
@@ -68,11 +100,14 @@ class EcsJob(Construct):
     ``read_only_root_filesystem`` is False (the deployment-wide key of that name); its only
     environment value is ``DATA_BUCKET``.
 
-    :ivar task_definition: ``ecs.FargateTaskDefinition`` of family ``<family_prefix><job name>``
+    :ivar names: :class:`JobNames`, the job's physical names
+    :ivar task_definition: ``ecs.FargateTaskDefinition`` of family ``names.family``
         (named per deployment: DAGs run a family's latest ACTIVE revision)
     :ivar task_role: ``iam.Role``: only the data bucket's prefixes of the job's configuration
     :ivar execution_role: ``iam.Role``: image pull and the job's log group
-    :ivar log_group: ``logs.LogGroup`` of the container's awslogs output
+    :ivar log_group: ``logs.LogGroup`` named ``names.log_group``, of the container's awslogs
+        output. ``UpdateReplacePolicy: Retain``: when its name changes (it had a generated one
+        before), the old group and its logs stay, and expire by their own retention.
     """
 
     def __init__(
@@ -81,7 +116,7 @@ class EcsJob(Construct):
         construct_id: str,
         *,
         job: JobConfig,
-        family_prefix: str,
+        deployment_name: str,
         data_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         retain: bool,
@@ -89,12 +124,16 @@ class EcsJob(Construct):
     ):
         super().__init__(scope, construct_id)
         self.name = job.name
+        self.names = job_names(deployment_name, job.name)
         self.log_group = logs.LogGroup(
             self,
             "Logs",
+            log_group_name=self.names.log_group,
             retention=log_retention,
             removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         )
+        # A replacement (a new name) never deletes the logs the group holds, whatever ``retain``.
+        self.log_group.node.default_child.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
         self.task_role = iam.Role(
             self,
             "TaskRole",
@@ -117,7 +156,7 @@ class EcsJob(Construct):
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "TaskDefinition",
-            family=f"{family_prefix}{job.name}",
+            family=self.names.family,
             cpu=job.size.cpu,
             memory_limit_mib=job.size.memory_mib,
             task_role=self.task_role,
@@ -145,11 +184,13 @@ class EcsJobs(Construct):
     """The jobs cluster, the data bucket and every configured job, and the grants to run them.
 
     :param vpc: the VPC of the jobs cluster.
-    :param family_prefix: prefix of the jobs' task definition families, e.g. ``airflow-dev-job-``.
+    :param deployment_name: ``<project>-<stage>``, the base of each job's physical names (:func:`job_names`).
     :param container_insights: Container Insights on the jobs cluster (the deployment's
         ``container_insights``, as on the services' cluster).
     :ivar cluster: ``ecs.Cluster`` the jobs run in (FARGATE and FARGATE_SPOT capacity providers),
-        holding no other task; None without jobs.
+        holding no other task; kept in every configuration, also without jobs (an empty cluster
+        costs nothing), so that the workers' task definition in another stack may reference it
+        whatever the jobs.
     :ivar data_bucket: ``s3.Bucket`` the jobs read and write (each only its own prefixes); kept in
         every configuration, also without jobs, so that ``jobs`` on -> off -> on loses no data
     :ivar jobs: job name -> :class:`EcsJob`
@@ -162,7 +203,7 @@ class EcsJobs(Construct):
         *,
         jobs: tuple[JobConfig, ...],
         vpc: ec2.IVpc,
-        family_prefix: str,
+        deployment_name: str,
         access_logs_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         retain: bool,
@@ -171,7 +212,6 @@ class EcsJobs(Construct):
     ):
         super().__init__(scope, construct_id)
         self.jobs: dict[str, EcsJob] = {}
-        self.cluster: ecs.Cluster | None = None
         # The data bucket exists in every configuration, jobs or not: removing every job (then
         # adding them back) must not delete the data the jobs wrote (the change check's
         # transition matrix, tests/changes/test_matrix.py).
@@ -183,8 +223,6 @@ class EcsJobs(Construct):
             server_access_logs=access_logs_bucket,
             server_access_logs_prefix="s3/data/",
         )
-        if not jobs:
-            return
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
@@ -197,7 +235,7 @@ class EcsJobs(Construct):
                 self,
                 job_construct_id(job.name),
                 job=job,
-                family_prefix=family_prefix,
+                deployment_name=deployment_name,
                 data_bucket=self.data_bucket,
                 log_retention=log_retention,
                 retain=retain,
@@ -206,18 +244,22 @@ class EcsJobs(Construct):
             for job in jobs
         }
 
-    def grant_run(self, role: iam.IRole) -> None:
+    def grant_run(self, role: iam.IRole, names: Iterable[str] | None = None) -> None:
         """Let ``role`` (the workers') run, follow and stop the jobs with ``EcsRunTaskOperator``,
         including ``reattach=True``, in the jobs cluster only; see the module docstring for each
         call and the condition keys.
 
+        :param names: the jobs ``role`` may run (RunTask on their families, PassRole on their
+            roles, their log streams); None for every job. A team queue's role gets the jobs the
+            queue names, the workers' role the jobs no team queue names. Nothing when empty.
+
         Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
         """
-        if not self.jobs:
+        jobs = list(self.jobs.values()) if names is None else [self.jobs[name] for name in names]
+        if not jobs:
             return
         cluster = self.cluster
         stack = Stack.of(self)
-        jobs = list(self.jobs.values())
         in_cluster = {"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -225,7 +267,7 @@ class EcsJobs(Construct):
                 actions=["ecs:RunTask"],
                 resources=[
                     stack.format_arn(
-                        service="ecs", resource="task-definition", resource_name=f"{job.task_definition.family}:*"
+                        service="ecs", resource="task-definition", resource_name=f"{job.names.family}:*"
                     )
                     for job in jobs
                 ],
@@ -256,7 +298,7 @@ class EcsJobs(Construct):
             iam.PolicyStatement(
                 sid="ReadJobLogs",
                 actions=["logs:GetLogEvents"],
-                resources=self._log_stream_arns(),
+                resources=self._log_stream_arns(jobs),
             )
         )
 
@@ -296,21 +338,22 @@ class EcsJobs(Construct):
             )
         )
 
-    def _log_stream_arns(self) -> list[str]:
-        """ARNs of the jobs' awslogs streams (``job/*`` in each job's log group)."""
+    def _log_stream_arns(self, jobs: list[EcsJob] | None = None) -> list[str]:
+        """ARNs of the awslogs streams (``job/*`` in each job's log group) of ``jobs`` (None: every job)."""
         stack = Stack.of(self)
         return [
             stack.format_arn(
                 service="logs",
                 resource="log-group",
-                resource_name=f"{job.log_group.log_group_name}:log-stream:{JOB_LOG_STREAM_PREFIX}/*",
+                resource_name=f"{job.names.log_group}:log-stream:{JOB_LOG_STREAM_PREFIX}/*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
-            for job in self.jobs.values()
+            for job in (self.jobs.values() if jobs is None else jobs)
         ]
 
     def airflow_variables(
         self,
+        scope: Construct,
         *,
         subnet_ids: list[str],
         security_group: ec2.ISecurityGroup,
@@ -327,20 +370,24 @@ class EcsJobs(Construct):
         :param assign_public_ip: the workers' choice: True where tasks run in public subnets
             without NAT (``task_public_ip``), their only way to ECR.
 
+        :param scope: where the variables are used (the workers' task definition): its stack
+            renders the JSON, importing the jobs cluster's and the data bucket's names, which
+            exist in every configuration; families and log groups are physical names.
+
         A DAG reads them with ``render_template_as_native_obj=True`` as
         ``"{{ var.json.ecs_job_<name>.subnets }}"`` (see ``dags/example_ecs_job.py``).
         """
-        stack = Stack.of(self)
+        stack = Stack.of(scope)
         variables = {}
         for job in self.jobs.values():
             settings = {
                 "cluster": self.cluster.cluster_name,
-                "task_definition": job.task_definition.family,
+                "task_definition": job.names.family,
                 "container_name": JOB_CONTAINER_NAME,
                 "subnets": subnet_ids,
                 "security_groups": [security_group.security_group_id],
                 "assign_public_ip": "ENABLED" if assign_public_ip else "DISABLED",
-                "log_group": job.log_group.log_group_name,
+                "log_group": job.names.log_group,
                 "log_stream_prefix": JOB_LOG_STREAM_PREFIX,
                 "data_bucket": self.data_bucket.bucket_name,
                 "region": stack.region,

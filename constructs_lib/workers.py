@@ -9,7 +9,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from app_config.model import TaskSize
+from app_config.model import TaskSize, WorkerQueue
 from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
 from constructs_lib.buckets import grant_task_logs
 
@@ -19,7 +19,16 @@ WORKER_LOG_STREAM_PREFIX = "worker"
 
 
 class WorkerTaskDefinition(Construct):
-    """The Fargate task definition of a worker: one Airflow task per ECS task.
+    """The workers' stateful half (log group, task and execution roles) and their task definition.
+
+    The roles and the log group live where this construct is created (the Cluster stack); the
+    task definition itself is created by :meth:`add_task_definition` in the stack of the scheduler
+    that launches it (the Airflow stack), and the scheduler names that exact revision
+    (``Ref`` = the revision's ARN): every worker runs the image of the scheduler that launched it,
+    and a rollback of the Airflow stack brings the workers back with the scheduler (README,
+    "Upgrading"). The family stays ``family`` (e.g. ``airflow-dev-worker``, named per deployment:
+    two deployments in one account and region never run each other's revisions), so the family
+    always has an ACTIVE revision for a scheduler that still launches by family.
 
     The executor overrides the container's command with
     ``python -m airflow.sdk.execution_time.execute_workload --json-string ...``; the container
@@ -36,13 +45,30 @@ class WorkerTaskDefinition(Construct):
       log events), and read the ECS ``secrets`` given (the git bundle's connection,
       ``constructs_lib.airflow_settings.git_connection_secret``).
 
-    The executor runs the family's latest ACTIVE revision, so the family is named per deployment
-    (``family``, e.g. ``airflow-dev-worker``): two deployments in one account and region never
-    run each other's revisions.
+    Parameters: ``environment`` is the container's environment in every configuration;
+    :meth:`add_task_definition` adds the entries that depend on the configuration (the ECS jobs'
+    Airflow variables), rendered in the task definition's own stack from physical names and from
+    resources that exist in every configuration (:mod:`constructs_lib.ecs_jobs`): no export comes
+    and goes with a job, and a changed job changes the task definition, so the next deploy
+    registers a revision with it.
 
-    :ivar task_definition: ``ecs.FargateTaskDefinition``
-    :ivar container: ``ecs.ContainerDefinition`` named ``container_name``
+    Team queues (``worker_queues`` entries that name ``s3_prefixes``, ``secrets_prefixes``,
+    ``managed_policy_arns`` or ``jobs``; issue 19 item 4) get a task role of their own here
+    (``queue_roles``), named ``<family>-<queue>`` (e.g. ``airflow-dev-worker-team-a``), and a task
+    definition of that family in the scheduler's stack (:meth:`add_queue_task_definitions`), which
+    names the role by that physical name: no export comes and goes with a queue. A team role gets
+    what the workers' role gets from this construct (task logs, the DAG bucket) plus its own:
+    read and put (never delete) under its prefixes of ``data_bucket``, ``secretsmanager:GetSecretValue``
+    on its Secrets Manager prefixes, its managed policies; the ECS jobs it names are granted where
+    the jobs are (:meth:`~constructs_lib.ecs_jobs.EcsJobs.grant_run`). The execution role and the
+    log group (stream prefix ``worker``) are shared: the executor reads a running task's log the
+    same way for every queue.
+
+    :ivar family: ``str``, the task definition family
+    :ivar environment: ``dict[str, str]``, the worker container's environment
     :ivar log_group: ``logs.LogGroup`` of the workers' awslogs output
+    :ivar task_definition: ``ecs.FargateTaskDefinition`` once :meth:`add_task_definition` ran
+    :ivar container: ``ecs.ContainerDefinition`` named ``container_name``, idem
     """
 
     def __init__(
@@ -50,7 +76,6 @@ class WorkerTaskDefinition(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        image: ecs.ContainerImage,
         family: str,
         container_name: str,
         size: TaskSize,
@@ -61,6 +86,8 @@ class WorkerTaskDefinition(Construct):
         retain: bool,
         read_only_root_filesystem: bool = True,
         secrets: dict[str, ecs.Secret] | None = None,
+        team_queues: tuple[WorkerQueue, ...] = (),
+        data_bucket: s3.IBucket | None = None,
     ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -85,32 +112,190 @@ class WorkerTaskDefinition(Construct):
         grant_task_logs(task_logs_bucket, self.task_role, write=True)
         if dags_bucket is not None:
             dags_bucket.grant_read(self.task_role)
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            family=family,
+        self.family = family
+        self.team_queues = {queue.name: queue for queue in team_queues if queue.is_team}
+        self.queue_roles: dict[str, iam.Role] = {}
+        if self.team_queues:
+            queues_scope = Construct(self, "Queues")
+            for name, queue in self.team_queues.items():
+                self.queue_roles[name] = self._team_role(
+                    queues_scope, queue, task_logs_bucket=task_logs_bucket, dags_bucket=dags_bucket, data_bucket=data_bucket
+                )
+        self.container_name = container_name
+        self.size = size
+        self.environment = environment
+        self.secrets = secrets
+        self.read_only_root_filesystem = read_only_root_filesystem
+        self.task_definition: ecs.FargateTaskDefinition | None = None
+        self.container: ecs.ContainerDefinition | None = None
+
+    def queue_family(self, queue: str) -> str:
+        """The task definition family and task role name of team queue ``queue``: ``<family>-<queue>``."""
+        return f"{self.family}-{queue}"
+
+    def _team_role(
+        self,
+        scope: Construct,
+        queue: WorkerQueue,
+        *,
+        task_logs_bucket: s3.IBucket,
+        dags_bucket: s3.IBucket | None,
+        data_bucket: s3.IBucket | None,
+    ) -> iam.Role:
+        role = iam.Role(
+            scope,
+            queue.name,
+            role_name=self.queue_family(queue.name),
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"Airflow worker tasks of queue {queue.name}: what its DAG code may do in AWS",
+        )
+        grant_task_logs(task_logs_bucket, role, write=True)
+        if dags_bucket is not None:
+            dags_bucket.grant_read(role)
+        if queue.s3_prefixes and data_bucket is None:
+            raise ValueError(f"worker_queues: queue {queue.name!r}: s3_prefixes need the data bucket")
+        for prefix in queue.s3_prefixes:
+            data_bucket.grant_read(role, f"{prefix}*")
+            data_bucket.grant_put(role, f"{prefix}*")
+        if queue.secrets_prefixes:
+            stack = Stack.of(self)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadTeamSecrets",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[
+                        stack.format_arn(
+                            service="secretsmanager",
+                            resource="secret",
+                            resource_name=f"{prefix}*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                        for prefix in queue.secrets_prefixes
+                    ],
+                )
+            )
+        for index, arn in enumerate(queue.managed_policy_arns):
+            role.add_managed_policy(iam.ManagedPolicy.from_managed_policy_arn(role, f"ManagedPolicy{index}", arn))
+        return role
+
+    def add_queue_task_definitions(
+        self,
+        scope: Construct,
+        *,
+        image: ecs.ContainerImage,
+        configured_environment: dict[str, str] | None = None,
+    ) -> dict[str, ecs.FargateTaskDefinition]:
+        """Create each team queue's task definition in ``scope`` (the scheduler's stack): family and
+        task role ``<family>-<queue>`` (the role by its physical name, no cross-stack reference),
+        the queue's size, the same container, environment, execution role and log group as
+        :meth:`add_task_definition`, retained for the same reason.
+
+        :returns: queue name -> task definition (its ``Ref`` is the revision the executor launches
+            for the queue: ``[aws_ecs_executor] queues``, ``task_definition``).
+        """
+        if not self.team_queues:
+            return {}
+        environment = {**self.environment, **(configured_environment or {})}
+        holder = Construct(scope, "QueueWorkers")
+        stack = Stack.of(scope)
+        definitions = {}
+        for name, queue in self.team_queues.items():
+            role = iam.Role.from_role_arn(
+                holder,
+                f"{name}Role",
+                stack.format_arn(service="iam", region="", resource="role", resource_name=self.queue_family(name)),
+                mutable=False,
+            )
+            definitions[name], _ = self._task_definition(
+                holder, name, image, environment, family=self.queue_family(name), task_role=role, size=queue.size
+            )
+        return definitions
+
+    def add_task_definition(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image: ecs.ContainerImage,
+        configured_environment: dict[str, str] | None = None,
+    ) -> ecs.FargateTaskDefinition:
+        """Create the workers' task definition in ``scope`` (the scheduler's stack) and return it.
+
+        Its ``Ref`` is the revision's ARN (``...:task-definition/<family>:<revision>``), which
+        changes on every image or setting change: reference it only from the same stack (a
+        cross-stack export of it would change value on every deploy and be refused while
+        imported). ``DeletionPolicy: Retain``: CloudFormation replaces the task definition on
+        every change and would deregister the old revision in its cleanup, while a task launched
+        from it may still be queued for a retry by an old scheduler; a retained revision stays
+        ACTIVE (ECS keeps ACTIVE revisions at no cost).
+
+        :param configured_environment: entries added to ``environment`` that exist only under
+            some configurations (the ECS jobs' variables, rendered for ``scope``'s stack by
+            :meth:`~constructs_lib.ecs_jobs.EcsJobs.airflow_variables`).
+        :raises ValueError: called twice.
+        """
+        if self.task_definition is not None:
+            raise ValueError("the workers' task definition is already created")
+        environment = {**self.environment, **(configured_environment or {})}
+        self.task_definition, self.container = self._task_definition(scope, construct_id, image, environment)
+        return self.task_definition
+
+    def add_transition_task_definition(
+        self, *, image: ecs.ContainerImage, configured_environment: dict[str, str] | None = None
+    ) -> ecs.FargateTaskDefinition:
+        """Keep the task definition this construct used to hold (``<this>/TaskDefinition``), retained.
+
+        Before the task definition moved to the scheduler's stack, the scheduler launched the
+        family's latest ACTIVE revision, and the executor fails a task whose RunTask finds the
+        family INACTIVE. Deleting this one in the Cluster stack's update would leave the family
+        without an ACTIVE revision until the Airflow stack registers its own; kept (same logical
+        ID, ``DeletionPolicy: Retain``), an old scheduler always finds one. Remove the call in the
+        next release: the retained revision then stays ACTIVE, nothing is deregistered.
+        """
+        task_definition, _ = self._task_definition(
+            self, "TaskDefinition", image, {**self.environment, **(configured_environment or {})}
+        )
+        return task_definition
+
+    def _task_definition(
+        self,
+        scope: Construct,
+        construct_id: str,
+        image: ecs.ContainerImage,
+        environment: dict[str, str],
+        *,
+        family: str | None = None,
+        task_role: iam.IRole | None = None,
+        size: TaskSize | None = None,
+    ) -> tuple[ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
+        size = size or self.size
+        task_definition = ecs.FargateTaskDefinition(
+            scope,
+            construct_id,
+            family=family or self.family,
             cpu=size.cpu,
             memory_limit_mib=size.memory_mib,
-            task_role=self.task_role,
+            task_role=task_role or self.task_role,
             execution_role=self.execution_role,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.X86_64,
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
         )
-        self.container = self.task_definition.add_container(
+        task_definition.apply_removal_policy(RemovalPolicy.RETAIN)
+        container = task_definition.add_container(
             "Worker",
-            container_name=container_name,
+            container_name=self.container_name,
             image=image,
             essential=True,
             environment=environment,
-            secrets=secrets or None,
+            secrets=self.secrets or None,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=WORKER_LOG_STREAM_PREFIX, log_group=self.log_group),
-            **hardened_container_options(read_only_root_filesystem),
+            **hardened_container_options(self.read_only_root_filesystem),
         )
-        add_writable_volumes(self.task_definition)
-        mount_writable_volumes(self.container)
-        self.container_name = container_name
+        add_writable_volumes(task_definition)
+        mount_writable_volumes(container)
+        return task_definition, container
 
     def grant_read_live_logs(self, role: iam.IRole) -> None:
         """Let ``role`` (the api-server's) read the workers' log streams, and nothing else.
@@ -132,24 +317,26 @@ class WorkerTaskDefinition(Construct):
     def grant_launch(self, role: iam.IRole, cluster: ecs.ICluster) -> None:
         """Let ``role`` (the scheduler's) run and track workers as the ECS executor does.
 
-        RunTask on any revision of this task definition's family in ``cluster`` only;
+        RunTask on any revision of this task definition's family (and of each team queue's) in
+        ``cluster`` only;
         DescribeTasks and StopTask on the cluster's tasks; DescribeClusters on the cluster;
         DescribeTaskDefinition on ``*`` (the executor reads which containers of a worker's task
         definition are essential; the action supports no resource-level permission, so ``*`` is
         the narrowest resource IAM accepts); and iam:PassRole on exactly the workers' task and
-        execution roles, only to ECS tasks.
+        execution roles (and the team queues' task roles), only to ECS tasks.
         Actions and resources: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
         """
         stack = Stack.of(self)
-        family_arn = stack.format_arn(
-            service="ecs", resource="task-definition", resource_name=f"{self.task_definition.family}:*"
-        )
+        family_arns = [
+            stack.format_arn(service="ecs", resource="task-definition", resource_name=f"{family}:*")
+            for family in (self.family, *(self.queue_family(name) for name in self.team_queues))
+        ]
         task_arn = stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="RunWorkerTasks",
                 actions=["ecs:RunTask"],
-                resources=[family_arn],
+                resources=family_arns,
                 conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
             )
         )
@@ -170,7 +357,11 @@ class WorkerTaskDefinition(Construct):
             iam.PolicyStatement(
                 sid="PassWorkerRoles",
                 actions=["iam:PassRole"],
-                resources=[self.task_role.role_arn, self.execution_role.role_arn],
+                resources=[
+                    self.task_role.role_arn,
+                    self.execution_role.role_arn,
+                    *(role.role_arn for role in self.queue_roles.values()),
+                ],
                 conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             )
         )

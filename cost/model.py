@@ -235,6 +235,22 @@ def _web_acl_items(templates: dict[str, dict], prices: PriceTable, a: Assumption
     return items
 
 
+def _worker_task_definitions(task_defs: dict, used: set, scheduler_env: dict | None) -> tuple[set[str], list]:
+    """The ECS jobs' families (from the ``AIRFLOW_VAR_ECS_JOB_*`` variables of any task definition:
+    ``{"task_definition": family, ...}``) and the worker task definitions to price: those no
+    service runs and no job family names; of them, the revision the scheduler names when it names
+    one (constructs_lib/workers.py), not also the Cluster stack's transitional revision of the same
+    family, nor the team queues' (``worker_queues``), whose tasks are part of the same stated
+    worker workload."""
+    job_vars = [v for td in task_defs.values() for k, v in _environment(td).items() if k.startswith("AIRFLOW_VAR_ECS_JOB_")]
+    job_families = set(re.findall(r'\\"task_definition\\":\s*\\"([^"\\]+)', json.dumps(job_vars)))
+    workers = [(k, td) for k, td in task_defs.items() if k not in used and td.get("Family") not in job_families]
+    named = (scheduler_env or {}).get("AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION")
+    if isinstance(named, dict) and "Ref" in named:
+        workers = [(k, td) for k, td in workers if k[1] == named["Ref"]] or workers
+    return job_families, workers
+
+
 def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumptions = Assumptions()) -> Report:
     """Price every resource of ``templates`` (``{stack name: template}``) with ``prices``.
 
@@ -311,9 +327,8 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
 
     # ECS jobs (AIRFLOW_VAR_ECS_JOB_* of any task definition: {"task_definition": family, ...}) run
     # only when a DAG starts one; they are not the worker workload
-    job_vars = {k: v for td in task_defs.values() for k, v in _environment(td).items() if k.startswith("AIRFLOW_VAR_ECS_JOB_")}
-    job_families = set(re.findall(r'\\"task_definition\\":\s*\\"([^"\\]+)', json.dumps(job_vars)))
-    workers = [(k, td) for k, td in task_defs.items() if k not in used and td.get("Family") not in job_families]
+    # (a list: the Airflow stack's worker task definitions and the Cluster stack's transitional one hold them)
+    job_families, workers = _worker_task_definitions(task_defs, used, scheduler_env)
     if job_families:
         report.notes.append(f"ECS jobs ({', '.join(sorted(job_families))}) run only when a DAG starts one: "
                             "not priced in the workload.")

@@ -152,6 +152,11 @@ def _deployment(env: Mapping[str, Any], pools: tuple[str, ...], source: str,
                 job_variables: frozenset[str]) -> Deployment:
     default_queue = env.get(DEFAULT_QUEUE_VARIABLE) or AIRFLOW_DEFAULT_QUEUE
     raw = env.get(QUEUES_VARIABLE)
+    if isinstance(raw, dict) and set(raw) == {"Fn::Join"}:
+        # Team queues name their task definition revisions, known at deploy time: only the queue
+        # names matter here.
+        separator, parts = raw["Fn::Join"]
+        raw = separator.join(part if isinstance(part, str) else "deploy-time-value" for part in parts)
     if raw is not None and not isinstance(raw, str):
         raise DeploymentError(f"{source}: {QUEUES_VARIABLE} is not a plain string: {raw!r}")
     try:

@@ -161,7 +161,12 @@ class LocalDeployment:
                 for container in definitions[key]["ContainerDefinitions"]:
                     for variable in container.get("Environment", []):
                         if variable["Name"] == "AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION":
-                            families.add(json.dumps(variable["Value"]))
+                            value = variable["Value"]
+                            if isinstance(value, dict) and set(value) == {"Ref"}:
+                                # The revision ARN of a task definition in the same stack.
+                                run.add((stack.artifact_id, value["Ref"]))
+                            else:
+                                families.add(json.dumps(value))
         run |= {key for key, properties in definitions.items() if json.dumps(properties.get("Family")) in families}
         images = json.dumps([c["Image"] for key in run for c in definitions[key]["ContainerDefinitions"]])
         return set(_ASSET_HASH.findall(images))

@@ -23,6 +23,7 @@ from constructs_lib.airflow_settings import (
     SsoSettings,
     git_connection_secret,
 )
+from constructs_lib.ecs_jobs import EcsJobs
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
@@ -123,6 +124,7 @@ class AirflowStack(Stack):
         cluster: ecs.ICluster,
         image: ecs.ContainerImage,
         workers: WorkerTaskDefinition,
+        jobs: EcsJobs,
         common_settings: AirflowCommonSettings,
         task_roles: dict[str, iam.IRole],
         access_logs_bucket: s3.IBucket,
@@ -175,17 +177,33 @@ class AirflowStack(Stack):
             assign_public_ip=config.network.task_public_ip,
         )
 
+        # The workers' task definition is here, with the scheduler that names its exact revision:
+        # a rollout or a rollback of this stack changes both together (README, "Upgrading").
+        job_variables = jobs.airflow_variables(
+            self,
+            subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
+            security_group=security_groups.jobs,
+            assign_public_ip=config.network.task_public_ip,
+        )
+        worker_task_definition = workers.add_task_definition(
+            self, "WorkerTaskDefinition", image=image, configured_environment=job_variables
+        )
+        # Team queues: a task definition (and task role) of their own, launched by revision too.
+        queue_task_definitions = workers.add_queue_task_definitions(
+            self, image=image, configured_environment=job_variables
+        )
         self.executor_settings = EcsExecutorSettings(
             executor_class=config.executor.executor_class,
             region=self.region,
             cluster_name=cluster.cluster_name,
-            task_definition_family=workers.task_definition.family,
+            task_definition=worker_task_definition.task_definition_arn,
             container_name=config.executor.worker_container_name,
             subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
             security_group_ids=[security_groups.workers.security_group_id],
             capacity_provider=config.executor.worker_capacity_provider,
             spot_fallback_to_on_demand=config.executor.spot_fallback_to_on_demand,
             worker_queues=config.executor.worker_queues,
+            queue_task_definitions={name: td.task_definition_arn for name, td in queue_task_definitions.items()},
             worker_log_group=workers.log_group.log_group_name,
             worker_log_stream_prefix=WORKER_LOG_STREAM_PREFIX,
             assign_public_ip=config.network.task_public_ip,

@@ -1,4 +1,5 @@
-"""Cluster: the ECS cluster, the workers' task definition and roles, and the task-log bucket."""
+"""Cluster: the ECS cluster, the workers' roles and log group (their task definition is in the
+Airflow stack, with the scheduler that launches it), and the task-log bucket."""
 
 from __future__ import annotations
 
@@ -145,33 +146,30 @@ class ClusterStack(Stack):
             "Jobs",
             jobs=config.jobs,
             vpc=vpc,
-            family_prefix=f"{config.deployment_name}-job-",
+            deployment_name=config.deployment_name,
             access_logs_bucket=self.access_logs_bucket,
             log_retention=retention,
             retain=config.retain_data,
             read_only_root_filesystem=config.read_only_root_filesystem,
             container_insights=config.monitoring.container_insights,
         )
-        job_variables = {}
-        if config.jobs:
-            if subnets is None or jobs_security_group is None:
-                raise ValueError("jobs need the subnets and the jobs security group to run in")
-            self.jobs.cluster.node.add_dependency(self.service_linked_role.resource)
-            job_variables = self.jobs.airflow_variables(
-                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
-                security_group=jobs_security_group,
-                assign_public_ip=config.network.task_public_ip,
-            )
+        # The jobs cluster and the data bucket exist in every configuration, and so do their
+        # exports: the workers' task definition (Airflow stack) names them while jobs are
+        # configured, and an export that came and went with the jobs would stop the deploy that
+        # removes the last job ("export ... in use"). Job families and log groups are physical names.
+        self.jobs.cluster.node.add_dependency(self.service_linked_role.resource)
+        self.export_value(self.jobs.cluster.cluster_name)
+        self.export_value(self.jobs.data_bucket.bucket_name)
+        if config.jobs and (subnets is None or jobs_security_group is None):
+            raise ValueError("jobs need the subnets and the jobs security group to run in")
         self.workers = WorkerTaskDefinition(
             self,
             "Workers",
-            image=image,
             family=f"{config.deployment_name}-worker",
             container_name=config.executor.worker_container_name,
             size=config.executor.worker_size,
             environment={
                 **self.common_settings.worker_environment(),
-                **job_variables,
                 **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
             },
             secrets=git_connection_secret(self, "GitDagsConnection", config.git_bundle),
@@ -180,6 +178,20 @@ class ClusterStack(Stack):
             log_retention=retention,
             retain=config.retain_data,
             read_only_root_filesystem=config.read_only_root_filesystem,
+            team_queues=config.executor.worker_queues,
+            data_bucket=self.jobs.data_bucket,
+        )
+        # Until the next release: the workers' task definition that used to be here stays, retained,
+        # so the family keeps an ACTIVE revision for the schedulers that still launch by family
+        # while the first deploy of the new layout runs (README, "Upgrading").
+        self.workers.add_transition_task_definition(
+            image=image,
+            configured_environment=self.jobs.airflow_variables(
+                self,
+                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids if config.jobs else [],
+                security_group=jobs_security_group,
+                assign_public_ip=config.network.task_public_ip,
+            ),
         )
         self.service_roles = AirflowServiceRoles(
             self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket
@@ -188,7 +200,7 @@ class ClusterStack(Stack):
         self.workers.grant_read_live_logs(self.service_roles.roles["ApiServer"])
         if config.secrets_backend == "secrets-manager":
             prefixes = secrets_prefixes(config.project_name, config.stage)
-            for role in (*self.service_roles.roles.values(), self.workers.task_definition.task_role):
+            for role in (*self.service_roles.roles.values(), self.workers.task_role, *self.workers.queue_roles.values()):
                 grant_read_connections_and_variables(role, prefixes)
 
         # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
@@ -196,7 +208,7 @@ class ClusterStack(Stack):
         CfnOutput(
             self,
             "WorkerTaskDefinitionFamily",
-            value=self.workers.task_definition.family,
+            value=self.workers.family,
             description="Task definition family of the executor's worker tasks",
         )
         CfnOutput(
@@ -205,6 +217,13 @@ class ClusterStack(Stack):
             value=config.executor.worker_container_name,
             description="Container name in the workers' task definition",
         )
-        self.jobs.grant_run(self.workers.task_role)
+        # PassRole per job where the DAG says which job: a job a team queue names is run by that
+        # queue's tasks only (their own role); the other jobs by the workers' role.
+        claimed = {job for queue in config.executor.worker_queues for job in queue.jobs}
+        self.jobs.grant_run(self.workers.task_role, [job.name for job in config.jobs if job.name not in claimed])
+        for queue in config.executor.worker_queues:
+            if queue.name in self.workers.queue_roles:
+                self.jobs.grant_run(self.workers.queue_roles[queue.name], queue.jobs)
         # Deferrable jobs (EcsRunTaskOperator(deferrable=True)): the triggerer waits for them.
         self.jobs.grant_follow_deferred(self.service_roles.roles["Triggerer"])
+

@@ -13,6 +13,7 @@ import aws_cdk as cdk
 from constructs import IConstruct
 
 from app_config.model import DeploymentConfig
+from constructs_lib.ecs_jobs import job_names
 
 REASONS = {
     "S3_GRANT": (
@@ -116,6 +117,18 @@ REASONS = {
         "/variables/<key>: the names are the DAGs' connection ids and variable keys, and every "
         "secret ARN ends in a random suffix; GetSecretValue only, on the deployment's two prefixes."
     ),
+    "TEAM_S3": (
+        "A team queue's role reads and puts (never deletes) under the data bucket prefixes its "
+        "worker_queues entry names; object keys below a prefix are the DAGs' own."
+    ),
+    "TEAM_SECRETS": (
+        "A team queue's role reads (GetSecretValue) the Secrets Manager names under the prefixes "
+        "its worker_queues entry names; every secret ARN ends in a random suffix."
+    ),
+    "TEAM_MANAGED_POLICY": (
+        "An AWS managed policy the deployment's operator attached to a team queue's role by "
+        "naming it in worker_queues (managed_policy_arns)."
+    ),
     "ELB2_NO_REGION": (
         "ALB access logs need a concrete region (the bucket policy names the region's ELB "
         "account); set account and region in the configuration to enable them."
@@ -147,6 +160,9 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
     components = ["Scheduler", "ApiServer", "DagProcessor", "Triggerer"]
     policies = [_find(cluster, f"ServiceRoles/{c}/DefaultPolicy") for c in components]
     policies.append(_find(cluster, "Workers/TaskRole/DefaultPolicy"))
+    teams = [queue for queue in config.executor.worker_queues if queue.is_team]
+    team_policies = [_find(cluster, f"Workers/Queues/{queue.name}/DefaultPolicy") for queue in teams]
+    policies += team_policies
     for policy in policies:
         assert policy is not None
         for action in s3_actions:
@@ -170,6 +186,16 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
         )
     _ack(_find(cluster, "Workers/ExecutionRole/DefaultPolicy"), "AwsSolutions-IAM5[Resource::*]", REASONS["ECR_AUTH"])
     _ack(_find(cluster, "Workers/TaskDefinition"), "AwsSolutions-ECS2", REASONS["ECS2"])
+    _ack(_find(airflow, "WorkerTaskDefinition"), "AwsSolutions-ECS2", REASONS["ECS2"])
+    for queue, policy in zip(teams, team_policies):
+        _ack(_find(airflow, f"QueueWorkers/{queue.name}"), "AwsSolutions-ECS2", REASONS["ECS2"])
+        _ack(policy, "AwsSolutions-IAM5[Action::s3:Abort*]", REASONS["TEAM_S3"])
+        _ack_matching_resources(policy, r"<JobsData[0-9A-F]{8}\.Arn>/.*\*$", REASONS["TEAM_S3"])
+        _ack_matching_resources(policy, r":secret:.*\*$", REASONS["TEAM_SECRETS"])
+        role = _find(cluster, f"Workers/Queues/{queue.name}")
+        for arn in queue.managed_policy_arns:
+            if ":iam::aws:policy/" in arn:
+                _ack(role, f"AwsSolutions-IAM4[Policy::{arn}]", REASONS["TEAM_MANAGED_POLICY"])
     _ack(_find(database, "AirflowSecrets"), "AwsSolutions-SMG4", REASONS["SMG4"])
     _ack(_find(database, "MetadataDb/Instance/Secret"), "AwsSolutions-SMG4", REASONS["SMG4"])
     instance = _find(database, "MetadataDb/Instance")
@@ -218,12 +244,18 @@ def _acknowledge_jobs(cluster: cdk.Stack, config: DeploymentConfig) -> None:
     """The ECS jobs of ``config.jobs`` (constructs_lib/ecs_jobs.py) and the workers' grants to run them."""
     if not config.jobs:
         return
-    workers_policy = _find(cluster, "Workers/TaskRole/DefaultPolicy")
-    families = "|".join(re.escape(f"{config.deployment_name}-job-{job.name}") for job in config.jobs)
-    _ack_matching_resources(workers_policy, rf":task-definition/({families}):\*$", REASONS["JOB_FAMILY"])
-    _ack_matching_resources(workers_policy, r":task/.*/\*$", REASONS["JOB_TASKS"])
-    _ack_matching_resources(workers_policy, r":log-stream:job/\*$", REASONS["JOB_LOGS"])
-    _ack(workers_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["JOB_LIST_TASKS"])
+    families = "|".join(re.escape(job_names(config.deployment_name, job.name).family) for job in config.jobs)
+    # The workers' role and each team queue's run jobs (EcsJobs.grant_run).
+    runners = [_find(cluster, "Workers/TaskRole/DefaultPolicy")] + [
+        _find(cluster, f"Workers/Queues/{queue.name}/DefaultPolicy") for queue in config.executor.worker_queues if queue.is_team
+    ]
+    for policy in runners:
+        _ack_matching_resources(policy, rf":task-definition/({families}):\*$", REASONS["JOB_FAMILY"])
+        _ack_matching_resources(policy, r":task/.*/\*$", REASONS["JOB_TASKS"])
+        _ack_matching_resources(policy, r":log-stream:job/\*$", REASONS["JOB_LOGS"])
+        statements = cdk.Stack.of(policy).resolve(policy.node.default_child.policy_document).get("Statement", [])
+        if any(s.get("Sid") == "ReattachJobs" for s in statements):
+            _ack(policy, "AwsSolutions-IAM5[Resource::*]", REASONS["JOB_LIST_TASKS"])
     # Deferrable jobs: the triggerer's TaskDoneTrigger waits (DescribeTasks) and forwards the log.
     triggerer_policy = _find(cluster, "ServiceRoles/Triggerer/DefaultPolicy")
     _ack_matching_resources(triggerer_policy, r":task/.*/\*$", REASONS["JOB_TASKS_DEFERRED"])

@@ -8,7 +8,9 @@ capacity provider::
 
 A task with ``queue="large"`` is launched with RunTask ``overrides.cpu``/``overrides.memory``
 (task level, vCPU units and MiB) and, when given, a capacity provider strategy of that one
-provider. Tasks on any other queue (Airflow's ``default`` included) keep the task definition's
+provider, and ``taskDefinition`` when the queue names one (``"task_definition"``: a family,
+``family:revision`` or ARN; a team queue's, whose task role is the team's: its container must
+have the executor's ``container_name``). Tasks on any other queue (Airflow's ``default`` included) keep the task definition's
 size and the executor's strategy, as before. The task's own ``executor_config`` is applied on top.
 """
 
@@ -22,7 +24,7 @@ from airflow_ecs_fargate.fargate_sizes import size_error
 
 SETTING = "[aws_ecs_executor] queues"
 _EXAMPLE = '{"large": {"cpu": 2048, "memory": 8192, "capacity_provider": "FARGATE"}}'
-_KEYS = {"cpu", "memory", "capacity_provider"}
+_KEYS = {"cpu", "memory", "capacity_provider", "task_definition"}
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,14 @@ class QueueSize:
     :param cpu: task CPU in vCPU units (1024 = 1 vCPU), or None for the task definition's.
     :param memory: task memory in MiB, or None for the task definition's.
     :param capacity_provider: e.g. ``FARGATE`` or ``FARGATE_SPOT``; None keeps the executor's.
+    :param task_definition: the task definition (family, ``family:revision`` or ARN) of this
+        queue's tasks; None keeps the executor's ``task_definition``.
     """
 
     cpu: int | None = None
     memory: int | None = None
     capacity_provider: str | None = None
+    task_definition: str | None = None
 
     def run_task_kwargs(self) -> dict[str, Any]:
         """The RunTask kwargs this queue adds (merged over the executor's, under executor_config)."""
@@ -50,6 +55,8 @@ class QueueSize:
             kwargs["overrides"] = overrides
         if self.capacity_provider:
             kwargs["capacityProviderStrategy"] = [{"capacityProvider": self.capacity_provider, "weight": 1, "base": 0}]
+        if self.task_definition:
+            kwargs["taskDefinition"] = self.task_definition
         return kwargs
 
 
@@ -82,9 +89,14 @@ def parse_queues(raw: str | None) -> dict[str, QueueSize]:
         provider = spec.get("capacity_provider")
         if provider is not None and (not isinstance(provider, str) or not provider):
             raise ValueError(f"{SETTING}: queue {name!r}: capacity_provider must be a name such as FARGATE")
+        task_definition = spec.get("task_definition")
+        if task_definition is not None and (not isinstance(task_definition, str) or not task_definition):
+            raise ValueError(f"{SETTING}: queue {name!r}: task_definition must be a task definition family, "
+                             "family:revision or ARN")
         queues[str(name)] = QueueSize(
             cpu=None if spec.get("cpu") is None else int(spec["cpu"]),
             memory=None if spec.get("memory") is None else int(spec["memory"]),
             capacity_provider=provider,
+            task_definition=task_definition,
         )
     return queues

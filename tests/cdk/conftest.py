@@ -67,6 +67,13 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
         "sso_groups_to_roles": '{"airflow-admins": "Admin", "analysts": "Viewer"}',
         "sso_local_admin_login": "false",
     },
+    # Team queues (issue 19 item 4): a task role and task definition family per team queue.
+    "team-queues": {"worker_queues": json.dumps({
+        "team-a": {"cpu": 1024, "memory_mib": 2048, "s3_prefixes": ["team-a/"], "secrets_prefixes": ["team-a/"],
+                   "managed_policy_arns": ["arn:aws:iam::aws:policy/AmazonAthenaFullAccess"], "jobs": ["upload-file-to-s3"]},
+        "team-b": {"cpu": 512, "memory_mib": 1024, "s3_prefixes": ["team-b/"], "secrets_prefixes": ["team-b/"]},
+        "large": {"cpu": 2048, "memory_mib": 8192},
+    })},
     "alarm-email-no-metrics": {"alarm_email": "ops@example.com", "airflow_metrics": "false", "dashboard": "false"},
     # An existing VPC (vpc_id): the app builds the network from the given IDs and creates none of it.
     "existing-vpc": {

@@ -101,7 +101,7 @@ def test_lean_stage_line_items_match_a_hand_computation(synth):
     assert "," not in jobs_note and "not priced in the workload" in jobs_note, "one job family, named"
     # the workload: 600 task-minutes a day of 0.5 vCPU / 1 GB Spot workers with a public IP each
     task_hours = 600 * 365 / 12 / 60
-    assert _item(report, "Fargate worker tasks (Workers)").workload_usd == pytest.approx(
+    assert _item(report, "Fargate worker tasks (Worker)").workload_usd == pytest.approx(
         task_hours * (0.5 * 0.01334053 + 1 * 0.00146489), abs=0.005
     )
     assert _item(report, "Public IPv4 of worker tasks").workload_usd == pytest.approx(task_hours * 0.005, abs=0.005)

@@ -30,7 +30,7 @@ class TestQueues:
             config = load_config({"worker_queues": raw})
             settings = EcsExecutorSettings(
                 executor_class=config.executor.executor_class, region="eu-west-1", cluster_name="c",
-                task_definition_family="f", container_name="worker", subnet_ids=["s"], security_group_ids=["g"],
+                task_definition="f", container_name="worker", subnet_ids=["s"], security_group_ids=["g"],
                 capacity_provider="FARGATE_SPOT", spot_fallback_to_on_demand=True,
                 worker_queues=config.executor.worker_queues,
             )
@@ -134,7 +134,7 @@ class TestSharedQuota:
         with pytest.raises(ValueError, match=r"scheduler_count = 21: .* Fix: use 1 to 20 schedulers"):
             EcsExecutorSettings(
                 executor_class="airflow_ecs_fargate.executor.EcsFargateExecutor", region="eu-west-1", cluster_name="c",
-                task_definition_family="f", container_name="worker", subnet_ids=["s"], security_group_ids=["g"],
+                task_definition="f", container_name="worker", subnet_ids=["s"], security_group_ids=["g"],
                 capacity_provider="FARGATE_SPOT", spot_fallback_to_on_demand=True, scheduler_count=21,
             )
 

@@ -35,8 +35,9 @@ def test_every_container_logs_through_awslogs(any_config):
         for _, logical_id, td in all_resources(any_config, "AWS::ECS::TaskDefinition")
         for c in td["Properties"]["ContainerDefinitions"]
     ]
-    # 4 components + 4 init containers + the worker + one per ECS job
-    assert len(containers) == 9 + len(any_config.config.jobs)
+    # 4 components + 4 init containers + the worker (twice: the Cluster stack keeps its
+    # transitional one, constructs_lib/workers.py) + one per ECS job
+    assert len(containers) == 10 + len(any_config.config.jobs)
     for logical_id, c in containers:
         assert c["LogConfiguration"]["LogDriver"] == "awslogs", f"{logical_id}/{c['Name']}"
 

@@ -132,7 +132,12 @@ class TestEcsJobs:
             },
         )
         groups = resources_of(t.to_json(), "AWS::Logs::LogGroup")
-        assert any(k.startswith("JobsUploadFileToS3Logs") and v["Properties"]["RetentionInDays"] == 30 for k, v in groups.items())
+        (group,) = [v for k, v in groups.items() if k.startswith("JobsUploadFileToS3Logs")]
+        assert group["Properties"]["RetentionInDays"] == 30
+        # Named per deployment (the workers' stack names it without a cross-stack reference); a
+        # replacement (the name came with this change) keeps the old group and its logs.
+        assert group["Properties"]["LogGroupName"] == "/airflow-dev/jobs/upload-file-to-s3"
+        assert group["UpdateReplacePolicy"] == "Retain"
 
     def test_the_job_role_writes_only_its_prefix_of_the_data_bucket(self, dev):
         statements = _policy_statements(dev.template("cluster").to_json(), "JobsUploadFileToS3TaskRoleDefaultPolicy")
@@ -185,7 +190,7 @@ class TestEcsJobs:
         logs = statements["ReadJobLogs"]
         assert logs["Action"] == "logs:GetLogEvents"
         parts = logs["Resource"]["Fn::Join"][1]
-        assert parts[-1] == ":log-stream:job/*" and parts[-2]["Ref"].startswith("JobsUploadFileToS3Logs")
+        assert parts[-1] == ":log-group:/airflow-dev/jobs/upload-file-to-s3:log-stream:job/*"
 
     def test_no_other_job_grant_and_no_wildcard_action(self, dev):
         statements = _policy_statements(dev.template("cluster").to_json(), "WorkersTaskRoleDefaultPolicy")
@@ -199,11 +204,20 @@ class TestEcsJobs:
     def test_workers_find_the_job_in_an_airflow_variable(self, dev):
         from tests.cdk.test_stacks import container, env_of
 
-        value = env_of(container(dev.template("cluster").to_json(), "worker"))[JOB_VARIABLE]
+        # The workers' task definition the scheduler launches is in the Airflow stack.
+        value = env_of(container(dev.template("airflow").to_json(), "worker"))[JOB_VARIABLE]
         rendered = json.dumps(value)
         for key in ("cluster", "task_definition", "container_name", "subnets", "security_groups", "log_group", "log_stream_prefix", "data_bucket", "region"):
             assert f'\\"{key}\\":' in rendered, key
         assert "SecurityGroupsJobs" in rendered and "PrivateSubnet1" in rendered and "PrivateSubnet2" in rendered
+        # Physical names for what is per job; imports only of what exists in every configuration.
+        assert '\\"task_definition\\":\\"airflow-dev-job-upload-file-to-s3\\"' in rendered
+        assert '\\"log_group\\":\\"/airflow-dev/jobs/upload-file-to-s3\\"' in rendered
+        imported = [v["Fn::ImportValue"] for v in value["Fn::Join"][1] if "Fn::ImportValue" in v]
+        expected = ["cluster:ExportsOutputRefJobsCluster", "network:ExportsOutputRefNetworkVpcPrivateSubnet1",
+                    "network:ExportsOutputRefNetworkVpcPrivateSubnet2", "network:ExportsOutputFnGetAttSecurityGroupsJobs",
+                    "cluster:ExportsOutputRefJobsData"]
+        assert len(imported) == len(expected) and all(f"airflow-dev-{e}" in i for e, i in zip(expected, imported)), imported
         # the scheduler and the other services do not get it: only workers run operators
         for name in ("scheduler", "api-server", "dag-processor", "triggerer"):
             assert JOB_VARIABLE not in env_of(container(dev.template("airflow").to_json(), name))
@@ -216,17 +230,37 @@ class TestEcsJobs:
             ("tcp", 443, 443, "0.0.0.0/0")
         ]
 
-    def test_without_jobs_only_the_data_bucket_stays_and_there_is_no_job_grant(self, synth):
-        """The data bucket keeps its logical ID without jobs (jobs on -> off -> on loses no data);
-        no cluster, job, or grant to the workers or the triggerer."""
+    def test_without_jobs_only_the_data_bucket_and_the_cluster_stay_and_there_is_no_job_grant(self, synth):
+        """The data bucket and the jobs cluster keep their logical IDs without jobs (jobs on -> off
+        -> on loses no data, and the workers' stack may reference both in every configuration);
+        no job, and no grant to the workers or the triggerer."""
         t = synth("no-jobs").template("cluster").to_json()
         jobs = {k: r["Type"] for k, r in t["Resources"].items() if k.startswith("Jobs")}
         assert {k for k, type_ in jobs.items() if type_ == "AWS::S3::Bucket"} == {"JobsData2621DEEE"}
-        assert not [type_ for type_ in jobs.values() if type_.startswith(("AWS::ECS::", "AWS::IAM::Role", "AWS::Logs::"))]
+        assert {k for k, type_ in jobs.items() if type_ == "AWS::ECS::Cluster"} == {"JobsClusterEB1268C5"}
+        assert not [type_ for type_ in jobs.values() if type_.startswith(("AWS::ECS::TaskDefinition", "AWS::IAM::Role", "AWS::Logs::"))]
         assert not {s.get("Sid") for s in _policy_statements(t, "WorkersTaskRoleDefaultPolicy")} & {"RunJobs", "PassJobRoles"}
         assert not [k for k in t["Resources"] if k.startswith("ServiceRolesTriggererDefaultPolicy")] or not {
             s.get("Sid") for s in _policy_statements(t, "ServiceRolesTriggererDefaultPolicy")
         } & {"WaitForDeferredJobs", "ForwardDeferredJobLogs"}
+
+    def test_jobs_change_no_export_and_reach_the_workers_in_their_template(self, synth):
+        """A cross-stack reference exists in every configuration or in none: the Cluster and
+        Network stacks export the same names with and without jobs (removing the last job cannot
+        stop on "Export ... in use"), and the job variables are template values of the Airflow
+        stack's worker task definition, never a dynamic reference CloudFormation resolves only when
+        the template changes: a job added or removed changes that task definition."""
+        from tests.cdk.test_stacks import container, env_of
+
+        with_jobs, without = synth("dev").templates(), synth("no-jobs").templates()
+        for role in ("network", "cluster"):
+            exports = [{o["Export"]["Name"] for o in t[role]["Outputs"].values() if "Export" in o} for t in (with_jobs, without)]
+            assert exports[0] == exports[1], role
+        for templates in (with_jobs, without):
+            assert "{{resolve:ssm" not in json.dumps(templates)
+            assert not resources_of(templates["cluster"], "AWS::SSM::Parameter")
+        assert JOB_VARIABLE in env_of(container(with_jobs["airflow"], "worker"))
+        assert JOB_VARIABLE not in env_of(container(without["airflow"], "worker"))
 
     def test_job_dockerfiles_pass_hadolint(self):
         dockerfiles = sorted((PROJECT_ROOT / "jobs").glob("*/Dockerfile"))

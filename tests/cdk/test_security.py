@@ -176,7 +176,7 @@ class TestScratchSpace:
                     assert mounts[SCRATCH_PATH]["SourceVolume"] in volumes and mounts[SCRATCH_PATH]["ReadOnly"] is False
                     assert {"Name": "TMPDIR", "Value": SCRATCH_PATH} in c["Environment"], c["Name"]
                     checked += 1
-        assert checked == 9  # the worker, four components and their four init containers
+        assert checked == 10  # the worker (twice: the Cluster stack keeps its transitional one), four components and their four init containers
 
     def test_the_image_creates_the_scratch_path_as_the_airflow_user_and_declares_it_a_volume(self):
         from constructs_lib.airflow_service import SCRATCH_PATH, WRITABLE_PATHS
@@ -295,14 +295,17 @@ class TestWorkersReachOnlyTheirJobs:
     def test_the_jobs_variable_names_the_jobs_cluster(self, dev):
         t = dev.templates()["cluster"]
         (jobs_cluster,) = [k for k in resources_of(t, "AWS::ECS::Cluster") if k.startswith("JobsCluster")]
-        (worker,) = _containers(t, "WorkersTaskDefinition")
+        (worker,) = _containers(dev.templates()["airflow"], "WorkerTaskDefinition")
         variable = next(e["Value"] for e in worker["Environment"] if e["Name"] == "AIRFLOW_VAR_ECS_JOB_UPLOAD_FILE_TO_S3")
-        assert {"Ref": jobs_cluster} in variable["Fn::Join"][1]
+        (export,) = [o["Export"]["Name"] for o in t["Outputs"].values() if o.get("Value") == {"Ref": jobs_cluster} and "Export" in o]
+        assert {"Fn::ImportValue": export} in variable["Fn::Join"][1]
 
-    def test_without_jobs_there_is_one_cluster(self, synth):
-        assert list(resources_of(synth("no-jobs").templates()["cluster"], "AWS::ECS::Cluster")) == [
-            k for k in resources_of(synth("no-jobs").templates()["cluster"], "AWS::ECS::Cluster") if k.startswith("Cluster")
-        ]
+    def test_without_jobs_the_jobs_cluster_runs_nothing(self, synth):
+        """The jobs cluster stays without jobs (the workers' stack may reference it in every
+        configuration), with no task definition the workers may run there."""
+        t = synth("no-jobs").templates()["cluster"]
+        assert sorted(k[:-8] for k in resources_of(t, "AWS::ECS::Cluster")) == ["Cluster", "JobsCluster"]
+        assert [k for k in resources_of(t, "AWS::ECS::TaskDefinition") if not k.startswith("WorkersTaskDefinition")] == []
 
 
 class TestExecutionApiIsClosedAtTheLoadBalancer:
@@ -428,18 +431,42 @@ class TestFamiliesPerDeployment:
                 family = td["Properties"].get("Family")
                 assert isinstance(family, str) and family.startswith(prefix), (logical_id, family)
                 families.append(family)
-        assert len(families) == len(set(families))
+        # The workers' family twice: the Airflow stack's, and the Cluster stack's transitional one
+        # (constructs_lib/workers.py, add_transition_task_definition); every other family once.
+        worker = f"{prefix}worker"
+        assert families.count(worker) == 2
+        others = [f for f in families if f != worker]
+        assert len(others) == len(set(others))
 
     def test_another_project_gets_other_families(self, tmp_path):
         other = synthesize({"project_name": "team2"}, tmp_path)
         families = {td["Properties"]["Family"] for td in resources_of(other.templates()["airflow"], "AWS::ECS::TaskDefinition").values()}
-        assert families == {"team2-dev-scheduler", "team2-dev-api-server", "team2-dev-dag-processor", "team2-dev-triggerer"}
+        assert families == {"team2-dev-scheduler", "team2-dev-api-server", "team2-dev-dag-processor", "team2-dev-triggerer", "team2-dev-worker"}
 
-    def test_the_executor_runs_the_workers_family(self, dev):
-        (worker_td,) = [td for k, td in resources_of(dev.templates()["cluster"], "AWS::ECS::TaskDefinition").items() if k.startswith("WorkersTaskDefinition")]
-        (scheduler,) = [c for c in _containers(dev.templates()["airflow"], "SchedulerTaskDefinition") if c["Name"] == "scheduler"]
+    def test_the_executor_runs_the_workers_revision_of_its_own_stack(self, dev):
+        """No version skew: the scheduler names the exact revision (a Ref in its own stack), not the family."""
+        airflow = dev.templates()["airflow"]
+        (scheduler,) = [c for c in _containers(airflow, "SchedulerTaskDefinition") if c["Name"] == "scheduler"]
         env = {e["Name"]: e["Value"] for e in scheduler["Environment"]}
-        assert env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"] == worker_td["Properties"]["Family"] == "airflow-dev-worker"
+        ref = env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"]
+        assert set(ref) == {"Ref"}, ref
+        worker_td = airflow["Resources"][ref["Ref"]]
+        assert worker_td["Type"] == "AWS::ECS::TaskDefinition"
+        assert worker_td["Properties"]["Family"] == "airflow-dev-worker"
+        # Same image as the scheduler's.
+        (worker,) = worker_td["Properties"]["ContainerDefinitions"]
+        assert worker["Image"] == scheduler["Image"]
+
+    def test_worker_revisions_are_retained(self, dev):
+        """A revision an old scheduler may still launch is never deregistered by CloudFormation's
+        cleanup; the Cluster stack keeps its old task definition (same logical ID) for the transition."""
+        for stack in ("cluster", "airflow"):
+            tds = {k: td for k, td in resources_of(dev.templates()[stack], "AWS::ECS::TaskDefinition").items()
+                   if td["Properties"]["Family"] == "airflow-dev-worker"}
+            assert len(tds) == 1, (stack, list(tds))
+            (td,) = tds.values()
+            assert td["DeletionPolicy"] == td["UpdateReplacePolicy"] == "Retain"
+        assert any(k.startswith("WorkersTaskDefinition") for k in resources_of(dev.templates()["cluster"], "AWS::ECS::TaskDefinition"))
 
 
 def test_the_db_has_enhanced_monitoring(any_config):

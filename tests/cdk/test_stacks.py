@@ -134,21 +134,21 @@ class TestCluster:
         )
 
     def test_worker_task_definition_from_config(self, dev):
-        t = dev.template("cluster").to_json()
+        t = dev.template("airflow").to_json()
         worker = container(t, "worker")
-        td = next(v for k, v in resources_of(t, "AWS::ECS::TaskDefinition").items() if k.startswith("Workers"))["Properties"]
+        td = next(v for k, v in resources_of(t, "AWS::ECS::TaskDefinition").items() if k.startswith("WorkerTaskDefinition"))["Properties"]
         assert (td["Cpu"], td["Memory"]) == ("1024", "2048")
         assert worker["LogConfiguration"]["LogDriver"] == "awslogs"
 
     def test_workers_get_no_db_credentials_fernet_or_jwt(self, any_config):
-        worker = container(any_config.template("cluster").to_json(), "worker")
+        worker = container(any_config.template("airflow").to_json(), "worker")
         assert not worker.get("Secrets"), "workers must not receive any secret"
         env = env_of(worker)
         assert not any(k.startswith("AIRFLOW__DATABASE") or "FERNET" in k or "JWT" in k for k in env)
         assert env["CONNECTION_CHECK_MAX_COUNT"] == "0"
 
     def test_workers_reach_the_execution_api_privately(self, dev):
-        env = env_of(container(dev.template("cluster").to_json(), "worker"))
+        env = env_of(container(dev.template("airflow").to_json(), "worker"))
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://api-server.airflow-dev.internal:8080/execution/"
         dev.template("cluster").has_resource_properties("AWS::ServiceDiscovery::PrivateDnsNamespace", {"Name": "airflow-dev.internal"})
 
@@ -233,6 +233,8 @@ class TestAirflowServices:
     def test_migration_runs_before_the_api_server_and_others_wait(self, dev):
         t = dev.template("airflow").to_json()
         for td in resources_of(t, "AWS::ECS::TaskDefinition").values():
+            if td["Properties"]["Family"] == "airflow-dev-worker":
+                continue  # the workers open no DB (test_workers_get_no_db_credentials_fernet_or_jwt)
             containers = {c["Name"]: c for c in td["Properties"]["ContainerDefinitions"]}
             main = next(c for c in containers.values() if c["Essential"])
             init = next(c for c in containers.values() if not c["Essential"])
@@ -338,9 +340,12 @@ class TestTaskDefinitionFamilies:
             name = synthesized.config.deployment_name
             assert families == sorted([f"{name}-worker", *(f"{name}-job-{job.name}" for job in synthesized.config.jobs)])
 
-    def test_the_scheduler_runs_the_family_the_cluster_registers(self, dev):
-        env = env_of(container(dev.template("airflow").to_json(), "scheduler"))
-        assert env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"] == "airflow-dev-worker"
+    def test_the_scheduler_runs_a_revision_of_the_family_the_cluster_outputs(self, dev):
+        airflow = dev.template("airflow").to_json()
+        raw = {e["Name"]: e["Value"] for e in container(airflow, "scheduler")["Environment"]}
+        definition = airflow["Resources"][raw["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"]["Ref"]]
+        family = dev.template("cluster").to_json()["Outputs"]["WorkerTaskDefinitionFamily"]["Value"]
+        assert definition["Properties"]["Family"] == family == "airflow-dev-worker"
 
 
 class TestDagBundle:

@@ -45,6 +45,8 @@ GIT = {"dag_bundle": "git", "dag_bundle_git_url": "https://git.example.com/team/
 PIP_INDEX_FILE = Path(tempfile.mkdtemp(prefix="pip-index-")) / "private-index.conf"
 PIP_INDEX_FILE.write_text("[global]\nextra-index-url = https://aws:not-a-token@pypi.example.com/simple/\n")
 
+TEAM_QUEUE = '{"team-a": {"cpu": 1024, "memory_mib": 2048, "s3_prefixes": ["team-a/"], "jobs": ["upload-file-to-s3"]}}'
+
 #: name -> (before, after): changes that must pass with no finding.
 SAFE = {
     "add a domain": (BASE, DOMAIN),
@@ -77,6 +79,9 @@ SAFE = {
     "NAT 1 -> 0": (BASE, {"nat_gateways": "0"}),
     "add a worker queue": (BASE, {"worker_queues": '{"large": {"cpu": 2048, "memory_mib": 8192}}'}),
     "remove the worker queue": ({"worker_queues": '{"large": {"cpu": 2048, "memory_mib": 8192}}'}, BASE),
+    # A team queue's role (Cluster stack) is named physically in the Airflow stack: no export.
+    "add a team queue": (BASE, {"worker_queues": TEAM_QUEUE}),
+    "remove the team queue": ({"worker_queues": TEAM_QUEUE}, BASE),
     # The jobs' data bucket stays without jobs (constructs_lib/ecs_jobs.py): on -> off -> on loses nothing.
     "remove every job": (BASE, {"jobs": "{}"}),
     "add the jobs back": ({"jobs": "{}"}, BASE),

@@ -158,3 +158,14 @@ def test_the_example_ecs_job_dag_is_refused_when_its_job_is_not_configured(tmp_p
         "deployment, which sets [] for its ECS jobs (cdk.json with -c jobs={} (stage dev)): add the job to the jobs "
         "key (README, ECS jobs from DAGs) or fix the name"
     ]
+
+
+def test_team_queues_named_with_their_revisions_are_known_queues():
+    """A team queue's entry names its task definition revision (a Ref, known at deploy time): the
+    scheduler's QUEUES is then an Fn::Join in the assembly, and its queue names still count."""
+    from dag_checks.deployment import QUEUES_VARIABLE, _deployment
+
+    raw = {"Fn::Join": ["", ['{"large":{"cpu":2048,"memory":8192},"team-a":{"cpu":1024,"memory":2048,"task_definition":"',
+                             {"Ref": "QueueWorkersteama79821F18"}, '"}}']]}
+    deployment = _deployment({QUEUES_VARIABLE: raw}, (), "cdk.out", frozenset())
+    assert deployment.queues == {"default", "large", "team-a"}

@@ -237,9 +237,11 @@ def deployment(monkeypatch):
         logs = boto3.client("logs", region_name=REGION)
         for logical, res in cluster_tpl["Resources"].items():
             if res["Type"] == "AWS::Logs::LogGroup":
-                logs.create_log_group(logGroupName=logical)
-                resolve.refs[logical] = logical
-                resolve.arns[logical] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical}:*"
+                # A job's log group has a physical name (the workers' job variable names it).
+                name = res["Properties"].get("LogGroupName") or logical
+                logs.create_log_group(logGroupName=name)
+                resolve.refs[logical] = name
+                resolve.arns[logical] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
         iam = boto3.client("iam", region_name=REGION)
         trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
         for logical, res in cluster_tpl["Resources"].items():
@@ -589,6 +591,6 @@ def test_the_triggerer_follows_only_the_jobs_cluster_and_log_streams():
     assert "JobsCluster" in json.dumps(wait["Condition"]) and "JobsCluster" in json.dumps(wait["Resource"])
     assert ":task/" in json.dumps(wait["Resource"])
     assert logs["Action"] == "logs:GetLogEvents"
-    assert "JobsUploadFileToS3Logs" in json.dumps(logs["Resource"]) and ":log-stream:job/*" in json.dumps(logs["Resource"])
+    assert ":log-group:/airflow-dev/jobs/upload-file-to-s3:" in json.dumps(logs["Resource"]) and ":log-stream:job/*" in json.dumps(logs["Resource"])
     ecs_or_logs = [a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if a.split(":")[0] in ("ecs", "logs", "iam")]
     assert sorted(ecs_or_logs) == ["ecs:DescribeTasks", "logs:GetLogEvents"]

@@ -48,20 +48,29 @@ def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
     deployed = {"CLUSTER": CLUSTER, "SUBNETS": aws.subnet, "SECURITY_GROUPS": aws.security_group, "REGION_NAME": aws.region,
                 "WORKER_LOG_GROUP": LOG_GROUP}
     settings = {k.removeprefix(PREFIX): v for k, v in env.items() if k.startswith(PREFIX)}
-    for key, value in settings.items():
-        if not isinstance(value, str):  # a CloudFormation reference, resolved at deploy
-            value = deployed[key]
-        monkeypatch.setenv(PREFIX + key, value)
-    monkeypatch.setenv(PREFIX + "CHECK_HEALTH_ON_STARTUP", "False")
-    family, container = settings["TASK_DEFINITION"], settings["CONTAINER_NAME"]
-    aws.ecs.register_task_definition(
-        family=family,
+    # The scheduler names the workers' revision (a Ref in its own stack): its ARN with revision.
+    assert set(settings["TASK_DEFINITION"]) == {"Ref"}
+    container = settings["CONTAINER_NAME"]
+    registered = aws.ecs.register_task_definition(
+        family="airflow-dev-worker",
         networkMode="awsvpc",
         requiresCompatibilities=["FARGATE"],
         cpu="1024",
         memory="2048",
         containerDefinitions=[{"name": container, "image": "apache/airflow:3.3.2", "memory": 2048}],
+    )["taskDefinition"]
+    deployed["TASK_DEFINITION"] = registered["taskDefinitionArn"]
+    assert deployed["TASK_DEFINITION"].endswith(":task-definition/airflow-dev-worker:1")
+    # A newer revision of the family (a rollout's): the scheduler still launches its own.
+    aws.ecs.register_task_definition(
+        family="airflow-dev-worker", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="1024",
+        memory="2048", containerDefinitions=[{"name": container, "image": "apache/airflow:3.3.3", "memory": 2048}],
     )
+    for key, value in settings.items():
+        if not isinstance(value, str):  # a CloudFormation reference, resolved at deploy
+            value = deployed[key]
+        monkeypatch.setenv(PREFIX + key, value)
+    monkeypatch.setenv(PREFIX + "CHECK_HEALTH_ON_STARTUP", "False")
 
     module, _, name = env["AIRFLOW__CORE__EXECUTOR"].rpartition(".")
     executor_class = getattr(importlib.import_module(module), name)
@@ -76,7 +85,9 @@ def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
         assert executor.event_buffer[workload.ti.key][0] == "running"
         tasks = aws.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
         described = aws.ecs.describe_tasks(cluster=CLUSTER, tasks=tasks)["tasks"]
-        assert [t["taskDefinitionArn"].split("/")[-1].split(":")[0] for t in described] == [family]
+        assert [t["taskDefinitionArn"] for t in described] == [registered["taskDefinitionArn"]]
+        # DescribeTaskDefinition (the executor's essential-containers check) takes the revision ARN too.
+        assert executor._essential_for(registered["taskDefinitionArn"]) == frozenset({container})
         assert described[0]["capacityProviderName"] == "FARGATE_SPOT"
     finally:
         executor._shutdown()
@@ -95,7 +106,8 @@ def test_synthesized_api_server_settings_read_a_running_workers_log(aws, monkeyp
         for c in r["Properties"]["ContainerDefinitions"] if c["Name"] == "worker"
     }
     deployed = {"CLUSTER": CLUSTER, "SUBNETS": aws.subnet, "SECURITY_GROUPS": aws.security_group, "REGION_NAME": aws.region,
-                "WORKER_LOG_GROUP": LOG_GROUP}
+                "WORKER_LOG_GROUP": LOG_GROUP,
+                "TASK_DEFINITION": f"arn:aws:ecs:{aws.region}:123456789012:task-definition/airflow-dev-worker:1"}
     for key, value in env.items():
         if key.startswith(PREFIX):
             monkeypatch.setenv(key, value if isinstance(value, str) else deployed[key.removeprefix(PREFIX)])

@@ -20,7 +20,7 @@ from airflow_ecs_fargate.workload_command import (
     overrides_chars,
     workload_json,
 )
-from tests.executor.conftest import CONTAINER, make_workload, poll, settle, settle_until, task_events
+from tests.executor.conftest import CONTAINER, TASK_FAMILY, make_workload, poll, settle, settle_until, task_events
 
 LOG_GROUP = f"/airflow/workers-{uuid.uuid4().hex[:8]}"
 OUTAGE = EndpointConnectionError(endpoint_url="https://ecs.us-east-1.amazonaws.com")
@@ -351,3 +351,29 @@ def test_empty_executor_config_needs_no_botocore_model():
     assert task_config.executor_config_errors({}) == [] and task_config.executor_config_errors(None) == []
     assert task_config.run_task_parameters.cache_info().currsize == 0
     assert task_config.task_override_parameters.cache_info().currsize == 0
+
+
+def test_a_team_queue_launches_its_own_task_definition(aws, make_executor):
+    """Issue 19 item 4: a queue with ``task_definition`` (a team queue: its own task role) is
+    launched with that revision; other queues keep the executor's task definition."""
+    team = aws.ecs.register_task_definition(
+        family="airflow-dev-worker-team-a", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+        cpu="1024", memory="2048",
+        containerDefinitions=[{"name": "worker", "image": "airflow:test", "memory": 2048, "essential": True}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    queues = json.dumps({"team-a": {"cpu": 1024, "memory": 2048, "task_definition": team}, "large": {"cpu": 2048, "memory": 8192}})
+    ex = make_executor(EcsFargateExecutor, queues=queues)
+    for queue in ("team-a", "large", "default"):
+        w = make_workload(task_id=f"t-{queue}")
+        w.ti.queue = queue
+        ex.queue_workload(w, session=None)
+    settle(ex)
+    ids = ("t-team-a", "t-large", "t-default")
+    launched = {next(t for t in ids if t in json.dumps(call["overrides"])): call["taskDefinition"] for call in ex.ecs.of("run_task")}
+    assert launched == {"t-team-a": team, "t-large": TASK_FAMILY, "t-default": TASK_FAMILY}
+
+
+def test_a_queue_task_definition_must_be_a_name_or_arn(aws, make_executor):
+    with pytest.raises(ValueError) as caught:
+        make_executor(EcsFargateExecutor, queues='{"team-a": {"task_definition": 3}}')
+    assert "team-a" in str(caught.value) and "task_definition" in str(caught.value)
