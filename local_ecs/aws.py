@@ -39,7 +39,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from local_ecs.assembly import CloudAssembly, Resolver, StandIns
+from local_ecs.assembly import AssemblyError, CloudAssembly, Resolver, StandIns
 
 #: Secrets Manager's punctuation set (GetRandomPassword, ExcludePunctuation).
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
@@ -333,6 +333,7 @@ class AwsStandIn:
     def provision(self) -> None:
         """Create every resource the rehearsal needs from the templates (see the module
         docstring), recording moto's IDs in the stand-in table. Call before :meth:`enforce_iam`."""
+        self._number_task_definition_revisions()  # first: policies and settings name the revisions
         self._provision_network()
         self._provision_buckets()
         self._provision_secrets()
@@ -471,6 +472,31 @@ class AwsStandIn:
                     ],
                 )
 
+    def _number_task_definition_revisions(self) -> None:
+        """Make ``Ref`` of each task definition the revision ARN ECS gives it when registered here.
+
+        A ``Ref`` to a task definition is its revision's ARN (``...:task-definition/<family>:<n>``),
+        and the scheduler's ``[aws_ecs_executor] task_definition`` names it exactly. One family can
+        hold several task definitions (the workers' revision in the Airflow stack and the Cluster
+        stack's transitional one), and a later synthesis registers over earlier ones, so the
+        revisions are numbered in registration order after those already registered, before any
+        property that refers to them is resolved. :meth:`_provision_task_definitions` checks that
+        ECS gave each the predicted number.
+        """
+        ecs = self.client("ecs")
+        taken: dict[str, int] = {}
+        for stack_id, logical_id, resource in self._each("AWS::ECS::TaskDefinition"):
+            family = self.resolver.resolve(stack_id, resource.get("Properties", {}).get("Family"))
+            if not isinstance(family, str) or not family:
+                continue
+            if family not in taken:
+                pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ALL")
+                taken[family] = sum(1 for page in pages for arn in page["taskDefinitionArns"]
+                                    if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family)
+            taken[family] += 1
+            self.stand_ins.refs[(stack_id, logical_id)] = self.stand_ins.arn(
+                "ecs", f"task-definition/{family}:{taken[family]}")
+
     def _provision_task_definitions(self) -> None:
         from local_ecs.taskdef import from_cloudformation
 
@@ -479,12 +505,16 @@ class AwsStandIn:
             definition = from_cloudformation(self.resolver.properties(stack_id, logical_id))
             if not definition.get("family"):
                 continue
+            predicted = self.stand_ins.refs.get((stack_id, logical_id))
             for container in definition["containerDefinitions"]:
                 # moto needs a memory on every container; the task's is the same limit.
                 container.setdefault("memory", int(definition.get("memory") or 512))
             keys = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
                     "requiresCompatibilities", "cpu", "memory", "runtimePlatform")
-            ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
+            registered = ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
+            arn = registered["taskDefinition"]["taskDefinitionArn"]
+            if predicted is not None and arn != predicted:
+                raise AssemblyError(f"{stack_id}/{logical_id}: ECS registered {arn}, but Ref resolved to {predicted}")
 
     # -- what containers need ---------------------------------------------------------------
 

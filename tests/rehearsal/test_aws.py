@@ -131,3 +131,22 @@ def test_a_missing_connection_is_authorized_by_the_arn_its_name_makes_as_aws_doe
     with pytest.raises(ClientError, match="AccessDenied"):
         secrets.get_secret_value(SecretId="sales/dev/connections/aws_default")
     assert aws.denials[before].resource == "arn:aws:secretsmanager:us-east-1:123456789012:secret:sales/dev/connections/aws_default"
+
+
+def test_the_scheduler_names_the_revision_ecs_registered_for_the_airflow_stacks_workers(aws):
+    """The workers' family has two task definitions (the Airflow stack's and the Cluster stack's
+    transitional one); ``Ref`` of each is the revision ECS gave it here, so the scheduler's
+    setting names the Airflow stack's revision (its image and settings), not whichever came first."""
+    scheduler = _task_definition(aws, "Airflow", "Scheduler")
+    env = {e["Name"]: e["Value"] for e in scheduler["ContainerDefinitions"][0]["Environment"]}
+    named = env["AIRFLOW__AWS_ECS_EXECUTOR__TASK_DEFINITION"]
+    family, revision = named.rsplit("/", 1)[-1].rsplit(":", 1)
+    registered = aws.client("ecs").list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+    assert named in registered and len(registered) >= 2, registered
+    airflow_workers = _task_definition(aws, "Airflow", "WorkerTaskDefinition")
+    described = aws.client("ecs").describe_task_definition(taskDefinition=named)["taskDefinition"]
+    assert described["containerDefinitions"][0]["environment"] == [
+        {"name": e["Name"], "value": e["Value"]} for e in airflow_workers["ContainerDefinitions"][0]["Environment"]]
+    cluster_workers = [k for k in aws.assembly.stack("Cluster").of_type("AWS::ECS::TaskDefinition") if k.startswith("Workers")]
+    assert cluster_workers and all(
+        aws.resolver.resolve("Cluster", {"Ref": k}) != named for k in cluster_workers)
