@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from local_ecs.assembly import AssemblyError, CloudAssembly, Resolver, StandIns
+from cloud_assembly import AssemblyError, CloudAssembly
+from local_ecs.assembly import Resolver, StandIns
 
 
 def _assembly(tmp_path, stacks: dict[str, dict]) -> CloudAssembly:
@@ -84,13 +85,12 @@ def test_synthesized_app_resolves_every_task_definition(cdk_out):
 def test_the_rehearsal_builds_the_images_of_the_services_and_workers_only(cdk_out, tmp_path):
     """The ECS job's image starts FROM a public base image no registry here serves: it is not
     built, and nothing the rehearsal runs needs it."""
-    from local_ecs.images import docker_image_assets
     from local_ecs.scenario import LocalDeployment
 
     out = cdk_out()
     deployment = LocalDeployment(out, tmp_path)
     wanted = deployment.rehearsed_image_assets()
-    assets = {a.asset_hash: a for a in docker_image_assets(out)}
+    assets = CloudAssembly(out).images
     (only,) = wanted
     assert (assets[only].directory / assets[only].dockerfile).read_text().startswith("# The one image every Airflow")
     assert set(assets) - wanted, "the job's image is left out"
