@@ -8,6 +8,10 @@ tests read the assembly through it. Standard library only: the operations CLI in
 
 ``app.synthesize`` (in ``app.py``, beside the app it builds) synthesizes the app in-process and
 returns this package's :class:`CloudAssembly`.
+
+What the app writes into the assembly and the tools look up there, each in one place:
+``cloud_assembly.names`` (stack names ``<project>-<stage>-<role>``, the components, the secrets
+prefixes) and ``cloud_assembly.airflow_image`` (the container user, the api-server's port).
 """
 
 from cloud_assembly.reader import AssemblyError, CloudAssembly, DockerImageAsset, MissingAssembly, StackArtifact

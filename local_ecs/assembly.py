@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloud_assembly import AssemblyError, CloudAssembly, StackArtifact
+from cloud_assembly.airflow_image import API_SERVER_PORT
 
 #: ``Fn::Sub`` placeholders: ``${Name}``, ``${Logical.Attr}``; ``${!Literal}`` is an escape.
 _SUB_PATTERN = re.compile(r"\$\{([^}]*)\}")
@@ -56,7 +57,7 @@ class StandIns:
     url_suffix: str = "amazonaws.com"
     database_host: str = "127.0.0.1"
     database_port: int = 5432
-    load_balancer_dns: str = "127.0.0.1:8080"
+    load_balancer_dns: str = f"127.0.0.1:{API_SERVER_PORT}"
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     attributes: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)

@@ -125,7 +125,7 @@ class ClusterStack(Stack):
             self, "EcsServiceLinkedRole", log_retention=retention, retain=config.retain_data
         )
         self.cluster.node.add_dependency(self.service_linked_role.resource)
-        namespace_name = f"{config.project_name}-{config.stage}.internal"
+        namespace_name = f"{config.deployment_name}.internal"
         self.namespace = self.cluster.add_default_cloud_map_namespace(
             name=namespace_name, vpc=vpc, type=servicediscovery.NamespaceType.DNS_PRIVATE
         )
@@ -171,7 +171,7 @@ class ClusterStack(Stack):
             environment={
                 **self.common_settings.worker_environment(),
                 **job_variables,
-                **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
+                **(metrics_environment(config.deployment_name) if config.monitoring.airflow_metrics else {}),
             },
             task_logs_bucket=self.task_logs_bucket,
             dags_bucket=self.dags_bucket,
