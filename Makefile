@@ -55,7 +55,7 @@ synth: deps-synth
 # Static checks, before the tests: ruff (ruff.toml) and a dead-code pass over the packages
 # (vulture; vulture_whitelist.py names what only a framework calls). mypy.ini configures mypy for the
 # same packages: `make mypy` (not yet part of lint: the packages do not pass it yet).
-LINT_PACKAGES := app_config executor/airflow_ecs_fargate operations/airflow_ecs_ops changes cost
+LINT_PACKAGES := app_config executor/airflow_ecs_fargate operations/airflow_ecs_ops changes cost cloud_assembly standins
 lint: $(VENV)/.test-deps
 	$(PY) -m ruff check .
 	$(PY) -m vulture $(LINT_PACKAGES) vulture_whitelist.py --min-confidence 80

@@ -32,7 +32,7 @@ from local_ecs.assembly import CloudAssembly, StandIns
 from local_ecs.browser import check_task_page
 from local_ecs.load_balancer import ListenerStandIn, listener_rules
 from local_ecs.aws import AwsStandIn
-from local_ecs.postgres import TlsOnlyPostgres, free_port
+from standins.postgres import TlsOnlyPostgres, free_port
 from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
 from local_ecs.taskdef import TaskSpec, from_cloudformation
 
