@@ -69,6 +69,8 @@ class DockerImageAsset:
     :ivar dockerfile: the Dockerfile, relative to ``directory`` (``str``).
     :ivar build_args: ``--build-arg`` values (``dict[str, str]``).
     :ivar platform: e.g. ``linux/amd64``, or None.
+    :ivar build_secrets: ``--secret`` values (``dict[str, str]``, id -> source), e.g. a private
+        package index.
     """
 
     asset_hash: str
@@ -76,6 +78,7 @@ class DockerImageAsset:
     dockerfile: str = "Dockerfile"
     build_args: dict[str, str] = field(default_factory=dict)
     platform: str | None = None
+    build_secrets: dict[str, str] = field(default_factory=dict)
 
 
 class CloudAssembly:
@@ -137,6 +140,7 @@ class CloudAssembly:
                 dockerfile=source.get("dockerFile", "Dockerfile"),
                 build_args=dict(source.get("dockerBuildArgs") or {}),
                 platform=source.get("platform"),
+                build_secrets=dict(source.get("dockerBuildSecrets") or {}),
             )
             hashes.append(asset_hash)
         return hashes

@@ -122,3 +122,17 @@ def test_a_runner_that_keeps_failing_stops_the_rehearsal(cdk_out, tmp_path):
     runner.failed_ticks_in_a_row = 5
     with pytest.raises(RehearsalFailed, match="failed 5 times in a row.*no such file"):
         deployment.check()
+
+
+def test_image_assets_carry_what_their_build_needs(tmp_path):
+    """The reader keeps every field of a staged image a build uses (airflow-ecs publish builds it
+    with the same secrets cdk deploy would)."""
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {
+        "Image.assets": {"type": "cdk:asset-manifest", "properties": {"file": "Image.assets.json"}}}}))
+    (tmp_path / "Image.assets.json").write_text(json.dumps({"dockerImages": {"abc": {"source": {
+        "directory": "asset.abc", "dockerFile": "docker/Dockerfile", "platform": "linux/amd64",
+        "dockerBuildArgs": {"A": "1"}, "dockerBuildSecrets": {"pip_index": "env=PIP_INDEX_URL"}}}}}))
+    image = CloudAssembly(tmp_path).images["abc"]
+    assert image.directory == (tmp_path / "asset.abc").resolve() and image.dockerfile == "docker/Dockerfile"
+    assert (image.platform, image.build_args, image.build_secrets) == (
+        "linux/amd64", {"A": "1"}, {"pip_index": "env=PIP_INDEX_URL"})
