@@ -9,8 +9,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: synth test lint mypy bench cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
-.PHONY: rehearsal local local-down deploy destroy publish dags-check dags-test diff
+.PHONY: synth test lint mypy bench bench-start cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
+.PHONY: rehearsal local local-down deploy destroy publish dags-check dags-test diff upgrade
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,12 +53,13 @@ synth: deps-synth
 	$(CDK) synth --quiet
 
 # Static checks, before the tests: ruff (ruff.toml) and a dead-code pass over the packages
-# (vulture; vulture_whitelist.py names what only a framework calls). mypy.ini configures mypy for the
-# same packages: `make mypy` (not yet part of lint: the packages do not pass it yet).
+# (vulture; vulture_whitelist.py names what only a framework calls) and mypy (mypy.ini) over the same
+# packages; `make mypy` runs mypy alone.
 LINT_PACKAGES := app_config executor/airflow_ecs_fargate operations/airflow_ecs_ops changes cost cloud_assembly standins
 lint: $(VENV)/.test-deps
 	$(PY) -m ruff check .
 	$(PY) -m vulture $(LINT_PACKAGES) vulture_whitelist.py --min-confidence 80
+	$(PY) -m mypy $(LINT_PACKAGES)
 
 mypy: $(VENV)/.test-deps
 	$(PY) -m mypy $(LINT_PACKAGES)
@@ -68,6 +69,11 @@ test: deps-test lint
 
 bench: $(VENV)/.test-deps
 	$(PY) -m bench.run
+
+# The worker's start overhead and image size, before (main) and after (the work tree), with podman
+# (docs/worker-start.md); BENCH_START_ARGS e.g. '--runs 9 --before 14ae7ef'.
+bench-start: $(VENV)/.test-deps rehearsal-deps
+	$(PY) -m bench.worker_start $(BENCH_START_ARGS)
 
 clean:
 	rm -rf cdk.out .pytest_cache
@@ -142,6 +148,16 @@ deploy: deps-synth deps-ops $(VENV)/.changes-deps dags-check
 	$(OPS) $(OPS_ARGS) preflight --assembly $(CDK_OUT) $(if $(call cdk_context,account),--account $(call cdk_context,account))
 	$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
 	$(CDK) deploy --all --app $(CDK_OUT) $(CDK_ARGS)
+
+# An image rollout or an Airflow upgrade (README "Upgrading", docs/upgrading.md): make deploy's
+# checks, then airflow-ecs upgrade deploys the same assembly; with a new schema it stops the
+# services, snapshots the database, migrates once and starts them again. UPGRADE_ARGS passes
+# options: make upgrade UPGRADE_ARGS='--drain-timeout 1800 --report upgrade.json'.
+upgrade: deps-synth deps-ops $(VENV)/.changes-deps dags-check
+	$(CDK) synth --quiet -o $(CDK_OUT) $(CDK_ARGS)
+	$(OPS) $(OPS_ARGS) preflight --assembly $(CDK_OUT) $(if $(call cdk_context,account),--account $(call cdk_context,account))
+	$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
+	$(OPS) $(OPS_ARGS) upgrade --assembly $(CDK_OUT) --cdk $(CDK) $(UPGRADE_ARGS)
 
 # Build the staged image and push it into the app's ECR repository: tag git-<commit> (dev) or
 # VERSION (a semantic version, required in prod); then make deploy CDK_ARGS='-c image_tag=<tag>'.

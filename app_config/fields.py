@@ -43,7 +43,7 @@ def setting(default: Any, description: str, *, problem: str | None = None, defau
 
     :param default_text: what the README shows as default when the default depends on other keys.
     """
-    extra = {k: v for k, v in (("problem", problem), ("default_text", default_text)) if v is not None}
+    extra: dict[str, Any] = {k: v for k, v in (("problem", problem), ("default_text", default_text)) if v is not None}
     return Field(default, description=description, json_schema_extra=extra or None, **constraints)
 
 

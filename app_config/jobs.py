@@ -98,7 +98,7 @@ def check_jobs(jobs: dict[str, JobSpec], jobs_dir: Path) -> list[str]:
 
     :param jobs_dir: where the job directories are looked up (``jobs/`` of the repository).
     """
-    found = []
+    found: list[str | None] = []
     by_id: dict[str, str] = {}
     for name, job in sorted(jobs.items()):
         key = f"jobs.{name}"

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from app_config.fields import show
 from app_config.jobs import JOB_FIELDS, JOBS_DIR, QUEUE_FIELDS, JobSpec, QueueSpec
@@ -27,6 +28,7 @@ from app_config.model import (
     DeploymentConfig,
     ExecutorConfig,
     ExistingVpcConfig,
+    GitBundleConfig,
     ImageConfig,
     IngressConfig,
     JobConfig,
@@ -34,6 +36,7 @@ from app_config.model import (
     NetworkConfig,
     OfficeHoursConfig,
     ServicesConfig,
+    SsoConfig,
     TaskSize,
     WorkerQueue,
 )
@@ -90,7 +93,7 @@ def read_context(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 def _field_extra(loc: tuple) -> dict:
     """The declared extras (``problem``) of the field at ``loc``, a key or a job's/queue's setting."""
-    nested = {"jobs": JobSpec, "worker_queues": QueueSpec}
+    nested: dict[str, type[BaseModel]] = {"jobs": JobSpec, "worker_queues": QueueSpec}
     if len(loc) == 3 and loc[0] in nested:
         field = nested[loc[0]].model_fields.get(str(loc[2]))
     else:
@@ -106,7 +109,7 @@ def _where(loc: tuple) -> str:
     return ".".join([top, *rest])
 
 
-def _sentences(error: dict) -> list[str]:
+def _sentences(error: ErrorDetails) -> list[str]:
     """One sentence per problem pydantic found, naming the key and the fix."""
     loc, kind, value = error["loc"], error["type"], error.get("input")
     if kind == "config":
@@ -204,6 +207,12 @@ def to_config(s: Settings) -> DeploymentConfig:
         office_hours = OfficeHoursConfig(
             s.office_hours_scope, s.office_hours_start, s.office_hours_stop, s.office_hours_timezone
         )
+    sso = None
+    if s.sso_issuer_url is not None:
+        sso = SsoConfig(
+            s.sso_issuer_url, s.sso_client_id or "", s.sso_client_secret or "",
+            tuple(sorted(s.sso_groups_to_roles.items())), s.sso_groups_claim, s.sso_scopes, s.sso_local_admin_login,
+        )
     return DeploymentConfig(
         project_name=s.project_name,
         stage=s.stage,
@@ -212,6 +221,8 @@ def to_config(s: Settings) -> DeploymentConfig:
         retain_data=s.retain_data,
         log_retention_days=s.log_retention_days,
         dag_bundle=s.dag_bundle,
+        git_bundle=GitBundleConfig(s.dag_bundle_git_url, s.dag_bundle_git_branch, s.dag_bundle_git_refresh_seconds,
+                                   s.dag_bundle_git_secret) if s.dag_bundle == "git" and s.dag_bundle_git_url else None,
         secrets_backend=s.secrets_backend,
         enable_ecs_exec=s.enable_ecs_exec,
         read_only_root_filesystem=s.read_only_root_filesystem,
@@ -221,7 +232,8 @@ def to_config(s: Settings) -> DeploymentConfig:
             s.db_instance_type.removeprefix("db."), s.db_allocated_storage_gib, s.db_max_allocated_storage_gib,
             s.db_multi_az, s.db_backup_retention_days,
         ),
-        image=ImageConfig(s.image_uri, s.image_tag),
+        image=ImageConfig(s.image_uri, s.image_tag,
+                          str(Path(s.pip_index_file).expanduser()) if s.pip_index_file else None),
         executor=ExecutorConfig(
             s.executor_class, s.worker_container_name, _size(s, "worker"), s.worker_capacity_provider,
             s.spot_fallback_to_on_demand,
@@ -233,7 +245,8 @@ def to_config(s: Settings) -> DeploymentConfig:
             _size(s, "dag_processor"), _size(s, "triggerer"), s.services_capacity_provider,
         ),
         ingress=IngressConfig(
-            s.ui_cidrs, s.certificate_arn, s.ui_private_only, s.domain_name, s.hosted_zone_id, s.hosted_zone_name
+            s.ui_cidrs, s.certificate_arn, s.ui_private_only, s.domain_name, s.hosted_zone_id, s.hosted_zone_name,
+            s.login_rate_limit,
         ),
         jobs=tuple(
             JobConfig(name, TaskSize(j.cpu, j.memory_mib), j.s3_read_prefixes, j.s3_write_prefixes)
@@ -242,4 +255,5 @@ def to_config(s: Settings) -> DeploymentConfig:
         office_hours=office_hours,
         api_server_autoscaling=autoscaling,
         monitoring=MonitoringConfig(s.alarm_email, s.airflow_metrics, s.dashboard, s.container_insights),
+        sso=sso,
     )

@@ -125,6 +125,8 @@ class ImageConfig:
 
     image_uri: str | None
     image_tag: str | None
+    #: a pip configuration file (private index and its token) for the build secret ``pip_index``.
+    pip_index_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ class IngressConfig:
         redirects), an alias record to the load balancer, ``[api] base_url`` from it.
     :param hosted_zone_id: the Route 53 public hosted zone that holds ``domain_name``.
     :param hosted_zone_name: that zone's name, ``domain_name`` itself or a parent of it.
+    :param login_rate_limit: requests per client IP per 5 minutes to the login and token paths
+        before AWS WAF blocks them; 0 = no web ACL.
     """
 
     allowed_cidrs: tuple[str, ...]
@@ -207,6 +211,7 @@ class IngressConfig:
     domain_name: str | None
     hosted_zone_id: str | None
     hosted_zone_name: str | None
+    login_rate_limit: int = 0
 
     @property
     def https(self) -> bool:
@@ -287,6 +292,47 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class SsoConfig:
+    """Single sign-on to the Airflow UI through OpenID Connect (the FAB auth manager's OAuth login).
+
+    :param issuer_url: the identity provider's issuer (``https://``); its discovery document is
+        ``<issuer_url>/.well-known/openid-configuration``.
+    :param client_id: the client (application) ID the provider gave Airflow.
+    :param client_secret: name or complete ARN of the Secrets Manager secret holding the client
+        secret (same account and region as the stacks).
+    :param groups_to_roles: (group, Airflow roles) pairs; a user in none of the groups is refused.
+    :param groups_claim: the claim listing a user's groups (``groups``, ``cognito:groups``).
+    :param scopes: the scopes requested, space-separated (``openid`` among them).
+    :param local_admin_login: keep the local admin's password login as break-glass.
+    """
+
+    issuer_url: str
+    client_id: str
+    client_secret: str
+    groups_to_roles: tuple[tuple[str, tuple[str, ...]], ...]
+    groups_claim: str
+    scopes: str
+    local_admin_login: bool
+
+
+@dataclass(frozen=True)
+class GitBundleConfig:
+    """The git DAG bundle (``dag_bundle=git``): Airflow's ``GitDagBundle`` of the git provider.
+
+    :param url: the repository, ``https://`` or ``ssh://`` (or ``user@host:path``), no credentials.
+    :param branch: the branch the dag-processor follows (``tracking_ref``).
+    :param refresh_seconds: seconds between two fetches (the bundle's ``refresh_interval``).
+    :param secret: name or ARN of the Secrets Manager secret holding the git connection as JSON,
+        or None for a public https repository.
+    """
+
+    url: str
+    branch: str
+    refresh_seconds: int
+    secret: str | None
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything ``app.py`` needs to compose the stacks.
 
@@ -298,8 +344,9 @@ class DeploymentConfig:
     :param retain_data: keep the database, its secrets and the log bucket when a stack is
         deleted; deletion protection and snapshot-on-delete on the database.
     :param log_retention_days: CloudWatch Logs retention of every log group.
-    :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image) or ``s3`` (an S3
-        bucket this app creates, read through the amazon provider's S3DagBundle).
+    :param dag_bundle: ``image`` (the ``dags/`` folder baked into the image), ``s3`` (an S3
+        bucket this app creates, read through the amazon provider's S3DagBundle) or ``git``.
+    :param git_bundle: the repository of ``dag_bundle=git`` (None otherwise).
     :param enable_ecs_exec: allow ``aws ecs execute-command`` into the services (sessions logged
         to CloudWatch). Needs ``read_only_root_filesystem=False``: the SSM agent ECS Exec injects
         writes to the container's filesystem (the loader refuses the combination).
@@ -312,6 +359,7 @@ class DeploymentConfig:
     :param api_server_autoscaling: automatic scaling of the api-server, or None (fixed count).
     :param secrets_backend: ``secrets-manager`` (connections and variables read from AWS Secrets
         Manager under ``<project>/<stage>/connections|variables/``) or ``none``.
+    :param sso: single sign-on through OpenID Connect, or None (local logins only).
     """
 
     project_name: str
@@ -335,6 +383,8 @@ class DeploymentConfig:
     api_server_autoscaling: ApiServerAutoScalingConfig | None
     monitoring: MonitoringConfig
     secrets_backend: str = "secrets-manager"
+    sso: SsoConfig | None = None
+    git_bundle: GitBundleConfig | None = None
 
     @property
     def deployment_name(self) -> str:

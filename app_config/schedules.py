@@ -171,9 +171,10 @@ class AwsCron:
         return dom in ("*", "?") and month == "*" and year == "*" and not re.search(r"[#L]", dow)
 
     def _times_of_day(self) -> list[int]:
-        minutes, hours = croniter.expand(self.croniter_expression)[0][:2]
-        minutes = range(60) if minutes == ["*"] else minutes
-        hours = range(24) if hours == ["*"] else hours
+        expanded_minutes, expanded_hours = croniter.expand(self.croniter_expression)[0][:2]
+        # croniter expands minutes and hours to ints, or ["*"] for every value.
+        minutes = range(60) if expanded_minutes == ["*"] else [int(m) for m in expanded_minutes]
+        hours = range(24) if expanded_hours == ["*"] else [int(h) for h in expanded_hours]
         return sorted(h * 60 + m for h in hours for m in minutes)
 
     def fire_minutes(self, origin: dt.datetime, days: int) -> list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
@@ -23,6 +24,7 @@ from app_config.fields import (
 from app_config.jobs import JOBS_EXAMPLE, QUEUES_EXAMPLE, Jobs, Queues
 from app_config.model import BUNDLED_ECS_EXECUTOR
 from app_config.schedules import CronError, awake_hours_per_week, cron_error, timezone_error
+from app_config.sso import GROUPS_EXAMPLE, GroupsToRoles, issuer_problem, secret_reference_problem
 
 #: Defaults per stage, over the fields' defaults (which are dev's). prod retains data and runs HA.
 STAGE_PRESETS: dict[str, dict[str, Any]] = {
@@ -36,6 +38,7 @@ STAGE_PRESETS: dict[str, dict[str, Any]] = {
         "scheduler_count": 2,
         "api_server_count": 2,
         "log_retention_days": 365,
+        "login_rate_limit": 100,
     },
     # The least money that still runs every component (README, "Cost"): the services on Fargate
     # Spot at small sizes, public IPs as the way out to AWS APIs instead of NAT or endpoints,
@@ -82,11 +85,25 @@ SECURITY_GROUP_INBOUND_RULES = 60
 #: HTTPS 443; tests/config/test_bad_input.py counts them in the synthesized template).
 RULES_PER_UI_CIDR = 2
 MAX_UI_CIDRS = SECURITY_GROUP_INBOUND_RULES // RULES_PER_UI_CIDR
+#: The limits AWS WAF accepts for a rate-based rule (requests per evaluation window). Source: AWS WAF
+#: Developer Guide, "Rate-based rule statement",
+#: https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based.html
+WAF_RATE_LIMIT_RANGE = (10, 2_000_000_000)
 #: How many availability zones the VPC spans.
 MAX_AZS = 2
 #: Keys that shape the VPC the app creates, refused with ``vpc_id`` (an existing VPC).
 CREATED_VPC_KEYS = ("vpc_cidr", "nat_gateways")
 
+# A git remote the bundle may fetch: https:// or ssh:// (no user:password@ in an https URL: the token
+# belongs in the secret), or scp-like user@host:path. http://, git:// and file:// are refused.
+_GIT_URL_RE = (r"^(?:https://[A-Za-z0-9.-]+(?::\d+)?/\S+"
+               r"|ssh://(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d+)?/\S+"
+               r"|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/\s]\S*)$")
+# A branch name (git check-ref-format --branch, simplified): no space, ~^:?*[\ or "..", not starting
+# with "-" or "/", not ending with "/", ".lock" or ".".
+_GIT_BRANCH_RE = r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)(?!.*\.lock$)(?!.*[/.]$)[^\s~^:?*\[\\]+$"
+# A Secrets Manager secret name (1-512 of letters, digits and /_+=.@-) or a secret ARN.
+_SECRET_RE = r"^(?:arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$"
 _FARGATE_CPU = "vCPU units (1024 = 1 vCPU), a Fargate pair with {memory}"
 _PROVIDER = "{key}={value}: use FARGATE or FARGATE_SPOT"
 _CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
@@ -155,7 +172,7 @@ def _sentence(find: Callable[[str, Any], str | None]) -> AfterValidator:
     """An after-validator refusing a value about which ``find(key, value)`` has a sentence."""
 
     def validate(value: Any, info: ValidationInfo) -> Any:
-        found = find(info.field_name, value) if value is not None else None
+        found = find(info.field_name or "", value) if value is not None else None
         if found:
             raise problems([found])
         return value
@@ -173,10 +190,32 @@ def _zone_id(value: Any) -> Any:
     return value.strip().removeprefix("/hostedzone/") if isinstance(value, str) else value
 
 
+def _pip_index_file_problem(key: str, value: str) -> str | None:
+    """A pip configuration file the build can read, kept out of the repository (and so out of the
+    build context, ``cdk.out`` and git)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return (f"{key}={value}: no such file; write the pip configuration with your index URL and token there "
+                f"(README, Writing DAGs), or leave {key} out")
+    repository = Path(__file__).resolve().parents[1]
+    if path.resolve().is_relative_to(repository):
+        return (f"{key}={value} is inside the repository, where a token may be committed or copied into cdk.out; "
+                "keep it outside, e.g. ~/.config/pip/private-index.conf")
+    return None
+
+
 def _retention_problem(key: str, value: int) -> str | None:
     if value in LOG_RETENTION_DAYS:
         return None
     return f"{key}={value}: CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}"
+
+
+def _login_rate_problem(key: str, value: int) -> str | None:
+    low, high = WAF_RATE_LIMIT_RANGE
+    if value != 0 and not low <= value <= high:
+        return (f"{key}={value}: AWS WAF's rate limit is {low} to {high} requests per 5 minutes; give e.g. "
+                f"{key}=100, or {key}=0 for no web ACL")
+    return None
 
 
 def _cron_problem(key: str, value: str) -> str | None:
@@ -262,6 +301,11 @@ class Settings(BaseModel):
     image_tag: str | None = setting(
         None, "run this tag from the ECR repository the app creates", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
         problem="{key}={value}: tags are 1-128 of A-Z a-z 0-9 _ . - characters")
+    pip_index_file: Annotated[str | None, _sentence(_pip_index_file_problem)] = setting(
+        None, "a pip configuration file outside the repository naming your private package index with its token, "
+        "e.g. `[global]` / `extra-index-url = https://aws:<token>@<domain>-<account>.d.codeartifact.<region>."
+        "amazonaws.com/pypi/<repo>/simple/`; the image build (deploy, `make publish`) gets it as the build secret "
+        "`pip_index`, so the token ends in no image layer and no `cdk.out` file (see [Writing DAGs](#writing-dags))")
     executor_class: Annotated[str, _sentence(lambda _, v: executor_class_error(v))] = setting(
         BUNDLED_ECS_EXECUTOR, "the scheduler's `[core] executor`; the stock "
         "`airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor` also works (then launch type FARGATE)")
@@ -309,10 +353,36 @@ class Settings(BaseModel):
     hosted_zone_name: Annotated[str | None, BeforeValidator(_host_name)] = setting(
         None, "that zone's name: `domain_name` itself or a parent of it")
     ui_private_only: bool = setting(False, "internal load balancer (reach it through a VPN)")
+    login_rate_limit: Annotated[Whole, _sentence(_login_rate_problem)] = setting(
+        0, "requests a client IP may send to the login and token paths (`/auth/login`, `/auth/token`) in 5 "
+        "minutes before an AWS WAF web ACL on the load balancer blocks it there, counted across api-server "
+        f"tasks; {WAF_RATE_LIMIT_RANGE[0]} to {WAF_RATE_LIMIT_RANGE[1]}, or 0 for no web ACL (it costs a "
+        "web ACL, a rule and every request, see `make cost`)")
     log_retention_days: Annotated[Whole, _sentence(_retention_problem)] = setting(
         30, "CloudWatch Logs retention (an accepted value, e.g. 30, 90, 365)")
-    dag_bundle: Annotated[Literal["image", "s3"], BeforeValidator(lower)] = setting(
-        "image", "`image` or `s3`", problem="{key}={value}: use image (dags/ baked into the image) or s3")
+    dag_bundle: Annotated[Literal["image", "s3", "git"], BeforeValidator(lower)] = setting(
+        "image", "`image` (`dags/` baked into the image), `s3` (a bucket the app creates) or `git` (a branch of a "
+        "git repository, see [Writing DAGs](#writing-dags))",
+        problem="{key}={value}: use image (dags/ baked into the image), s3 or git")
+    dag_bundle_git_url: str | None = setting(
+        None, "`dag_bundle=git`: the repository, `https://host/owner/repo.git` or `ssh://git@host/owner/repo.git` "
+        "(also `git@host:owner/repo.git`); no user or token in it", pattern=_GIT_URL_RE,
+        problem="{key}={value}: give an https:// or ssh:// URL (or git@host:owner/repo.git) with no credentials in "
+                "it; the token goes in the secret named by dag_bundle_git_secret")
+    dag_bundle_git_branch: str = setting(
+        "main", "`dag_bundle=git`: the branch whose head Airflow parses and runs", pattern=_GIT_BRANCH_RE,
+        problem="{key}={value} is not a branch name git accepts (git check-ref-format --branch)")
+    dag_bundle_git_refresh_seconds: Whole = setting(
+        60, "`dag_bundle=git`: seconds between two fetches of the branch by the dag-processor, 5 to 86400 (a push "
+            "shows up within this plus the parse time)", ge=5, le=86400,
+        problem="{key}={value}: must be 5 to 86400 seconds")
+    dag_bundle_git_secret: str | None = setting(
+        None, "`dag_bundle=git`: name or ARN of the Secrets Manager secret holding the git connection as JSON: "
+        "`{\"conn_type\": \"git\", \"login\": \"x-access-token\", \"password\": \"<token>\"}` (https) or "
+        "`{\"conn_type\": \"git\", \"extra\": {\"private_key\": \"<key>\"}}` (ssh); only the dag-processor "
+        "and the workers read it. Unset: a public https repository", pattern=_SECRET_RE,
+        problem="{key}={value}: give a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN "
+                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
     secrets_backend: Annotated[Literal["secrets-manager", "none"], BeforeValidator(lower)] = setting(
         "secrets-manager", "`secrets-manager`: connections and variables are read from AWS Secrets Manager under "
         "`<project>/<stage>/connections/` and `<project>/<stage>/variables/` before the metadata DB (see "
@@ -331,6 +401,33 @@ class Settings(BaseModel):
         "admin", "the FAB admin login: 1-64 letters, digits, `_ . @ -`, not starting with `-`", pattern=_USERNAME_RE,
         problem="{key}={value}: use 1-64 letters, digits, _ . @ -, not starting with - (Airflow's CLI would read "
                 "it as an option)")
+    sso_issuer_url: Annotated[str | None, _sentence(issuer_problem)] = setting(
+        None, "single sign-on through OpenID Connect (see [Single sign-on](#single-sign-on)): the identity "
+        "provider's issuer, `https://` only, e.g. `https://example.okta.com`; users then sign in there and their "
+        "groups pick their Airflow roles. Needs `sso_client_id`, `sso_client_secret`, `sso_groups_to_roles` and "
+        "`domain_name` (providers redirect back to `https` only)")
+    sso_client_id: str | None = setting(
+        None, "with `sso_issuer_url`: the client (application) ID the provider gave Airflow",
+        pattern=r"^[\x21-\x7e]{1,255}$", problem="{key}={value}: a client ID is 1-255 printable characters, no spaces")
+    sso_client_secret: Annotated[str | None, _sentence(secret_reference_problem)] = setting(
+        None, "with `sso_issuer_url`: the Secrets Manager secret (name or complete ARN, in the stacks' account and "
+        "region) whose value is the client secret; only the api-server container receives it")
+    sso_groups_to_roles: GroupsToRoles = setting(
+        {}, f"with `sso_issuer_url`: identity-provider group → Airflow role (`Admin`, `Op`, `User`, `Viewer`), "
+        f"JSON, e.g. `{GROUPS_EXAMPLE}`; a role list is allowed. A user's roles are set from their groups at every "
+        "sign-in; a user in no listed group is refused", default_text="unset")
+    sso_groups_claim: str = setting(
+        "groups", "with `sso_issuer_url`: the claim of the ID token (or userinfo) that lists the user's groups, "
+        "e.g. `cognito:groups` for Amazon Cognito", pattern=r"^[\x21-\x7e]{1,128}$",
+        problem="{key}={value}: a claim name is 1-128 printable characters, no spaces")
+    sso_scopes: str = setting(
+        "openid email profile", "with `sso_issuer_url`: the scopes requested, space-separated; must include "
+        "`openid` (Okta's groups claim also needs `groups`)", pattern=r"^[\x21-\x7e]+( [\x21-\x7e]+)*$",
+        problem="{key}={value}: give scopes separated by single spaces, e.g. openid email profile")
+    sso_local_admin_login: bool = setting(
+        True, "with `sso_issuer_url`: keep the local admin login (`admin_username`, password in Secrets Manager) as "
+        "break-glass beside single sign-on; `false` refuses every password login (UI and `/auth/token`) and "
+        "creates no admin")
     jobs: Annotated[Jobs, json_object(JOBS_EXAMPLE, "{key}: not valid JSON")] = setting(
         {"upload-file-to-s3": {"cpu": 256, "memory_mib": 512, "s3_write_prefixes": ["uploads/"]}},
         "ECS jobs that DAGs run with `EcsRunTaskOperator` (see [Operating](#ecs-jobs-from-dags)): a JSON object "
@@ -528,6 +625,18 @@ def _storage(s: Settings) -> Iterable[str | None]:
                f"db_allocated_storage_gib ({s.db_allocated_storage_gib})")
 
 
+@rule("dag_bundle", "dag_bundle_git_url", "dag_bundle_git_secret")
+def _git_bundle(s: Settings) -> Iterable[str | None]:
+    if s.dag_bundle != "git":
+        return
+    if s.dag_bundle_git_url is None:
+        yield ("dag_bundle=git: set dag_bundle_git_url to the repository (https://host/owner/repo.git or "
+               "ssh://git@host/owner/repo.git), e.g. -c dag_bundle_git_url=https://github.com/example/dags.git")
+    elif not s.dag_bundle_git_url.startswith("https://") and s.dag_bundle_git_secret is None:
+        yield (f"dag_bundle_git_url={s.dag_bundle_git_url}: an ssh URL needs a private key; set dag_bundle_git_secret "
+               "to the secret holding the git connection with extra.private_key (README, Writing DAGs)")
+
+
 @rule("image_uri", "image_tag")
 def _image(s: Settings) -> Iterable[str | None]:
     if s.image_uri is not None and s.image_tag is not None:
@@ -601,6 +710,35 @@ def _https(s: Settings) -> Iterable[str | None]:
         yield (f"certificate_arn is in {cert_region}, the stacks deploy to {s.region}: a load balancer uses "
                f"certificates of its own region only; request or import the certificate in {s.region}, or leave "
                "certificate_arn unset to have the app issue one")
+
+
+@rule("sso_issuer_url", "sso_client_id", "sso_client_secret", "sso_groups_to_roles", "sso_groups_claim", "sso_scopes",
+      "sso_local_admin_login", "domain_name")
+def _sso(s: Settings) -> Iterable[str | None]:
+    others = ("sso_client_id", "sso_client_secret", "sso_groups_to_roles", "sso_groups_claim", "sso_scopes",
+              "sso_local_admin_login")
+    if s.sso_issuer_url is None:
+        for key in others:
+            if key in s.model_fields_set:
+                yield (f"{key}: set sso_issuer_url too (single sign-on is off without it), or leave {key} out; the "
+                       "local admin login is then the way in")
+        return
+    if s.sso_client_id is None:
+        yield ("sso_client_id: with sso_issuer_url give the client (application) ID the identity provider gave "
+               "Airflow, e.g. -c sso_client_id=0oa1b2c3d4 (README, \"Single sign-on\")")
+    if s.sso_client_secret is None:
+        yield ("sso_client_secret: with sso_issuer_url give the name or ARN of the Secrets Manager secret holding the "
+               "client secret, e.g. aws secretsmanager create-secret --name airflow/sso-client-secret "
+               "--secret-string <secret>, then -c sso_client_secret=airflow/sso-client-secret")
+    if not s.sso_groups_to_roles:
+        yield (f"sso_groups_to_roles: with sso_issuer_url map at least one group to an Airflow role, e.g. "
+               f"-c 'sso_groups_to_roles={GROUPS_EXAMPLE}'; without it nobody could sign in")
+    if "openid" not in s.sso_scopes.split():
+        yield f"sso_scopes={s.sso_scopes!r}: add openid (OpenID Connect returns no ID token without it)"
+    if s.domain_name is None:
+        yield ("sso_issuer_url: set domain_name (with hosted_zone_id and hosted_zone_name) too: the identity provider "
+               "sends users back to https://<domain_name>/auth/oauth-authorized/oidc, and providers accept only https "
+               "redirect URIs")
 
 
 # ECS Exec bind-mounts the SSM agent into the container, and the agent creates directories and

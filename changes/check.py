@@ -311,7 +311,7 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
     before_cfg, after_cfg = before.configuration(), after.configuration()
     config_known = before_cfg is not None and after_cfg is not None
     changed_keys: dict[str, tuple[Any, Any]] = {}
-    if config_known:
+    if before_cfg is not None and after_cfg is not None:
         for key in sorted(set(before_cfg) | set(after_cfg)):
             if before_cfg.get(key) != after_cfg.get(key):
                 changed_keys[key] = (before_cfg.get(key), after_cfg.get(key))
@@ -378,9 +378,9 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
                 grew = True
 
     importers: dict[str, list[str]] = {}
-    for role, stack in before.stacks.items():
-        for name in imports(stack.template.get("Resources")) | imports(stack.template.get("Outputs")):
-            importers.setdefault(name, []).append(stack.name)
+    for source in before.stacks.values():
+        for name in imports(source.template.get("Resources")) | imports(source.template.get("Outputs")):
+            importers.setdefault(name, []).append(source.name)
     after_exports = {name for s in after.stacks.values() for name in s.exports()}
 
     for role, (b_stack, a_stack) in common.items():
@@ -398,11 +398,11 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
         added_by_type: dict[str, list[str]] = {}
         for lid, res in a_stack.resources.items():
             if lid not in b_stack.resources:
-                added_by_type.setdefault(res.get("Type"), []).append(lid)
+                added_by_type.setdefault(res["Type"], []).append(lid)
         for lid, res in b_stack.resources.items():
             if lid in a_stack.resources:
                 continue
-            rtype = res.get("Type")
+            rtype = res["Type"]
             successors = added_by_type.get(rtype, [])
             moved = f" (its logical ID changes to {successors[0]}?)" if len(successors) == 1 else ""
             if rtype in STATEFUL_TYPES:
@@ -457,7 +457,7 @@ def _vpc_moves(b_stack: StackTemplate, a_stack: StackTemplate, replaced: dict[st
     """Resources of :data:`VPC_MEMBERS` whose security groups move to another VPC."""
     results = []
     for lid, res in a_stack.resources.items():
-        prop = VPC_MEMBERS.get(res.get("Type"))
+        prop = VPC_MEMBERS.get(res["Type"])
         if prop is None or lid not in b_stack.resources or lid in replaced:
             continue
         value = (res.get("Properties") or {}).get(prop)

@@ -8,7 +8,9 @@ One place decides which component gets what (docs/architecture.md, section 1; do
   role (the environment holds the secrets' ARNs only, never their values);
 - ``[api_auth] jwt_secret`` (scheduler, api-server) and ``[api] secret_key`` (api-server) as ECS
   secrets, only where Airflow uses them (:data:`COMPONENT_SECRETS`);
-- workers: nothing that opens the DB (no DB credentials, fernet key or JWT secret).
+- workers: nothing that opens the DB (no DB credentials, fernet key or JWT secret);
+- with single sign-on, the api-server's main container only: the OpenID Connect settings and the
+  client secret (:class:`SsoSettings`).
 
 Option names are Airflow's (https://airflow.apache.org/docs/apache-airflow/stable/configuration-ref.html)
 and the amazon provider's ``[aws_ecs_executor]`` section.
@@ -23,9 +25,11 @@ from airflow_ecs_fargate import quota
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
 
+from airflow_ecs_fargate import sso
 from airflow_ecs_fargate.config_commands import DB_SECRET_ARN_ENV, FERNET_KEY_SECRET_ARN_ENV
-from app_config.model import STOCK_ECS_EXECUTOR, WorkerQueue
+from app_config.model import STOCK_ECS_EXECUTOR, GitBundleConfig, SsoConfig, WorkerQueue
 from cloud_assembly.names import SECRET_KINDS, secrets_prefix
 
 #: Which of the signing secrets each component receives (as ECS secrets), from Airflow 3.3.2's
@@ -55,6 +59,18 @@ FERNET_KEY_CMD = "python -m airflow_ecs_fargate.config_commands fernet_key"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 LOCAL_DAG_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 S3_DAG_BUNDLE = "airflow.providers.amazon.aws.bundles.s3.S3DagBundle"
+GIT_DAG_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
+#: The git bundle's connection id; its ``AIRFLOW_CONN_*`` variable comes from the secret named by
+#: ``dag_bundle_git_secret`` (:func:`git_connection_secret`).
+GIT_CONN_ID = "git_dags"
+#: Who fetches the git bundle (Airflow 3.3.2 and apache-airflow-providers-git 1.0.1, from their
+#: source): the dag-processor clones and refreshes it (``DagFileProcessorManager._refresh_dag_bundles``
+#: calls ``initialize()`` and ``refresh()``), and every worker clones the version its task was
+#: parsed at (``airflow.sdk.execution_time.task_runner.parse`` calls ``initialize()`` on
+#: ``get_bundle(name, version)``, which fetches from the remote). The scheduler only deletes stale
+#: local copies, the api-server only builds a link from the URL (the bundle goes on without the
+#: connection when ``repo_url`` is given), and the triggerer loads no bundle: none of them gets it.
+GIT_BUNDLE_READERS = ("dag-processor", "worker")
 #: Where the image keeps the DAGs (docker/Dockerfile copies dags/ there).
 IMAGE_DAGS_FOLDER = "/opt/airflow/dags"
 SECRETS_MANAGER_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
@@ -103,12 +119,15 @@ def execution_api_url(namespace_name: str, service_name: str, port: int) -> str:
     return f"http://{service_name}.{namespace_name}:{port}/execution/"
 
 
-def dag_bundle_config(bundle: str, dags_bucket_name: str | None) -> str:
+def dag_bundle_config(bundle: str, dags_bucket_name: str | None, git: GitBundleConfig | None = None) -> str:
     """Return ``[dag_processor] dag_bundle_config_list`` as JSON.
 
-    :param bundle: ``image`` (LocalDagBundle over the image's dags folder) or ``s3``
-        (S3DagBundle over ``s3://<dags_bucket_name>/dags/``).
-    :raises ValueError: for ``s3`` without a bucket, or an unknown bundle.
+    :param bundle: ``image`` (LocalDagBundle over the image's dags folder), ``s3``
+        (S3DagBundle over ``s3://<dags_bucket_name>/dags/``) or ``git`` (GitDagBundle over
+        ``git``'s branch, fetched every ``git.refresh_seconds`` seconds; ``refresh_interval`` is a
+        kwarg of every bundle, Airflow's ``BaseDagBundle``).
+    :raises ValueError: for ``s3`` without a bucket, ``git`` without its repository, or an unknown
+        bundle.
     """
     if bundle == "image":
         entry = {"name": "dags-folder", "classpath": LOCAL_DAG_BUNDLE, "kwargs": {"path": IMAGE_DAGS_FOLDER}}
@@ -120,9 +139,44 @@ def dag_bundle_config(bundle: str, dags_bucket_name: str | None) -> str:
             "classpath": S3_DAG_BUNDLE,
             "kwargs": {"aws_conn_id": "aws_default", "bucket_name": dags_bucket_name, "prefix": "dags"},
         }
+    elif bundle == "git":
+        if git is None:
+            raise ValueError("dag_bundle=git needs dag_bundle_git_url")
+        kwargs: dict = {"repo_url": git.url, "tracking_ref": git.branch, "refresh_interval": git.refresh_seconds}
+        if git.secret:
+            kwargs["git_conn_id"] = GIT_CONN_ID
+        entry = {"name": "git-dags", "classpath": GIT_DAG_BUNDLE, "kwargs": kwargs}
     else:
-        raise ValueError(f"unknown DAG bundle {bundle!r}; use image or s3")
+        raise ValueError(f"unknown DAG bundle {bundle!r}; use image, s3 or git")
     return json.dumps([entry], separators=(",", ":"))
+
+
+def git_connection_secret(scope: Construct, construct_id: str, git: GitBundleConfig | None) -> dict[str, ecs.Secret]:
+    """Return the ECS secret of the git bundle's connection, for a reader of
+    :data:`GIT_BUNDLE_READERS` only: ``AIRFLOW_CONN_GIT_DAGS`` from the whole value of the secret
+    ``git.secret`` (a connection as JSON, which Airflow reads from an ``AIRFLOW_CONN_*``
+    variable). ECS reads it with the task's execution role when the task starts (CDK grants that
+    role ``secretsmanager:GetSecretValue`` on it), so neither the task role nor another
+    component's role can read it. Empty without ``dag_bundle=git`` or without a secret.
+
+    :param scope: where the imported secret is declared (one per stack that uses it).
+    :param git: the git bundle, or None.
+    """
+    if git is None or not git.secret:
+        return {}
+    if git.secret.startswith("arn:") and _full_secret_arn(git.secret):
+        secret = secretsmanager.Secret.from_secret_complete_arn(scope, construct_id, git.secret)
+    elif git.secret.startswith("arn:"):
+        secret = secretsmanager.Secret.from_secret_partial_arn(scope, construct_id, git.secret)
+    else:
+        secret = secretsmanager.Secret.from_secret_name_v2(scope, construct_id, git.secret)
+    return {f"AIRFLOW_CONN_{GIT_CONN_ID.upper()}": ecs.Secret.from_secrets_manager(secret)}
+
+
+def _full_secret_arn(arn: str) -> bool:
+    """Whether a secret ARN ends in the ``-XXXXXX`` suffix Secrets Manager appends (a complete ARN)."""
+    name = arn.split(":secret:", 1)[-1]
+    return len(name) > 7 and name[-7] == "-" and name[-6:].isalnum()
 
 
 @dataclass(frozen=True)
@@ -312,3 +366,48 @@ def worker_queues_setting(queues: tuple[WorkerQueue, ...]) -> str:
             entry["capacity_provider"] = queue.capacity_provider
         value[queue.name] = entry
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    """Single sign-on of the api-server (README, "Single sign-on"): the FAB auth manager's OAuth
+    login against an OpenID Connect provider, configured by ``docker/webserver_config.py`` from the
+    ``AIRFLOW_SSO_*`` variables of :mod:`airflow_ecs_fargate.sso`.
+
+    Only the api-server's main container gets them: the client secret as an ECS secret (so only
+    the api-server task definition's execution role may read it, and only at task start), the rest
+    as plain values. Its init container and the other components keep the FAB defaults.
+
+    :param config: the ``sso_*`` keys (:class:`app_config.model.SsoConfig`).
+    """
+
+    config: SsoConfig
+
+    def environment(self) -> dict[str, str]:
+        """Return the api-server's variables: ``[fab] config_file`` and the SSO settings."""
+        roles = {group: list(roles) for group, roles in self.config.groups_to_roles}
+        return {
+            "AIRFLOW__FAB__CONFIG_FILE": sso.WEBSERVER_CONFIG_PATH,
+            sso.ISSUER_ENV: self.config.issuer_url,
+            sso.CLIENT_ID_ENV: self.config.client_id,
+            sso.ROLES_ENV: json.dumps(roles, separators=(",", ":"), sort_keys=True),
+            sso.GROUPS_CLAIM_ENV: self.config.groups_claim,
+            sso.SCOPES_ENV: self.config.scopes,
+            sso.LOCAL_LOGIN_ENV: str(self.config.local_admin_login).lower(),
+        }
+
+    def client_secret(self, scope: Construct) -> secretsmanager.ISecret:
+        """Import the client secret (by complete ARN or by name; the name form makes CDK grant
+        ``<name>-??????``, the ARN Secrets Manager gives a secret)."""
+        ref = self.config.client_secret
+        if ref.startswith("arn:"):
+            return secretsmanager.Secret.from_secret_complete_arn(scope, "SsoClientSecret", ref)
+        return secretsmanager.Secret.from_secret_name_v2(scope, "SsoClientSecret", ref)
+
+    def apply(self, container: ecs.ContainerDefinition, scope: Construct) -> None:
+        """Add the settings and the client secret to ``container`` (the api-server's main one);
+        CDK grants ``secretsmanager:GetSecretValue`` on the secret to that task definition's
+        execution role."""
+        for name, value in self.environment().items():
+            container.add_environment(name, value)
+        container.add_secret(sso.CLIENT_SECRET_ENV, ecs.Secret.from_secrets_manager(self.client_secret(scope)))

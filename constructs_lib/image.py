@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import DockerBuildSecret, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -18,6 +18,22 @@ DOCKERFILE = "docker/Dockerfile"
 BUILD_CONTEXT_EXCLUDES = [
     "*", "!docker", "!executor", "!dags", "**/__pycache__", "**/*.pyc", "**/*.egg-info", "**/build",
 ]
+#: The build secret docker/Dockerfile mounts for pip (``RUN --mount=type=secret,id=pip_index``).
+PIP_INDEX_SECRET_ID = "pip_index"
+
+
+def build_secrets(pip_index_file: str | None) -> dict[str, str] | None:
+    """The image asset's build secrets: ``pip_index`` from ``pip_index_file`` (an absolute path
+    outside the repository), or None.
+
+    CDK passes each as ``--secret id=<id>,src=<file>`` to ``docker build`` (BuildKit; podman and
+    buildah take the same flag), so the cloud assembly records the file's path, never its content,
+    and the file is not in the build context. ``DockerImageAsset`` ``build_secrets``:
+    https://docs.aws.amazon.com/cdk/api/v2/python/aws_cdk.aws_ecr_assets/DockerImageAsset.html
+    """
+    if not pip_index_file:
+        return None
+    return {PIP_INDEX_SECRET_ID: DockerBuildSecret.from_src(pip_index_file)}
 
 
 class AirflowImage(Construct):
@@ -25,7 +41,8 @@ class AirflowImage(Construct):
 
     The image is, in order of precedence: ``image_uri`` (any registry), ``image_tag`` in the
     repository created here, or ``docker/Dockerfile`` built at deploy time as a CDK image asset
-    (published to the CDK bootstrap repository; synthesis needs no Docker).
+    (published to the CDK bootstrap repository; synthesis needs no Docker), with
+    ``pip_index_file`` as its build secret ``pip_index`` (:func:`build_secrets`).
 
     :ivar repository: ``ecr.Repository`` (scan on push, immutable tags, keeps the last
         ``keep_images`` images).
@@ -42,6 +59,7 @@ class AirflowImage(Construct):
         image_tag: str | None,
         retain: bool,
         keep_images: int = 20,
+        pip_index_file: str | None = None,
     ):
         super().__init__(scope, construct_id)
         self.repository = ecr.Repository(
@@ -69,5 +87,6 @@ class AirflowImage(Construct):
                 file=DOCKERFILE,
                 exclude=BUILD_CONTEXT_EXCLUDES,
                 platform=ecr_assets.Platform.LINUX_AMD64,
+                build_secrets=build_secrets(pip_index_file),
             )
             self.container_image = ecs.ContainerImage.from_docker_image_asset(self.asset)

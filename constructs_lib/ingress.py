@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cloud_assembly.airflow_image import API_SERVER_PORT
+from constructs_lib.waf import LoginRateLimit
 
 #: Airflow 3's health endpoint (api-server): https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/check-health.html
 HEALTH_CHECK_PATH = "/api/v2/monitor/health"
@@ -33,6 +34,42 @@ EXECUTION_API_PATH_PATTERNS = ["/execution", "/execution/*"]
 EXECUTION_API_REFUSED_STATUS = 403
 
 
+def _encoded_path_regex(segment: str) -> str:
+    """A regular expression matching ``/<segment>`` and everything under it as a client may send
+    it: any letter percent-encoded (``%65`` or ``%6F``/``%6f`` for a hex letter), one or more
+    leading slashes, the slash after it as ``/`` or ``%2F``/``%2f``."""
+    def letter(c: str) -> str:
+        high, low = f"{ord(c):02x}"
+        return f"({c}|%{high}{f'[{low}{low.upper()}]' if low.isalpha() else low})"
+
+    return "^/+" + "".join(letter(c) for c in segment) + "(/.*|%2[fF].*)?$"
+
+
+#: The Execution API's paths as a client may encode them. ALB compares a path pattern with the
+#: path as the client sent it, case-sensitively (ELB API reference, PathPatternConditionConfig:
+#: "The comparison is case sensitive"; it documents no decoding), while uvicorn percent-decodes
+#: the path before the api-server routes it: ``/%65xecution/health`` and ``/execution%2Fhealth``
+#: reach the Execution API past :data:`EXECUTION_API_PATH_PATTERNS`. This regex (ALB's
+#: ``RegexValues``, at most 128 characters each) closes those; it is anchored at both ends so it
+#: means the same whether ALB searches or matches whole. Other spellings do not reach the
+#: Execution API: Starlette's routes are case-sensitive (``/EXECUTION/`` gets the UI's page) and
+#: ``//execution/`` does not match its mount (tests/rehearsal/test_load_balancer.py sends each to
+#: Airflow's own routing).
+EXECUTION_API_ENCODED_PATH_REGEX = _encoded_path_regex("execution")
+
+
+class _RegexPathCondition(elbv2.ListenerCondition):
+    """A ``path-pattern`` condition with regular expressions (``RegexValues``), which the CDK's
+    ``ListenerCondition.path_patterns`` does not render."""
+
+    def __init__(self, regexes: list[str]):
+        super().__init__()
+        self._regexes = regexes
+
+    def render_raw_condition(self) -> dict:
+        return {"field": "path-pattern", "pathPatternConfig": {"regexValues": self._regexes}}
+
+
 class UiLoadBalancer(Construct):
     """An ALB forwarding to the api-server.
 
@@ -48,6 +85,9 @@ class UiLoadBalancer(Construct):
     the deployment when the certificate's region is not the stack's (the configuration checks
     this before synthesis when ``region`` is set).
 
+    With ``login_rate_limit`` > 0, an AWS WAF web ACL (:class:`~constructs_lib.waf.LoginRateLimit`)
+    limits each client IP to that many requests to the login and token paths per 5 minutes.
+
     Access logs go to ``access_logs_bucket`` under ``alb/``. CDK needs a concrete region for
     that (the bucket policy names the region's ELB account), so pass None in an
     environment-agnostic synthesis.
@@ -60,8 +100,11 @@ class UiLoadBalancer(Construct):
         to the api-server without a domain and redirects to HTTPS with one
     :ivar trusted_proxy_cidrs: IPv4 CIDRs of the subnets the load balancer's nodes live in: the
         only sources whose ``X-Forwarded-*`` headers the api-server may trust
-    :ivar execution_api_rules: one ``elbv2.ApplicationListenerRule`` per listener, answering
-        :data:`EXECUTION_API_PATH_PATTERNS` with a fixed 403 before any forward
+    :ivar execution_api_rules: two ``elbv2.ApplicationListenerRule`` per listener (priorities 1
+        and 2), answering :data:`EXECUTION_API_PATH_PATTERNS` and
+        :data:`EXECUTION_API_ENCODED_PATH_REGEX` with a fixed 403 before any forward
+    :ivar login_rate_limit: the :class:`~constructs_lib.waf.LoginRateLimit` web ACL, or None when
+        ``login_rate_limit`` is 0
     """
 
     def __init__(
@@ -78,6 +121,7 @@ class UiLoadBalancer(Construct):
         domain_name: str | None = None,
         hosted_zone_id: str | None = None,
         hosted_zone_name: str | None = None,
+        login_rate_limit: int = 0,
     ):
         super().__init__(scope, construct_id)
         if certificate_arn and not domain_name:
@@ -172,13 +216,23 @@ class UiLoadBalancer(Construct):
         )
 
         self.execution_api_rules = self._refuse_execution_api()
+        self.login_rate_limit = (
+            LoginRateLimit(self, "Waf", load_balancer=self.load_balancer, limit=login_rate_limit)
+            if login_rate_limit else None
+        )
 
     def _refuse_execution_api(self) -> list[elbv2.ApplicationListenerRule]:
-        """On every listener, a rule at priority 1 (evaluated before the default forward) that
-        answers the Execution API's paths with a fixed 403: the Execution API is for workers,
-        which reach the api-server through Cloud Map. The Execution API's own guard stays its
-        JWT (every route needs a task token signed with ``[api_auth] jwt_secret``); this rule
-        keeps its routes off the internet-facing listener (docs/security.md)."""
+        """On every listener, rules at priorities 1 and 2 (evaluated before the default forward)
+        that answer the Execution API's paths, plain and percent-encoded, with a fixed 403: the
+        Execution API is for workers, which reach the api-server through Cloud Map. The Execution
+        API's own guard stays its JWT (every route needs a task token signed with
+        ``[api_auth] jwt_secret``); these rules keep its routes off the load balancer
+        (docs/security.md)."""
+        refused = elbv2.ListenerAction.fixed_response(
+            EXECUTION_API_REFUSED_STATUS,
+            content_type="text/plain",
+            message_body="The Airflow Execution API is served inside the VPC only.",
+        )
         rules = []
         for listener in self.load_balancer.listeners:
             rules.append(
@@ -188,11 +242,17 @@ class UiLoadBalancer(Construct):
                     listener=listener,
                     priority=1,
                     conditions=[elbv2.ListenerCondition.path_patterns(EXECUTION_API_PATH_PATTERNS)],
-                    action=elbv2.ListenerAction.fixed_response(
-                        EXECUTION_API_REFUSED_STATUS,
-                        content_type="text/plain",
-                        message_body="The Airflow Execution API is served inside the VPC only.",
-                    ),
+                    action=refused,
+                )
+            )
+            rules.append(
+                elbv2.ApplicationListenerRule(
+                    listener,
+                    "RefuseEncodedExecutionApi",
+                    listener=listener,
+                    priority=2,
+                    conditions=[_RegexPathCondition([EXECUTION_API_ENCODED_PATH_REGEX])],
+                    action=refused,
                 )
             )
         return rules

@@ -33,7 +33,8 @@ class WorkerTaskDefinition(Construct):
       ``task_role.add_to_principal_policy`` or ``bucket.grant_read(task_role)``).
     - execution role (``execution_role``): what ECS itself needs to start the task: pull the
       image (ECR) and write the container's stdout to CloudWatch Logs (create log stream, put
-      log events).
+      log events), and read the ECS ``secrets`` given (the git bundle's connection,
+      ``constructs_lib.airflow_settings.git_connection_secret``).
 
     The executor runs the family's latest ACTIVE revision, so the family is named per deployment
     (``family``, e.g. ``airflow-dev-worker``): two deployments in one account and region never
@@ -59,6 +60,7 @@ class WorkerTaskDefinition(Construct):
         log_retention: logs.RetentionDays,
         retain: bool,
         read_only_root_filesystem: bool = True,
+        secrets: dict[str, ecs.Secret] | None = None,
     ):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -102,6 +104,7 @@ class WorkerTaskDefinition(Construct):
             image=image,
             essential=True,
             environment=environment,
+            secrets=secrets or None,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=WORKER_LOG_STREAM_PREFIX, log_group=self.log_group),
             **hardened_container_options(read_only_root_filesystem),
         )

@@ -20,6 +20,8 @@ What is priced, per resource found in the templates (CloudFormation types in bra
 - load balancers [AWS::ElasticLoadBalancingV2::LoadBalancer]: hourly, LCUs, and one public IPv4
   address per subnet when internet-facing;
 - interface endpoints [AWS::EC2::VPCEndpoint, type Interface]: per AZ-hour plus processed data;
+- AWS WAF web ACLs [AWS::WAFv2::WebACL]: the web ACL, each of its rules, and the requests it
+  inspects (every request the load balancer receives);
 - secrets [AWS::SecretsManager::Secret], KMS keys [AWS::KMS::Key], Cloud Map [private DNS
   namespace = a hosted zone; registered instances = desired tasks of registering services];
 - CloudWatch: log ingestion [AWS::Logs::LogGroup receivers], Container Insights metrics,
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from cost.office_hours import read_schedules
@@ -55,6 +57,8 @@ class Assumptions:
     :param nat_gb: data through the NAT gateways, GB per month (image layers come through the
         free S3 gateway endpoint).
     :param endpoint_gb: data through the interface endpoints, GB per month (all endpoints).
+    :param ui_million_requests: requests the UI load balancer receives, millions per month (a
+        web ACL inspects each; a small team's UI and REST API clients).
     :param ecr_image_gb: image storage in ECR, GB.
     :param container_insights_cluster_metrics: Container Insights metrics per cluster.
     :param container_insights_service_metrics: Container Insights metrics per service.
@@ -74,6 +78,7 @@ class Assumptions:
     log_mb_per_worker_minute: float = 0.2
     nat_gb: float = 3.0
     endpoint_gb: float = 3.0
+    ui_million_requests: float = 1.0
     ecr_image_gb: float = 2.0
     container_insights_cluster_metrics: int = 8
     container_insights_service_metrics: int = 11
@@ -154,7 +159,7 @@ class Report:
         }
 
 
-def _resources(templates: dict[str, dict], type_: str) -> Iterable[tuple[str, str, dict]]:
+def _resources(templates: dict[str, dict], type_: str) -> Iterator[tuple[str, str, dict]]:
     for stack, template in templates.items():
         for logical_id, resource in template.get("Resources", {}).items():
             if resource.get("Type") == type_:
@@ -213,6 +218,23 @@ def _shares_text(shares: dict[str, float]) -> str:
     return " + ".join(f"{p} {w:.0%}" for p, w in shares.items())
 
 
+def _web_acl_items(templates: dict[str, dict], prices: PriceTable, a: Assumptions) -> list[Item]:
+    """One item per AWS WAF web ACL: the web ACL, its rules, the requests it inspects (USD/month).
+
+    :raises CostError: when the table has no AWS WAF price.
+    """
+    items = []
+    for stack, lid, props in _resources(templates, "AWS::WAFv2::WebACL"):
+        rules = len(props.get("Rules") or [])
+        acl, rule, requests = (prices.usd("waf.web_acl_month"), prices.usd("waf.rule_month"),
+                               prices.usd("waf.million_requests"))
+        cost = acl + rules * rule + a.ui_million_requests * requests
+        items.append(Item(f"AWS WAF web ACL {_construct_name(lid)}", stack, 1, "web ACL", cost, cost,
+                          f"${acl}/month + {rules} rules x ${rule}/month + {a.ui_million_requests:g} million "
+                          f"requests x ${requests}/million"))
+    return items
+
+
 @dataclass
 class _Pricing:
     """One pricing pass over ``templates``: what its steps share (the report they add items to,
@@ -263,11 +285,11 @@ def _price_services(p: _Pricing) -> None:
     prices, h, ip_hour = p.prices, HOURS_PER_MONTH, p.ip_hour
     for stack, lid, props in _resources(p.templates, "AWS::ECS::Service"):
         ref = props.get("TaskDefinition", {})
-        key = (stack, ref.get("Ref")) if isinstance(ref, dict) else None
-        td = p.task_defs.get(key) if key else None
+        ref_id = ref.get("Ref") if isinstance(ref, dict) else None
+        td = p.task_defs.get((stack, str(ref_id))) if ref_id else None
         if td is None:
             raise CostError(f"{stack}/{lid}: cannot find its task definition ({ref!r}) in the same template")
-        p.used.add(key)
+        p.used.add((stack, str(ref_id)))
         count = int(props.get("DesiredCount", 1))
         cpu, mem = int(td["Cpu"]), int(td["Memory"])
         arch = (td.get("RuntimePlatform") or {}).get("CpuArchitecture", "X86_64")
@@ -369,7 +391,8 @@ def _price_databases(p: _Pricing) -> None:
 
 
 def _price_network(p: _Pricing) -> None:
-    """NAT gateways, Elastic IPs, load balancers (and their public addresses), interface endpoints."""
+    """NAT gateways, Elastic IPs, load balancers (and their public addresses), interface endpoints,
+    AWS WAF web ACLs."""
     templates, prices, a, h, ip_hour, items = p.templates, p.prices, p.a, HOURS_PER_MONTH, p.ip_hour, p.items
     nat = len(list(_resources(templates, "AWS::EC2::NatGateway")))
     if nat:
@@ -404,6 +427,8 @@ def _price_network(p: _Pricing) -> None:
         items.append(Item("VPC interface endpoints", endpoints[0][0], az_hours, "endpoint-AZs", cost, cost,
                           f"{len(endpoints)} endpoints x AZs = {az_hours} x ${prices.usd('vpc.interface_endpoint.az_hour')}/h "
                           f"x {h:g} h + {a.endpoint_gb:g} GB"))
+
+    items.extend(_web_acl_items(templates, prices, a))
 
 
 def _price_per_month_resources(p: _Pricing) -> None:

@@ -4,7 +4,8 @@ applied in front of the api-server, so the rehearsal reaches the UI the way a br
 :class:`ListenerStandIn` reads the ``AWS::ElasticLoadBalancingV2::Listener`` of the UI's port
 and its ``ListenerRule`` resources from the cloud assembly and serves them on a local port:
 rules in priority order, each with ``path-pattern`` conditions (ALB's wildcards: ``*`` any
-characters, ``?`` one; case-sensitive) and a ``fixed-response`` or ``forward`` action; the
+characters, ``?`` one; case-sensitive; or ``RegexValues``, regular expressions) compared with the
+path as the client sent it (not percent-decoded), and a ``fixed-response`` or ``forward`` action; the
 listener's default action last. ``forward`` proxies to the target (the api-server's port on this
 host). Anything else in the template (other conditions or actions) raises
 :class:`UnsupportedListener`, so a template change the stand-in cannot play is seen, not skipped.
@@ -35,15 +36,21 @@ class UnsupportedListener(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    """One listener rule: ``patterns`` (``path-pattern`` values; empty for the default action)
-    and its action: ``fixed`` = (status, content type, body) or ``forward`` = True."""
+    """One listener rule: ``patterns`` (``path-pattern`` values) or ``regexes`` (its
+    ``RegexValues``), both empty for the default action, and its action: ``fixed`` = (status,
+    content type, body), or None to forward."""
 
     priority: int
     patterns: tuple[str, ...]
     fixed: tuple[int, str, str] | None = None
+    regexes: tuple[str, ...] = ()
 
     def matches(self, path: str) -> bool:
-        return not self.patterns or any(_path_matches(pattern, path) for pattern in self.patterns)
+        """Whether ``path`` (as sent, without the query string) meets the rule's condition."""
+        if not self.patterns and not self.regexes:
+            return True
+        return (any(_path_matches(pattern, path) for pattern in self.patterns)
+                or any(re.search(regex, path) is not None for regex in self.regexes))
 
 
 def _path_matches(pattern: str, path: str) -> bool:
@@ -78,12 +85,15 @@ def listener_rules(assembly: CloudAssembly, port: int = 80) -> tuple[list[Rule],
                 if properties["ListenerArn"] != {"Ref": logical_id}:
                     continue
                 patterns: list[str] = []
+                regexes: list[str] = []
                 for condition in properties["Conditions"]:
                     if condition["Field"] != "path-pattern":
                         raise UnsupportedListener(f"listener condition {condition['Field']!r} is not played")
-                    patterns += condition.get("PathPatternConfig", {}).get("Values", condition.get("Values", []))
+                    config = condition.get("PathPatternConfig", {})
+                    patterns += config.get("Values", condition.get("Values", []))
+                    regexes += config.get("RegexValues", [])
                 (action,) = properties["Actions"]
-                rules.append(Rule(int(properties["Priority"]), tuple(patterns), _action(action)))
+                rules.append(Rule(int(properties["Priority"]), tuple(patterns), _action(action), tuple(regexes)))
             (default,) = listener["Properties"]["DefaultActions"]
             target_port = None
             if default["Type"] == "forward":

@@ -16,8 +16,15 @@ from constructs import Construct
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
-from constructs_lib.airflow_settings import AirflowCommonSettings, AirflowDbSecrets, EcsExecutorSettings
+from constructs_lib.airflow_settings import (
+    AirflowCommonSettings,
+    AirflowDbSecrets,
+    EcsExecutorSettings,
+    SsoSettings,
+    git_connection_secret,
+)
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
+from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
 from cloud_assembly.names import service_name_output
@@ -57,7 +64,8 @@ USERS_CREATE_ATTEMPTS = 3
 USERS_CREATE_RETRY_SECONDS = 10
 
 
-def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager.ISecret) -> InitContainer:
+def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager.ISecret,
+                             create_admin: bool = True) -> InitContainer:
     """The api-server's init container: ``airflow db migrate`` (which also migrates the FAB auth
     manager's tables; concurrent runs serialize on Airflow's migration lock), then the admin user
     with the password from Secrets Manager.
@@ -66,7 +74,12 @@ def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager
     (the first prod deploy) both find no user and both insert it; the loser fails (FAB provider
     3.10.2, ``user_command.users_create``: "Failed to create user"). So a failed ``users create``
     is tried again after :data:`USERS_CREATE_RETRY_SECONDS`, when the winner's user exists, up to
-    :data:`USERS_CREATE_ATTEMPTS` times; a lasting failure still fails the container."""
+    :data:`USERS_CREATE_ATTEMPTS` times; a lasting failure still fails the container.
+
+    With ``create_admin`` False (single sign-on without the local admin login) only the
+    migration runs, and the container gets no admin password."""
+    if not create_admin:
+        return InitContainer("db-migrate", ["db", "migrate"])
     create = (
         f'airflow users create --role Admin --username "{admin_username}" '
         '--password "$ADMIN_PASSWORD" --firstname Airflow --lastname Admin '
@@ -142,6 +155,7 @@ class AirflowStack(Stack):
             domain_name=config.ingress.domain_name,
             hosted_zone_id=config.ingress.hosted_zone_id,
             hosted_zone_name=config.ingress.hosted_zone_name,
+            login_rate_limit=config.ingress.login_rate_limit,
         )
         base_env = {
             **common_settings.environment(),
@@ -204,7 +218,8 @@ class AirflowStack(Stack):
             **service_kwargs,
         )
 
-        api_init = migrate_and_create_admin(config.admin_username, admin_password)
+        api_init = migrate_and_create_admin(config.admin_username, admin_password,
+                                            create_admin=config.sso is None or config.sso.local_admin_login)
         self.api_server = AirflowService(
             self,
             "ApiServer",
@@ -219,6 +234,8 @@ class AirflowStack(Stack):
                 **base_env,
                 **self.executor_settings.environment(),
                 "AIRFLOW__API__WORKERS": "2",
+                # A DEFERRED task's log page: a note instead of a fetch from the triggerer's port.
+                "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": LOGGING_CONFIG_CLASS,
                 **api_server_proxy_settings(self.ui.trusted_proxy_cidrs, https=config.ingress.https),
             },
             health_check_command=[
@@ -235,6 +252,8 @@ class AirflowStack(Stack):
             ),
             **service_kwargs,
         )
+        if config.sso is not None:
+            SsoSettings(config.sso).apply(self.api_server.container, self)
         self.ui.attach(self.api_server.service)
 
         self.dag_processor = AirflowService(
@@ -243,7 +262,10 @@ class AirflowStack(Stack):
             task_role=task_roles["DagProcessor"],
             component="dag-processor",
             family=f"{deployment}-dag-processor",
-            secrets=db_secrets.secrets("dag-processor"),
+            secrets={
+                **db_secrets.secrets("dag-processor"),
+                **git_connection_secret(self, "GitDagsConnection", config.git_bundle),
+            },
             command=["dag-processor"],
             size=config.services.dag_processor_size,
             desired_count=count("DagProcessor", 1),

@@ -15,6 +15,7 @@ from constructs_lib.airflow_settings import (
     AirflowCommonSettings,
     dag_bundle_config,
     execution_api_url,
+    git_connection_secret,
     secrets_backend_environment,
     secrets_prefixes,
 )
@@ -134,7 +135,7 @@ class ClusterStack(Stack):
             execution_api_url=execution_api_url(namespace_name, API_SERVER_DISCOVERY_NAME, API_SERVER_PORT),
             task_logs_bucket_name=self.task_logs_bucket.bucket_name,
             dag_bundle_config_list=dag_bundle_config(
-                config.dag_bundle, self.dags_bucket.bucket_name if self.dags_bucket else None
+                config.dag_bundle, self.dags_bucket.bucket_name if self.dags_bucket else None, config.git_bundle
             ),
             secrets_backend=tuple(secrets_backend_environment(config.project_name, config.stage).items())
             if config.secrets_backend == "secrets-manager" else (),
@@ -173,6 +174,7 @@ class ClusterStack(Stack):
                 **job_variables,
                 **(metrics_environment(config.deployment_name) if config.monitoring.airflow_metrics else {}),
             },
+            secrets=git_connection_secret(self, "GitDagsConnection", config.git_bundle),
             task_logs_bucket=self.task_logs_bucket,
             dags_bucket=self.dags_bucket,
             log_retention=retention,

@@ -98,6 +98,8 @@ class EmfStatsClient(StatsClient):
         if not lines:
             return
         stream = self._stream or sys.__stdout__
+        if stream is None:  # no stdout at all (a daemonized process): nowhere to write
+            return
         with self._lock:
             stream.write("\n".join(lines) + "\n")
             stream.flush()

@@ -89,7 +89,7 @@ class _Launch:
     """An Airflow workload waiting for, or in, a RunTask call."""
 
     key: Any
-    command: list[str] | None
+    command: list[str]
     queue: str | None
     executor_config: dict
     queued_at: float
@@ -168,6 +168,11 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
     :raises ValueError: at construction, on malformed settings (message names the key).
     """
+
+    # Narrower than the provider's attributes: __init__ makes the attempts an int, and the provider
+    # does not start without a container name (its check_health and settings validation).
+    max_run_task_attempts: int  # type: ignore[assignment]
+    container_name: str
 
     def __init__(self, *args, **kwargs):
         self._needs_cluster_lookup = False
@@ -268,9 +273,9 @@ class EcsFargateExecutor(AwsEcsExecutor):
         return kwargs
 
     def _aws_conn_id(self) -> str:
-        return self.conf.get(
+        return str(self.conf.get(
             CONFIG_GROUP_NAME, AllEcsConfigKeys.AWS_CONN_ID, fallback=CONFIG_DEFAULTS[AllEcsConfigKeys.AWS_CONN_ID]
-        )
+        ))
 
     def _client(self):
         """boto3 ECS client from the configured connection and region; rebuilt after credential errors."""
@@ -623,7 +628,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
     def _ti_key(self, ti):
         """The executor key of a task instance, as the stock executor computes it."""
-        return self.get_task_key(ti) if self.supports_task_instance_uuid else ti.key
+        # get_task_key exists on Airflow versions that key task instances by UUID (the provider's check).
+        return self.get_task_key(ti) if self.supports_task_instance_uuid else ti.key  # type: ignore[attr-defined]
 
     def _fail(self, key, event: str, reason: str) -> None:
         self.log.error("Airflow task %s failed: %s", key, reason)

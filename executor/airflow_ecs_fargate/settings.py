@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic_core import ErrorDetails
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_ecs_fargate import quota
@@ -146,7 +147,7 @@ class ExecutorSettings(BaseModel):
             raise ValueError("\n".join(_explain(error, values) for error in e.errors())) from None
 
 
-def _explain(error: dict, values: dict[str, Any]) -> str:
+def _explain(error: ErrorDetails, values: dict[str, Any]) -> str:
     """One pydantic error as ``[aws_ecs_executor] key must be ..., got ...`` plus the fix."""
     key = str(error["loc"][0]) if error.get("loc") else ""
     message = str(error.get("msg", "")).removeprefix("Value error, ")
@@ -156,7 +157,8 @@ def _explain(error: dict, values: dict[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     bounds = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
     constraint = next((f"{sign} {ctx[name]:g}" for name, sign in bounds.items() if name in ctx), "")
-    kind = {float: "a number", int: "a whole number", bool: "true or false", str: "text"}.get(
+    kinds: dict[Any, str] = {float: "a number", int: "a whole number", bool: "true or false", str: "text"}
+    kind = kinds.get(
         field.annotation, " or ".join(repr(v) for v in getattr(field.annotation, "__args__", ()))
     )
     expected = f"{constraint} ({kind})" if constraint else kind

@@ -121,11 +121,11 @@ class OfficeHours:
             return "office hours: none (always on)"
         if self.asleep:
             when, action = self.next_time(True, now)
-            until = f" until {_fmt(when, action)}" if when else " (no scheduled start found; airflow-ecs wake starts it)"
+            until = f" until {_fmt(when, action)}" if when and action else " (no scheduled start found; airflow-ecs wake starts it)"
             return f"office hours: asleep{until}"
         if self.awake:
             when, action = self.next_time(False, now)
-            return "office hours: awake" + (f" until {_fmt(when, action)}" if when else "")
+            return "office hours: awake" + (f" until {_fmt(when, action)}" if when and action else "")
         sleeping = [s.component for s in self.services if s.asleep]
         if self.database and self.database_status in DB_ASLEEP:
             sleeping.append(f"database ({self.database_status})")

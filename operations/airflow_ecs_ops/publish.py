@@ -31,11 +31,14 @@ class StagedImage:
     :param context: the staged build context directory.
     :param dockerfile: the Dockerfile, relative to ``context``.
     :param platform: e.g. ``linux/amd64``, or None.
+    :param build_secrets: build secret id -> ``src=<file>`` (the asset's ``dockerBuildSecrets``,
+        e.g. ``pip_index`` from the key ``pip_index_file``), passed as ``--secret id=<id>,src=<file>``.
     """
 
     context: Path
     dockerfile: str
     platform: str | None
+    build_secrets: tuple[tuple[str, str], ...] = ()
 
 
 def staged_image(assembly_dir: Path, image_stack: str) -> StagedImage:
@@ -55,7 +58,8 @@ def staged_image(assembly_dir: Path, image_stack: str) -> StagedImage:
         raise OpsError(f"{assembly_dir} holds no stack {image_stack}: synthesize the same project and stage.")
     for image in assembly.images_of(stack):
         if image.directory is not None:
-            return StagedImage(context=image.directory, dockerfile=image.dockerfile, platform=image.platform)
+            return StagedImage(context=image.directory, dockerfile=image.dockerfile, platform=image.platform,
+                               build_secrets=tuple(sorted(image.build_secrets.items())))
     raise OpsError(
         f"Stack {image_stack} in {assembly_dir} builds no image (synthesized with image_tag or image_uri?): "
         "run make synth without them first."
@@ -136,6 +140,8 @@ def publish(ecr, engine: str, staged: StagedImage, repository_uri: str, tag: str
     build = [engine, "build", "--tag", image, "--file", str(staged.context / staged.dockerfile)]
     if staged.platform:
         build += ["--platform", staged.platform]
+    for secret_id, source in staged.build_secrets:
+        build += ["--secret", f"id={secret_id},{source}"]
     _step(run, build + [str(staged.context)], f"{engine} build")
     registry, user, password = registry_login(ecr)
     _step(run, [engine, "login", "--username", user, "--password-stdin", registry], f"{engine} login", stdin=password)

@@ -75,6 +75,7 @@ def connection_value(uri: str | None, json_text: str | None) -> str:
         if not re.match(r"^[A-Za-z][A-Za-z0-9+._-]*://", uri):
             raise OpsError("--uri: an Airflow connection URI starts with the connection type, e.g. postgres://...")
         return uri
+    assert json_text is not None  # exactly one of the two, checked above
     try:
         value: Any = json.loads(json_text)
     except ValueError as err:
@@ -225,7 +226,8 @@ def _group(kind: str, context: Callable[[click.Context], Any]) -> click.Group:
     def delete(click_ctx: click.Context, name: str, force: bool) -> None:
         """Delete NAME (restorable for 30 days unless --force; `set` restores it)."""
         client, name_prefix, full = resolve(click_ctx, name)
-        options = {"ForceDeleteWithoutRecovery": True} if force else {"RecoveryWindowInDays": RECOVERY_WINDOW_DAYS}
+        options: dict[str, Any] = (
+            {"ForceDeleteWithoutRecovery": True} if force else {"RecoveryWindowInDays": RECOVERY_WINDOW_DAYS})
         guarded("deleting", name, name_prefix, lambda: client.delete_secret(SecretId=full, **options))
         click.echo(f"deleted {what} {name} ({full})" + ("" if force else f"; restorable for {RECOVERY_WINDOW_DAYS} days"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
@@ -220,7 +220,8 @@ def service_statuses(ecs, deployment: Deployment) -> list[ServiceStatus]:
     for service in services:
         arns = list(_list_tasks(ecs, cluster=deployment.cluster, serviceName=service["serviceName"]))
         healthy = sum(1 for t in _describe(ecs, deployment.cluster, arns) if t.get("healthStatus") == "HEALTHY")
-        primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next(
+            (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
         result.append(
             ServiceStatus(
                 component=names.get(service["serviceName"], service["serviceName"]),

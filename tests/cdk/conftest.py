@@ -36,6 +36,8 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
 OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     "ecs-exec": {"enable_ecs_exec": "true", "read_only_root_filesystem": "false"},
     "s3-dags": {"dag_bundle": "s3"},
+    "git-dags": {"dag_bundle": "git", "dag_bundle_git_url": "https://git.example.com/team/dags.git",
+                 "dag_bundle_git_secret": "airflow/dev/git-dags"},
     "private-ui-prod": {"stage": "prod", "ui_private_only": "true"},
     "issued-certificate": {
         "domain_name": "airflow.example.com",
@@ -50,6 +52,17 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
     },
     "office-hours-ui": {"office_hours_scope": "ui", "api_server_scale_on": "cpu", "api_server_min_count": "2"},
     "no-jobs": {"jobs": "{}"},
+    # Single sign-on: the client secret by name (CDK grants <name>-??????) and no local admin.
+    "sso": {
+        "domain_name": "airflow.example.com",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "hosted_zone_name": "example.com",
+        "sso_issuer_url": "https://example.okta.com",
+        "sso_client_id": "0oa1b2c3d4e5f6g7h8i9",
+        "sso_client_secret": "airflow/sso-client-secret",
+        "sso_groups_to_roles": '{"airflow-admins": "Admin", "analysts": "Viewer"}',
+        "sso_local_admin_login": "false",
+    },
     "alarm-email-no-metrics": {"alarm_email": "ops@example.com", "airflow_metrics": "false", "dashboard": "false"},
     # An existing VPC (vpc_id): the app builds the network from the given IDs and creates none of it.
     "existing-vpc": {

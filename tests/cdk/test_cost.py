@@ -34,7 +34,8 @@ def test_every_price_names_its_source_page_and_date():
         assert table.prices_date == "2026-11-25"
         for key, entry in table.entries.items():
             assert entry["source"].startswith("https://aws.amazon.com/"), key
-            assert entry["date"] == table.prices_date, key
+            # read on the table's date, or later for a price added since (AWS WAF's)
+            assert table.prices_date <= entry["date"] <= "2026-12-07", key
             assert entry["usd"] > 0 and entry["unit"], key
 
 
@@ -124,6 +125,15 @@ def test_prod_prices_multi_az_and_two_nat_gateways_in_eu_west_1(prod):
     assert _item(report, "RDS gp3 storage").idle_usd == pytest.approx(20 * 0.254, abs=0.005)
     assert _item(report, "NAT gateways").quantity == 2
     assert _item(report, "Fargate service Scheduler").quantity == 2
+
+
+def test_prod_prices_the_login_rate_limits_web_acl_and_dev_has_none(prod, dev):
+    eu = load_prices("eu-west-1")
+    report = compute(_templates(prod), eu, Assumptions(ui_million_requests=2.0))
+    (waf,) = [i for i in report.items if i.resource.startswith("AWS WAF web ACL")]
+    # $5 a web ACL + $1 for its one rule + $0.60 per million requests inspected
+    assert waf.idle_usd == pytest.approx(5 + 1 + 2 * 0.6, abs=0.005) and waf.stack.endswith("-airflow")
+    assert not [i for i in compute(_templates(dev), US).items if i.resource.startswith("AWS WAF")]
 
 
 def test_no_nat_prices_interface_endpoints_per_az(no_nat):

@@ -101,6 +101,17 @@ class TestLiveTaskLogs:
         # The dag-processor runs the cluster policy for the ECS executor's tasks.
         assert container_env(template, "dag-processor")["AIRFLOW__CORE__EXECUTOR"] == api["AIRFLOW__CORE__EXECUTOR"]
 
+    def test_only_the_api_server_reads_logs_with_the_deferred_aware_handler(self, synth):
+        """The api-server serves log pages (a DEFERRED task's: tests/executor/test_log_reader.py);
+        every other component logs with Airflow's default configuration."""
+        from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
+
+        template = synth("dev").template("airflow")
+        key = "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"
+        assert container_env(template, "api-server")[key] == LOGGING_CONFIG_CLASS
+        for name in ("scheduler", "dag-processor", "triggerer"):
+            assert key not in container_env(template, name)
+
 
 def _list(value):
     return value if isinstance(value, list) else [value]

@@ -54,6 +54,8 @@ def checkov_skips(config) -> dict[str, str]:
         skips.update(SKIPS["when_no_region"])
     if not config.monitoring.container_insights:
         skips.update(SKIPS["when_no_container_insights"])
+    if config.ingress.login_rate_limit:
+        skips.update(SKIPS["when_login_rate_limit"])
     return skips
 
 

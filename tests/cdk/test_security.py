@@ -443,7 +443,7 @@ class TestFamiliesPerDeployment:
 
 
 def test_the_db_has_enhanced_monitoring(any_config):
-    """Security Hub RDS.6 (docs/security.md, section 5)."""
+    """Security Hub RDS.6 (docs/security.md, section 7)."""
     from constructs_lib.metadata_db import ENHANCED_MONITORING_INTERVAL_SECONDS
 
     t = any_config.templates()["database"]

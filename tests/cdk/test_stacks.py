@@ -416,3 +416,59 @@ class TestHealthChecks:
             assert check["Interval"] <= 300, "ECS allows at most 300 s"
             assert check["Retries"] >= 3
             assert check["StartPeriod"] <= 300, "ECS allows at most 300 s"
+
+
+class TestGitDagBundle:
+    """``dag_bundle=git``: the bundle's JSON, and the git connection only where the bundle is fetched."""
+
+    GIT_SECRET = "airflow/dev/git-dags"
+
+    @staticmethod
+    def _all_containers(synthesized) -> dict[str, dict]:
+        found = {}
+        for stack in ("cluster", "airflow"):
+            t = synthesized.template(stack).to_json()
+            for key, td in resources_of(t, "AWS::ECS::TaskDefinition").items():
+                for c in td["Properties"]["ContainerDefinitions"]:
+                    found[c["Name"]] = {**c, "_stack": stack, "_td": td}
+        return found
+
+    def test_bundle_config_is_airflows_git_bundle(self, synth):
+        git = synth("git-dags")
+        env = env_of(container(git.template("cluster").to_json(), "worker"))
+        (bundle,) = json.loads(env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+        assert bundle == {
+            "name": "git-dags",
+            "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
+            "kwargs": {"repo_url": "https://git.example.com/team/dags.git", "tracking_ref": "main",
+                       "refresh_interval": 60, "git_conn_id": "git_dags"},
+        }
+
+    def test_only_the_dag_processor_and_the_workers_get_the_connection(self, synth):
+        containers = self._all_containers(synth("git-dags"))
+        from constructs_lib.airflow_settings import GIT_BUNDLE_READERS
+
+        having = sorted(name for name, c in containers.items() if "AIRFLOW_CONN_GIT_DAGS" in secret_names(c))
+        assert having == sorted(GIT_BUNDLE_READERS) == ["dag-processor", "worker"]
+        for name in having:
+            (value_from,) = [s["ValueFrom"] for s in containers[name]["Secrets"] if s["Name"] == "AIRFLOW_CONN_GIT_DAGS"]
+            assert self.GIT_SECRET in json.dumps(value_from)
+
+    def test_only_their_execution_roles_may_read_the_secret(self, synth):
+        git = synth("git-dags")
+        readers = []
+        for stack in ("cluster", "airflow"):
+            t = git.template(stack).to_json()
+            for key, policy in resources_of(t, "AWS::IAM::Policy").items():
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    if self.GIT_SECRET in json.dumps(statement.get("Resource")):
+                        readers.append((stack, json.dumps(policy["Properties"]["Roles"]), statement["Action"]))
+        assert len(readers) == 2, readers
+        assert all("ExecutionRole" in roles or "TaskDefExecutionRole" in roles for _, roles, _ in readers), readers
+        assert {stack for stack, _, _ in readers} == {"cluster", "airflow"}
+        assert all(action == "secretsmanager:GetSecretValue" or "secretsmanager:GetSecretValue" in action
+                   for _, _, action in readers)
+
+    def test_default_bundle_has_no_git_connection(self, dev):
+        containers = self._all_containers(dev)
+        assert not [n for n, c in containers.items() if "AIRFLOW_CONN_GIT_DAGS" in secret_names(c)]

@@ -4,6 +4,9 @@ as data loss naming the configuration key (or a code change where no key exists)
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from aws_cdk import aws_kms as kms
@@ -28,8 +31,19 @@ EXISTING_VPC = {**IN_ACCOUNT, "vpc_id": "vpc-0123456789abcdef0",
                 "private_subnet_ids": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
                 "public_subnet_ids": "subnet-0bbbbbbbbbbbbbbb1,subnet-0bbbbbbbbbbbbbbb2",
                 "public_subnet_cidrs": "10.20.0.0/24,10.20.1.0/24"}
+#: Single sign-on (sso_* keys) on a deployment with a domain.
+SSO = {**DOMAIN, "sso_issuer_url": "https://example.okta.com", "sso_client_id": "0oa1b2c3d4",
+       "sso_client_secret": "airflow/sso-client-secret", "sso_groups_to_roles": '{"airflow-admins": "Admin"}'}
 OTHER_VPC = {**EXISTING_VPC, "vpc_id": "vpc-0fedcba9876543210",
              "private_subnet_ids": "subnet-0ccccccccccccccc1,subnet-0ccccccccccccccc2"}
+
+#: The git DAG bundle (dag_bundle=git) over a private repository.
+GIT = {"dag_bundle": "git", "dag_bundle_git_url": "https://git.example.com/team/dags.git",
+       "dag_bundle_git_secret": "airflow/dev/git-dags"}
+
+#: A private package index for the image build (pip_index_file): a file outside the repository.
+PIP_INDEX_FILE = Path(tempfile.mkdtemp(prefix="pip-index-")) / "private-index.conf"
+PIP_INDEX_FILE.write_text("[global]\nextra-index-url = https://aws:not-a-token@pypi.example.com/simple/\n")
 
 #: name -> (before, after): changes that must pass with no finding.
 SAFE = {
@@ -39,10 +53,22 @@ SAFE = {
     "un-publish the image tag": ({"image_tag": "v1.2.3"}, BASE),
     "private UI on": (BASE, {"ui_private_only": "true"}),
     "private UI off": ({"ui_private_only": "true"}, BASE),
+    "login rate limit on": (BASE, {"login_rate_limit": "100"}),
+    "login rate limit changed": ({"login_rate_limit": "100"}, {"login_rate_limit": "50"}),
+    "login rate limit off": ({"login_rate_limit": "100"}, BASE),
     "DAG bundle image -> s3": (BASE, {"dag_bundle": "s3"}),
     "DAG bundle s3 -> image": ({"dag_bundle": "s3"}, BASE),
+    "private package index on": (BASE, {"pip_index_file": str(PIP_INDEX_FILE)}),
+    "DAG bundle image -> git": (BASE, GIT),
+    "DAG bundle git -> image": (GIT, BASE),
+    "git bundle: other branch, refresh and secret": (GIT, {**GIT, "dag_bundle_git_branch": "release",
+                                                           "dag_bundle_git_refresh_seconds": "30",
+                                                           "dag_bundle_git_secret": "airflow/dev/git-dags-2"}),
     "secrets backend off": (BASE, {"secrets_backend": "none"}),
     "secrets backend on": ({"secrets_backend": "none"}, BASE),
+    "single sign-on on": (DOMAIN, SSO),
+    "single sign-on off": (SSO, DOMAIN),
+    "break-glass login off": (SSO, {**SSO, "sso_local_admin_login": "false"}),
     "office hours on": (BASE, OFFICE_HOURS),
     "office hours off": (OFFICE_HOURS, BASE),
     "office hours ui -> environment": ({"office_hours_scope": "ui"}, OFFICE_HOURS),

@@ -98,7 +98,7 @@ def test_image_tag_refusals_name_the_fix(stage, commit, dirty, version, message)
         default_tag(stage, commit, dirty, version)
 
 
-def _assembly(tmp_path):
+def _assembly(tmp_path, build_secrets=None):
     """A cloud assembly shaped as cdk synth writes it (manifest, asset manifest, staged context)."""
     out = tmp_path / "cdk.out"
     context = out / "asset.abc123"
@@ -111,8 +111,10 @@ def _assembly(tmp_path):
                   "dependencies": ["Image.assets"]},
     }}))
     (out / "Image.template.json").write_text(json.dumps({"Resources": {}}))
-    (out / "Image.assets.json").write_text(json.dumps({"dockerImages": {"abc123": {"source": {
-        "directory": "asset.abc123", "dockerFile": "docker/Dockerfile", "platform": "linux/amd64"}}}}))
+    source = {"directory": "asset.abc123", "dockerFile": "docker/Dockerfile", "platform": "linux/amd64"}
+    if build_secrets:
+        source["dockerBuildSecrets"] = build_secrets
+    (out / "Image.assets.json").write_text(json.dumps({"dockerImages": {"abc123": {"source": source}}}))
     return out, context
 
 
@@ -151,6 +153,21 @@ def test_publish_builds_the_staged_image_and_pushes_it_tagged_by_commit(moto_aws
     assert push == f"push {image}"
     assert (tmp_path / "engine-stdin").read_text()  # the password, never on the command line
     assert f"-c image_tag=git-{commit}" in result.stdout
+
+
+def test_publish_passes_the_build_secrets_of_the_asset(moto_aws, tmp_path, monkeypatch):
+    """The private index (pip_index_file) reaches ``make publish``'s build as CDK's would: a path."""
+    make_deployment()
+    boto3.client("ecr", region_name=REGION).create_repository(repositoryName=REPOSITORY)
+    out, context = _assembly(tmp_path, {"pip_index": "src=/home/me/.config/pip/private-index.conf"})
+    calls = _fake_engine(tmp_path, monkeypatch)
+    _git_repo(tmp_path)
+
+    result = invoke("publish", "--assembly", str(out))
+
+    assert result.exit_code == 0, result.output
+    build = calls.read_text().splitlines()[0]
+    assert " --secret id=pip_index,src=/home/me/.config/pip/private-index.conf " in build
 
 
 def test_publish_refuses_a_tag_the_repository_already_holds(moto_aws, tmp_path, monkeypatch):

@@ -282,3 +282,61 @@ def test_entrypoint_requires_group_0(project_image):
     assert proc.returncode == 1
     assert "group 0" in proc.stderr
     assert "command-ran" not in proc.stdout
+
+
+#: Imports each DAG file's code object as Airflow's DAG import does (``SourceFileLoader``), without
+#: running it, and prints the files Python had to compile: no valid cached bytecode next to them.
+_COMPILED_DAG_FILES = """
+import glob, json, importlib.machinery as machinery
+compiled = []
+original = machinery.SourceFileLoader.source_to_code
+def record(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+machinery.SourceFileLoader.source_to_code = record
+files = sorted(glob.glob('/opt/airflow/dags/**/*.py', recursive=True))
+for i, path in enumerate(files):
+    machinery.SourceFileLoader(f'dag_{i}', path).get_code(f'dag_{i}')
+print(json.dumps({'files': files, 'compiled': compiled}))
+"""
+
+
+@pytest.mark.rehearsal
+def test_dag_bytecode_is_compiled_at_build_and_valid_for_its_sources(project_image):
+    # The root filesystem is read-only: a DAG file without valid cached bytecode is compiled again
+    # at every worker start and every dag-processor parse (docs/worker-start.md).
+    out = run(project_image, "python", "-c", _COMPILED_DAG_FILES, env=NO_DB_CHECK, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "/opt/airflow/dags/example_pipeline.py" in result["files"]
+    assert result["compiled"] == []
+
+
+#: What docker/Dockerfile may add on top of the base image, besides the DAG authors' extra packages
+#: (its ``pip install … -r requirements.txt`` layer): bytes, uncompressed. Measured 0.9 MB on
+#: 2026-12-07 (docs/worker-start.md): the executor package, the SSO settings, the DAGs and their
+#: bytecode. Every worker task pulls it; a pip cache or a compiler left in a layer exceeds it.
+OWN_LAYERS_BUDGET_BYTES = 5_000_000
+_SIZE_UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
+
+
+def own_layers(image: str, base: str) -> list[tuple[int, str]]:
+    """``(bytes, created by)`` of each history entry of ``image`` above ``base`` (``podman history``)."""
+    def history(tag: str) -> list[tuple[int, str]]:
+        out = podman("history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", tag).stdout
+        entries = []
+        for line in out.splitlines():
+            size, created_by = line.split("\t", 1)
+            number, unit = size.split()
+            entries.append((round(float(number) * _SIZE_UNITS[unit]), created_by))
+        return entries
+
+    return history(image)[: -len(history(base))]
+
+
+@pytest.mark.rehearsal
+def test_the_projects_own_layers_stay_within_budget(stand_in, project_image):
+    layers = own_layers(project_image, stand_in)
+    assert any("compileall" in created_by for _, created_by in layers)
+    counted = [(size, created_by) for size, created_by in layers if "-r /opt/airflow/requirements.txt" not in created_by]
+    assert sum(size for size, _ in counted) < OWN_LAYERS_BUDGET_BYTES, "\n".join(
+        f"{size:>12,} {created_by[:120]}" for size, created_by in counted)

@@ -83,3 +83,101 @@ def _get_refused(url: str) -> bool:
     except OSError:
         return True
     return False
+
+
+# -- the Execution API however a client spells its path ---------------------------------------
+
+#: Spellings of the Execution API's health route as raw request targets: plain, percent-encoded
+#: letters, an encoded slash, another case, extra slashes and dot segments, double encoding.
+SPELLINGS = [
+    "/execution/health",
+    "/%65xecution/health",
+    "/%65%78%65%63%75%74%69%6F%6E/health",
+    "/%65%78%65%63%75%74%69%6f%6e/health",
+    "/execution%2Fhealth",
+    "/execution%2fhealth",
+    "/EXECUTION/health",
+    "/Execution/health",
+    "//execution/health",
+    "/%2Fexecution/health",
+    "/./execution/health",
+    "/execution/./health",
+    "/execution//health",
+    "/%2565xecution/health",
+]
+
+
+@pytest.fixture(scope="module")
+def airflow_execution_api():
+    """Airflow 3.3.2's own Execution API app (``create_app(apps="execution")``, mounted at
+    ``/execution`` as the api-server mounts it) behind uvicorn, which percent-decodes the path
+    before routing as in the api-server. Returns ``raw path -> True`` when the request reached
+    the Execution API's health route."""
+    import time
+
+    import uvicorn
+
+    from airflow.api_fastapi.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(apps="execution"), host="127.0.0.1", port=port,
+                                           log_level="error", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+
+    def reaches(raw_path: str, timeout: float = 10) -> bool:
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            connection.request("GET", raw_path)  # http.client sends the target as given
+            response = connection.getresponse()
+            return response.status == 200 and response.read() == b'{"status":"healthy"}'
+        finally:
+            connection.close()
+
+    reaches("/execution/health", timeout=120)  # the first request initializes the app (about 11 s)
+    yield reaches
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_every_spelling_that_reaches_the_execution_api_is_refused_by_the_listener(assembly, airflow_execution_api):
+    rules, _ = listener_rules(assembly)
+    reached = [raw for raw in SPELLINGS if airflow_execution_api(raw)]
+    # the probe is live: uvicorn decodes before routing, so encoded letters and slashes get through
+    assert {"/execution/health", "/%65xecution/health", "/execution%2Fhealth"} <= set(reached), reached
+    for raw in reached:
+        rule = next(r for r in rules if r.matches(raw))
+        assert rule.fixed is not None and rule.fixed[0] == 403, f"{raw} reaches the Execution API through rule {rule}"
+    # and the UI's paths still go to the api-server
+    for path in ("/", "/api/v2/dags", "/auth/login/", "/dags/execution/grid", "/executions", "/ui/config"):
+        assert next(r for r in rules if r.matches(path)).fixed is None, path
+
+
+def test_the_stand_in_refuses_an_encoded_execution_path_with_the_templates_regex(assembly):
+    target = _Target()
+    port = free_port()
+    rules, _ = listener_rules(assembly)
+    stand_in = ListenerStandIn(rules, port, f"127.0.0.1:{target.server.server_address[1]}")
+    stand_in.start()
+    try:
+        import http.client
+
+        statuses = {}
+        for raw in ("/%65xecution/health", "/execution%2Fhealth", "//execution/health", "/api/v2/version"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", raw)
+            statuses[raw] = connection.getresponse().status
+            connection.close()
+        assert statuses == {"/%65xecution/health": 403, "/execution%2Fhealth": 403, "//execution/health": 403,
+                            "/api/v2/version": 200}
+        # the encoded spellings meet the regex rule (http.server folds the leading "//" itself)
+        assert [a[3] for a in stand_in.answered[:2]] == ["rule 2", "rule 2"]
+    finally:
+        stand_in.stop()
+        target.server.shutdown()
