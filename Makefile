@@ -23,7 +23,7 @@ $(VENV)/.synth-deps: requirements.txt executor/pyproject.toml | $(VENV)/bin/pyth
 	$(PY) -m pip install -q --no-deps -e ./executor
 	touch $@
 
-$(VENV)/.test-deps: requirements.txt requirements-dev.txt changes/requirements.txt executor/pyproject.toml operations/pyproject.toml | $(VENV)/bin/python
+$(VENV)/.test-deps: requirements.txt requirements-dev.txt changes/requirements.txt executor/pyproject.toml operations/pyproject.toml cloud_assembly/pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.synth-deps $(VENV)/.ops-deps
 
@@ -55,7 +55,7 @@ synth: deps-synth
 # Static checks, before the tests: ruff (ruff.toml) and a dead-code pass over the packages
 # (vulture; vulture_whitelist.py names what only a framework calls) and mypy (mypy.ini) over the same
 # packages; `make mypy` runs mypy alone.
-LINT_PACKAGES := app_config executor/airflow_ecs_fargate operations/airflow_ecs_ops changes cost
+LINT_PACKAGES := app_config executor/airflow_ecs_fargate operations/airflow_ecs_ops changes cost cloud_assembly standins
 lint: $(VENV)/.test-deps
 	$(PY) -m ruff check .
 	$(PY) -m vulture $(LINT_PACKAGES) vulture_whitelist.py --min-confidence 80
@@ -114,8 +114,9 @@ OPS_ARGS = $(if $(call cdk_context,project_name),--project $(call cdk_context,pr
 	$(if $(call cdk_context,stage),--stage $(call cdk_context,stage)) \
 	$(if $(call cdk_context,region),--region $(call cdk_context,region))
 
-$(VENV)/.ops-deps: operations/pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e ./operations
+# The CLI reads cdk.out and names the stacks with cloud_assembly/ (standard library only).
+$(VENV)/.ops-deps: operations/pyproject.toml cloud_assembly/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e ./cloud_assembly -e ./operations
 	touch $@
 
 deps-ops: $(VENV)/.ops-deps

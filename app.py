@@ -1,24 +1,32 @@
 #!/usr/bin/env python3
 """The CDK app: reads the context, builds the typed configuration, composes the five stacks.
 
-This is the only module that reads CDK context or the environment.
+This is the only module that reads CDK context or the environment. :func:`synthesize` is
+``cdk synth -c key=value ...`` in-process, for the cost report and the tests.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from app_config import ConfigError, DeploymentConfig, load_config
 from changes.check import CONFIGURATION_METADATA_KEY, configuration_context
+from cloud_assembly import CloudAssembly
 from stacks.airflow_stack import AirflowStack
 from stacks.cluster_stack import ClusterStack
 from stacks.database_stack import DatabaseStack
 from stacks.image_stack import ImageStack
 from stacks.network_stack import NetworkStack
 from stacks.nag_acknowledgements import acknowledge_findings
+
+PROJECT_ROOT = Path(__file__).resolve().parent
 
 
 def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
@@ -86,6 +94,41 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
         stack.template_options.metadata = {CONFIGURATION_METADATA_KEY: configuration_context(app)}
     acknowledge_findings(stacks, config)
     return stacks
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """An app synthesized in-process.
+
+    :ivar app: the ``cdk.App`` (``app.node`` holds the context it was built with).
+    :ivar config: the configuration it was built from.
+    :ivar stacks: the stacks by role, as :func:`build_app` returns them.
+    :ivar assembly: the cloud assembly it wrote (``assembly.directory`` is ``outdir``).
+    """
+
+    app: cdk.App
+    config: DeploymentConfig
+    stacks: dict[str, cdk.Stack]
+    assembly: CloudAssembly
+
+
+def cdk_json_context() -> dict:
+    """The ``context`` of the project's ``cdk.json`` (what ``cdk synth`` passes the app)."""
+    return json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+
+
+def synthesize(overrides: Mapping[str, str], outdir: str | Path) -> Synthesis:
+    """Synthesize the app as ``cdk synth -c key=value ... -o outdir`` would (without cdk-nag's checks).
+
+    :param overrides: the ``-c`` options, over ``cdk.json``'s context.
+    :param outdir: where the cloud assembly is written.
+    :raises app_config.ConfigError: for a bad configuration (every bad key named).
+    """
+    app = cdk.App(context={**cdk_json_context(), **overrides}, outdir=str(outdir))
+    config = load_config(app.node.get_all_context())
+    stacks = build_app(app, config)
+    app.synth()
+    return Synthesis(app, config, stacks, CloudAssembly(outdir))
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cloud_assembly import names
+
 #: The amazon provider's executor, as shipped (apache-airflow-providers-amazon).
 STOCK_ECS_EXECUTOR = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"
 #: The executor this project bundles (``executor/``), installed into the image.
@@ -400,8 +402,8 @@ class DeploymentConfig:
     @property
     def deployment_name(self) -> str:
         """``<project_name>-<stage>``, e.g. ``airflow-dev``: names what must be unique per deployment."""
-        return f"{self.project_name}-{self.stage}"
+        return names.deployment_name(self.project_name, self.stage)
 
     def stack_name(self, part: str) -> str:
         """Return the CloudFormation stack name for ``part``, e.g. ``airflow-dev-network``."""
-        return f"{self.project_name}-{self.stage}-{part}"
+        return names.stack_name(self.project_name, self.stage, part)

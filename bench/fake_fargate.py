@@ -9,7 +9,7 @@ land inside the executor's heartbeat. The front door:
 - delays every admitted RunTask by the injected latency (concurrent calls wait concurrently);
 - plays the Fargate task lifecycle on moto's Task objects: PROVISIONING at RunTask, RUNNING after
   ``--start-seconds`` (``started_at`` set), STOPPED ``--task-seconds`` later with exit code 0
-  (no exit code before that; INACTIVE task definitions refused: bench/strict_moto.py);
+  (no exit code before that; INACTIVE task definitions refused: standins/moto_ecs.py);
 - counts every ECS request by operation, and records when each task was created.
 
 Everything here is the same for every executor under test; it knows nothing about who calls it.
@@ -44,7 +44,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import make_server  # noqa: E402
 
-from bench.strict_moto import strict_run_task  # noqa: E402
+from standins.moto_ecs import ecs_stop_task, strict_run_task  # noqa: E402
 from bench.token_bucket import TokenBucket  # noqa: E402
 
 ECS_TARGET_PREFIX = "AmazonEC2ContainerService"
@@ -124,7 +124,7 @@ def patch_moto(lifecycle: Lifecycle) -> None:
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
 
     # ECS's rules where moto is lenient: no exit code before a container exits, no INACTIVE
-    # task definition (bench/strict_moto.py).
+    # task definition, StopTask of an unknown task (standins/moto_ecs.py).
     original_run_task = strict_run_task(EC2ContainerServiceBackend.run_task)
 
     def run_task(self, *args, **kwargs):
@@ -148,19 +148,8 @@ def patch_moto(lifecycle: Lifecycle) -> None:
                     response.append(task)
         return response
 
-    original_stop_task = EC2ContainerServiceBackend.stop_task
-
-    def stop_task(self, cluster_str, task_str, reason):
-        # moto raises a bare Exception (HTTP 500) for an unknown task; ECS answers this, which is what
-        # executors' health checks (StopTask on a made-up ID) rely on.
-        task_id = task_str.split("/")[-1]
-        cluster = self._get_cluster(cluster_str)
-        if not any(arn.endswith(task_id) for arn in self.tasks.get(cluster.name, {})):
-            raise InvalidParameterException("The referenced task was not found.")
-        return original_stop_task(self, cluster_str, task_str, reason)
-
     EC2ContainerServiceBackend.run_task = run_task
-    EC2ContainerServiceBackend.stop_task = stop_task
+    EC2ContainerServiceBackend.stop_task = ecs_stop_task(EC2ContainerServiceBackend.stop_task)
     EC2ContainerServiceBackend.describe_tasks = describe_tasks
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from changes.schemas import DEFAULT_REGION, type_schema
+from cloud_assembly import AssemblyError, CloudAssembly, MissingAssembly
 
 #: Resource types whose replacement or removal loses data (or the keys to it): the metadata
 #: database and its subnet group, every secret, KMS keys, buckets, the ECR repository, the VPC.
@@ -90,25 +91,16 @@ class StackTemplates:
         :raises CheckError: no ``manifest.json``, or a template file missing.
         """
         root = Path(directory)
-        manifest_path = root / "manifest.json"
-        if not manifest_path.is_file():
-            raise CheckError(f"{root} is not a cloud assembly (no manifest.json): run cdk synth into it first")
-        manifest = json.loads(manifest_path.read_text())
-        stacks = {}
-        for artifact_id, artifact in (manifest.get("artifacts") or {}).items():
-            if artifact.get("type") != "aws:cloudformation:stack":
-                continue
-            props = artifact.get("properties") or {}
-            template_path = root / props.get("templateFile", f"{artifact_id}.template.json")
-            if not template_path.is_file():
-                raise CheckError(f"{template_path} is missing from the cloud assembly: synthesize it again")
-            region = (artifact.get("environment") or "").rsplit("/", 1)[-1]
-            stacks[artifact_id] = StackTemplate(
-                role=artifact_id,
-                name=props.get("stackName", artifact_id),
-                template=json.loads(template_path.read_text()),
-                region=None if region in ("", "unknown-region") else region,
-            )
+        try:
+            assembly = CloudAssembly(root)
+        except MissingAssembly:
+            raise CheckError(f"{root} is not a cloud assembly (no manifest.json): run cdk synth into it first") from None
+        except AssemblyError as err:
+            raise CheckError(str(err)) from None
+        stacks = {
+            artifact_id: StackTemplate(role=artifact_id, name=stack.stack_name, template=stack.template, region=stack.region)
+            for artifact_id, stack in assembly.stacks.items()
+        }
         if not stacks:
             raise CheckError(f"{root} holds no CloudFormation stack: synthesize the app into it first")
         return cls(stacks)

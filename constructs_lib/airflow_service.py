@@ -15,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from app_config.model import TaskSize
+from cloud_assembly.airflow_image import CONTAINER_USER
 
 #: Scratch directory of every Airflow container (``TMPDIR``): created by ``docker/Dockerfile`` as
 #: the airflow user, so the volume's root is airflow-owned. Python's ``tempfile`` and most tools
@@ -26,8 +27,6 @@ SCRATCH_PATH = "/opt/airflow/tmp"
 #: task's ephemeral storage (ECS bind mounts, "expose a path and its contents from a Dockerfile").
 #: ``/tmp`` stays mounted for tools that ignore ``TMPDIR``.
 WRITABLE_PATHS = {"tmp": "/tmp", "airflow-logs": "/opt/airflow/logs", "scratch": SCRATCH_PATH}
-#: The image's non-root user (apache/airflow's ``airflow``, UID 50000, GID 0).
-AIRFLOW_USER = "50000:0"
 #: How long a component waits for ``airflow db migrate`` to finish (seconds).
 MIGRATION_WAIT_SECONDS = 900
 
@@ -91,7 +90,7 @@ def wait_for_migrations() -> InitContainer:
 def hardened_container_options(read_only_root_filesystem: bool = True) -> dict:
     """Settings every Airflow container shares: the image's non-root user, a read-only root
     filesystem (writable paths come from :func:`mount_writable_volumes`), never privileged."""
-    return {"user": AIRFLOW_USER, "readonly_root_filesystem": read_only_root_filesystem, "privileged": False}
+    return {"user": CONTAINER_USER, "readonly_root_filesystem": read_only_root_filesystem, "privileged": False}
 
 
 def add_writable_volumes(task_definition: ecs.TaskDefinition) -> None:

@@ -30,6 +30,7 @@ from constructs import Construct
 from airflow_ecs_fargate import sso
 from airflow_ecs_fargate.config_commands import DB_SECRET_ARN_ENV, FERNET_KEY_SECRET_ARN_ENV
 from app_config.model import STOCK_ECS_EXECUTOR, GitBundleConfig, SsoConfig, WorkerQueue
+from cloud_assembly.names import SECRET_KINDS, secrets_prefix
 
 #: Which of the signing secrets each component receives (as ECS secrets), from Airflow 3.3.2's
 #: source:
@@ -84,7 +85,7 @@ def secrets_prefixes(project_name: str, stage: str) -> dict[str, str]:
     ``<variables_prefix>/<key>``. The operations CLI (``airflow-ecs connections|variables``) writes
     the same names.
     """
-    return {kind: f"{project_name}/{stage}/{kind}" for kind in ("connections", "variables")}
+    return {kind: secrets_prefix(project_name, stage, kind) for kind in SECRET_KINDS}
 
 
 def secrets_backend_environment(project_name: str, stage: str) -> dict[str, str]:

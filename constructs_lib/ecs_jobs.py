@@ -59,12 +59,13 @@ from constructs import Construct
 
 from app_config.jobs import JOBS_DIR, job_construct_id, job_variable_name
 from app_config.model import JobConfig
+from cloud_assembly.airflow_image import CONTAINER_USER
 from constructs_lib.buckets import secure_bucket
 
 #: Container name in every job's task definition.
 JOB_CONTAINER_NAME = "job"
 #: The user every job container runs as: non-root, like the Airflow containers.
-JOB_USER = "50000:0"
+JOB_USER = CONTAINER_USER
 #: awslogs stream prefix: a job's log stream is ``job/job/<task id>``.
 JOB_LOG_STREAM_PREFIX = "job"
 

@@ -12,6 +12,7 @@ from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cloud_assembly.airflow_image import API_SERVER_PORT
 from constructs_lib.waf import LoginRateLimit
 
 #: Airflow 3's health endpoint (api-server): https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/check-health.html
@@ -147,7 +148,7 @@ class UiLoadBalancer(Construct):
             self,
             "ApiServer",
             vpc=vpc,
-            port=8080,
+            port=API_SERVER_PORT,
             protocol=elbv2.ApplicationProtocol.HTTP,
             target_type=elbv2.TargetType.IP,
             health_check=elbv2.HealthCheck(

@@ -13,8 +13,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-#: Port of ``airflow api-server`` (UI, REST API and the Execution API under /execution/).
-API_SERVER_PORT = 8080
+from cloud_assembly.airflow_image import API_SERVER_PORT
+
 POSTGRES_PORT = 5432
 
 #: Interface endpoints that let tasks in isolated subnets work without NAT: image pulls (ECR api

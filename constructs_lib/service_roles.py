@@ -11,10 +11,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cloud_assembly.names import SERVICE_COMPONENTS, construct_id
 from constructs_lib.buckets import grant_task_logs
 
-#: Construct IDs of the components, as used by ``stacks.airflow_stack``.
-COMPONENTS = ("Scheduler", "ApiServer", "DagProcessor", "Triggerer")
+#: Construct IDs of the service components (``cloud_assembly.names``), as ``stacks.airflow_stack`` uses them.
+COMPONENTS = tuple(construct_id(c) for c in SERVICE_COMPONENTS)
 #: Task-log access per component (Airflow 3.3.2): the api-server reads task logs to serve them;
 #: the triggerer uploads the log of each trigger it ran (``TriggerLoggingFactory.upload_to_remote``
 #: in ``airflow/jobs/triggerer_job_runner.py``); the scheduler and the dag-processor upload no task

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from cost.assembly import read_templates, synthesize
+from cloud_assembly import AssemblyError, CloudAssembly
 from cost.model import Assumptions, Report, compute
 from cost.prices import CostError, load_prices
 
@@ -100,16 +100,18 @@ def main(context, region_option, cdk_out, worker_minutes_per_day, awake_hours_pe
         overrides = parse_context(context)
         prices = load_prices(pricing_region(overrides, region_option))
         if cdk_out is not None:
-            templates = read_templates(cdk_out)
+            templates = CloudAssembly(cdk_out).templates()
         else:
+            from app import synthesize
+
             with tempfile.TemporaryDirectory(prefix="cost-cdk-out-") as tmp:
-                _, templates = synthesize(synth_context(overrides), Path(tmp))
+                templates = synthesize(synth_context(overrides), Path(tmp)).assembly.templates()
         if worker_minutes_per_day < 0:
             raise CostError("--worker-minutes-per-day: give 0 or more task-minutes a day")
         report = compute(templates, prices, Assumptions(
             worker_task_minutes_per_day=worker_minutes_per_day, awake_hours_per_week=awake_hours_per_week
         ))
-    except (CostError, ConfigError) as err:
+    except (CostError, ConfigError, AssemblyError) as err:
         click.echo(f"cost: {err}", err=True)
         sys.exit(2)
     if as_json:

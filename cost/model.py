@@ -251,59 +251,70 @@ def _worker_task_definitions(task_defs: dict, used: set, scheduler_env: dict | N
     return job_families, workers
 
 
-def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumptions = Assumptions()) -> Report:
-    """Price every resource of ``templates`` (``{stack name: template}``) with ``prices``.
+@dataclass
+class _Pricing:
+    """One pricing pass over ``templates``: what its steps share (the report they add items to,
+    the office-hours schedules, and what the services step learns for the later steps)."""
 
-    :raises CostError: when a resource needs a price the table does not hold (named), or the
-        templates hold something the model cannot read (named).
-    """
-    a = assumptions
-    report = Report(prices.region, prices.prices_date, a)
-    items = report.items
-    h = HOURS_PER_MONTH
-    if a.awake_hours_per_week is not None and not 0 < a.awake_hours_per_week <= 168:
-        raise CostError("awake_hours_per_week: give 1 to 168 hours a week (168 = always on)")
-    schedules = read_schedules(templates)
-    asleep: list[str] = []
+    templates: dict[str, dict]
+    prices: PriceTable
+    a: Assumptions
+    report: Report
+    schedules: dict = field(default_factory=dict)
+    #: the office-hours notes, one per scheduled resource
+    asleep: list[str] = field(default_factory=list)
+    task_defs: dict[tuple[str, str], dict] = field(default_factory=dict)
+    #: task definitions a service runs
+    used: set[tuple[str, str]] = field(default_factory=set)
+    service_tasks: int = 0
+    #: task-hours a month the services run (office hours counted)
+    service_task_hours: float = 0.0
+    scheduler_awake: float = HOURS_PER_MONTH
+    services: int = 0
+    scheduler_env: dict[str, object] = field(default_factory=dict)
+    services_stack: str = ""
+    cloud_map_instances: int = 0
 
-    def awake_hours(stack: str, lid: str, label: str) -> float:
+    @property
+    def items(self) -> list[Item]:
+        return self.report.items
+
+    @property
+    def ip_hour(self) -> float:
+        return self.prices.usd("ec2.public_ipv4.hour")
+
+    def awake_hours(self, stack: str, lid: str, label: str) -> float:
         """Hours a month ``lid`` runs: the override, else its schedule, else all month."""
-        if a.awake_hours_per_week is not None:
-            weekly = a.awake_hours_per_week
-        elif (stack, lid) in schedules:
-            schedule = schedules[(stack, lid)]
+        if self.a.awake_hours_per_week is not None:
+            weekly = self.a.awake_hours_per_week
+        elif (stack, lid) in self.schedules:
+            schedule = self.schedules[(stack, lid)]
             weekly = schedule.awake_hours_per_week
-            asleep.append(f"{label}: {schedule.describe()} = {weekly:g} h a week")
+            self.asleep.append(f"{label}: {schedule.describe()} = {weekly:g} h a week")
         else:
             weekly = 168.0
-        return h * weekly / 168.0
-    ip_hour = prices.usd("ec2.public_ipv4.hour")
-    task_defs = _task_definitions(templates)
-    used: set[tuple[str, str]] = set()
-    service_tasks = 0
-    service_task_hours = 0.0  # task-hours a month the services run (office hours counted)
-    scheduler_awake = h
-    services = 0
-    scheduler_env: dict[str, object] = {}
-    services_stack = ""
-    cloud_map_instances = 0
+        return HOURS_PER_MONTH * weekly / 168.0
 
-    for stack, lid, props in _resources(templates, "AWS::ECS::Service"):
+
+def _price_services(p: _Pricing) -> None:
+    """Fargate services: their tasks, public IPv4 addresses, and what later steps need of them."""
+    prices, h, ip_hour = p.prices, HOURS_PER_MONTH, p.ip_hour
+    for stack, lid, props in _resources(p.templates, "AWS::ECS::Service"):
         ref = props.get("TaskDefinition", {})
         ref_id = ref.get("Ref") if isinstance(ref, dict) else None
-        td = task_defs.get((stack, str(ref_id))) if ref_id else None
+        td = p.task_defs.get((stack, str(ref_id))) if ref_id else None
         if td is None:
             raise CostError(f"{stack}/{lid}: cannot find its task definition ({ref!r}) in the same template")
-        used.add((stack, str(ref_id)))
+        p.used.add((stack, str(ref_id)))
         count = int(props.get("DesiredCount", 1))
         cpu, mem = int(td["Cpu"]), int(td["Memory"])
         arch = (td.get("RuntimePlatform") or {}).get("CpuArchitecture", "X86_64")
         shares = _strategy_shares(props)
-        hourly = sum(w * fargate_hourly(prices, cpu, mem, arch, p) for p, w in shares.items())
+        hourly = sum(w * fargate_hourly(prices, cpu, mem, arch, provider) for provider, w in shares.items())
         name = _construct_name(lid)
-        awake = awake_hours(stack, lid, f"service {name}")
+        awake = p.awake_hours(stack, lid, f"service {name}")
         monthly = count * hourly * awake
-        items.append(Item(
+        p.items.append(Item(
             f"Fargate service {name}", stack, count, "tasks", monthly, monthly,
             f"{count} x {cpu / 1024:g} vCPU / {mem / 1024:g} GB {arch} on {_shares_text(shares)} "
             f"= ${hourly:.5f}/task-hour x {awake:.1f} h",
@@ -312,26 +323,30 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
         awsvpc = (props.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
         if awsvpc.get("AssignPublicIp") == "ENABLED":
             ip = count * ip_hour * awake
-            items.append(Item(f"Public IPv4 of {name}", stack, count, "addresses", ip, ip,
-                              f"{count} x ${ip_hour}/h x {awake:.1f} h", count * ip_hour * h))
-        service_tasks += count
-        service_task_hours += count * awake
-        services += 1
-        services_stack = stack
+            p.items.append(Item(f"Public IPv4 of {name}", stack, count, "addresses", ip, ip,
+                                f"{count} x ${ip_hour}/h x {awake:.1f} h", count * ip_hour * h))
+        p.service_tasks += count
+        p.service_task_hours += count * awake
+        p.services += 1
+        p.services_stack = stack
         if props.get("ServiceRegistries"):
-            cloud_map_instances += count
+            p.cloud_map_instances += count
         env = _environment(td)
         if "AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER" in env:
-            scheduler_env = env
-            scheduler_awake = awake
+            p.scheduler_env = env
+            p.scheduler_awake = awake
 
+
+def _price_workers(p: _Pricing) -> None:
+    """The worker tasks: the stated workload at the worker size, on the executor's capacity providers."""
+    prices, a, ip_hour, scheduler_env = p.prices, p.a, p.ip_hour, p.scheduler_env
     # ECS jobs (AIRFLOW_VAR_ECS_JOB_* of any task definition: {"task_definition": family, ...}) run
     # only when a DAG starts one; they are not the worker workload
     # (a list: the Airflow stack's worker task definitions and the Cluster stack's transitional one hold them)
-    job_families, workers = _worker_task_definitions(task_defs, used, scheduler_env)
+    job_families, workers = _worker_task_definitions(p.task_defs, p.used, scheduler_env)
     if job_families:
-        report.notes.append(f"ECS jobs ({', '.join(sorted(job_families))}) run only when a DAG starts one: "
-                            "not priced in the workload.")
+        p.report.notes.append(f"ECS jobs ({', '.join(sorted(job_families))}) run only when a DAG starts one: "
+                              "not priced in the workload.")
     minutes = a.worker_task_minutes_per_day * DAYS_PER_MONTH
     for (stack, lid), td in workers:
         cpu, mem = int(td["Cpu"]), int(td["Memory"])
@@ -343,9 +358,9 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
             ]})
         else:
             shares = {str(scheduler_env.get("AIRFLOW__AWS_ECS_EXECUTOR__LAUNCH_TYPE") or "FARGATE"): 1.0}
-        hourly = sum(w * fargate_hourly(prices, cpu, mem, arch, p) for p, w in shares.items())
+        hourly = sum(w * fargate_hourly(prices, cpu, mem, arch, provider) for provider, w in shares.items())
         monthly = minutes / 60 * hourly
-        items.append(Item(
+        p.items.append(Item(
             f"Fargate worker tasks ({_construct_name(lid)})", stack, round(minutes / 60, 1), "task-hours",
             0.0, monthly,
             f"{a.worker_task_minutes_per_day:g} task-min/day x {DAYS_PER_MONTH:.2f} days at "
@@ -353,42 +368,51 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
         ))
         if str(scheduler_env.get("AIRFLOW__AWS_ECS_EXECUTOR__ASSIGN_PUBLIC_IP", "False")).lower() == "true":
             ip = minutes / 60 * ip_hour
-            items.append(Item("Public IPv4 of worker tasks", stack, round(minutes / 60, 1), "address-hours", 0.0, ip,
-                              f"one address per running worker x ${ip_hour}/h"))
+            p.items.append(Item("Public IPv4 of worker tasks", stack, round(minutes / 60, 1), "address-hours", 0.0, ip,
+                                f"one address per running worker x ${ip_hour}/h"))
         log_gb = minutes * a.log_mb_per_worker_minute / 1024
         logs = log_gb * prices.usd("logs.ingestion.gb")
-        items.append(Item("CloudWatch Logs of worker tasks", stack, round(log_gb, 2), "GB", 0.0, logs,
-                          f"{a.log_mb_per_worker_minute:g} MB per task-minute x ${prices.usd('logs.ingestion.gb')}/GB"))
+        p.items.append(Item("CloudWatch Logs of worker tasks", stack, round(log_gb, 2), "GB", 0.0, logs,
+                            f"{a.log_mb_per_worker_minute:g} MB per task-minute x ${prices.usd('logs.ingestion.gb')}/GB"))
 
-    for stack, lid, props in _resources(templates, "AWS::RDS::DBInstance"):
+
+def _price_databases(p: _Pricing) -> None:
+    """RDS instances (office hours counted) and their gp3 storage."""
+    prices, h = p.prices, HOURS_PER_MONTH
+    for stack, lid, props in _resources(p.templates, "AWS::RDS::DBInstance"):
         cls = str(props.get("DBInstanceClass"))
-        price_key = f"rds.postgres.{cls}.hour"
-        if not prices.has(price_key):
+        key = f"rds.postgres.{cls}.hour"
+        if not prices.has(key):
             known = sorted(k.split(".", 2)[2].rsplit(".", 1)[0] for k in prices.entries
                            if k.startswith("rds.postgres.db.") and k.endswith(".hour"))
             raise CostError(
                 f"db_instance_type={cls.removeprefix('db.')!r}: instance class {cls} has no price in "
                 f"cost/prices/{prices.path.name}; use one of {', '.join(c.removeprefix('db.') for c in known)} "
-                f"(-c db_instance_type=t4g.micro) or add {price_key!r} with its source page and date"
+                f"(-c db_instance_type=t4g.micro) or add {key!r} with its source page and date"
             )
         multi = str(props.get("MultiAZ", "false")).lower() == "true"
         factor = prices.usd("rds.postgres.multi_az_factor") if multi else 1.0
-        awake = awake_hours(stack, lid, f"DB instance {lid}")
-        instance = prices.usd(price_key) * factor * awake
-        items.append(Item(f"RDS {cls}{' Multi-AZ' if multi else ''}", stack, 1, "instance", instance, instance,
-                          f"${prices.usd(price_key)}/h x {factor:g} x {awake:.1f} h", prices.usd(price_key) * factor * h))
+        awake = p.awake_hours(stack, lid, f"DB instance {lid}")
+        instance = prices.usd(key) * factor * awake
+        p.items.append(Item(f"RDS {cls}{' Multi-AZ' if multi else ''}", stack, 1, "instance", instance, instance,
+                            f"${prices.usd(key)}/h x {factor:g} x {awake:.1f} h", prices.usd(key) * factor * h))
         storage_type = str(props.get("StorageType", "gp2"))
         if storage_type != "gp3":
             raise CostError(f"{stack}/{lid}: storage type {storage_type} is not priced; the model prices gp3")
         gib = float(props.get("AllocatedStorage", 20))
         skey = f"rds.storage.gp3.{'multi_az' if multi else 'single_az'}.gb_month"
         st = gib * prices.usd(skey)
-        items.append(Item("RDS gp3 storage", stack, gib, "GB-month", st, st, f"{gib:g} GB x ${prices.usd(skey)}"))
+        p.items.append(Item("RDS gp3 storage", stack, gib, "GB-month", st, st, f"{gib:g} GB x ${prices.usd(skey)}"))
 
+
+def _price_network(p: _Pricing) -> None:
+    """NAT gateways, Elastic IPs, load balancers (and their public addresses), interface endpoints,
+    AWS WAF web ACLs."""
+    templates, prices, a, h, ip_hour, items = p.templates, p.prices, p.a, HOURS_PER_MONTH, p.ip_hour, p.items
     nat = len(list(_resources(templates, "AWS::EC2::NatGateway")))
     if nat:
         cost = nat * prices.usd("ec2.nat_gateway.hour") * h + a.nat_gb * prices.usd("ec2.nat_gateway.gb")
-        nat_stack = next(_resources(templates, "AWS::EC2::NatGateway"))[0]
+        nat_stack = next(iter(_resources(templates, "AWS::EC2::NatGateway")))[0]
         items.append(Item("NAT gateways", nat_stack, nat, "gateways", cost, cost,
                           f"{nat} x ${prices.usd('ec2.nat_gateway.hour')}/h x {h:g} h + {a.nat_gb:g} GB processed"))
     eips = list(_resources(templates, "AWS::EC2::EIP"))
@@ -410,15 +434,21 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
             items.append(Item("Public IPv4 of the load balancer", stack, n, "addresses", cost, cost,
                               f"one per subnet: {n} x ${ip_hour}/h x {h:g} h"))
 
-    endpoints = [(s, p) for s, _, p in _resources(templates, "AWS::EC2::VPCEndpoint") if p.get("VpcEndpointType") == "Interface"]
+    endpoints = [(s, props) for s, _, props in _resources(templates, "AWS::EC2::VPCEndpoint")
+                 if props.get("VpcEndpointType") == "Interface"]
     if endpoints:
-        az_hours = sum(len(p.get("SubnetIds") or []) for _, p in endpoints)
+        az_hours = sum(len(props.get("SubnetIds") or []) for _, props in endpoints)
         cost = az_hours * prices.usd("vpc.interface_endpoint.az_hour") * h + a.endpoint_gb * prices.usd("vpc.interface_endpoint.gb")
         items.append(Item("VPC interface endpoints", endpoints[0][0], az_hours, "endpoint-AZs", cost, cost,
                           f"{len(endpoints)} endpoints x AZs = {az_hours} x ${prices.usd('vpc.interface_endpoint.az_hour')}/h "
                           f"x {h:g} h + {a.endpoint_gb:g} GB"))
 
     items.extend(_web_acl_items(templates, prices, a))
+
+
+def _price_per_month_resources(p: _Pricing) -> None:
+    """What is billed per resource and month: secrets, keys, Cloud Map, alarms, dashboards."""
+    templates, prices, items = p.templates, p.prices, p.items
 
     def count_item(type_: str, label: str, price_key: str, unit: str) -> None:
         found = list(_resources(templates, type_))
@@ -430,32 +460,36 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
     count_item("AWS::KMS::Key", "KMS keys", "kms.key_month", "keys")
     count_item("AWS::ServiceDiscovery::PrivateDnsNamespace", "Cloud Map private DNS namespace (hosted zone)",
                "route53.hosted_zone_month", "hosted zones")
-    if cloud_map_instances:
-        cost = cloud_map_instances * prices.usd("cloudmap.instance_month")
-        items.append(Item("Cloud Map registered instances", services_stack, cloud_map_instances, "instances", cost, cost,
-                          f"{cloud_map_instances} x ${prices.usd('cloudmap.instance_month')}/month"))
+    if p.cloud_map_instances:
+        cost = p.cloud_map_instances * prices.usd("cloudmap.instance_month")
+        items.append(Item("Cloud Map registered instances", p.services_stack, p.cloud_map_instances, "instances", cost, cost,
+                          f"{p.cloud_map_instances} x ${prices.usd('cloudmap.instance_month')}/month"))
     alarms = list(_resources(templates, "AWS::CloudWatch::Alarm"))
     if alarms:
         # billed per metric an alarm evaluates (a metric-math alarm over two metrics counts two)
         alarm_metrics = sum(
-            len([q for q in p["Metrics"] if "MetricStat" in q]) if p.get("Metrics") else 1 for _, _, p in alarms
+            len([q for q in props["Metrics"] if "MetricStat" in q]) if props.get("Metrics") else 1 for _, _, props in alarms
         )
         cost = alarm_metrics * prices.usd("cloudwatch.alarm_month")
         items.append(Item("CloudWatch alarms", alarms[0][0], alarm_metrics, "alarm metrics", cost, cost,
                           f"{len(alarms)} alarms over {alarm_metrics} metrics x ${prices.usd('cloudwatch.alarm_month')}/month"))
     count_item("AWS::CloudWatch::Dashboard", "CloudWatch dashboards", "cloudwatch.dashboard_month", "dashboards")
 
+
+def _price_observability(p: _Pricing) -> None:
+    """CloudWatch Logs of the services and flow logs, Container Insights, the Airflow metrics."""
+    templates, prices, a, h, items = p.templates, p.prices, p.a, HOURS_PER_MONTH, p.items
     flow_logs = len(list(_resources(templates, "AWS::EC2::FlowLog")))
     # a service logs only while it runs: its GB scale with its awake share of the month
-    log_gb = service_task_hours / h * a.log_gb_per_service_task + flow_logs * a.flow_log_gb
-    always_gb = service_tasks * a.log_gb_per_service_task + flow_logs * a.flow_log_gb
+    log_gb = p.service_task_hours / h * a.log_gb_per_service_task + flow_logs * a.flow_log_gb
+    always_gb = p.service_tasks * a.log_gb_per_service_task + flow_logs * a.flow_log_gb
     cost = log_gb * prices.usd("logs.ingestion.gb")
     items.append(Item("CloudWatch Logs (services, flow logs)", "(all)", round(log_gb, 2), "GB", cost, cost,
-                      f"{service_task_hours / h:.2f} always-on task equivalents x {a.log_gb_per_service_task:g} GB + "
+                      f"{p.service_task_hours / h:.2f} always-on task equivalents x {a.log_gb_per_service_task:g} GB + "
                       f"{flow_logs} flow logs x {a.flow_log_gb:g} GB, x ${prices.usd('logs.ingestion.gb')}/GB",
                       always_gb * prices.usd("logs.ingestion.gb")))
 
-    service_clusters = [json.dumps(p.get("Cluster")) for _, _, p in _resources(templates, "AWS::ECS::Service")]
+    service_clusters = [json.dumps(props.get("Cluster")) for _, _, props in _resources(templates, "AWS::ECS::Service")]
     for stack, lid, props in _resources(templates, "AWS::ECS::Cluster"):
         settings = {s.get("Name"): s.get("Value") for s in props.get("ClusterSettings") or []}
         if settings.get("containerInsights") in ("enabled", "enhanced") and not any(lid in c for c in service_clusters):
@@ -465,31 +499,38 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
             items.append(Item("Container Insights (cluster without services)", stack, metrics, "metrics", cost, cost,
                               f"{metrics} cluster metrics x ${prices.usd('cloudwatch.metric_month')}"))
         elif settings.get("containerInsights") in ("enabled", "enhanced"):
-            metrics = a.container_insights_cluster_metrics + services * a.container_insights_service_metrics
-            gb = service_tasks * a.container_insights_gb_per_task
+            metrics = a.container_insights_cluster_metrics + p.services * a.container_insights_service_metrics
+            gb = p.service_tasks * a.container_insights_gb_per_task
             cost = metrics * prices.usd("cloudwatch.metric_month") + gb * prices.usd("logs.ingestion.gb")
             items.append(Item("Container Insights", stack, metrics, "metrics", cost, cost,
-                              f"{a.container_insights_cluster_metrics} + {services} services x "
+                              f"{a.container_insights_cluster_metrics} + {p.services} services x "
                               f"{a.container_insights_service_metrics} metrics x ${prices.usd('cloudwatch.metric_month')} "
                               f"+ {gb:g} GB of performance events"))
 
-    allow = scheduler_env.get("AIRFLOW__METRICS__METRICS_ALLOW_LIST")
-    if isinstance(allow, str) and str(scheduler_env.get("AIRFLOW__METRICS__STATSD_ON", "")).lower() == "true":
+    allow = p.scheduler_env.get("AIRFLOW__METRICS__METRICS_ALLOW_LIST")
+    if isinstance(allow, str) and str(p.scheduler_env.get("AIRFLOW__METRICS__STATSD_ON", "")).lower() == "true":
         names = [n for n in allow.split(",") if n.strip()]
         # custom metrics are "prorated by the hour and metered only when you send metrics to CloudWatch"
         # (https://aws.amazon.com/cloudwatch/pricing/): the scheduler sends them only while it runs
         full = len(names) * prices.usd("cloudwatch.metric_month")
-        cost = full * scheduler_awake / h
-        items.append(Item("Airflow metrics (CloudWatch custom metrics)", services_stack, len(names), "metrics", cost, cost,
+        cost = full * p.scheduler_awake / h
+        items.append(Item("Airflow metrics (CloudWatch custom metrics)", p.services_stack, len(names), "metrics", cost, cost,
                           f"one metric per allow-listed name x ${prices.usd('cloudwatch.metric_month')}, sent "
-                          f"{scheduler_awake:.1f} of {h:g} h", full))
+                          f"{p.scheduler_awake:.1f} of {h:g} h", full))
 
-    repositories = list(_resources(templates, "AWS::ECR::Repository"))
+
+def _price_images(p: _Pricing) -> None:
+    """ECR image storage (the assumed image size)."""
+    repositories = list(_resources(p.templates, "AWS::ECR::Repository"))
     if repositories:
-        cost = a.ecr_image_gb * prices.usd("ecr.storage.gb_month")
-        items.append(Item("ECR image storage", repositories[0][0], a.ecr_image_gb, "GB", cost, cost,
-                          f"{a.ecr_image_gb:g} GB x ${prices.usd('ecr.storage.gb_month')}"))
+        cost = p.a.ecr_image_gb * p.prices.usd("ecr.storage.gb_month")
+        p.items.append(Item("ECR image storage", repositories[0][0], p.a.ecr_image_gb, "GB", cost, cost,
+                            f"{p.a.ecr_image_gb:g} GB x ${p.prices.usd('ecr.storage.gb_month')}"))
 
+
+def _add_notes(p: _Pricing) -> None:
+    """What is not priced, the month, and the office hours the figures count."""
+    report, a, h = p.report, p.a, HOURS_PER_MONTH
     report.notes.extend([
         "Not priced: data transfer out to the internet, S3 storage and requests (task logs, a few MB), "
         "CloudWatch Logs storage after ingestion, RDS backups within the free allowance (the DB's size), "
@@ -503,11 +544,31 @@ def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumpt
             f"of 168 hours a week ({h * a.awake_hours_per_week / 168:.0f} h a month); outside them the services "
             "are at zero tasks and the DB is stopped."
         )
-    elif asleep:
+    elif p.asleep:
         report.notes.append(
             "Office hours from the templates' schedules (wall-clock hours a week between each start and the "
-            "next stop); outside them a service is at zero tasks and the DB instance stopped: " + "; ".join(asleep)
+            "next stop); outside them a service is at zero tasks and the DB instance stopped: " + "; ".join(p.asleep)
         )
     if report.idle_always_on_usd != report.idle_usd:
         report.notes.append(f"Idle, always on (no office hours): ${report.idle_always_on_usd:.2f} a month.")
-    return report
+
+
+def compute(templates: dict[str, dict], prices: PriceTable, assumptions: Assumptions = Assumptions()) -> Report:
+    """Price every resource of ``templates`` (``{stack name: template}``) with ``prices``.
+
+    The steps run in this order (the report lists its items so): services (which also find the
+    scheduler's executor settings the workers and metrics steps read), workers, databases, network,
+    per-month resources, observability, images; then the notes.
+
+    :raises CostError: when a resource needs a price the table does not hold (named), or the
+        templates hold something the model cannot read (named).
+    """
+    a = assumptions
+    if a.awake_hours_per_week is not None and not 0 < a.awake_hours_per_week <= 168:
+        raise CostError("awake_hours_per_week: give 1 to 168 hours a week (168 = always on)")
+    p = _Pricing(templates, prices, a, Report(prices.region, prices.prices_date, a),
+                 schedules=read_schedules(templates), task_defs=_task_definitions(templates))
+    for step in (_price_services, _price_workers, _price_databases, _price_network, _price_per_month_resources,
+                 _price_observability, _price_images, _add_notes):
+        step(p)
+    return p.report

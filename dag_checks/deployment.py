@@ -78,7 +78,7 @@ def from_assembly(cdk_out: Path, pools: tuple[str, ...] = ()) -> Deployment:
     :param pools: pools created outside the configuration, on top of ``default_pool``.
     :raises DeploymentError: no assembly, no scheduler container, or an unreadable queues setting.
     """
-    from local_ecs.assembly import AssemblyError, CloudAssembly
+    from cloud_assembly import AssemblyError, CloudAssembly
 
     try:
         assembly = CloudAssembly(Path(cdk_out))

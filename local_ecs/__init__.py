@@ -1,7 +1,7 @@
 """A local ECS runner: builds the images of a cloud assembly and runs its task definitions with
 podman, as ECS would (the rehearsal tests and ``make local`` use it).
 
-``local_ecs.assembly`` reads ``cdk.out`` and resolves intrinsics to stand-in values;
+``local_ecs.assembly`` resolves the intrinsics of ``cdk.out`` (read by ``cloud_assembly``) to stand-in values;
 ``local_ecs.aws`` is moto with the templates' resources and IAM enforced; ``local_ecs.taskdef`` and
 ``local_ecs.runner`` run task definitions as podman containers with ECS semantics (and an ECS
 stand-in for RunTask); ``local_ecs.scenario`` is the rehearsal. See docs/rehearsal.md.
@@ -12,13 +12,11 @@ official Airflow base image and the project image; ``base_image/`` holds the sta
 import importlib
 
 _EXPORTS = {
-    "DockerImageAsset": "local_ecs.images",
     "ImageBuildError": "local_ecs.images",
     "base_image_tag": "local_ecs.images",
     "build_assembly_images": "local_ecs.images",
     "build_base_image": "local_ecs.images",
     "build_project_image": "local_ecs.images",
-    "docker_image_assets": "local_ecs.images",
     "image_size_mib": "local_ecs.images",
     "PodmanConfig": "local_ecs.podman",
     "PodmanError": "local_ecs.podman",
@@ -36,7 +34,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "DockerImageAsset",
     "ImageBuildError",
     "PodmanConfig",
     "PodmanError",
@@ -45,7 +42,6 @@ __all__ = [
     "build_assembly_images",
     "build_base_image",
     "build_project_image",
-    "docker_image_assets",
     "image_size_mib",
     "podman",
     "require_podman",

@@ -1,8 +1,7 @@
-"""Read a cloud assembly (``cdk.out``) and resolve CloudFormation intrinsics to stand-in values.
+"""Resolve the CloudFormation intrinsics of a cloud assembly (``cdk.out``) to stand-in values.
 
-The rehearsal runs what the templates say, so it reads them instead of restating them: this
-module gives the templates of each stack (``manifest.json``), the Docker image assets
-(``*.assets.json``), and a :class:`Resolver` that turns ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``,
+The rehearsal runs what the templates say, so it reads them (with :mod:`cloud_assembly`) instead
+of restating them: this module gives a :class:`Resolver` that turns ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``,
 ``Fn::Join``, ``Fn::Select``, ``Fn::Split``, ``Fn::ImportValue``, ``Fn::If`` and the pseudo
 parameters into plain values.
 
@@ -12,126 +11,22 @@ there explicitly (by the AWS stand-in after it created the resource, e.g. a secr
 moto assigns) or derived there, deterministically, from the stack and the logical ID.
 
 Intrinsics reference: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html
-Cloud assembly schema: https://github.com/aws/aws-cdk-cli/tree/main/packages/%40aws-cdk/cloud-assembly-schema
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from cloud_assembly import AssemblyError, CloudAssembly, StackArtifact
+from cloud_assembly.airflow_image import API_SERVER_PORT
 
 #: ``Fn::Sub`` placeholders: ``${Name}``, ``${Logical.Attr}``; ``${!Literal}`` is an escape.
 _SUB_PATTERN = re.compile(r"\$\{([^}]*)\}")
 #: The tag of a CDK Docker image asset in an ECR image URI.
 _ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[^:]+:(?P<tag>[0-9a-f]{64})$")
-
-
-class AssemblyError(ValueError):
-    """Raised when ``cdk.out`` cannot be read or a template value cannot be resolved; the
-    message names the stack, the logical ID and what is missing."""
-
-
-@dataclass(frozen=True)
-class StackArtifact:
-    """One CloudFormation stack of the assembly.
-
-    :param artifact_id: the CDK construct ID of the stack, e.g. ``Airflow``.
-    :param stack_name: the CloudFormation stack name, e.g. ``airflow-dev-airflow``.
-    :param template: the template as parsed JSON.
-    """
-
-    artifact_id: str
-    stack_name: str
-    template: dict
-
-    @property
-    def resources(self) -> dict[str, dict]:
-        return self.template.get("Resources", {})
-
-    def of_type(self, resource_type: str) -> dict[str, dict]:
-        """Return ``{logical ID: resource}`` of every resource of ``resource_type``."""
-        return {k: v for k, v in self.resources.items() if v.get("Type") == resource_type}
-
-
-@dataclass(frozen=True)
-class DockerImageAsset:
-    """A Docker image asset: build context ``directory`` (absolute), ``dockerfile`` inside it,
-    and the 64-hex ``tag`` the templates reference."""
-
-    tag: str
-    directory: Path
-    dockerfile: str
-    build_args: dict[str, str]
-
-
-class CloudAssembly:
-    """The stacks and image assets of a synthesized app.
-
-    :param directory: the ``cdk.out`` directory (``cdk synth`` output).
-    :raises AssemblyError: if there is no ``manifest.json`` or a template file is missing.
-    """
-
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        manifest_path = self.directory / "manifest.json"
-        if not manifest_path.is_file():
-            raise AssemblyError(f"{manifest_path} not found: run `cdk synth` (or `make synth`) first")
-        manifest = json.loads(manifest_path.read_text())
-        self.stacks: dict[str, StackArtifact] = {}
-        self.images: dict[str, DockerImageAsset] = {}
-        for artifact_id, artifact in manifest.get("artifacts", {}).items():
-            properties = artifact.get("properties", {})
-            if artifact.get("type") == "aws:cloudformation:stack":
-                template_path = self.directory / properties["templateFile"]
-                if not template_path.is_file():
-                    raise AssemblyError(f"template {template_path} of stack {artifact_id} not found")
-                self.stacks[artifact_id] = StackArtifact(
-                    artifact_id=artifact_id,
-                    stack_name=properties.get("stackName") or artifact.get("displayName") or artifact_id,
-                    template=json.loads(template_path.read_text()),
-                )
-            elif artifact.get("type") == "cdk:asset-manifest":
-                assets = json.loads((self.directory / properties["file"]).read_text())
-                for tag, image in assets.get("dockerImages", {}).items():
-                    source = image.get("source", {})
-                    self.images[tag] = DockerImageAsset(
-                        tag=tag,
-                        directory=(self.directory / source.get("directory", ".")).resolve(),
-                        dockerfile=source.get("dockerFile", "Dockerfile"),
-                        build_args=dict(source.get("dockerBuildArgs", {})),
-                    )
-
-    def stack(self, artifact_id: str) -> StackArtifact:
-        """Return the stack with construct ID ``artifact_id``.
-
-        :raises AssemblyError: naming the stacks there are.
-        """
-        try:
-            return self.stacks[artifact_id]
-        except KeyError:
-            raise AssemblyError(f"no stack {artifact_id!r} in {self.directory}; there are {sorted(self.stacks)}") from None
-
-    def find(self, physical_or_logical: str) -> tuple[str, str] | None:
-        """Return ``(stack ID, logical ID)`` of the first resource with this logical ID."""
-        for stack in self.stacks.values():
-            if physical_or_logical in stack.resources:
-                return stack.artifact_id, physical_or_logical
-        return None
-
-    def exports(self) -> dict[str, tuple[str, Any]]:
-        """Return ``{export name: (stack ID, unresolved output value)}``; export names that are
-        themselves expressions are resolved later by :class:`Resolver`."""
-        found: dict[str, tuple[str, Any]] = {}
-        for stack in self.stacks.values():
-            for output in stack.template.get("Outputs", {}).values():
-                name = (output.get("Export") or {}).get("Name")
-                if isinstance(name, str):
-                    found[name] = (stack.artifact_id, output["Value"])
-        return found
 
 
 def _short_hash(*parts: str, length: int = 8) -> str:
@@ -162,7 +57,7 @@ class StandIns:
     url_suffix: str = "amazonaws.com"
     database_host: str = "127.0.0.1"
     database_port: int = 5432
-    load_balancer_dns: str = "127.0.0.1:8080"
+    load_balancer_dns: str = f"127.0.0.1:{API_SERVER_PORT}"
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     attributes: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)

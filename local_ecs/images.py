@@ -23,9 +23,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from cloud_assembly import CloudAssembly
 from local_ecs.podman import PROJECT_ROOT, PodmanConfig, PodmanError, PodmanNotInstalled, podman, tail
 
 BASE_IMAGE_DIR = Path(__file__).resolve().parent / "base_image"
@@ -69,24 +69,6 @@ class ImageBuildError(RuntimeError):
         super().__init__(
             f"building {image} failed with exit code {returncode} (full log: {log_path}); last lines:\n{log_tail}"
         )
-
-
-@dataclass(frozen=True)
-class DockerImageAsset:
-    """One ``dockerImages`` entry of a cloud assembly's ``*.assets.json``.
-
-    :ivar asset_hash: the asset's hash (``str``, 64 hex), also the image tag in the template.
-    :ivar directory: the staged build context (``Path``, absolute).
-    :ivar dockerfile: the Dockerfile, relative to ``directory`` (``str``).
-    :ivar build_args: ``--build-arg`` values (``dict[str, str]``).
-    :ivar platform: e.g. ``linux/amd64``, or None.
-    """
-
-    asset_hash: str
-    directory: Path
-    dockerfile: str = "Dockerfile"
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    platform: str | None = None
 
 
 def dockerfile_args(dockerfile: Path = PROJECT_DOCKERFILE) -> dict[str, str]:
@@ -308,43 +290,25 @@ def image_size_mib(tag: str, config: PodmanConfig | None = None) -> float:
     return int(size.strip()) / 2**20
 
 
-def docker_image_assets(cdk_out: str | Path) -> list[DockerImageAsset]:
-    """The Docker image assets of every ``*.assets.json`` in a cloud assembly, deduplicated by hash.
-
-    :param cdk_out: the cloud assembly directory (``cdk synth``'s output).
-    """
-    out = Path(cdk_out).resolve()
-    assets: dict[str, DockerImageAsset] = {}
-    for manifest in sorted(out.glob("*.assets.json")):
-        for asset_hash, entry in json.loads(manifest.read_text()).get("dockerImages", {}).items():
-            source = entry["source"]
-            if "directory" not in source:
-                raise ValueError(f"{manifest.name}: image asset {asset_hash} has no source directory "
-                                 "(executable image assets are not supported)")
-            assets[asset_hash] = DockerImageAsset(
-                asset_hash=asset_hash,
-                directory=out / source["directory"],
-                dockerfile=source.get("dockerFile", "Dockerfile"),
-                build_args=dict(source.get("dockerBuildArgs", {})),
-                platform=source.get("platform"),
-            )
-    return list(assets.values())
-
-
 def build_assembly_images(
     cdk_out: str | Path, config: PodmanConfig | None = None, only: set[str] | None = None
 ) -> dict[str, str]:
     """Build the Docker image assets of a cloud assembly: every one, or those whose hash is in ``only``.
 
     :returns: ``{asset hash: local image tag}``; a template's image URI ends in ``:<asset hash>``.
-    :raises ValueError: a hash of ``only`` that the assembly has no image asset for.
+    :raises ValueError: a hash of ``only`` that the assembly has no image asset for, or an image asset
+        built by an executable (it has no build context to build).
     """
-    assets = docker_image_assets(cdk_out)
+    assets = list(CloudAssembly(cdk_out).images.values())
     if only is not None:
         unknown = only - {a.asset_hash for a in assets}
         if unknown:
             raise ValueError(f"no Docker image asset with hash {sorted(unknown)} in {cdk_out}")
         assets = [a for a in assets if a.asset_hash in only]
+    for a in assets:
+        if a.directory is None:
+            raise ValueError(f"{cdk_out}: image asset {a.asset_hash} has no source directory "
+                             "(executable image assets are not supported)")
     return {
         a.asset_hash: build_project_image(a.directory, a.dockerfile, a.build_args, platform=a.platform, config=config)
         for a in assets

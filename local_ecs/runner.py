@@ -477,37 +477,18 @@ class EcsStandIn:
 
     def start(self) -> None:
         from moto.backends import get_backend
-        from moto.ecs.exceptions import EcsClientException as ClientException
-        from moto.ecs.exceptions import InvalidParameterException
         from moto.ecs.models import EC2ContainerServiceBackend
 
+        from standins.moto_ecs import ecs_stop_task, strict_run_task
+
         self.backend = get_backend("ecs")[self.aws.stand_ins.account][self.aws.stand_ins.region]
+        # ECS's rules where moto is lenient (INACTIVE revisions, StopTask of an unknown task).
         original_run_task = EC2ContainerServiceBackend.run_task
-
-        def run_task(backend, cluster_str, task_definition_str, *args, **kwargs):
-            definition = backend.describe_task_definition(task_definition_str)
-            if definition.status != "ACTIVE":
-                raise ClientException(f"TaskDefinition is inactive ({definition.arn})")
-            return original_run_task(backend, cluster_str, task_definition_str, *args, **kwargs)
-
         original_stop_task = EC2ContainerServiceBackend.stop_task
-
-        def stop_task(backend, cluster_str, task_str, reason):
-            # moto answers 500 for an unknown task; ECS answers InvalidParameterException, which
-            # the executors' start-up health check (StopTask of a made-up task) relies on.
-            try:
-                return original_stop_task(backend, cluster_str, task_str, reason)
-            except InvalidParameterException:
-                raise
-            except Exception as error:
-                if "Could not find task" in str(error) or "has no registered tasks" in str(error):
-                    raise InvalidParameterException("The referenced task was not found.") from error
-                raise
-
         self._patches.append((EC2ContainerServiceBackend, "run_task", original_run_task))
         self._patches.append((EC2ContainerServiceBackend, "stop_task", original_stop_task))
-        EC2ContainerServiceBackend.run_task = run_task
-        EC2ContainerServiceBackend.stop_task = stop_task
+        EC2ContainerServiceBackend.run_task = strict_run_task(original_run_task)
+        EC2ContainerServiceBackend.stop_task = ecs_stop_task(original_stop_task)
         self.runner.listeners.append(self.tick)
 
     def stop(self) -> None:

@@ -27,11 +27,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from cloud_assembly.airflow_image import CONTAINER_USER
 from local_ecs.assembly import CloudAssembly, StandIns
 from local_ecs.browser import check_task_page
 from local_ecs.load_balancer import ListenerStandIn, listener_rules
 from local_ecs.aws import AwsStandIn
-from local_ecs.postgres import TlsOnlyPostgres, free_port
+from standins.postgres import TlsOnlyPostgres, free_port
 from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
 from local_ecs.taskdef import TaskSpec, from_cloudformation
 
@@ -589,9 +590,9 @@ def _scratch_checks(deployment: LocalDeployment) -> dict:
     read-only there?"""
     name = deployment.container_name("scheduler")
     podman = deployment.runner.podman
-    tmp = podman("exec", "--user", "50000:0", name, "sh", "-c", "touch /tmp/.rehearsal && rm /tmp/.rehearsal",
+    tmp = podman("exec", "--user", CONTAINER_USER, name, "sh", "-c", "touch /tmp/.rehearsal && rm /tmp/.rehearsal",
                  check=False, timeout=60)
-    root = podman("exec", "--user", "50000:0", name, "sh", "-c", "touch /opt/airflow/.rehearsal",
+    root = podman("exec", "--user", CONTAINER_USER, name, "sh", "-c", "touch /opt/airflow/.rehearsal",
                   check=False, timeout=60)
     return {"tmp_writable_by_50000": tmp.returncode == 0, "root_read_only": root.returncode != 0,
             "root_write_error": (root.stderr or "").strip()[-200:]}

@@ -28,6 +28,8 @@ from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_P
 from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
 from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
+from cloud_assembly.names import service_name_output
+from constructs_lib.service_roles import COMPONENTS as SERVICE_ROLE_IDS
 from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition
 from constructs_lib.scaling import OfficeHours, ScaledService, api_server_autoscaling, scaled_components
 from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
@@ -140,7 +142,7 @@ class AirflowStack(Stack):
         retention = retention_days(config.log_retention_days)
         db_secrets = AirflowDbSecrets(database_secret, fernet_key, jwt_secret, api_secret_key)
         # The _CMD helpers read the DB and fernet key secrets with the task role (docs/security.md).
-        for component in ("Scheduler", "ApiServer", "DagProcessor", "Triggerer"):
+        for component in SERVICE_ROLE_IDS:
             db_secrets.grant_read(task_roles[component])
         self.ui = UiLoadBalancer(
             self,
@@ -162,7 +164,7 @@ class AirflowStack(Stack):
             **db_secrets.environment(),
             "AIRFLOW__API__BASE_URL": self.ui.url,
         }
-        deployment = f"{config.project_name}-{config.stage}"
+        deployment = config.deployment_name
         if config.monitoring.airflow_metrics:
             base_env.update(metrics_environment(deployment))
         service_kwargs = dict(
@@ -353,7 +355,7 @@ class AirflowStack(Stack):
         ):
             CfnOutput(
                 self,
-                f"{construct_id}ServiceName",
+                service_name_output(component.container.container_name),
                 value=component.service.service_name,
                 description=f"ECS service of the {component.container.container_name}",
             )

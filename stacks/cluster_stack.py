@@ -127,7 +127,7 @@ class ClusterStack(Stack):
             self, "EcsServiceLinkedRole", log_retention=retention, retain=config.retain_data
         )
         self.cluster.node.add_dependency(self.service_linked_role.resource)
-        namespace_name = f"{config.project_name}-{config.stage}.internal"
+        namespace_name = f"{config.deployment_name}.internal"
         self.namespace = self.cluster.add_default_cloud_map_namespace(
             name=namespace_name, vpc=vpc, type=servicediscovery.NamespaceType.DNS_PRIVATE
         )
@@ -170,7 +170,7 @@ class ClusterStack(Stack):
             size=config.executor.worker_size,
             environment={
                 **self.common_settings.worker_environment(),
-                **(metrics_environment(f"{config.project_name}-{config.stage}") if config.monitoring.airflow_metrics else {}),
+                **(metrics_environment(config.deployment_name) if config.monitoring.airflow_metrics else {}),
             },
             secrets=git_connection_secret(self, "GitDagsConnection", config.git_bundle),
             task_logs_bucket=self.task_logs_bucket,

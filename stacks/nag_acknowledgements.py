@@ -14,6 +14,7 @@ from constructs import IConstruct
 
 from app_config.model import DeploymentConfig
 from constructs_lib.ecs_jobs import job_names
+from constructs_lib.service_roles import COMPONENTS as SERVICE_ROLE_IDS
 
 REASONS = {
     "S3_GRANT": (
@@ -157,8 +158,7 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
     ``app.build_app``)."""
     airflow, cluster, database = stacks["airflow"], stacks["cluster"], stacks["database"]
     s3_actions = ["s3:GetObject*", "s3:GetBucket*", "s3:List*"]  # grant_read on the DAG bucket
-    components = ["Scheduler", "ApiServer", "DagProcessor", "Triggerer"]
-    policies = [_find(cluster, f"ServiceRoles/{c}/DefaultPolicy") for c in components]
+    policies = [_find(cluster, f"ServiceRoles/{c}/DefaultPolicy") for c in SERVICE_ROLE_IDS]
     policies.append(_find(cluster, "Workers/TaskRole/DefaultPolicy"))
     teams = [queue for queue in config.executor.worker_queues if queue.is_team]
     team_policies = [_find(cluster, f"Workers/Queues/{queue.name}/DefaultPolicy") for queue in teams]
@@ -177,7 +177,7 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
     _ack_matching_resources(scheduler_policy, r":task/.*/\*$", REASONS["ECS_TASKS"])
     _ack_matching_resources(scheduler_policy, r":task-definition/.*:\*$", REASONS["ECS_FAMILY"])
     _ack(scheduler_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_DESCRIBE_TASK_DEFINITION"])
-    for c in components:
+    for c in SERVICE_ROLE_IDS:
         _ack(_find(airflow, f"{c}/TaskDefinition"), "AwsSolutions-ECS2", REASONS["ECS2"])
         _ack(
             _find(airflow, f"{c}/TaskDefinition/ExecutionRole/DefaultPolicy"),

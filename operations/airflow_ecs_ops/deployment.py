@@ -1,7 +1,7 @@
 """Find a deployment from its CloudFormation stacks' outputs.
 
-The CDK app names its stacks ``<project>-<stage>-<role>`` (``app_config.model.DeploymentConfig.
-stack_name``) and writes the outputs listed in :data:`REQUIRED_OUTPUTS`; the test suite checks
+The CDK app names its stacks ``<project>-<stage>-<role>`` with the function this module uses
+(``cloud_assembly.names.stack_name``) and writes the outputs listed in :data:`REQUIRED_OUTPUTS`; the test suite checks
 that the synthesized templates carry every one of them, so the two cannot drift apart.
 """
 
@@ -19,18 +19,13 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
+# COMPONENTS and WORKER: the CLI's modules take the components from here, with SERVICES.
+from cloud_assembly.names import COMPONENTS, WORKER  # noqa: F401
+from cloud_assembly.names import SERVICE_COMPONENTS, service_name_output, stack_name
+
 #: The Airflow components that run as ECS services: CLI name -> output key of the service name.
 #: Each component's container is named after it (``constructs_lib/airflow_service.py``).
-SERVICES: dict[str, str] = {
-    "scheduler": "SchedulerServiceName",
-    "api-server": "ApiServerServiceName",
-    "dag-processor": "DagProcessorServiceName",
-    "triggerer": "TriggererServiceName",
-}
-#: The component name of the executor's worker tasks (not a service).
-WORKER = "worker"
-#: Every component whose logs ``airflow-ecs logs`` reads.
-COMPONENTS: tuple[str, ...] = (*SERVICES, WORKER)
+SERVICES: dict[str, str] = {c: service_name_output(c) for c in SERVICE_COMPONENTS}
 
 #: Output keys the CLI reads, by stack role.
 REQUIRED_OUTPUTS: dict[str, tuple[str, ...]] = {
@@ -51,11 +46,6 @@ UNUSABLE_STACK_STATUSES = frozenset({
 
 class OpsError(click.ClickException):
     """An error the CLI reports as one sentence that names the fix (``Error: ...``, exit status 1)."""
-
-
-def stack_name(project: str, stage: str, role: str) -> str:
-    """Return the stack name of ``role`` (e.g. ``airflow-dev-cluster``), as the CDK app names it."""
-    return f"{project}-{stage}-{role}"
 
 
 def aws_error(err: Exception, what: str) -> OpsError:

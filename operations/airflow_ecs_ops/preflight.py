@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_ecs_ops.deployment import OpsError, aws_error, stack_name
 from airflow_ecs_ops.office_hours import DATABASE_OUTPUT, database_status
+from cloud_assembly import AssemblyError, CloudAssembly, MissingAssembly
 
 #: The stack ``cdk bootstrap`` creates (default qualifier).
 BOOTSTRAP_STACK = "CDKToolkit"
@@ -86,14 +87,13 @@ def assembly_template(assembly_dir: Path, stack: str) -> dict | None:
 
     :raises OpsError: ``assembly_dir`` holds no cloud assembly (run ``make synth``).
     """
-    manifest_file = assembly_dir / "manifest.json"
-    if not manifest_file.is_file():
-        raise OpsError(f"No cloud assembly at {assembly_dir}: run make synth first (with the same CDK_ARGS).")
-    for artifact in json.loads(manifest_file.read_text()).get("artifacts", {}).values():
-        props = artifact.get("properties", {})
-        if artifact.get("type") == "aws:cloudformation:stack" and props.get("stackName") == stack:
-            return json.loads((assembly_dir / props["templateFile"]).read_text())
-    return None
+    try:
+        found = CloudAssembly(assembly_dir).stack_named(stack)
+    except MissingAssembly:
+        raise OpsError(f"No cloud assembly at {assembly_dir}: run make synth first (with the same CDK_ARGS).") from None
+    except AssemblyError as err:
+        raise OpsError(str(err)) from None
+    return found.template if found is not None else None
 
 
 def deployed_template(cfn, stack: str) -> dict:

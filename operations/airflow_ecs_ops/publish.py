@@ -8,7 +8,6 @@ allowlisted files and Dockerfile), and deploying it with ``-c image_tag=<tag>`` 
 from __future__ import annotations
 
 import base64
-import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from airflow_ecs_ops.deployment import OpsError, aws_error
+from cloud_assembly import AssemblyError, CloudAssembly, MissingAssembly
 
 #: A semantic version (https://semver.org), optionally with a leading ``v``: the prod tags.
 SEMVER_RE = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
@@ -47,34 +47,19 @@ def staged_image(assembly_dir: Path, image_stack: str) -> StagedImage:
     :raises OpsError: no assembly (run ``make synth``), no such stack, or no image asset (the app
         was synthesized with ``image_tag`` or ``image_uri``).
     """
-    manifest_file = assembly_dir / "manifest.json"
-    if not manifest_file.is_file():
-        raise OpsError(f"No cloud assembly at {assembly_dir}: run make synth first.")
-    artifacts = json.loads(manifest_file.read_text()).get("artifacts", {})
-    stack_id = next(
-        (
-            artifact_id
-            for artifact_id, artifact in artifacts.items()
-            if artifact.get("type") == "aws:cloudformation:stack"
-            and artifact.get("properties", {}).get("stackName", artifact_id) == image_stack
-        ),
-        None,
-    )
-    if stack_id is None:
+    try:
+        assembly = CloudAssembly(assembly_dir)
+    except MissingAssembly:
+        raise OpsError(f"No cloud assembly at {assembly_dir}: run make synth first.") from None
+    except AssemblyError as err:
+        raise OpsError(str(err)) from None
+    stack = assembly.stack_named(image_stack)
+    if stack is None:
         raise OpsError(f"{assembly_dir} holds no stack {image_stack}: synthesize the same project and stage.")
-    for dependency in artifacts[stack_id].get("dependencies", []):
-        artifact = artifacts.get(dependency, {})
-        if artifact.get("type") != "cdk:asset-manifest":
-            continue
-        assets = json.loads((assembly_dir / artifact["properties"]["file"]).read_text())
-        for image in assets.get("dockerImages", {}).values():
-            source = image["source"]
-            return StagedImage(
-                context=assembly_dir / source["directory"],
-                dockerfile=source.get("dockerFile", "Dockerfile"),
-                platform=source.get("platform"),
-                build_secrets=tuple(sorted(source.get("dockerBuildSecrets", {}).items())),
-            )
+    for image in assembly.images_of(stack):
+        if image.directory is not None:
+            return StagedImage(context=image.directory, dockerfile=image.dockerfile, platform=image.platform,
+                               build_secrets=tuple(sorted(image.build_secrets.items())))
     raise OpsError(
         f"Stack {image_stack} in {assembly_dir} builds no image (synthesized with image_tag or image_uri?): "
         "run make synth without them first."

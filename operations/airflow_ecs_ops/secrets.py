@@ -22,6 +22,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_ecs_ops.deployment import OpsError, aws_error
+from cloud_assembly.names import secrets_prefix
 
 #: Characters Secrets Manager allows in a secret name, and its length limit (CreateSecret, ``Name``:
 #: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
@@ -34,12 +35,6 @@ CONN_TYPE_KEYS = ("conn_type", "conn_id", "connection_type", "engine")
 #: Days a deleted secret can be restored (``DeleteSecret`` default, 7-30).
 RECOVERY_WINDOW_DAYS = 30
 KINDS = {"connections": "connection", "variables": "variable"}
-
-
-def prefix(project: str, stage: str, kind: str) -> str:
-    """Return the Secrets Manager name prefix of ``kind`` (``connections`` or ``variables``):
-    ``<project>/<stage>/<kind>``, the same as ``constructs_lib.airflow_settings.secrets_prefixes``."""
-    return f"{project}/{stage}/{kind}"
 
 
 def secret_name(project: str, stage: str, kind: str, name: str) -> str:
@@ -58,7 +53,7 @@ def secret_name(project: str, stage: str, kind: str, name: str) -> str:
         )
     if name.startswith("/") or name.endswith("/") or "//" in name:
         raise OpsError(f"The {what} name {name!r} starts or ends with / or has //: Airflow would not find it.")
-    full = f"{prefix(project, stage, kind)}/{name}"
+    full = f"{secrets_prefix(project, stage, kind)}/{name}"
     if len(full) > MAX_NAME_LENGTH:
         raise OpsError(
             f"The {what} name {name!r} makes the secret name {len(full)} characters long; Secrets Manager "
@@ -159,7 +154,7 @@ def _group(kind: str, context: Callable[[click.Context], Any]) -> click.Group:
 
     def resolve(click_ctx: click.Context, name: str | None = None):
         ctx = context(click_ctx.find_root())
-        name_prefix = prefix(ctx.project, ctx.stage, kind)
+        name_prefix = secrets_prefix(ctx.project, ctx.stage, kind)
         full = secret_name(ctx.project, ctx.stage, kind, name) if name is not None else None
         return ctx.client("secretsmanager"), name_prefix, full
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from app import build_app
-from app_config import DeploymentConfig, load_config
+from app import PROJECT_ROOT, Synthesis, cdk_json_context  # noqa: F401 (PROJECT_ROOT: for the tests that import it from here)
+from app import synthesize as app_synthesize
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CDK_JSON_CONTEXT = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+CDK_JSON_CONTEXT = cdk_json_context()
 #: Never a real account: the placeholder of the AWS docs.
 TEST_ACCOUNT = "123456789012"
 TEST_CERTIFICATE = f"arn:aws:acm:eu-west-1:{TEST_ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555"
@@ -88,14 +84,9 @@ OPTIONAL_FEATURES: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass
-class Synthesized:
-    """An app synthesized from one configuration."""
-
-    app: cdk.App
-    config: DeploymentConfig
-    stacks: dict[str, cdk.Stack]
-    assembly: cdk.cx_api.CloudAssembly
+class Synthesized(Synthesis):
+    """An app synthesized from one configuration (:func:`app.synthesize`), with the templates as
+    ``aws_cdk.assertions.Template`` objects."""
 
     def template(self, role: str) -> Template:
         return Template.from_stack(self.stacks[role])
@@ -105,12 +96,7 @@ class Synthesized:
 
 
 def synthesize(overrides: dict[str, str], outdir: Path) -> Synthesized:
-    context = {**CDK_JSON_CONTEXT, **overrides}
-    app = cdk.App(context=context, outdir=str(outdir))
-    config = load_config(app.node.get_all_context())
-    stacks = build_app(app, config)
-    assembly = app.synth()
-    return Synthesized(app, config, stacks, assembly)
+    return Synthesized(**vars(app_synthesize(overrides, outdir)))
 
 
 _CACHE: dict[str, Synthesized] = {}

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cost.assembly import read_templates
 from cost.cli import main, parse_context, pricing_region, synth_context
 from cost.model import Assumptions, compute
 from cost.office_hours import awake_hours_per_week, read_schedules
@@ -20,7 +19,7 @@ US = load_prices("us-east-1")
 
 
 def _templates(synthesized) -> dict[str, dict]:
-    return read_templates(Path(synthesized.assembly.directory))
+    return synthesized.assembly.templates()
 
 
 def _item(report, resource: str):

@@ -22,7 +22,7 @@ SKIPS = yaml.safe_load((PROJECT_ROOT / "security" / "checkov-skips.yaml").read_t
 
 
 def template_files(synthesized) -> list[str]:
-    return [str(Path(synthesized.assembly.directory) / s.template_file) for s in synthesized.assembly.stacks]
+    return [str(s.template_path) for s in synthesized.assembly.stacks.values()]
 
 
 @pytest.mark.parametrize("name", [*CONFIGURATIONS, *OPTIONAL_FEATURES])

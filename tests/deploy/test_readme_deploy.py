@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from cloud_assembly import CloudAssembly
+
 ROOT = Path(__file__).resolve().parents[2]
 #: What the preflight prints when the first AWS call finds no credentials.
 NO_CREDENTIALS = "No AWS credentials"
@@ -83,9 +85,7 @@ def test_npx_cdk_synth_works_in_a_fresh_shell(tmp_path):
     out = tmp_path / "cdk.out"
     result = run(f"npx cdk synth --quiet --output {out}", env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    stacks = [a for a in json.loads((out / "manifest.json").read_text())["artifacts"].values()
-              if a["type"] == "aws:cloudformation:stack"]
-    assert {s["properties"]["stackName"] for s in stacks} == {
+    assert {s.stack_name for s in CloudAssembly(out).stacks.values()} == {
         f"airflow-dev-{role}" for role in ("network", "database", "image", "cluster", "airflow")
     }
 

@@ -1,7 +1,7 @@
 """A stand-in for Fargate's container runtime, on top of moto's ECS API.
 
 moto answers the ECS API (RunTask, DescribeTasks, StopTask) but never runs anything: its tasks sit in
-RUNNING with no startedAt (and, without bench/strict_moto.py, exit code 0 while running). This harness plays the part moto leaves out, and nothing
+RUNNING with no startedAt (and, without standins/moto_ecs.py, exit code 0 while running). This harness plays the part moto leaves out, and nothing
 more: it watches moto's backend for tasks that RunTask created, runs each task's container command
 (the real `python -m airflow.sdk.execution_time.execute_workload ...`) as a local subprocess with the
 environment the container would get, and records the outcome on moto's Task object the way ECS

@@ -14,15 +14,15 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.e2e.local_airflow import wait_until
+from tests.e2e.scenarios import (
     OOM_TASK,
     OUTAGE_DAG,
     OUTAGE_SECONDS,
-    WORKER_LOG_GROUP,
     TERMINAL_TI_STATES,
     THROTTLED_DAG,
+    WORKER_LOG_GROUP,
     is_stock_executor,
-    wait_until,
 )
 from tests.e2e.dags.e2e_burst import BURST_SIZE
 from tests.e2e.dags.e2e_failing import RETRIES

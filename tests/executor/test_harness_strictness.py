@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.ecs.models import EC2ContainerServiceBackend
 
-from bench.strict_moto import strict_run_task
+from standins.moto_ecs import strict_run_task
 from tests.executor.conftest import CLUSTER, CONTAINER, TASK_FAMILY
 
 

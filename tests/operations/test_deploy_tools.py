@@ -106,9 +106,11 @@ def _assembly(tmp_path, build_secrets=None):
     (context / "docker" / "Dockerfile").write_text("FROM scratch\n")
     (out / "manifest.json").write_text(json.dumps({"artifacts": {
         "Image.assets": {"type": "cdk:asset-manifest", "properties": {"file": "Image.assets.json"}},
-        "Image": {"type": "aws:cloudformation:stack", "properties": {"stackName": "airflow-dev-image"},
+        "Image": {"type": "aws:cloudformation:stack",
+                  "properties": {"stackName": "airflow-dev-image", "templateFile": "Image.template.json"},
                   "dependencies": ["Image.assets"]},
     }}))
+    (out / "Image.template.json").write_text(json.dumps({"Resources": {}}))
     source = {"directory": "asset.abc123", "dockerFile": "docker/Dockerfile", "platform": "linux/amd64"}
     if build_secrets:
         source["dockerBuildSecrets"] = build_secrets

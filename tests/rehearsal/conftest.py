@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CDK_JSON_CONTEXT = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+from local_ecs.podman import PROJECT_ROOT  # noqa: F401 (for test_rehearsal)
+
 _CACHE: dict[str, Path] = {}
 #: The configurations the rehearsal runs: context overrides over cdk.json.
 CONFIGURATIONS: dict[str, dict[str, str]] = {
@@ -19,16 +18,10 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
 
 
 def synthesize(overrides: dict[str, str], outdir: Path) -> Path:
-    """Synthesize the app with ``overrides`` over cdk.json's context into ``outdir``."""
-    import aws_cdk as cdk
+    """Synthesize the app with ``overrides`` over cdk.json's context into ``outdir`` (returned)."""
+    from app import synthesize as app_synthesize
 
-    from app import build_app
-    from app_config import load_config
-
-    app = cdk.App(context={**CDK_JSON_CONTEXT, **overrides}, outdir=str(outdir))
-    build_app(app, load_config(app.node.get_all_context()))
-    app.synth()
-    return outdir
+    return app_synthesize(overrides, outdir).assembly.directory
 
 
 @pytest.fixture(scope="session")

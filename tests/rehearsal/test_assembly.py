@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from local_ecs.assembly import AssemblyError, CloudAssembly, Resolver, StandIns
+from cloud_assembly import AssemblyError, CloudAssembly
+from local_ecs.assembly import Resolver, StandIns
 
 
 def _assembly(tmp_path, stacks: dict[str, dict]) -> CloudAssembly:
@@ -84,13 +85,12 @@ def test_synthesized_app_resolves_every_task_definition(cdk_out):
 def test_the_rehearsal_builds_the_images_of_the_services_and_workers_only(cdk_out, tmp_path):
     """The ECS job's image starts FROM a public base image no registry here serves: it is not
     built, and nothing the rehearsal runs needs it."""
-    from local_ecs.images import docker_image_assets
     from local_ecs.scenario import LocalDeployment
 
     out = cdk_out()
     deployment = LocalDeployment(out, tmp_path)
     wanted = deployment.rehearsed_image_assets()
-    assets = {a.asset_hash: a for a in docker_image_assets(out)}
+    assets = CloudAssembly(out).images
     (only,) = wanted
     assert (assets[only].directory / assets[only].dockerfile).read_text().startswith("# The one image every Airflow")
     assert set(assets) - wanted, "the job's image is left out"
@@ -122,3 +122,17 @@ def test_a_runner_that_keeps_failing_stops_the_rehearsal(cdk_out, tmp_path):
     runner.failed_ticks_in_a_row = 5
     with pytest.raises(RehearsalFailed, match="failed 5 times in a row.*no such file"):
         deployment.check()
+
+
+def test_image_assets_carry_what_their_build_needs(tmp_path):
+    """The reader keeps every field of a staged image a build uses (airflow-ecs publish builds it
+    with the same secrets cdk deploy would)."""
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {
+        "Image.assets": {"type": "cdk:asset-manifest", "properties": {"file": "Image.assets.json"}}}}))
+    (tmp_path / "Image.assets.json").write_text(json.dumps({"dockerImages": {"abc": {"source": {
+        "directory": "asset.abc", "dockerFile": "docker/Dockerfile", "platform": "linux/amd64",
+        "dockerBuildArgs": {"A": "1"}, "dockerBuildSecrets": {"pip_index": "env=PIP_INDEX_URL"}}}}}))
+    image = CloudAssembly(tmp_path).images["abc"]
+    assert image.directory == (tmp_path / "asset.abc").resolve() and image.dockerfile == "docker/Dockerfile"
+    assert (image.platform, image.build_args, image.build_secrets) == (
+        "linux/amd64", {"A": "1"}, {"pip_index": "env=PIP_INDEX_URL"})

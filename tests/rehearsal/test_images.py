@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cloud_assembly import CloudAssembly
 from local_ecs import images
 from local_ecs.images import (
     ImageBuildError,
@@ -23,7 +24,6 @@ from local_ecs.images import (
     build_base_image,
     build_project_image,
     context_hash,
-    docker_image_assets,
     image_size_mib,
 )
 from local_ecs.podman import PROJECT_ROOT, PodmanConfig, PodmanError, PodmanNotInstalled, podman, require_podman
@@ -130,22 +130,15 @@ def stand_in() -> str:
 @pytest.fixture(scope="module")
 def cloud_assembly(tmp_path_factory) -> Path:
     """The default configuration synthesized once: its Image asset is the build context."""
-    import aws_cdk as cdk
+    from app import synthesize
 
-    from app import build_app
-    from app_config import load_config
-
-    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
-    outdir = tmp_path_factory.mktemp("cdk-out")
-    app = cdk.App(context=context, outdir=str(outdir))
-    build_app(app, load_config(app.node.get_all_context()))
-    app.synth()
-    return outdir
+    return synthesize({}, tmp_path_factory.mktemp("cdk-out")).assembly.directory
 
 
 def _airflow_asset(cloud_assembly: Path):
     """The Airflow image asset (docker/Dockerfile); the assembly also stages the ECS jobs' images."""
-    (asset,) = [a for a in docker_image_assets(cloud_assembly) if Path(a.dockerfile).as_posix() == "docker/Dockerfile"]
+    assets = CloudAssembly(cloud_assembly).images.values()
+    (asset,) = [a for a in assets if Path(a.dockerfile).as_posix() == "docker/Dockerfile"]
     return asset
 
 

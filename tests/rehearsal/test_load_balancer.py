@@ -11,7 +11,7 @@ import pytest
 
 from local_ecs.assembly import CloudAssembly
 from local_ecs.load_balancer import ListenerStandIn, Rule, UnsupportedListener, listener_rules
-from local_ecs.postgres import free_port
+from standins.postgres import free_port
 
 
 @pytest.fixture(scope="module")

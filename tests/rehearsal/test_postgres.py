@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from local_ecs.aws import HOSTILE_PASSWORD_CHARS
-from local_ecs.postgres import TlsOnlyPostgres, free_port
+from standins.postgres import TlsOnlyPostgres, free_port
 
 
 @pytest.fixture()
@@ -27,10 +27,10 @@ def server():
 def test_tls_only_with_a_hostile_password(server):
     password = f"a{HOSTILE_PASSWORD_CHARS}$b'c]"
     server.start("airflow", password, "airflow")
-    with server.connect("airflow", password, "airflow", "require") as conn, conn.cursor() as cur:
+    with server.connect_tcp("airflow", password, "airflow", "require") as conn, conn.cursor() as cur:
         cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         assert cur.fetchone() == (True,)
     with pytest.raises(psycopg2.OperationalError, match="no encryption"):
-        server.connect("airflow", password, "airflow", "disable")
+        server.connect_tcp("airflow", password, "airflow", "disable")
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
-        server.connect("airflow", "wrong", "airflow", "require")
+        server.connect_tcp("airflow", "wrong", "airflow", "require")

@@ -35,7 +35,8 @@ import requests
 from airflow_ecs_fargate import sso
 from local_ecs.browser import CHROMIUM_ARGS, SESSION_COOKIE, SIGNED_IN
 from tests.cdk.conftest import PROJECT_ROOT
-from tests.e2e.conftest import Postgres, free_port, wait_until
+from standins.postgres import free_port
+from tests.e2e.local_airflow import AirflowDatabase, wait_until
 from tests.e2e.fargate import tail
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +110,7 @@ def _provider(cert: Path, key: Path):
 class ApiServer:
     """``airflow api-server`` with the FAB auth manager and single sign-on, as the CDK app sets it up."""
 
-    def __init__(self, root: Path, postgres: Postgres, issuer: str, ca: Path):
+    def __init__(self, root: Path, postgres: AirflowDatabase, issuer: str, ca: Path):
         self.root, self.postgres, self.issuer, self.ca = root, postgres, issuer, ca
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -200,7 +201,7 @@ def stack():
     # Not pytest's tmp_path: its parents are private to this user, and PostgreSQL runs as another.
     root = Path(tempfile.mkdtemp(prefix="airflow-sso-"))
     root.chmod(0o755)
-    postgres = Postgres(root)
+    postgres = AirflowDatabase(root)
     postgres.start()
     cert, key = _certificate(root)
     try:

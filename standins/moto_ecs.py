@@ -1,5 +1,5 @@
 """Where moto 5.2.5's ECS is more lenient than ECS, made as strict as ECS (shared by the benchmark's
-emulator and the end-to-end harness in tests/e2e).
+emulator, the end-to-end harness in tests/e2e and the local ECS runner of local_ecs).
 
 - RunTask with a family name runs its latest ACTIVE revision; with no ACTIVE revision, or with an
   explicit INACTIVE revision, ECS refuses (``ClientException``). moto runs the latest revision,
@@ -8,6 +8,9 @@ emulator and the end-to-end harness in tests/e2e).
 - A container that has not exited has no ``exitCode`` in DescribeTasks; moto starts every
   container at ``exitCode = 0``, so a task stopped while running could look like "exited 0".
   The harness sets the exit code when, and only when, a container exits.
+- StopTask of a task that does not exist: moto raises a bare exception (HTTP 500); ECS answers
+  ``InvalidParameterException``, which the executors' start-up health check (StopTask of a
+  made-up task) relies on.
 """
 
 from __future__ import annotations
@@ -55,3 +58,22 @@ def strict_run_task(original):
         return tasks
 
     return run_task
+
+
+def ecs_stop_task(original):
+    """Wrap moto's ``EC2ContainerServiceBackend.stop_task`` so that an unknown task is
+    ``InvalidParameterException``, as ECS answers (see the module docstring)."""
+    from moto.ecs.exceptions import InvalidParameterException
+
+    @functools.wraps(original)
+    def stop_task(backend, cluster_str, task_str, reason):
+        try:
+            return original(backend, cluster_str, task_str, reason)
+        except InvalidParameterException:
+            raise
+        except Exception as error:
+            if "Could not find task" in str(error) or "has no registered tasks" in str(error):
+                raise InvalidParameterException("The referenced task was not found.") from error
+            raise
+
+    return stop_task
