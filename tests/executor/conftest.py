@@ -133,9 +133,12 @@ def make_ecs(region: str, subnet: str, sg: str, **cluster_kwargs) -> Aws:
     return Aws(region, subnet, sg, ecs, td)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def moto_session():
-    """One moto session for the whole run (creating moto's EC2 backend costs about 2 s)."""
+    """One moto session for the executor tests (creating moto's EC2 backend costs about 2 s).
+
+    Package scope, not session: while a ``mock_aws`` is active, a later ``mock_aws()`` does not
+    reset moto's state, so tests of other packages run after these would see their tasks."""
     with mock_aws():
         # moto advances lastStatus on every DescribeTasks (RUNNING -> ... -> STOPPED) while
         # desiredStatus stays RUNNING; ECS does not. Freeze it: tests drive the lifecycle.
