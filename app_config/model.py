@@ -10,7 +10,7 @@ durations in days or seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: The amazon provider's executor, as shipped (apache-airflow-providers-amazon).
 STOCK_ECS_EXECUTOR = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"
@@ -123,6 +123,10 @@ class ImageConfig:
 
     image_uri: str | None
     image_tag: str | None
+    #: ``--build-arg`` values of the image built from ``docker/`` (``AIRFLOW_VERSION`` when
+    #: ``airflow_version`` is not the Dockerfile's default; empty otherwise, so the default's image
+    #: asset, and every deployment of it, stays as it was).
+    build_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ class AirflowImage(Construct):
 
     The image is, in order of precedence: ``image_uri`` (any registry), ``image_tag`` in the
     repository created here, or ``docker/Dockerfile`` built at deploy time as a CDK image asset
-    (published to the CDK bootstrap repository; synthesis needs no Docker).
+    (published to the CDK bootstrap repository; synthesis needs no Docker) with ``build_args``
+    (``--build-arg`` values, e.g. ``AIRFLOW_VERSION``; part of the asset's hash).
 
     :ivar repository: ``ecr.Repository`` (scan on push, immutable tags, keeps the last
         ``keep_images`` images).
@@ -42,6 +43,7 @@ class AirflowImage(Construct):
         image_tag: str | None,
         retain: bool,
         keep_images: int = 20,
+        build_args: dict[str, str] | None = None,
     ):
         super().__init__(scope, construct_id)
         self.repository = ecr.Repository(
@@ -68,6 +70,7 @@ class AirflowImage(Construct):
                 directory=str(PROJECT_ROOT),
                 file=DOCKERFILE,
                 exclude=BUILD_CONTEXT_EXCLUDES,
+                build_args=build_args or None,
                 platform=ecr_assets.Platform.LINUX_AMD64,
             )
             self.container_image = ecs.ContainerImage.from_docker_image_asset(self.asset)
