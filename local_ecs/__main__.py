@@ -64,7 +64,8 @@ def _rehearse(args) -> int:
 
 
 def _up(args) -> int:
-    from local_ecs.scenario import LocalDeployment, _http, _token
+    from local_ecs.rest import RestClient
+    from local_ecs.scenario import LocalDeployment
 
     dags_mount = Path(args.dags_mount) if args.dags_mount else None
     deployment = LocalDeployment(Path(args.cdk_out), STATE_DIR / "local", max_workers=args.max_workers,
@@ -87,16 +88,9 @@ def _up(args) -> int:
         if dags_mount is not None:
             from local_ecs.reload import DagFolderWatcher
 
-            session = {"token": _token(deployment.ui_url, username, password)}
+            client = RestClient(deployment.ui_url, username, password)
 
-            def get(path: str) -> tuple[int, str]:
-                status, body = _http("GET", deployment.ui_url + path, token=session["token"])
-                if status == 401:  # the token expired: sign in again
-                    session["token"] = _token(deployment.ui_url, username, password)
-                    status, body = _http("GET", deployment.ui_url + path, token=session["token"])
-                return status, body
-
-            watcher = DagFolderWatcher(dags_mount, deployment.local_dag_folder(), get)
+            watcher = DagFolderWatcher(dags_mount, deployment.local_dag_folder(), client.get)
             print(f"DAGs are mounted from {dags_mount}/: an edited or new file is parsed within seconds, "
                   "no rebuild; each reload is printed here.", flush=True)
         print("Stop with Ctrl-C or `make local-down`.", flush=True)

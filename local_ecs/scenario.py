@@ -23,8 +23,6 @@ import logging
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from local_ecs.assembly import CloudAssembly, StandIns
@@ -32,6 +30,8 @@ from local_ecs.browser import check_task_page
 from local_ecs.load_balancer import ListenerStandIn, listener_rules
 from local_ecs.aws import AwsStandIn
 from local_ecs.postgres import TlsOnlyPostgres, free_port
+from local_ecs.rest import RestClient
+from local_ecs.rest import http as _http
 from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
 from local_ecs.taskdef import TaskSpec, from_cloudformation
 
@@ -50,24 +50,6 @@ _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
 class RehearsalFailed(RuntimeError):
     """A step of the scenario failed; the message says which and what was seen."""
-
-
-def _http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 30,
-          accept: str = "application/json") -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Accept", accept)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode(errors="replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace")
-    except (urllib.error.URLError, OSError) as error:
-        return 0, str(error)
 
 
 class LocalDeployment:
@@ -364,13 +346,6 @@ def _main_container(spec: TaskSpec) -> str:
     return essential[0] if essential else spec.containers[0].name
 
 
-def _token(ui_url: str, username: str, password: str) -> str:
-    status, body = _http("POST", f"{ui_url}/auth/token", {"username": username, "password": password})
-    if status not in (200, 201):
-        raise RehearsalFailed(f"login as {username} at {ui_url}/auth/token answered {status}: {body[:500]}")
-    return json.loads(body)["access_token"]
-
-
 def _poll(predicate, timeout: float, check=None, interval: float = 2.0):
     """Return ``predicate()``'s first truthy value within ``timeout`` seconds, else its last
     value (the report records what was seen; the tests judge it)."""
@@ -394,6 +369,15 @@ def _wait_for(predicate, timeout: float, what: str, check=None, interval: float 
             return value
         time.sleep(interval)
     raise RehearsalFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def wait_parsed(client: RestClient, dag_id: str, timeout: float, check=None) -> None:
+    """Wait until the dag-processor has parsed ``dag_id`` (``GET /api/v2/dags/<id>`` answers 200).
+
+    :raises RehearsalFailed: not within ``timeout`` seconds.
+    """
+    _wait_for(lambda: client.get(f"/api/v2/dags/{dag_id}")[0] == 200, timeout,
+              f"the dag-processor to parse {dag_id}", check)
 
 
 def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: Path | None = None,
@@ -430,7 +414,8 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         report["healthy_after_seconds"] = round(time.monotonic() - started, 1)
         ui = deployment.ui_url
         username, password = deployment.admin_login()
-        token = _token(ui, username, password)
+        client = RestClient(ui, username, password)
+        client.json("/api/v2/version")  # signs in
         report["ui_url"], report["login"] = ui, "ok"
         # The Execution API is for workers (Cloud Map, inside the VPC): refused through the load
         # balancer, served by the api-server itself.
@@ -440,24 +425,13 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
                                               "/execution/health")[0],
         }
 
-        def dag_parsed():
-            status, _ = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}", token=token)
-            return status == 200
-
-        _wait_for(dag_parsed, 300, f"the dag-processor to parse {DAG_ID}", deployment.check)
-        status, body = _http("PATCH", f"{ui}/api/v2/dags/{DAG_ID}", {"is_paused": False}, token)
-        if status != 200:
-            raise RehearsalFailed(f"unpausing {DAG_ID} answered {status}: {body[:300]}")
-        status, body = _http("POST", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None}, token)
-        if status not in (200, 201):
-            raise RehearsalFailed(f"triggering {DAG_ID} answered {status}: {body[:300]}")
-        run_id = json.loads(body)["dag_run_id"]
-        report["dag_run_id"] = run_id
+        wait_parsed(client, DAG_ID, 300, deployment.check)
+        run_id = report["dag_run_id"] = client.trigger(DAG_ID)
 
         # The async path: /wait streams the run's state from the async (asyncpg) engine.
         wait_started = time.monotonic()
-        status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/wait?interval=2", token=token,
-                             timeout=timeout, accept="application/x-ndjson")
+        status, body = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/wait?interval=2", timeout=timeout,
+                                  accept="application/x-ndjson")
         lines = [json.loads(line) for line in body.splitlines() if line.strip().startswith("{")] if status == 200 else []
         report["async_wait"] = {"status": status, "ok": status == 200 and bool(lines) and
                                 lines[-1].get("state") in ("success", "failed"),
@@ -468,14 +442,8 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             report["async_wait"]["api_server_log"] = [line for line in api_log.splitlines()
                                                       if "sslmode" in line or "Error" in line][-5:]
 
-        def run_finished():
-            status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", token=token)
-            state = json.loads(body).get("state") if status == 200 else None
-            return state if state in ("success", "failed") else None
-
-        report["dag_run_state"] = _wait_for(run_finished, timeout, f"run {run_id} to finish", deployment.check)
-        status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", token=token)
-        instances = json.loads(body).get("task_instances", []) if status == 200 else []
+        report["dag_run_state"] = client.wait_for_run(DAG_ID, run_id, timeout, deployment.check)
+        instances = client.task_instances(DAG_ID, run_id)
         report["task_instances"] = {f"{ti['task_id']}[{ti.get('map_index', -1)}]": ti["state"] for ti in instances}
         report["worker_tasks_launched"] = deployment.ecs.launched if deployment.ecs else 0
         load = next((ti for ti in instances if ti["task_id"] == "load"), None)
@@ -491,7 +459,7 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             answers: list[tuple[int, str]] = []
 
             def log_served() -> bool:
-                answers.append(_http("GET", log_url, token=token))
+                answers.append(client.get(log_url.removeprefix(ui)))
                 return answers[-1][0] == 200 and EXPECTED_LOG_LINE in answers[-1][1]
 
             _poll(log_served, 120, deployment.check, interval=3)
@@ -641,9 +609,8 @@ def rehearse_reload(cdk_out: Path, out_dir: Path, dags_dir: Path, *, healthy_tim
     try:
         deployment.start()
         deployment.wait_healthy(timeout=healthy_timeout)
-        ui = deployment.ui_url
-        token = _token(ui, *deployment.admin_login())
-        watcher = DagFolderWatcher(folder, deployment.local_dag_folder(), lambda path: _http("GET", ui + path, token=token))
+        client = RestClient(deployment.ui_url, *deployment.admin_login())
+        watcher = DagFolderWatcher(folder, deployment.local_dag_folder(), client.get)
         probe = folder / "reload_probe.py"
         for step in ("new", "edit"):
             probe.write_text(RELOAD_PROBE_DAG.replace("VERSION", step))
@@ -653,23 +620,11 @@ def rehearse_reload(cdk_out: Path, out_dir: Path, dags_dir: Path, *, healthy_tim
             if reload.error:
                 raise RehearsalFailed(f"reload_probe.py ({step}) did not import: {reload.error[-500:]}")
             entry = report["reload"][step] = {"parse_seconds": reload.seconds}
-            if step == "new":
-                _http("PATCH", f"{ui}/api/v2/dags/reload_probe", {"is_paused": False}, token)
-            status, body = _http("POST", f"{ui}/api/v2/dags/reload_probe/dagRuns", {"logical_date": None}, token)
-            if status not in (200, 201):
-                raise RehearsalFailed(f"triggering reload_probe ({step}) answered {status}: {body[:300]}")
-            run_id = json.loads(body)["dag_run_id"]
             triggered = time.monotonic()
-
-            def finished(run_id=run_id):
-                status, body = _http("GET", f"{ui}/api/v2/dags/reload_probe/dagRuns/{run_id}", token=token)
-                state = json.loads(body).get("state") if status == 200 else None
-                return state if state in ("success", "failed") else None
-
-            entry["run_state"] = _wait_for(finished, run_timeout, f"reload_probe run {run_id}", deployment.check)
+            run_id, entry["run_state"] = client.trigger_and_wait("reload_probe", run_timeout, deployment.check)
             entry["run_seconds"] = round(time.monotonic() - triggered, 1)
-            status, body = _http("GET", f"{ui}/api/v2/dags/reload_probe/dagRuns/{run_id}/taskInstances/version/"
-                                        "xcomEntries/return_value", token=token)
+            status, body = client.get(f"/api/v2/dags/reload_probe/dagRuns/{run_id}/taskInstances/version/"
+                                      "xcomEntries/return_value")
             entry["returned"] = json.loads(body).get("value") if status == 200 else f"HTTP {status}: {body[:200]}"
     except Exception as error:
         report["error"] = str(error)
