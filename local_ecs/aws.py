@@ -472,11 +472,28 @@ class AwsStandIn:
                 )
 
     def _provision_task_definitions(self) -> None:
+        self.register_task_definitions()
+
+    def register_task_definitions(self, only_changed_from: "AwsStandIn | None" = None) -> dict[str, str]:
+        """Register every task definition of the assembly (a new revision of its family), as
+        CloudFormation does for a new or replaced ``AWS::ECS::TaskDefinition``.
+
+        :param only_changed_from: the stand-in of the previously deployed assembly: register only
+            the definitions whose resolved properties differ from it (CloudFormation leaves an
+            unchanged resource alone).
+        :returns: ``{family: new task definition ARN}``.
+        """
         from local_ecs.taskdef import from_cloudformation
 
         ecs = self.client("ecs")
+        registered = {}
         for stack_id, logical_id, _ in self._each("AWS::ECS::TaskDefinition"):
-            definition = from_cloudformation(self.resolver.properties(stack_id, logical_id))
+            properties = self.resolver.properties(stack_id, logical_id)
+            if only_changed_from is not None:
+                with contextlib.suppress(Exception):
+                    if only_changed_from.resolver.properties(stack_id, logical_id) == properties:
+                        continue
+            definition = from_cloudformation(properties)
             if not definition.get("family"):
                 continue
             for container in definition["containerDefinitions"]:
@@ -484,7 +501,9 @@ class AwsStandIn:
                 container.setdefault("memory", int(definition.get("memory") or 512))
             keys = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
                     "requiresCompatibilities", "cpu", "memory", "runtimePlatform")
-            ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
+            answer = ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
+            registered[definition["family"]] = answer["taskDefinition"]["taskDefinitionArn"]
+        return registered
 
     # -- what containers need ---------------------------------------------------------------
 

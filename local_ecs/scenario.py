@@ -66,8 +66,17 @@ class LocalDeployment:
         folder (the path of the template's ``LocalDagBundle``) in every container, services and
         workers, with the dag-processor rescanning it every :data:`RELOAD_SECONDS`, so an edited
         or new DAG runs without a rebuild.
+    :param task_hostnames: give every task its own host name (its task ID), as every Fargate
+        task has; the upgrade and image-rollout rehearsals need it, because two tasks of one
+        service then run side by side and ``airflow jobs check --local`` finds a job by host name.
     :raises RehearsalFailed: ``dags_mount`` with a deployment whose DAG bundle is not a folder
         of the image (``dag_bundle=s3``).
+
+    Services are tracked as ECS tracks them: :attr:`services` maps a running task's key to its
+    :class:`LocalTask` (the first task of a service is keyed by the service's logical ID),
+    :attr:`service_of` that key to the service, :attr:`service_specs` each service to the task
+    definition its next task starts from; :meth:`update` moves to another synthesis of the app,
+    :meth:`roll_service` and :meth:`scale_service` replace and count tasks as ECS would.
     """
 
     #: ``make local``'s rescan period of the mounted DAG folder (seconds): ``[dag_processor]
@@ -76,8 +85,15 @@ class LocalDeployment:
     RELOAD_SECONDS = 2
 
     def __init__(self, cdk_out: Path, work_dir: Path, *, max_workers: int = 3, build_images=None, podman=None,
-                 ui_port: int | None = None, strict_health_timeouts: bool = False, dags_mount: Path | None = None):
+                 ui_port: int | None = None, strict_health_timeouts: bool = False, dags_mount: Path | None = None,
+                 task_hostnames: bool = False):
         self.strict_health_timeouts = strict_health_timeouts
+        self.task_hostnames = task_hostnames
+        self.service_specs: dict[str, TaskSpec] = {}
+        self.service_of: dict[str, str] = {}
+        self.service_settings: dict[str, dict] = {}
+        self.retired: list[LocalTask] = []
+        self._serial = 0
         self.assembly = CloudAssembly(cdk_out)
         self.cdk_out = Path(cdk_out)
         self.work_dir = Path(work_dir)
@@ -97,6 +113,7 @@ class LocalDeployment:
         self.hosts: dict[str, str] = {}
         self.timings: dict[str, float] = {}
         self.image_tags: dict[str, str] = {}
+        self.cdk_outs: list[Path] = [Path(cdk_out)]
         self.bind_mounts: dict[str, str] = {}
         self.reload_environment: dict[str, str] = {}
         if dags_mount is not None:
@@ -210,7 +227,7 @@ class LocalDeployment:
     def _task(self, task_id: str, spec: TaskSpec) -> LocalTask:
         return LocalTask(task_id, spec, environment_for=self.environment_for, image_for=self.stand_ins.image,
                          hosts=self.hosts, runner=self.runner, strict_health_timeouts=self.strict_health_timeouts,
-                         bind_mounts=self.bind_mounts)
+                         bind_mounts=self.bind_mounts, hostname=task_id if self.task_hostnames else None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -239,10 +256,203 @@ class LocalDeployment:
         self.ecs = EcsStandIn(self.aws, self.executor_cluster(specs), self._task, self.runner,
                               max_running=self.max_workers)
         self.ecs.start()
+        self.service_settings = self._service_settings()
         for logical_id, spec in specs.items():
-            self.services[logical_id] = self.runner.add(self._task(spec.containers[0].name if len(spec.containers) == 1
-                                                                   else _main_container(spec), spec))
+            self.service_specs[logical_id] = spec
+            self._start_service_task(logical_id, key=logical_id)
         self.timings["start_seconds"] = time.monotonic() - started
+
+    # -- services as ECS runs them: counts, rollouts, another synthesis -------------------------
+
+    def _service_settings(self) -> dict[str, dict]:
+        """``{service logical ID: {"name", "desired", "minimum_healthy_percent", "maximum_percent"}}``
+        from the templates (ECS's defaults, 100 and 200, where a template sets none)."""
+        found = {}
+        for stack in self.assembly.stacks.values():
+            for logical_id, service in stack.of_type("AWS::ECS::Service").items():
+                properties = service["Properties"]
+                configuration = properties.get("DeploymentConfiguration", {})
+                found[logical_id] = {
+                    "desired": int(properties.get("DesiredCount", 1)),
+                    "minimum_healthy_percent": int(configuration.get("MinimumHealthyPercent", 100)),
+                    "maximum_percent": int(configuration.get("MaximumPercent", 200)),
+                }
+        return found
+
+    def service_name(self, logical_id: str) -> str:
+        """The service's component name: its main container's (``scheduler``, ``api-server``...)."""
+        spec = self.service_specs[logical_id]
+        return spec.containers[0].name if len(spec.containers) == 1 else _main_container(spec)
+
+    def service_by_name(self, name: str) -> str:
+        """The logical ID of the service whose component is ``name``.
+
+        :raises KeyError: no such service.
+        """
+        for logical_id in self.service_specs:
+            if self.service_name(logical_id) == name:
+                return logical_id
+        raise KeyError(f"no service {name!r}; the services are {sorted(map(self.service_name, self.service_specs))}")
+
+    def tasks_of(self, logical_id: str) -> dict[str, LocalTask]:
+        """The running tasks of a service, ``{key: task}``."""
+        return {key: task for key, task in self.services.items() if self.service_of.get(key) == logical_id}
+
+    def _start_service_task(self, logical_id: str, key: str | None = None) -> str:
+        spec = self.service_specs[logical_id]
+        self._serial += 1
+        name = self.service_name(logical_id)
+        task_id = name if key else f"{name}-{self._serial}"
+        key = key or f"{logical_id}#{self._serial}"
+        self.services[key] = self.runner.add(self._task(task_id, spec))
+        self.service_of[key] = logical_id
+        return key
+
+    def _stop_service_tasks(self, keys: list[str], reason: str, timeout: float = 300) -> None:
+        """Stop service tasks (SIGTERM, SIGKILL after stopTimeout) and wait until they ended."""
+        tasks = [self.services.pop(key) for key in keys]
+        self.retired.extend(tasks)
+        for task in tasks:
+            task.stop(reason)
+        self.runner.wait(lambda: all(task.status == "STOPPED" for task in tasks), timeout,
+                         f"{', '.join(t.task_id for t in tasks)} to stop", self.check)
+
+    @staticmethod
+    def task_healthy(task: LocalTask) -> bool:
+        """ECS's view: RUNNING, and every container with a health check HEALTHY."""
+        return task.status == "RUNNING" and all(run.health == "HEALTHY" for run in task.containers.values()
+                                                if run.spec.health_check is not None)
+
+    def _exclusive_port(self, logical_id: str) -> bool:
+        """Whether the service's task listens on a port (on the host network two cannot)."""
+        return any(container.ports for container in self.service_specs[logical_id].containers)
+
+    def scale_service(self, logical_id: str, count: int, timeout: float = 1500) -> None:
+        """Set the service's desired count and start or stop tasks to match (new tasks from
+        :attr:`service_specs`); returns when the new tasks are healthy or the stopped ones ended."""
+        self.service_settings[logical_id]["desired"] = count
+        running = list(self.tasks_of(logical_id))
+        if len(running) > count:
+            self._stop_service_tasks(running[count:], "Scaled in by the service")
+        started = [self._start_service_task(logical_id) for _ in range(count - len(running))]
+        self.runner.wait(lambda: all(self.task_healthy(self.services[key]) for key in started), timeout,
+                         f"the new {self.service_name(logical_id)} tasks to be healthy", self.check)
+
+    def roll_service(self, logical_id: str, timeout: float = 1500) -> list[str]:
+        """Replace the service's tasks by tasks of :attr:`service_specs`, as an ECS rolling
+        update does with the template's deployment configuration: at most ``maximum_percent`` of
+        the desired count run, and a task is stopped only while at least
+        ``minimum_healthy_percent`` stay healthy (Amazon ECS Developer Guide, "Deploy Amazon ECS
+        services by replacing tasks"). A service that listens on a port is replaced stop-first:
+        the stand-in's tasks share the host's network, where two cannot listen on one port
+        (on Fargate each task has its own address), so there it is the upper bound of ECS's gap.
+
+        :returns: the events in order (``start <task>``, ``healthy <task>``, ``stop <task>``).
+        :raises RehearsalFailed: a new task failed (ECS's circuit breaker would roll back; the
+            rehearsal reports it instead) or the rollout did not finish within ``timeout`` seconds.
+        """
+        settings = self.service_settings[logical_id]
+        desired = settings["desired"]
+        minimum = -(-desired * settings["minimum_healthy_percent"] // 100)
+        maximum = desired * settings["maximum_percent"] // 100
+        if self._exclusive_port(logical_id):
+            minimum, maximum = 0, desired
+        old, new, events = list(self.tasks_of(logical_id)), [], []
+        deadline = time.monotonic() + timeout
+        reported_healthy: set[str] = set()
+        while old or len(new) < desired or not all(self.task_healthy(self.services[k]) for k in new):
+            self.check()
+            for key in new:
+                if key not in reported_healthy and self.task_healthy(self.services[key]):
+                    reported_healthy.add(key)
+                    events.append(f"healthy {self.services[key].task_id}")
+            healthy = [key for key in old + new if self.task_healthy(self.services[key])]
+            stoppable = [key for key in old if len(healthy) - (key in healthy) >= minimum]
+            if old and stoppable and (len(new) > 0 or minimum == 0):
+                key = stoppable[0]
+                events.append(f"stop {self.services[key].task_id}")
+                self._stop_service_tasks([key], "Stopped by a deployment (rolling update)")
+                old.remove(key)
+                continue
+            if len(new) < desired and len(old) + len(new) < max(maximum, 1):
+                key = self._start_service_task(logical_id)
+                new.append(key)
+                events.append(f"start {self.services[key].task_id}")
+                continue
+            if time.monotonic() > deadline:
+                raise RehearsalFailed(f"the rollout of {self.service_name(logical_id)} did not finish in {timeout:.0f}s "
+                                      f"(events: {events})")
+            time.sleep(1)
+        for key in new:
+            if key not in reported_healthy:
+                events.append(f"healthy {self.services[key].task_id}")
+        return events
+
+    def update(self, cdk_out: Path) -> dict[str, str]:
+        """Move to another synthesis of the app, as ``cdk deploy`` does before ECS rolls the
+        services: build its images, register the task definitions that changed (new revisions;
+        the executor's worker family included, as the Cluster stack's update does), and make its
+        services' task definitions the ones new tasks start from. Running tasks are untouched.
+
+        :returns: ``{family: new revision ARN}``.
+        :raises RehearsalFailed: the synthesis has other ECS services than the running one.
+        """
+        from local_ecs.assembly import Resolver
+
+        previous = AwsStandIn.__new__(AwsStandIn)
+        previous.__dict__.update(self.aws.__dict__)
+        self.assembly = CloudAssembly(cdk_out)
+        self.cdk_out = Path(cdk_out)
+        self.aws.assembly = self.assembly
+        self.aws.resolver = Resolver(self.assembly, self.stand_ins)
+        if self._build_images is None:
+            from local_ecs.images import build_assembly_images
+
+            tags = build_assembly_images(self.cdk_out, only=self.rehearsed_image_assets())
+        else:
+            tags = self._build_images(self.cdk_out)
+        self.image_tags.update(tags)
+        self.stand_ins.images.update(tags)
+        specs = self.service_definitions()
+        if set(specs) != set(self.service_specs):
+            raise RehearsalFailed(f"{cdk_out} has the services {sorted(specs)}, the deployment {sorted(self.service_specs)}")
+        registered = self.aws.register_task_definitions(only_changed_from=previous)
+        self.service_specs.update(specs)
+        self.cdk_outs.append(self.cdk_out)
+        return registered
+
+    def deregister_previous_revisions(self, keep: dict[str, str]) -> list[str]:
+        """Deregister every ACTIVE revision of the families in ``keep`` but the one kept
+        (CloudFormation's clean-up of a replaced task definition): RunTask of them is then
+        refused. Returns the deregistered ARNs."""
+        ecs = self.aws.client("ecs")
+        gone = []
+        for family, arn in keep.items():
+            for other in ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")["taskDefinitionArns"]:
+                if other != arn:
+                    ecs.deregister_task_definition(taskDefinition=other)
+                    gone.append(other)
+        return gone
+
+    def run_one_off(self, command: list[str], timeout: float = 1800, container: str = "db-migrate") -> tuple[int | None, str]:
+        """Run ``command`` in a one-off task of the current api-server task definition's
+        ``container`` (the init container that migrates: it has the DB settings and secrets),
+        alone (no dependsOn, no health check), as ``airflow-ecs run`` starts a one-off task with a
+        command override. Returns ``(exit code, log)``.
+
+        :raises RehearsalFailed: it did not end within ``timeout`` seconds.
+        """
+        import dataclasses
+
+        source = next(spec for spec in self.service_specs.values() if any(c.name == container for c in spec.containers))
+        base = next(c for c in source.containers if c.name == container)
+        one = dataclasses.replace(base, command=list(command), depends_on=[], health_check=None, essential=True)
+        spec = dataclasses.replace(source, containers=[one])
+        self._serial += 1
+        task = self.runner.add(self._task(f"oneoff-{self._serial}", spec))
+        self.runner.wait(lambda: task.status == "STOPPED", timeout, f"the one-off task {' '.join(command)}")
+        run = task.containers[container]
+        return run.exit_code, self.runner.logs(run.podman_name, lines=None)
 
     def _start_postgres(self) -> None:
         for stack in self.assembly.stacks.values():
