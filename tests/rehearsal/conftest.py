@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from local_ecs.synth import synthesize
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CDK_JSON_CONTEXT = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
 _CACHE: dict[str, Path] = {}
 #: The configurations the rehearsal runs: context overrides over cdk.json.
 CONFIGURATIONS: dict[str, dict[str, str]] = {
@@ -16,19 +16,6 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
     "s3": {"dag_bundle": "s3"},
     "stock-executor": {"executor_class": "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"},
 }
-
-
-def synthesize(overrides: dict[str, str], outdir: Path) -> Path:
-    """Synthesize the app with ``overrides`` over cdk.json's context into ``outdir``."""
-    import aws_cdk as cdk
-
-    from app import build_app
-    from app_config import load_config
-
-    app = cdk.App(context={**CDK_JSON_CONTEXT, **overrides}, outdir=str(outdir))
-    build_app(app, load_config(app.node.get_all_context()))
-    app.synth()
-    return outdir
 
 
 @pytest.fixture(scope="session")
