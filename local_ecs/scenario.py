@@ -368,7 +368,7 @@ class LocalDeployment:
                     events.append(f"healthy {self.services[key].task_id}")
             healthy = [key for key in old + new if self.task_healthy(self.services[key])]
             stoppable = [key for key in old if len(healthy) - (key in healthy) >= minimum]
-            if old and stoppable and (len(new) > 0 or minimum == 0):
+            if old and stoppable:
                 key = stoppable[0]
                 events.append(f"stop {self.services[key].task_id}")
                 self._stop_service_tasks([key], "Stopped by a deployment (rolling update)")

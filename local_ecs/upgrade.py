@@ -320,7 +320,7 @@ def rehearse_upgrade(out_dir: Path, *, from_version: str | None = None, to_versi
 
     from_version, to_version = from_version or PREVIOUS_AIRFLOW_VERSION, to_version or IMAGE_AIRFLOW_VERSION
     started = time.monotonic()
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # PostgreSQL's certificate paths must not be relative
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"scenario": "upgrade", "from_version": from_version, "to_version": to_version, "steps": {},
                     "echo": []}
@@ -420,7 +420,7 @@ def rehearse_image_rollout(out_dir: Path, *, scale: float = 1.0, healthy_timeout
     from airflow_ecs_ops.upgrade import plan_upgrade, upgrade
 
     started = time.monotonic()
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # PostgreSQL's certificate paths must not be relative
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"scenario": "image-rollout", "steps": {}, "echo": []}
     path = out_dir / "image-rollout-report.json"
