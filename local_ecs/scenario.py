@@ -142,18 +142,19 @@ class LocalDeployment:
                         names.append(f"{discovery['Name']}.{self.aws.resolver.resolve(stack.artifact_id, namespace['Properties']['Name'])}")
         return names
 
-    def rehearsed_image_assets(self) -> set[str]:
+    def rehearsed_image_assets(self, assembly: CloudAssembly | None = None) -> set[str]:
         """Return the hashes of the image assets the rehearsal runs: the images of the ECS services'
         task definitions and of the task definition families their executor settings name (the
         workers). Other task definitions (ECS jobs, whose images start from public base images no
         registry here serves) are not built; tests/e2e/test_ecs_job.py runs the example job."""
+        assembly = assembly or self.assembly
         definitions = {}
         families = set()
-        for stack in self.assembly.stacks.values():
+        for stack in assembly.stacks.values():
             for logical_id, definition in stack.of_type("AWS::ECS::TaskDefinition").items():
                 definitions[(stack.artifact_id, logical_id)] = definition["Properties"]
         run = set()
-        for stack in self.assembly.stacks.values():
+        for stack in assembly.stacks.values():
             for service in stack.of_type("AWS::ECS::Service").values():
                 key = (stack.artifact_id, service["Properties"]["TaskDefinition"]["Ref"])
                 run.add(key)
@@ -388,6 +389,16 @@ class LocalDeployment:
                 events.append(f"healthy {self.services[key].task_id}")
         return events
 
+    def build_images(self, cdk_out: Path) -> dict[str, str]:
+        """Build (or reuse) the images the synthesis ``cdk_out`` runs; ``{asset hash: local tag}``.
+        Call it before an upgrade, as ``make publish`` builds the image before the deploy, so
+        that :meth:`update` finds them built."""
+        if self._build_images is not None:
+            return self._build_images(Path(cdk_out))
+        from local_ecs.images import build_assembly_images
+
+        return build_assembly_images(cdk_out, only=self.rehearsed_image_assets(CloudAssembly(cdk_out)))
+
     def update(self, cdk_out: Path) -> dict[str, str]:
         """Move to another synthesis of the app, as ``cdk deploy`` does before ECS rolls the
         services: build its images, register the task definitions that changed (new revisions;
@@ -405,12 +416,7 @@ class LocalDeployment:
         self.cdk_out = Path(cdk_out)
         self.aws.assembly = self.assembly
         self.aws.resolver = Resolver(self.assembly, self.stand_ins)
-        if self._build_images is None:
-            from local_ecs.images import build_assembly_images
-
-            tags = build_assembly_images(self.cdk_out, only=self.rehearsed_image_assets())
-        else:
-            tags = self._build_images(self.cdk_out)
+        tags = self.build_images(self.cdk_out)
         self.image_tags.update(tags)
         self.stand_ins.images.update(tags)
         specs = self.service_definitions()

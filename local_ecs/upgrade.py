@@ -353,6 +353,7 @@ def rehearse_upgrade(out_dir: Path, *, from_version: str | None = None, to_versi
         timed("old_healthy", lambda: deployment.wait_healthy(timeout=healthy_timeout))
         client = RestClient(deployment.ui_url, *deployment.admin_login())
         target = RehearsalTarget(deployment, new_out, out_dir / "snapshots")
+        timed("build_new_images", lambda: deployment.build_images(new_out))  # make publish, before the upgrade
         timed("probe_parsed", lambda: wait_parsed(client, PROBE_DAG, 600, deployment.check))
         run_id = report["run_id"] = client.trigger(PROBE_DAG, {"scale": scale})
         report["running_when_upgrade_started"] = timed(
@@ -448,6 +449,7 @@ def rehearse_image_rollout(out_dir: Path, *, scale: float = 1.0, healthy_timeout
         timed("healthy", lambda: deployment.wait_healthy(timeout=healthy_timeout))
         client = RestClient(deployment.ui_url, *deployment.admin_login())
         target = RehearsalTarget(deployment, v2, out_dir / "snapshots")
+        timed("build_v2_images", lambda: deployment.build_images(v2))  # make publish, before the rollout
         timed("probe_parsed", lambda: wait_parsed(client, PROBE_DAG, 600, deployment.check))
         run_id = report["run_id"] = client.trigger(PROBE_DAG, {"scale": scale})
         report["running_when_rollout_started"] = timed(
