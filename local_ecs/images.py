@@ -228,18 +228,33 @@ def stand_in_versions() -> list[str]:
 _AIRFLOW_PIN = re.compile(r"^(apache-airflow(?:\[[^\]]*\])?)==(\S+)\s*$", re.MULTILINE)
 
 
+#: Distributions of Airflow itself: another version brings its own (not taken from the default's lock).
+_AIRFLOW_DISTRIBUTIONS = re.compile(r"^(apache-airflow|apache-airflow-core|apache-airflow-task-sdk)==", re.MULTILINE)
+
+
 def pins(version: str | None = None) -> str:
     """The pins the stand-in of Airflow ``version`` is locked from: ``base_image/requirements.txt``
     (the project's pins, one home) with its ``apache-airflow`` pin set to ``version``; the provider
-    pins stay, so another version gets the same providers (they must support it: pip refuses
-    otherwise, naming the conflict, when the lock is generated).
+    pins stay, so another version gets the same providers (they must support it: the install
+    refuses otherwise, naming the conflict, when the lock is generated). For a version other than
+    the Dockerfile's, every other package of the Dockerfile version's lock is pinned too: Airflow's
+    constraints files, which fix the versions a release was tested with, are not reachable here,
+    and today's newest versions break 3.2.2 (seen: its dag-processor exits with ``PydanticUserError:
+    Model 'TITerminalStatePayload' needs a discriminator field`` with cadwyn 9.0.0 and fastapi
+    0.165.0, resolved freely; the 3.3.2 lock has cadwyn 7.0.0 and fastapi 0.136.3).
 
     :raises ValueError: requirements.txt has no ``apache-airflow[...]==`` pin.
     """
     text = (BASE_IMAGE_DIR / "requirements.txt").read_text()
     if not _AIRFLOW_PIN.search(text):
         raise ValueError(f"{BASE_IMAGE_DIR / 'requirements.txt'} has no apache-airflow==<version> pin")
-    return text if version is None else _AIRFLOW_PIN.sub(lambda m: f"{m.group(1)}=={version}", text)
+    if version is None or version == default_airflow_version():
+        return text
+    tested = [line for line in (BASE_IMAGE_DIR / "requirements.lock").read_text().splitlines()
+              if line and not line.startswith("#") and not _AIRFLOW_DISTRIBUTIONS.match(line)]
+    return (_AIRFLOW_PIN.sub(lambda m: f"{m.group(1)}=={version}", text)
+            + "# The other packages at the versions of requirements.lock (see local_ecs.images.pins)\n"
+            + "\n".join(tested) + "\n")
 
 
 def base_image_inputs_hash(requirements: str = "requirements.lock", version: str | None = None) -> str:
