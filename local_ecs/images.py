@@ -232,6 +232,13 @@ _AIRFLOW_PIN = re.compile(r"^(apache-airflow(?:\[[^\]]*\])?)==(\S+)\s*$", re.MUL
 _AIRFLOW_DISTRIBUTIONS = re.compile(r"^(apache-airflow|apache-airflow-core|apache-airflow-task-sdk)==", re.MULTILINE)
 
 
+#: Packages of the default lock that another Airflow version requires at other versions, so
+#: :func:`pins` leaves them to the resolver. 3.2.2: ``apache-airflow-core`` 3.2.2's wheel metadata
+#: requires ``aiosqlite>=0.20.0,<0.22.0`` (the 3.3.2 lock has 0.22.1); no other package of that
+#: lock conflicts with 3.2.2's requirements (checked against the wheels' Requires-Dist).
+REQUIRED_OTHERWISE: dict[str, tuple[str, ...]] = {"3.2.2": ("aiosqlite",)}
+
+
 def pins(version: str | None = None) -> str:
     """The pins the stand-in of Airflow ``version`` is locked from: ``base_image/requirements.txt``
     (the project's pins, one home) with its ``apache-airflow`` pin set to ``version``; the provider
@@ -250,8 +257,10 @@ def pins(version: str | None = None) -> str:
         raise ValueError(f"{BASE_IMAGE_DIR / 'requirements.txt'} has no apache-airflow==<version> pin")
     if version is None or version == default_airflow_version():
         return text
+    other = REQUIRED_OTHERWISE.get(version, ())
     tested = [line for line in (BASE_IMAGE_DIR / "requirements.lock").read_text().splitlines()
-              if line and not line.startswith("#") and not _AIRFLOW_DISTRIBUTIONS.match(line)]
+              if line and not line.startswith("#") and not _AIRFLOW_DISTRIBUTIONS.match(line)
+              and line.split("==")[0].lower() not in other]
     return (_AIRFLOW_PIN.sub(lambda m: f"{m.group(1)}=={version}", text)
             + "# The other packages at the versions of requirements.lock (see local_ecs.images.pins)\n"
             + "\n".join(tested) + "\n")
