@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test lint mypy bench cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
-.PHONY: rehearsal rehearsal-upgrade rehearsal-image-rollout local local-down deploy destroy publish dags-check dags-test diff
+.PHONY: rehearsal rehearsal-upgrade rehearsal-image-rollout local local-down deploy destroy publish dags-check dags-test diff upgrade
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -150,6 +150,16 @@ deploy: deps-synth deps-ops $(VENV)/.changes-deps dags-check
 	$(OPS) $(OPS_ARGS) preflight --assembly $(CDK_OUT) $(if $(call cdk_context,account),--account $(call cdk_context,account))
 	$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
 	$(CDK) deploy --all --app $(CDK_OUT) $(CDK_ARGS)
+
+# An image rollout or an Airflow upgrade (README "Upgrading", docs/upgrading.md): make deploy's
+# checks, then airflow-ecs upgrade deploys the same assembly; with a new schema it stops the
+# services, snapshots the database, migrates once and starts them again. UPGRADE_ARGS passes
+# options: make upgrade UPGRADE_ARGS='--drain-timeout 1800 --report upgrade.json'.
+upgrade: deps-synth deps-ops $(VENV)/.changes-deps dags-check
+	$(CDK) synth --quiet -o $(CDK_OUT) $(CDK_ARGS)
+	$(OPS) $(OPS_ARGS) preflight --assembly $(CDK_OUT) $(if $(call cdk_context,account),--account $(call cdk_context,account))
+	$(PY) -m changes check-deployed --cdk-out $(CDK_OUT) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
+	$(OPS) $(OPS_ARGS) upgrade --assembly $(CDK_OUT) --cdk $(CDK) $(UPGRADE_ARGS)
 
 # Build the staged image and push it into the app's ECR repository: tag git-<commit> (dev) or
 # VERSION (a semantic version, required in prod); then make deploy CDK_ARGS='-c image_tag=<tag>'.

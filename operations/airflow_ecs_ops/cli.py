@@ -338,6 +338,153 @@ def publish(click_ctx: click.Context, version: str | None, engine: str, assembly
     click.echo(f"deploy it: make deploy CDK_ARGS='-c image_tag={tag}'")
 
 
+# --- Upgrades and rollbacks (airflow_ecs_ops/upgrade.py, docs/upgrading.md) -----------------
+
+
+def _default_cdk() -> str:
+    local = Path("node_modules/.bin/cdk")
+    return str(local) if local.exists() else "cdk"
+
+
+def _upgrade_options(command):
+    """Options ``upgrade`` and ``rollback`` share."""
+    options = [
+        click.option("--from-version", default=None,
+                     help="The Airflow version deployed now (default: asked from a one-off task of the api-server)."),
+        click.option("--to-version", default=None,
+                     help="The Airflow version of --assembly (default: ARG AIRFLOW_VERSION of the Dockerfile staged "
+                     "in it; needed for an assembly synthesized with image_tag or image_uri)."),
+        click.option("--counts", default=None,
+                     help="Tasks per service to start at the end, e.g. scheduler=1,api-server=1,dag-processor=1,"
+                     "triggerer=1 (default: the counts before; a re-run after a failure, with the services at 0, "
+                     "passes the counts the failure message printed)."),
+        click.option("--drain-timeout", type=float, default=None, show_default="900",
+                     help="Seconds to wait for the worker tasks in flight after the scheduler stopped."),
+        click.option("--cdk", "cdk_command", default=_default_cdk, show_default="node_modules/.bin/cdk, else cdk",
+                     help="The CDK CLI that deploys the assembly."),
+        click.option("--report", "report_file", type=click.Path(path_type=Path), default=None,
+                     help="Also write the steps, their seconds and the schema revisions to this JSON file."),
+        click.option("--dry-run", is_flag=True, help="Print the plan and stop."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _upgrade_setup(click_ctx: click.Context, assembly: Path, cdk_command: str, from_version: str | None,
+                   to_version: str | None):
+    from airflow_ecs_ops import upgrade_aws
+
+    ctx = _ctx(click_ctx)
+    deployment = ctx.deployment(("cluster", "airflow", "database"))
+    target = upgrade_aws.AwsUpgradeTarget(ctx.session, deployment, assembly=assembly, cdk=cdk_command.split(),
+                                          echo=_progress)
+    if to_version is None:
+        to_version = upgrade_aws.assembly_airflow_version(assembly, stack_name(ctx.project, ctx.stage, "image"))
+    if from_version is None:
+        _progress("asking the deployment for its Airflow version and schema revision (a one-off task, about a minute)")
+        from_version = target.deployed_version()
+    return ctx, target, from_version, to_version
+
+
+def _finish(report, report_file: Path | None) -> None:
+    if report_file is not None:
+        report_file.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        _progress(f"report: {report_file}")
+
+
+@cli.command("upgrade")
+@click.option("--assembly", default="cdk.out", show_default=True, type=click.Path(path_type=Path),
+              help="The new synthesis (make synth writes cdk.out).")
+@_upgrade_options
+@click.pass_context
+def upgrade_command(click_ctx: click.Context, assembly: Path, from_version: str | None, to_version: str | None,
+                    counts: str | None, drain_timeout: float | None, cdk_command: str, report_file: Path | None,
+                    dry_run: bool) -> None:
+    """Deploy a new synthesis; when its Airflow version changes the schema: stop the scheduler,
+    let the worker tasks in flight finish, stop the other services, snapshot the database, deploy
+    with the services at 0, run airflow db migrate once, start the services (docs/upgrading.md).
+    The same Airflow version (new image, new DAGs) is a plain rolling deploy."""
+    from airflow_ecs_ops import upgrade as up
+
+    ctx, target, from_version, to_version = _upgrade_setup(click_ctx, assembly, cdk_command, from_version, to_version)
+    plan = up.plan_upgrade(from_version, to_version)
+    click.echo(plan.describe())
+    if dry_run:
+        return
+    snapshot = up.snapshot_name(ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc)) \
+        if plan.schema_changes else None
+    commands = up.Commands(
+        upgrade=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} upgrade --assembly {assembly} "
+        f"--from-version {from_version} --to-version {to_version}",
+        rollback=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} rollback --assembly <the {from_version} "
+        f"synthesis> --from-version {to_version} --to-version {from_version}",
+    )
+    report = up.upgrade(
+        target, plan, _progress, snapshot=snapshot, counts=up.parse_counts(counts) if counts else None,
+        drain_timeout_seconds=drain_timeout if drain_timeout is not None else up.DEFAULT_DRAIN_TIMEOUT_SECONDS,
+        commands=commands,
+    )
+    _finish(report, report_file)
+    click.echo(f"upgraded to Airflow {to_version}" + (f"; snapshot {report.snapshot}" if report.snapshot else ""))
+
+
+@cli.command("rollback")
+@click.option("--assembly", default=None, type=click.Path(path_type=Path),
+              help="The previous version's synthesis (check out its git tag and make synth there). Required.")
+@click.option("--restore-snapshot", default=None,
+              help="Restore this snapshot instead of downgrading (it says what is lost and asks first).")
+@click.option("--yes", is_flag=True, help="Restore a snapshot without asking.")
+@_upgrade_options
+@click.pass_context
+def rollback_command(click_ctx: click.Context, assembly: Path, restore_snapshot: str | None, yes: bool,
+                     from_version: str | None, to_version: str | None, counts: str | None,
+                     drain_timeout: float | None, cdk_command: str, report_file: Path | None, dry_run: bool) -> None:
+    """Return to the previous synthesis; where the schema changed, first airflow db downgrade
+    with the current (newer) image, or, when that fails or --restore-snapshot is given, restore
+    the snapshot taken before the upgrade (after saying what is lost and asking)."""
+    from airflow_ecs_ops import upgrade as up
+
+    if assembly is None:
+        up.plan_rollback(from_version or "", None)  # raises: no previous version, and how to make one
+    assert assembly is not None
+    ctx, target, from_version, to_version = _upgrade_setup(click_ctx, assembly, cdk_command, from_version, to_version)
+    plan = up.plan_rollback(from_version, to_version)
+    click.echo(plan.describe())
+    fallback = None
+    if plan.schema_changes and restore_snapshot is None:
+        prefix = up.snapshot_name(ctx.project, ctx.stage, to_version, from_version,
+                                  datetime(2000, 1, 1, tzinfo=timezone.utc)).rsplit("-", 2)[0] + "-"
+        fallback = target.latest_snapshot(prefix)
+        click.echo(f"snapshot to fall back to if the downgrade fails: {fallback or 'none found'}")
+    if dry_run:
+        return
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return click.confirm(question, default=False)
+
+    snapshot = up.snapshot_name(ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc)) \
+        if plan.schema_changes else None
+    commands = up.Commands(
+        upgrade=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} upgrade --assembly <the {from_version} "
+        f"synthesis> --from-version {to_version} --to-version {from_version}",
+        rollback=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} rollback --assembly {assembly} "
+        f"--from-version {from_version} --to-version {to_version}",
+    )
+    report = up.rollback(
+        target, plan, _progress, confirm=confirm, snapshot=snapshot, restore_snapshot=restore_snapshot,
+        fallback_snapshot=fallback, counts=up.parse_counts(counts) if counts else None,
+        drain_timeout_seconds=drain_timeout if drain_timeout is not None else up.DEFAULT_DRAIN_TIMEOUT_SECONDS,
+        commands=commands,
+    )
+    _finish(report, report_file)
+    click.echo(f"rolled back to Airflow {to_version}" + (f"; snapshot {report.snapshot}" if report.snapshot else ""))
+
+
 # Connections and variables in Secrets Manager (airflow_ecs_ops/secrets.py).
 for _group in secrets_mod.commands(_ctx):
     cli.add_command(_group)

@@ -255,9 +255,15 @@ def installed_revision_heads() -> tuple[dict[str, str], str | None]:
         return {}, None
     heads: dict[str, str] = {}
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id == "_REVISION_HEADS_MAP" and node.value is not None:
-            heads = ast.literal_eval(node.value)
+        target: ast.expr
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign):
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == "_REVISION_HEADS_MAP":
+            heads = ast.literal_eval(value)
     version = None
     for distribution in ("apache-airflow-core", "apache-airflow"):
         try:
@@ -536,6 +542,12 @@ def _deploy(run: _Run, target: UpgradeTarget, database: str, next_steps: str) ->
     run.step(STEP_DEPLOY, action)
 
 
+def _warn_all_stopped(echo: Callable[[str], None], found: Mapping[str, int], given: Mapping[str, int] | None) -> None:
+    if given is None and found and not any(found.values()):
+        echo(f"[{STEP_CHECK}] every service is at 0 tasks (asleep, or stopped by an earlier run that failed): they "
+             "stay at 0 at the end; --counts scheduler=1,api-server=1,... starts them")
+
+
 def _revision_name(plan: UpgradePlan, revision: str | None) -> str:
     names = []
     if revision is not None and revision == plan.from_revision:
@@ -591,6 +603,7 @@ def upgrade(
         if plan.schema_changes and snapshot is None:
             raise UpgradeError(STEP_CHECK, "a schema change needs a snapshot name.", "unchanged by this run.",
                                "pass snapshot=snapshot_name(...).")
+        _warn_all_stopped(echo, report.counts, counts)
         return f"database {_revision_name(plan, report.revision_before)}; counts " + \
             ", ".join(f"{c}={n}" for c, n in report.counts.items())
 
@@ -704,6 +717,7 @@ def rollback(
         if restore_snapshot is not None and target.snapshot_created(restore_snapshot) is None:
             raise UpgradeError(STEP_CHECK, f"the snapshot {restore_snapshot} does not exist.", "unchanged by this run.",
                                "name an existing snapshot (aws rds describe-db-snapshots --snapshot-type manual).")
+        _warn_all_stopped(echo, report.counts, counts)
         if plan.schema_changes and restore_snapshot is None and snapshot is None:
             raise UpgradeError(STEP_CHECK, "a schema downgrade needs a snapshot name.", "unchanged by this run.",
                                "pass snapshot=snapshot_name(...).")
@@ -750,7 +764,14 @@ def rollback(
                                    "unknown: check it (airflow-ecs status)." + stopped,
                                    f"fix the cause and run {again} --restore-snapshot {name} --yes.") from err
             report.snapshot = name
-            return f"database restored from {name} (taken {taken:%Y-%m-%d %H:%M:%S} UTC)"
+            revision = target.schema_revision()
+            if plan.to_revision is not None and revision != plan.to_revision:
+                raise UpgradeError(
+                    STEP_RESTORE, f"the database restored from {name} is {_revision_name(plan, revision)}, not "
+                    f"Airflow {plan.to_version}'s ({plan.to_revision}).", f"{_revision_name(plan, revision)}.{stopped}",
+                    f"restore a snapshot taken before the upgrade to {plan.from_version}: {again} --restore-snapshot "
+                    "<name> --yes.")
+            return f"database restored from {name} (taken {taken:%Y-%m-%d %H:%M:%S} UTC), {_revision_name(plan, revision)}"
         run.step(STEP_RESTORE, action)
 
     if restore_snapshot is not None:

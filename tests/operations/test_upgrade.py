@@ -297,6 +297,14 @@ class TestUpgrade:
         assert "snapshot" not in target.names()
         assert next(s for s in report.steps if s.name == "snapshot").outcome == "skipped"
 
+    def test_services_found_at_0_without_counts_given_stay_at_0_and_it_says_so(self, clock):
+        target = FakeTarget(clock)
+        target.counts = dict.fromkeys(COUNTS, 0)
+        lines: list[str] = []
+        report = run_upgrade(target, clock, lines=lines)
+        assert report.ok and set(target.counts.values()) == {0}
+        assert any("every service is at 0 tasks" in line and "--counts" in line for line in lines)
+
     def test_a_deploy_that_starts_services_is_set_back_to_0_before_the_migration(self, clock):
         target = FakeTarget(clock)
         target.deploy_sets = {"api-server": 1, "scheduler": 2}  # a template that re-applies DesiredCount
@@ -363,6 +371,15 @@ class TestRollback:
         assert names.index("restore_snapshot") < names.index("deploy")
         assert report.ok and report.snapshot == SNAPSHOT and report.revision_after == OLD_REV
 
+    def test_a_restored_snapshot_of_the_wrong_schema_is_not_started_on(self, clock):
+        target = FakeTarget(clock, revision=NEW_REV, version="3.3.2")
+        target.snapshots[SNAPSHOT] = dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.timezone.utc)
+        target.restore_snapshot = lambda name: target.calls.append(("restore_snapshot", name))  # stays at NEW_REV
+        with pytest.raises(UpgradeError) as err:
+            run_rollback(target, clock, restore_snapshot=SNAPSHOT)
+        assert err.value.step == "restore-snapshot" and "not Airflow 3.2.2's" in str(err.value)
+        assert "deploy" not in target.names() and set(target.counts.values()) == {0}
+
     def test_a_declined_restore_stops_with_the_services_at_0(self, clock):
         target = FakeTarget(clock, revision=NEW_REV, version="3.3.2")
         target.snapshots[SNAPSHOT] = dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.timezone.utc)
@@ -395,3 +412,15 @@ class TestRollback:
         report = rollback(target, plan_rollback("3.3.2", "3.3.0", HEADS, "3.3.2"), lambda line: None,
                           confirm=lambda q: True, sleep=clock.sleep, clock=clock)
         assert report.ok and target.names() == ["deploy"]
+
+
+def test_make_upgrade_runs_make_deploys_checks_then_the_upgrade_of_the_same_assembly(tmp_path):
+    from tests.deploy.test_make_targets import PROD, planned
+
+    assert planned("upgrade", tmp_path, f"CDK_ARGS={PROD}", "UPGRADE_ARGS=--drain-timeout 60") == [
+        f"node_modules/.bin/cdk synth --quiet -o cdk.out {PROD}",
+        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 preflight --assembly cdk.out --account 123456789012",
+        ".venv/bin/python -m changes check-deployed --cdk-out cdk.out",
+        ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 upgrade --assembly cdk.out "
+        "--cdk node_modules/.bin/cdk --drain-timeout 60",
+    ]
