@@ -328,16 +328,25 @@ class LocalDeployment:
         """Whether the service's task listens on a port (on the host network two cannot)."""
         return any(container.ports for container in self.service_specs[logical_id].containers)
 
-    def scale_service(self, logical_id: str, count: int, timeout: float = 1500) -> None:
+    def scale_service(self, logical_id: str, count: int, timeout: float = 1500, until: str = "healthy") -> None:
         """Set the service's desired count and start or stop tasks to match (new tasks from
-        :attr:`service_specs`); returns when the new tasks are healthy or the stopped ones ended."""
+        :attr:`service_specs`); returns when the stopped tasks ended and the new ones are
+        ``healthy``, or (``until="running"``) when their main container runs, as ECS's
+        ``runningCount`` counts them (health checks still to pass)."""
         self.service_settings[logical_id]["desired"] = count
         running = list(self.tasks_of(logical_id))
         if len(running) > count:
             self._stop_service_tasks(running[count:], "Scaled in by the service")
         started = [self._start_service_task(logical_id) for _ in range(count - len(running))]
-        self.runner.wait(lambda: all(self.task_healthy(self.services[key]) for key in started), timeout,
-                         f"the new {self.service_name(logical_id)} tasks to be healthy", self.check)
+        name = self.service_name(logical_id)
+
+        def ready(task: LocalTask) -> bool:
+            if until == "running":
+                return task.containers[name].state == "RUNNING"
+            return self.task_healthy(task)
+
+        self.runner.wait(lambda: all(ready(self.services[key]) for key in started), timeout,
+                         f"the new {name} tasks to be {until}", self.check)
 
     def roll_service(self, logical_id: str, timeout: float = 1500) -> list[str]:
         """Replace the service's tasks by tasks of :attr:`service_specs`, as an ECS rolling

@@ -157,8 +157,10 @@ class RehearsalTarget:
         return {d.service_name(lid): settings["desired"] for lid, settings in d.service_settings.items()}
 
     def scale(self, component: str, count: int) -> None:
+        """Set the desired count; return when that many tasks run (their main container started,
+        what ECS's ``runningCount`` and the AWS target wait for), or, at 0, when they stopped."""
         self._call("scale", f"{component}={count}")
-        self.deployment.scale_service(self.deployment.service_by_name(component), count)
+        self.deployment.scale_service(self.deployment.service_by_name(component), count, until="running")
 
     def running_worker_tasks(self) -> int:
         self._call("running_worker_tasks")
