@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test lint mypy bench bench-start cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
-.PHONY: rehearsal local local-down deploy destroy publish dags-check dags-test diff upgrade
+.PHONY: rehearsal rehearsal-upgrade rehearsal-image-rollout local local-down deploy destroy publish dags-check dags-test diff upgrade
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,15 @@ clean:
 # moto (IAM enforced) and TLS-only PostgreSQL; writes .rehearsal/report.json and a screenshot.
 rehearsal: deps-test
 	$(PY) -m pytest -m rehearsal tests/rehearsal -q
+
+# The upgrade rehearsal (docs/rehearsal.md): Airflow 3.2.2 -> 3.3.2 with the operations CLI's
+# orchestrator while a DAG's tasks run, then the rollback; writes .rehearsal/upgrade-report.json.
+rehearsal-upgrade: deps-test
+	$(PY) -m pytest tests/rehearsal/test_upgrade.py -q
+
+# The image-only rollout (new DAG code, same Airflow); writes .rehearsal/image-rollout-report.json.
+rehearsal-image-rollout: deps-test
+	$(PY) -m pytest tests/rehearsal/test_image_rollout.py -q
 
 # A local Airflow from the same templates as production; prints the UI URL and the admin password.
 # dags/ is mounted into every container (not baked): an edit is parsed within seconds, no rebuild.

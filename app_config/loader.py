@@ -40,7 +40,7 @@ from app_config.model import (
     TaskSize,
     WorkerQueue,
 )
-from app_config.settings import MAX_AZS, Settings
+from app_config.settings import IMAGE_AIRFLOW_VERSION, MAX_AZS, Settings
 
 #: Context keys of the CDK CLI itself that have neither ``@`` nor ``:`` in their name.
 CDK_CLI_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
@@ -233,7 +233,8 @@ def to_config(s: Settings) -> DeploymentConfig:
             s.db_multi_az, s.db_backup_retention_days,
         ),
         image=ImageConfig(s.image_uri, s.image_tag,
-                          str(Path(s.pip_index_file).expanduser()) if s.pip_index_file else None),
+                          pip_index_file=str(Path(s.pip_index_file).expanduser()) if s.pip_index_file else None,
+                          build_args={} if s.airflow_version == IMAGE_AIRFLOW_VERSION else {"AIRFLOW_VERSION": s.airflow_version}),
         executor=ExecutorConfig(
             s.executor_class, s.worker_container_name, _size(s, "worker"), s.worker_capacity_provider,
             s.spot_fallback_to_on_demand,

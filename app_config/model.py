@@ -10,7 +10,7 @@ durations in days or seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cloud_assembly import names
 
@@ -127,6 +127,10 @@ class ImageConfig:
     image_tag: str | None
     #: a pip configuration file (private index and its token) for the build secret ``pip_index``.
     pip_index_file: str | None = None
+    #: ``--build-arg`` values of the image built from ``docker/`` (``AIRFLOW_VERSION`` when
+    #: ``airflow_version`` is not the Dockerfile's default; empty otherwise, so the default's image
+    #: asset, and every deployment of it, stays as it was).
+    build_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

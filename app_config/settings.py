@@ -68,6 +68,17 @@ STAGE_PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: The Airflow version ``docker/Dockerfile`` builds the image with (its ``ARG AIRFLOW_VERSION``
+#: default, the one home of that fact): the default of ``airflow_version``.
+IMAGE_AIRFLOW_VERSION = re.search(
+    r"^ARG AIRFLOW_VERSION=(\S+)$", (Path(__file__).resolve().parent.parent / "docker" / "Dockerfile").read_text(),
+    re.MULTILINE).group(1)
+#: The previous Airflow minor's last patch release (PyPI's apache-airflow release history): the
+#: version an upgrade to ``IMAGE_AIRFLOW_VERSION`` starts from, and the one a rollback returns to.
+#: The offline rehearsal has a stand-in image of each (local_ecs/base_image/, docs/rehearsal.md).
+PREVIOUS_AIRFLOW_VERSION = "3.2.2"
+AIRFLOW_VERSIONS = (PREVIOUS_AIRFLOW_VERSION, IMAGE_AIRFLOW_VERSION)
+
 #: CloudWatch Logs accepts only these retention periods (days). Source: PutRetentionPolicy,
 #: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
 LOG_RETENTION_DAYS = (
@@ -165,6 +176,14 @@ def _subnet_cidrs_problem(key: str, cidrs: tuple[str, ...]) -> str | None:
     found = [p for p in (_cidr_problem(key, cidr, 16, 28) for cidr in cidrs) if p]
     if found:
         return found[0] + " (a subnet's CIDR block, /16 to /28)"
+    return None
+
+
+def _airflow_version_problem(key: str, value: Any) -> str | None:
+    if value not in AIRFLOW_VERSIONS:
+        return (f"{key}={value}: this app builds Airflow {' or '.join(AIRFLOW_VERSIONS)} (docker/Dockerfile's "
+                f"AIRFLOW_VERSION and the previous minor's last patch); for another version build an image yourself "
+                "and set image_uri")
     return None
 
 
@@ -298,6 +317,11 @@ class Settings(BaseModel):
         None, "run this image instead of building `docker/`", pattern=_IMAGE_URI_RE,
         problem="{key}={value} is not an image reference; write it like "
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/airflow:3.3.2")
+    airflow_version: Annotated[str, _sentence(_airflow_version_problem)] = setting(
+        IMAGE_AIRFLOW_VERSION, f"the Airflow version of the image built from `docker/` (its `AIRFLOW_VERSION` build "
+        f"argument): `{IMAGE_AIRFLOW_VERSION}` (the Dockerfile's) or `{PREVIOUS_AIRFLOW_VERSION}` (the previous minor's "
+        "last patch: what an upgrade starts from and a rollback returns to). Not with `image_uri` or `image_tag` "
+        "(that image has its own)")
     image_tag: str | None = setting(
         None, "run this tag from the ECR repository the app creates", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
         problem="{key}={value}: tags are 1-128 of A-Z a-z 0-9 _ . - characters")
@@ -641,10 +665,14 @@ def _git_bundle(s: Settings) -> Iterable[str | None]:
                "to the secret holding the git connection with extra.private_key (README, Writing DAGs)")
 
 
-@rule("image_uri", "image_tag")
+@rule("image_uri", "image_tag", "airflow_version")
 def _image(s: Settings) -> Iterable[str | None]:
     if s.image_uri is not None and s.image_tag is not None:
         yield "image_uri and image_tag: set at most one of them"
+    if s.airflow_version != IMAGE_AIRFLOW_VERSION and (s.image_uri is not None or s.image_tag is not None):
+        yield (f"airflow_version={s.airflow_version} with {'image_uri' if s.image_uri else 'image_tag'}: "
+               "airflow_version picks the version of the image built from docker/; the image you name has its own. "
+               "Unset one of them")
 
 
 @rule("executor_class", "worker_queues")

@@ -41,7 +41,8 @@ class AirflowImage(Construct):
 
     The image is, in order of precedence: ``image_uri`` (any registry), ``image_tag`` in the
     repository created here, or ``docker/Dockerfile`` built at deploy time as a CDK image asset
-    (published to the CDK bootstrap repository; synthesis needs no Docker), with
+    (published to the CDK bootstrap repository; synthesis needs no Docker) with ``build_args``
+    (``--build-arg`` values, e.g. ``AIRFLOW_VERSION``; part of the asset's hash) and
     ``pip_index_file`` as its build secret ``pip_index`` (:func:`build_secrets`).
 
     :ivar repository: ``ecr.Repository`` (scan on push, immutable tags, keeps the last
@@ -60,6 +61,7 @@ class AirflowImage(Construct):
         retain: bool,
         keep_images: int = 20,
         pip_index_file: str | None = None,
+        build_args: dict[str, str] | None = None,
     ):
         super().__init__(scope, construct_id)
         self.repository = ecr.Repository(
@@ -86,6 +88,7 @@ class AirflowImage(Construct):
                 directory=str(PROJECT_ROOT),
                 file=DOCKERFILE,
                 exclude=BUILD_CONTEXT_EXCLUDES,
+                build_args=build_args or None,
                 platform=ecr_assets.Platform.LINUX_AMD64,
                 build_secrets=build_secrets(pip_index_file),
             )

@@ -6,6 +6,11 @@ Usage::
                                          [--browser-runs N]
     python -m local_ecs up CDK_OUT [--dags-mount dags]   # make local: run until Ctrl-C or `down`
     python -m local_ecs down             # make local-down: stop it and remove its containers
+    python -m local_ecs upgrade [--out .rehearsal] [--scale 1.0]        # make rehearsal-upgrade
+    python -m local_ecs image-rollout [--out .rehearsal] [--scale 1.0]  # make rehearsal-image-rollout
+
+``upgrade`` and ``image-rollout`` (local_ecs/upgrade.py) exit 0 when their report has no error
+and the DAG runs succeeded; the report is ``upgrade-report.json`` / ``image-rollout-report.json``.
 
 ``rehearse`` exits 0 when the run succeeded, its task log came from S3, IAM denied nothing and
 every browser step passed;
@@ -64,7 +69,8 @@ def _rehearse(args) -> int:
 
 
 def _up(args) -> int:
-    from local_ecs.scenario import LocalDeployment, _http, _token
+    from local_ecs.rest import RestClient
+    from local_ecs.scenario import LocalDeployment
 
     dags_mount = Path(args.dags_mount) if args.dags_mount else None
     deployment = LocalDeployment(Path(args.cdk_out), STATE_DIR / "local", max_workers=args.max_workers,
@@ -87,16 +93,9 @@ def _up(args) -> int:
         if dags_mount is not None:
             from local_ecs.reload import DagFolderWatcher
 
-            session = {"token": _token(deployment.ui_url, username, password)}
+            client = RestClient(deployment.ui_url, username, password)
 
-            def get(path: str) -> tuple[int, str]:
-                status, body = _http("GET", deployment.ui_url + path, token=session["token"])
-                if status == 401:  # the token expired: sign in again
-                    session["token"] = _token(deployment.ui_url, username, password)
-                    status, body = _http("GET", deployment.ui_url + path, token=session["token"])
-                return status, body
-
-            watcher = DagFolderWatcher(dags_mount, deployment.local_dag_folder(), get)
+            watcher = DagFolderWatcher(dags_mount, deployment.local_dag_folder(), client.get)
             print(f"DAGs are mounted from {dags_mount}/: an edited or new file is parsed within seconds, "
                   "no rebuild; each reload is printed here.", flush=True)
         print("Stop with Ctrl-C or `make local-down`.", flush=True)
@@ -137,6 +136,21 @@ def _down(args) -> int:
     return 0
 
 
+def _scenario(args) -> int:
+    from local_ecs.upgrade import rehearse_image_rollout, rehearse_upgrade
+
+    _raise_on_sigterm()
+    scenario = rehearse_upgrade if args.command == "upgrade" else rehearse_image_rollout
+    try:
+        report = scenario(Path(args.out), scale=args.scale)
+    except (Exception, KeyboardInterrupt) as error:  # the report (with the failure) is already written
+        print(f"{args.command} rehearsal failed: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: report.get(k) for k in ("dag_run_state", "dag_run_after_rollback", "dag_run_after_rollout",
+                                                 "schema", "downtime", "steps", "seconds")}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_ecs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--verbose", action="store_true")
@@ -156,10 +170,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="mount DIR over the image's DAG folder and reload edits (dag_bundle=image)")
     up.add_argument("--max-workers", type=int, default=3)
     sub.add_parser("down", help="stop the local stack and remove its containers")
+    for name, what in (("upgrade", "upgrade Airflow with a DAG in flight, then roll back"),
+                       ("image-rollout", "roll out new DAG code with a DAG in flight")):
+        scenario = sub.add_parser(name, help=what)
+        scenario.add_argument("--out", default=str(STATE_DIR))
+        scenario.add_argument("--scale", type=float, default=1.0,
+                              help="the probe DAG's task durations (60, 90, 120 s) times this")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
-    return {"rehearse": _rehearse, "up": _up, "down": _down}[args.command](args)
+    return {"rehearse": _rehearse, "up": _up, "down": _down, "upgrade": _scenario,
+            "image-rollout": _scenario}[args.command](args)
 
 
 if __name__ == "__main__":

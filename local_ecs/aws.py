@@ -333,7 +333,7 @@ class AwsStandIn:
     def provision(self) -> None:
         """Create every resource the rehearsal needs from the templates (see the module
         docstring), recording moto's IDs in the stand-in table. Call before :meth:`enforce_iam`."""
-        self._number_task_definition_revisions()  # first: policies and settings name the revisions
+        self.number_task_definition_revisions()  # first: policies and settings name the revisions
         self._provision_network()
         self._provision_buckets()
         self._provision_secrets()
@@ -472,7 +472,7 @@ class AwsStandIn:
                     ],
                 )
 
-    def _number_task_definition_revisions(self) -> None:
+    def number_task_definition_revisions(self) -> None:
         """Make ``Ref`` of each task definition the revision ARN ECS gives it when registered here.
 
         A ``Ref`` to a task definition is its revision's ARN (``...:task-definition/<family>:<n>``),
@@ -498,11 +498,28 @@ class AwsStandIn:
                 "ecs", f"task-definition/{family}:{taken[family]}")
 
     def _provision_task_definitions(self) -> None:
+        self.register_task_definitions()
+
+    def register_task_definitions(self) -> dict[str, str]:
+        """Register every task definition of the assembly (a new revision of its family), as
+        CloudFormation does for a new or replaced ``AWS::ECS::TaskDefinition``; call
+        :meth:`number_task_definition_revisions` first (``Ref`` of each is the revision it gets).
+
+        Every one is registered, changed or not: which ones CloudFormation would leave alone
+        depends on the revisions their references name, so the stand-in does not guess (an
+        unchanged service then rolls to an equal revision).
+
+        :returns: ``{family: new task definition ARN}`` of the families whose old revisions
+            CloudFormation's clean-up deregisters: not those with ``DeletionPolicy: Retain`` (the
+            workers' revisions, which a scheduler may still launch).
+        """
         from local_ecs.taskdef import from_cloudformation
 
         ecs = self.client("ecs")
-        for stack_id, logical_id, _ in self._each("AWS::ECS::TaskDefinition"):
-            definition = from_cloudformation(self.resolver.properties(stack_id, logical_id))
+        replaced: dict[str, str] = {}
+        for stack_id, logical_id, resource in self._each("AWS::ECS::TaskDefinition"):
+            properties = self.resolver.properties(stack_id, logical_id)
+            definition = from_cloudformation(properties)
             if not definition.get("family"):
                 continue
             predicted = self.stand_ins.refs.get((stack_id, logical_id))
@@ -511,10 +528,13 @@ class AwsStandIn:
                 container.setdefault("memory", int(definition.get("memory") or 512))
             keys = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
                     "requiresCompatibilities", "cpu", "memory", "runtimePlatform")
-            registered = ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
-            arn = registered["taskDefinition"]["taskDefinitionArn"]
+            answer = ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
+            arn = answer["taskDefinition"]["taskDefinitionArn"]
             if predicted is not None and arn != predicted:
                 raise AssemblyError(f"{stack_id}/{logical_id}: ECS registered {arn}, but Ref resolved to {predicted}")
+            if resource.get("DeletionPolicy") != "Retain":
+                replaced[definition["family"]] = arn
+        return replaced
 
     # -- what containers need ---------------------------------------------------------------
 

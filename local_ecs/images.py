@@ -8,9 +8,13 @@ cached by the hash of their inputs. docs/rehearsal.md explains the choices (Debi
 
 Command line::
 
-    python -m local_ecs.images base            # build (or reuse) the stand-in, print its tag
-    python -m local_ecs.images lock            # regenerate base_image/requirements.lock
+    python -m local_ecs.images base [VERSION]  # build (or reuse) the stand-in, print its tag
+    python -m local_ecs.images lock [VERSION]  # regenerate the lock of the stand-in of that version
     python -m local_ecs.images project CDK_OUT # build every Docker image asset of a cloud assembly
+
+VERSION is an Airflow version with a lock in ``base_image/`` (default: docker/Dockerfile's
+``AIRFLOW_VERSION``): ``requirements.lock`` for that default, ``requirements-<VERSION>.lock`` for
+another one (the upgrade rehearsal's previous version, :func:`stand_in_versions`).
 """
 
 from __future__ import annotations
@@ -182,64 +186,150 @@ def build_rootfs(config: PodmanConfig | None = None) -> str:
     return tag
 
 
-def base_image_inputs_hash(requirements: str = "requirements.lock") -> str:
-    """Hash of every input of the stand-in: the rootfs recipe, the Containerfile, the entrypoint,
-    the pins, the lock, the Dockerfile's version ARGs and the local CA certificates."""
-    files = [BASE_IMAGE_DIR / n for n in ("Containerfile", "entrypoint.sh", "requirements.txt", requirements)]
+def default_airflow_version() -> str:
+    """docker/Dockerfile's ``ARG AIRFLOW_VERSION`` default, e.g. ``3.3.2``."""
+    return dockerfile_args()["AIRFLOW_VERSION"]
+
+
+def lock_file(version: str | None = None) -> Path:
+    """The lock the stand-in of Airflow ``version`` installs: ``base_image/requirements.lock`` for
+    docker/Dockerfile's ``AIRFLOW_VERSION``, ``base_image/requirements-<version>.lock`` for another."""
+    if version is None or version == default_airflow_version():
+        return BASE_IMAGE_DIR / "requirements.lock"
+    return BASE_IMAGE_DIR / f"requirements-{version}.lock"
+
+
+def stand_in_versions() -> list[str]:
+    """The Airflow versions a stand-in can be built for: docker/Dockerfile's default and every
+    version with a ``requirements-<version>.lock`` (``list[str]``, default first)."""
+    others = sorted(p.name[len("requirements-"):-len(".lock")] for p in BASE_IMAGE_DIR.glob("requirements-*.lock"))
+    return [default_airflow_version(), *others]
+
+
+#: The Airflow pin of ``base_image/requirements.txt`` (the extras and ``==`` version).
+_AIRFLOW_PIN = re.compile(r"^(apache-airflow(?:\[[^\]]*\])?)==(\S+)\s*$", re.MULTILINE)
+
+
+#: Distributions of Airflow itself: another version brings its own (not taken from the default's lock).
+_AIRFLOW_DISTRIBUTIONS = re.compile(r"^(apache-airflow|apache-airflow-core|apache-airflow-task-sdk)==", re.MULTILINE)
+
+
+#: Packages of the default lock that another Airflow version requires at other versions, so
+#: :func:`pins` leaves them to the resolver. 3.2.2: ``apache-airflow-core`` 3.2.2's wheel metadata
+#: requires ``aiosqlite>=0.20.0,<0.22.0`` (the 3.3.2 lock has 0.22.1); no other package of that
+#: lock conflicts with 3.2.2's requirements (checked against the wheels' Requires-Dist).
+REQUIRED_OTHERWISE: dict[str, tuple[str, ...]] = {"3.2.2": ("aiosqlite",)}
+
+
+def pins(version: str | None = None) -> str:
+    """The pins the stand-in of Airflow ``version`` is locked from: ``base_image/requirements.txt``
+    (the project's pins, one home) with its ``apache-airflow`` pin set to ``version``; the provider
+    pins stay, so another version gets the same providers (they must support it: the install
+    refuses otherwise, naming the conflict, when the lock is generated). For a version other than
+    the Dockerfile's, every other package of the Dockerfile version's lock is pinned too: Airflow's
+    constraints files, which fix the versions a release was tested with, are not reachable here,
+    and today's newest versions break 3.2.2 (seen: its dag-processor exits with ``PydanticUserError:
+    Model 'TITerminalStatePayload' needs a discriminator field`` with cadwyn 9.0.0 and fastapi
+    0.165.0, resolved freely; the 3.3.2 lock has cadwyn 7.0.0 and fastapi 0.136.3).
+
+    :raises ValueError: requirements.txt has no ``apache-airflow[...]==`` pin.
+    """
+    text = (BASE_IMAGE_DIR / "requirements.txt").read_text()
+    if not _AIRFLOW_PIN.search(text):
+        raise ValueError(f"{BASE_IMAGE_DIR / 'requirements.txt'} has no apache-airflow==<version> pin")
+    if version is None or version == default_airflow_version():
+        return text
+    other = REQUIRED_OTHERWISE.get(version, ())
+    tested = [line for line in (BASE_IMAGE_DIR / "requirements.lock").read_text().splitlines()
+              if line and not line.startswith("#") and not _AIRFLOW_DISTRIBUTIONS.match(line)
+              and line.split("==")[0].lower() not in other]
+    return (_AIRFLOW_PIN.sub(lambda m: f"{m.group(1)}=={version}", text)
+            + "# The other packages at the versions of requirements.lock (see local_ecs.images.pins)\n"
+            + "\n".join(tested) + "\n")
+
+
+def base_image_inputs_hash(requirements: str = "requirements.lock", version: str | None = None) -> str:
+    """Hash of every input of the stand-in of Airflow ``version`` (default: the Dockerfile's): the
+    rootfs recipe, the Containerfile, the entrypoint, the pins, the lock (``requirements``, a file
+    name in ``base_image/``; the lock of ``version`` when that is given), the Dockerfile's version
+    ARGs and the local CA certificates."""
+    if version is not None and requirements == "requirements.lock":
+        requirements = lock_file(version).name
+    files = [BASE_IMAGE_DIR / n for n in ("Containerfile", "entrypoint.sh", "requirements.txt")]
     parts: list[bytes | str] = [rootfs_inputs_hash(), requirements]
     parts += [f.name.encode() + b"\0" + f.read_bytes() for f in files]
+    lock = BASE_IMAGE_DIR / requirements
+    parts.append(requirements.encode() + b"\0" + (lock.read_bytes() if lock.exists() else pins(version).encode()))
     parts += [f"{k}={v}" for k, v in sorted(dockerfile_args().items())]
     parts += [p.name.encode() + b"\0" + p.read_bytes() for p in _local_ca_files()]
+    if version not in (None, default_airflow_version()):
+        parts.append(f"AIRFLOW_VERSION={version}")
     return _sha256(*parts)
 
 
 def build_base_image(config: PodmanConfig | None = None, *, requirements: str = "requirements.lock",
-                     tag: str | None = None) -> str:
+                     tag: str | None = None, version: str | None = None) -> str:
     """Build (or reuse) the stand-in for the official Airflow image.
 
-    :param requirements: the file of ``base_image/`` that pip installs (the lock; the pins file
-        only when generating the lock).
-    :param tag: default: what docker/Dockerfile's ``FROM`` resolves to, e.g.
+    :param requirements: the file of ``base_image/`` that pip installs (the lock; a pins file only
+        when generating the lock, see :func:`generate_lock`).
+    :param tag: default: what docker/Dockerfile's ``FROM`` resolves to for ``version``, e.g.
         ``apache/airflow:3.3.2-python3.13`` (stored as ``localhost/apache/airflow:...``).
+    :param version: the Airflow version (default: the Dockerfile's ``AIRFLOW_VERSION``); it
+        installs :func:`lock_file` of that version.
     :returns: the tag. Reused when an image with that tag carries the same inputs hash.
     :raises ImageBuildError: the build failed (last lines of the build log).
+    :raises FileNotFoundError: no lock for ``version`` (generate it: ``python -m local_ecs.images lock VERSION``).
     """
     config = config or PodmanConfig()
-    tag = tag or base_image_tag()
-    inputs = base_image_inputs_hash(requirements)
+    version = version or default_airflow_version()
+    if requirements == "requirements.lock":
+        requirements = lock_file(version).name
+        if not (BASE_IMAGE_DIR / requirements).exists():
+            raise FileNotFoundError(f"no lock for Airflow {version} ({BASE_IMAGE_DIR / requirements}); generate it "
+                                    f"with: python -m local_ecs.images lock {version}")
+    tag = tag or base_image_tag(build_args={"AIRFLOW_VERSION": version})
+    inputs = base_image_inputs_hash(requirements, version)
     if _image_label(tag, config) == inputs:
         return tag
     rootfs = build_rootfs(config)
-    context = config.state_dir / "build" / "base"
+    context = config.state_dir / "build" / f"base-{version}"
     if context.exists():
         shutil.rmtree(context)
     shutil.copytree(BASE_IMAGE_DIR, context)
+    if not (context / requirements).exists():  # the pins of a version without a lock yet
+        (context / requirements).write_text(pins(version))
     ca_dir = context / "local-ca-certificates"
     ca_dir.mkdir()
     for ca in _local_ca_files():
         shutil.copy2(ca, ca_dir / ca.name)
-    versions = dockerfile_args()
     _build(tag, context, context / "Containerfile",
-           {"ROOTFS": rootfs, "AIRFLOW_VERSION": versions["AIRFLOW_VERSION"],
-            "PYTHON_VERSION": versions["PYTHON_VERSION"], "REQUIREMENTS": requirements},
+           {"ROOTFS": rootfs, "AIRFLOW_VERSION": version,
+            "PYTHON_VERSION": dockerfile_args()["PYTHON_VERSION"], "REQUIREMENTS": requirements},
            {INPUTS_LABEL: inputs}, config)
     return tag
 
 
-def generate_lock(config: PodmanConfig | None = None) -> Path:
-    """Regenerate ``base_image/requirements.lock``: build the stand-in from the pins alone, then
-    ``pip freeze`` inside it. Commit the result; builds install from it.
+def generate_lock(config: PodmanConfig | None = None, version: str | None = None) -> Path:
+    """Regenerate the lock of the stand-in of Airflow ``version`` (default: the Dockerfile's):
+    build the stand-in from :func:`pins` alone, then ``pip freeze`` inside it. Commit the result;
+    builds install from it.
 
-    :returns: the lock's path.
+    :returns: the lock's path (:func:`lock_file`).
     """
     config = config or PodmanConfig()
-    tag = build_base_image(config, requirements="requirements.txt", tag="localhost/local-ecs/airflow-unlocked:latest")
+    version = version or default_airflow_version()
+    unlocked = "requirements.txt" if version == default_airflow_version() else f"requirements-{version}.txt"
+    tag = build_base_image(config, requirements=unlocked, version=version,
+                           tag=f"localhost/local-ecs/airflow-unlocked:{version}")
     frozen = podman("run", "--rm", "--pull=never", "--network=none", "--entrypoint", "pip", tag,
                     "freeze", "--all", "--exclude", "pip", config=config).stdout
-    lock = BASE_IMAGE_DIR / "requirements.lock"
+    lock = lock_file(version)
     lock.write_text(
-        "# Generated by `python -m local_ecs.images lock` inside the stand-in (pip freeze after installing\n"
-        "# requirements.txt); the stand-in installs exactly these versions. Do not edit by hand.\n" + frozen
+        f"# Generated by `python -m local_ecs.images lock{'' if version == default_airflow_version() else ' ' + version}`"
+        " inside the stand-in (pip freeze after installing\n"
+        f"# requirements.txt{'' if version == default_airflow_version() else ' with apache-airflow==' + version}); "
+        "the stand-in installs exactly these versions. Do not edit by hand.\n" + frozen
     )
     return lock
 
@@ -273,8 +363,10 @@ def build_project_image(context_dir: str | Path, dockerfile: str = "Dockerfile",
     context = Path(context_dir).resolve()
     build_args = dict(build_args or {})
     wanted = base_image_tag(context / dockerfile, build_args)
-    # The stand-in is built for what docker/Dockerfile's FROM names; any other base must be local.
-    base = build_base_image(config) if wanted == base_image_tag() else wanted
+    # A stand-in is built for what docker/Dockerfile's FROM names with each version that has a
+    # lock (the build arg AIRFLOW_VERSION picks it); any other base must be local.
+    stand_ins = {base_image_tag(build_args={"AIRFLOW_VERSION": v}): v for v in stand_in_versions()}
+    base = build_base_image(config, version=stand_ins[wanted]) if wanted in stand_ins else wanted
     base_inputs = _image_label(base, config) or ""
     inputs = _sha256(context_hash(context, dockerfile, build_args), base, base_inputs, platform or "")
     tag = f"{PROJECT_IMAGE_REPOSITORY}:{inputs[:16]}"
@@ -317,19 +409,21 @@ def build_assembly_images(
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in {"base", "lock", "project"} or (argv[0] == "project" and len(argv) != 2):
+    if (not argv or argv[0] not in {"base", "lock", "project"} or (argv[0] == "project" and len(argv) != 2)
+            or len(argv) > 2):
         print(__doc__, file=sys.stderr)
         return 2
     started = time.monotonic()
+    version = argv[1] if len(argv) == 2 and argv[0] != "project" else None
     try:
         if argv[0] == "base":
-            print(build_base_image())
+            print(build_base_image(version=version))
         elif argv[0] == "lock":
-            print(generate_lock())
+            print(generate_lock(version=version))
         else:
             for asset_hash, tag in build_assembly_images(argv[1]).items():
                 print(f"{asset_hash} {tag} {image_size_mib(tag):.0f} MiB")
-    except (ImageBuildError, PodmanError, PodmanNotInstalled) as err:
+    except (ImageBuildError, PodmanError, PodmanNotInstalled, FileNotFoundError) as err:
         print(err, file=sys.stderr)
         return 1
     print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)

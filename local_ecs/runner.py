@@ -121,12 +121,16 @@ class LocalTask:
         check by its exit code only: for machines whose cores are shared by many processes.
     :param bind_mounts: host directory -> container path, read-only, in every container
         (``make local``'s DAG folder; never in the rehearsal, ECS has no such mount).
+    :param hostname: the task's host name (``--hostname``), as each Fargate task has its own;
+        None keeps the host's (every container then has the same one).
     """
 
     def __init__(self, task_id: str, spec: TaskSpec, *, environment_for: Callable[[TaskSpec, ContainerSpec], dict],
                  image_for: Callable[[str], str], hosts: dict[str, str], runner: "Runner",
-                 strict_health_timeouts: bool = True, bind_mounts: dict[str, str] | None = None):
+                 strict_health_timeouts: bool = True, bind_mounts: dict[str, str] | None = None,
+                 hostname: str | None = None):
         self.task_id = task_id
+        self.hostname = hostname
         self.bind_mounts = dict(bind_mounts or {})
         self.strict_health_timeouts = strict_health_timeouts
         self.spec = spec
@@ -193,6 +197,8 @@ class LocalTask:
         args = podman_run_args(run.spec, self.spec, name=run.podman_name, image=self.image_for(run.spec.image),
                                volume_names=self.volumes, hosts=self.hosts, env_names=sorted(env),
                                labels=self.labels, env_inline=inline, bind_mounts=self.bind_mounts)
+        if self.hostname:
+            args[1:1] = ["--hostname", self.hostname]
         if run.spec.health_check and not self.strict_health_timeouts:
             # podman fails a check at --health-timeout (exit -1); here the runner judges the time.
             args[args.index("--health-timeout") + 1] = f"{HEALTH_CHECK_HARD_LIMIT}s"

@@ -23,8 +23,6 @@ import logging
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from cloud_assembly.airflow_image import CONTAINER_USER
@@ -33,6 +31,8 @@ from local_ecs.browser import check_task_page
 from local_ecs.load_balancer import ListenerStandIn, listener_rules
 from local_ecs.aws import AwsStandIn
 from standins.postgres import TlsOnlyPostgres, free_port
+from local_ecs.rest import RestClient
+from local_ecs.rest import http as _http
 from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
 from local_ecs.taskdef import TaskSpec, from_cloudformation
 
@@ -53,24 +53,6 @@ class RehearsalFailed(RuntimeError):
     """A step of the scenario failed; the message says which and what was seen."""
 
 
-def _http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 30,
-          accept: str = "application/json") -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Accept", accept)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode(errors="replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace")
-    except (urllib.error.URLError, OSError) as error:
-        return 0, str(error)
-
-
 class LocalDeployment:
     """Everything of one synthesized app running locally (see the module docstring).
 
@@ -85,8 +67,17 @@ class LocalDeployment:
         folder (the path of the template's ``LocalDagBundle``) in every container, services and
         workers, with the dag-processor rescanning it every :data:`RELOAD_SECONDS`, so an edited
         or new DAG runs without a rebuild.
+    :param task_hostnames: give every task its own host name (its task ID), as every Fargate
+        task has; the upgrade and image-rollout rehearsals need it, because two tasks of one
+        service then run side by side and ``airflow jobs check --local`` finds a job by host name.
     :raises RehearsalFailed: ``dags_mount`` with a deployment whose DAG bundle is not a folder
         of the image (``dag_bundle=s3``).
+
+    Services are tracked as ECS tracks them: :attr:`services` maps a running task's key to its
+    :class:`LocalTask` (the first task of a service is keyed by the service's logical ID),
+    :attr:`service_of` that key to the service, :attr:`service_specs` each service to the task
+    definition its next task starts from; :meth:`update` moves to another synthesis of the app,
+    :meth:`roll_service` and :meth:`scale_service` replace and count tasks as ECS would.
     """
 
     #: ``make local``'s rescan period of the mounted DAG folder (seconds): ``[dag_processor]
@@ -95,8 +86,15 @@ class LocalDeployment:
     RELOAD_SECONDS = 2
 
     def __init__(self, cdk_out: Path, work_dir: Path, *, max_workers: int = 3, build_images=None, podman=None,
-                 ui_port: int | None = None, strict_health_timeouts: bool = False, dags_mount: Path | None = None):
+                 ui_port: int | None = None, strict_health_timeouts: bool = False, dags_mount: Path | None = None,
+                 task_hostnames: bool = False):
         self.strict_health_timeouts = strict_health_timeouts
+        self.task_hostnames = task_hostnames
+        self.service_specs: dict[str, TaskSpec] = {}
+        self.service_of: dict[str, str] = {}
+        self.service_settings: dict[str, dict] = {}
+        self.retired: list[LocalTask] = []
+        self._serial = 0
         self.assembly = CloudAssembly(cdk_out)
         self.cdk_out = Path(cdk_out)
         self.work_dir = Path(work_dir)
@@ -116,6 +114,7 @@ class LocalDeployment:
         self.hosts: dict[str, str] = {}
         self.timings: dict[str, float] = {}
         self.image_tags: dict[str, str] = {}
+        self.cdk_outs: list[Path] = [Path(cdk_out)]
         self.bind_mounts: dict[str, str] = {}
         self.reload_environment: dict[str, str] = {}
         if dags_mount is not None:
@@ -144,18 +143,19 @@ class LocalDeployment:
                         names.append(f"{discovery['Name']}.{self.aws.resolver.resolve(stack.artifact_id, namespace['Properties']['Name'])}")
         return names
 
-    def rehearsed_image_assets(self) -> set[str]:
+    def rehearsed_image_assets(self, assembly: CloudAssembly | None = None) -> set[str]:
         """Return the hashes of the image assets the rehearsal runs: the images of the ECS services'
         task definitions and of the task definition families their executor settings name (the
         workers). Other task definitions (ECS jobs, whose images start from public base images no
         registry here serves) are not built; tests/e2e/test_ecs_job.py runs the example job."""
+        assembly = assembly or self.assembly
         definitions = {}
         families = set()
-        for stack in self.assembly.stacks.values():
+        for stack in assembly.stacks.values():
             for logical_id, definition in stack.of_type("AWS::ECS::TaskDefinition").items():
                 definitions[(stack.artifact_id, logical_id)] = definition["Properties"]
         run = set()
-        for stack in self.assembly.stacks.values():
+        for stack in assembly.stacks.values():
             for service in stack.of_type("AWS::ECS::Service").values():
                 key = (stack.artifact_id, service["Properties"]["TaskDefinition"]["Ref"])
                 run.add(key)
@@ -234,7 +234,7 @@ class LocalDeployment:
     def _task(self, task_id: str, spec: TaskSpec) -> LocalTask:
         return LocalTask(task_id, spec, environment_for=self.environment_for, image_for=self.stand_ins.image,
                          hosts=self.hosts, runner=self.runner, strict_health_timeouts=self.strict_health_timeouts,
-                         bind_mounts=self.bind_mounts)
+                         bind_mounts=self.bind_mounts, hostname=task_id if self.task_hostnames else None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -263,10 +263,216 @@ class LocalDeployment:
         self.ecs = EcsStandIn(self.aws, self.executor_cluster(specs), self._task, self.runner,
                               max_running=self.max_workers)
         self.ecs.start()
+        self.service_settings = self._service_settings()
         for logical_id, spec in specs.items():
-            self.services[logical_id] = self.runner.add(self._task(spec.containers[0].name if len(spec.containers) == 1
-                                                                   else _main_container(spec), spec))
+            self.service_specs[logical_id] = spec
+            self._start_service_task(logical_id, key=logical_id)
         self.timings["start_seconds"] = time.monotonic() - started
+
+    # -- services as ECS runs them: counts, rollouts, another synthesis -------------------------
+
+    def _service_settings(self) -> dict[str, dict]:
+        """``{service logical ID: {"name", "desired", "minimum_healthy_percent", "maximum_percent"}}``
+        from the templates (ECS's defaults, 100 and 200, where a template sets none)."""
+        found = {}
+        for stack in self.assembly.stacks.values():
+            for logical_id, service in stack.of_type("AWS::ECS::Service").items():
+                properties = service["Properties"]
+                configuration = properties.get("DeploymentConfiguration", {})
+                found[logical_id] = {
+                    "desired": int(properties.get("DesiredCount", 1)),
+                    "minimum_healthy_percent": int(configuration.get("MinimumHealthyPercent", 100)),
+                    "maximum_percent": int(configuration.get("MaximumPercent", 200)),
+                }
+        return found
+
+    def service_name(self, logical_id: str) -> str:
+        """The service's component name: its main container's (``scheduler``, ``api-server``...)."""
+        spec = self.service_specs[logical_id]
+        return spec.containers[0].name if len(spec.containers) == 1 else _main_container(spec)
+
+    def service_by_name(self, name: str) -> str:
+        """The logical ID of the service whose component is ``name``.
+
+        :raises KeyError: no such service.
+        """
+        for logical_id in self.service_specs:
+            if self.service_name(logical_id) == name:
+                return logical_id
+        raise KeyError(f"no service {name!r}; the services are {sorted(map(self.service_name, self.service_specs))}")
+
+    def tasks_of(self, logical_id: str) -> dict[str, LocalTask]:
+        """The running tasks of a service, ``{key: task}``."""
+        return {key: task for key, task in self.services.items() if self.service_of.get(key) == logical_id}
+
+    def _start_service_task(self, logical_id: str, key: str | None = None) -> str:
+        spec = self.service_specs[logical_id]
+        self._serial += 1
+        name = self.service_name(logical_id)
+        task_id = name if key else f"{name}-{self._serial}"
+        key = key or f"{logical_id}#{self._serial}"
+        self.services[key] = self.runner.add(self._task(task_id, spec))
+        self.service_of[key] = logical_id
+        return key
+
+    def _stop_service_tasks(self, keys: list[str], reason: str, timeout: float = 300) -> None:
+        """Stop service tasks (SIGTERM, SIGKILL after stopTimeout) and wait until they ended."""
+        tasks = [self.services.pop(key) for key in keys]
+        self.retired.extend(tasks)
+        for task in tasks:
+            task.stop(reason)
+        self.runner.wait(lambda: all(task.status == "STOPPED" for task in tasks), timeout,
+                         f"{', '.join(t.task_id for t in tasks)} to stop", self.check)
+
+    @staticmethod
+    def task_healthy(task: LocalTask) -> bool:
+        """ECS's view: RUNNING, and every container with a health check HEALTHY."""
+        return task.status == "RUNNING" and all(run.health == "HEALTHY" for run in task.containers.values()
+                                                if run.spec.health_check is not None)
+
+    def _exclusive_port(self, logical_id: str) -> bool:
+        """Whether the service's task listens on a port (on the host network two cannot)."""
+        return any(container.ports for container in self.service_specs[logical_id].containers)
+
+    def scale_service(self, logical_id: str, count: int, timeout: float = 1500, until: str = "healthy") -> None:
+        """Set the service's desired count and start or stop tasks to match (new tasks from
+        :attr:`service_specs`); returns when the stopped tasks ended and the new ones are
+        ``healthy``, or (``until="running"``) when their main container runs, as ECS's
+        ``runningCount`` counts them (health checks still to pass)."""
+        self.service_settings[logical_id]["desired"] = count
+        running = list(self.tasks_of(logical_id))
+        if len(running) > count:
+            self._stop_service_tasks(running[count:], "Scaled in by the service")
+        started = [self._start_service_task(logical_id) for _ in range(count - len(running))]
+        name = self.service_name(logical_id)
+
+        def ready(task: LocalTask) -> bool:
+            if until == "running":
+                return task.containers[name].state == "RUNNING"
+            return self.task_healthy(task)
+
+        self.runner.wait(lambda: all(ready(self.services[key]) for key in started), timeout,
+                         f"the new {name} tasks to be {until}", self.check)
+
+    def roll_service(self, logical_id: str, timeout: float = 1500) -> list[str]:
+        """Replace the service's tasks by tasks of :attr:`service_specs`, as an ECS rolling
+        update does with the template's deployment configuration: at most ``maximum_percent`` of
+        the desired count run, and a task is stopped only while at least
+        ``minimum_healthy_percent`` stay healthy (Amazon ECS Developer Guide, "Deploy Amazon ECS
+        services by replacing tasks"). A service that listens on a port is replaced stop-first:
+        the stand-in's tasks share the host's network, where two cannot listen on one port
+        (on Fargate each task has its own address), so there it is the upper bound of ECS's gap.
+
+        :returns: the events in order (``start <task>``, ``healthy <task>``, ``stop <task>``).
+        :raises RehearsalFailed: a new task failed (ECS's circuit breaker would roll back; the
+            rehearsal reports it instead) or the rollout did not finish within ``timeout`` seconds.
+        """
+        settings = self.service_settings[logical_id]
+        desired = settings["desired"]
+        minimum = -(-desired * settings["minimum_healthy_percent"] // 100)
+        maximum = desired * settings["maximum_percent"] // 100
+        if self._exclusive_port(logical_id):
+            minimum, maximum = 0, desired
+        old, new, events = list(self.tasks_of(logical_id)), [], []
+        deadline = time.monotonic() + timeout
+        reported_healthy: set[str] = set()
+        while old or len(new) < desired or not all(self.task_healthy(self.services[k]) for k in new):
+            self.check()
+            for key in new:
+                if key not in reported_healthy and self.task_healthy(self.services[key]):
+                    reported_healthy.add(key)
+                    events.append(f"healthy {self.services[key].task_id}")
+            healthy = [key for key in old + new if self.task_healthy(self.services[key])]
+            stoppable = [key for key in old if len(healthy) - (key in healthy) >= minimum]
+            if old and stoppable:
+                key = stoppable[0]
+                events.append(f"stop {self.services[key].task_id}")
+                self._stop_service_tasks([key], "Stopped by a deployment (rolling update)")
+                old.remove(key)
+                continue
+            if len(new) < desired and len(old) + len(new) < max(maximum, 1):
+                key = self._start_service_task(logical_id)
+                new.append(key)
+                events.append(f"start {self.services[key].task_id}")
+                continue
+            if time.monotonic() > deadline:
+                raise RehearsalFailed(f"the rollout of {self.service_name(logical_id)} did not finish in {timeout:.0f}s "
+                                      f"(events: {events})")
+            time.sleep(1)
+        for key in new:
+            if key not in reported_healthy:
+                events.append(f"healthy {self.services[key].task_id}")
+        return events
+
+    def build_images(self, cdk_out: Path) -> dict[str, str]:
+        """Build (or reuse) the images the synthesis ``cdk_out`` runs; ``{asset hash: local tag}``.
+        Call it before an upgrade, as ``make publish`` builds the image before the deploy, so
+        that :meth:`update` finds them built."""
+        if self._build_images is not None:
+            return self._build_images(Path(cdk_out))
+        from local_ecs.images import build_assembly_images
+
+        return build_assembly_images(cdk_out, only=self.rehearsed_image_assets(CloudAssembly(cdk_out)))
+
+    def update(self, cdk_out: Path) -> dict[str, str]:
+        """Move to another synthesis of the app, as ``cdk deploy`` does before ECS rolls the
+        services: build its images, register its task definitions (new revisions; the workers'
+        included, as the Airflow stack's update does), and make its
+        services' task definitions the ones new tasks start from. Running tasks are untouched.
+
+        :returns: ``{family: new revision ARN}``.
+        :raises RehearsalFailed: the synthesis has other ECS services than the running one.
+        """
+        from local_ecs.assembly import Resolver
+
+        self.assembly = CloudAssembly(cdk_out)
+        self.cdk_out = Path(cdk_out)
+        self.aws.assembly = self.assembly
+        self.aws.resolver = Resolver(self.assembly, self.stand_ins)
+        self.aws.number_task_definition_revisions()  # before anything resolves a Ref to one
+        tags = self.build_images(self.cdk_out)
+        self.image_tags.update(tags)
+        self.stand_ins.images.update(tags)
+        specs = self.service_definitions()
+        if set(specs) != set(self.service_specs):
+            raise RehearsalFailed(f"{cdk_out} has the services {sorted(specs)}, the deployment {sorted(self.service_specs)}")
+        registered = self.aws.register_task_definitions()
+        self.service_specs.update(specs)
+        self.cdk_outs.append(self.cdk_out)
+        return registered
+
+    def deregister_previous_revisions(self, keep: dict[str, str]) -> list[str]:
+        """Deregister every ACTIVE revision of the families in ``keep`` but the one kept
+        (CloudFormation's clean-up of a replaced task definition): RunTask of them is then
+        refused. Returns the deregistered ARNs."""
+        ecs = self.aws.client("ecs")
+        gone = []
+        for family, arn in keep.items():
+            for other in ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")["taskDefinitionArns"]:
+                if other != arn:
+                    ecs.deregister_task_definition(taskDefinition=other)
+                    gone.append(other)
+        return gone
+
+    def run_one_off(self, command: list[str], timeout: float = 1800, container: str = "db-migrate") -> tuple[int | None, str]:
+        """Run ``command`` in a one-off task of the current api-server task definition's
+        ``container`` (the init container that migrates: it has the DB settings and secrets),
+        alone (no dependsOn, no health check), as ``airflow-ecs run`` starts a one-off task with a
+        command override. Returns ``(exit code, log)``.
+
+        :raises RehearsalFailed: it did not end within ``timeout`` seconds.
+        """
+        import dataclasses
+
+        source = next(spec for spec in self.service_specs.values() if any(c.name == container for c in spec.containers))
+        base = next(c for c in source.containers if c.name == container)
+        one = dataclasses.replace(base, command=list(command), depends_on=[], health_check=None, essential=True)
+        spec = dataclasses.replace(source, containers=[one])
+        self._serial += 1
+        task = self.runner.add(self._task(f"oneoff-{self._serial}", spec))
+        self.runner.wait(lambda: task.status == "STOPPED", timeout, f"the one-off task {' '.join(command)}")
+        run = task.containers[container]
+        return run.exit_code, self.runner.logs(run.podman_name, lines=None)
 
     def _start_postgres(self) -> None:
         for stack in self.assembly.stacks.values():
@@ -370,13 +576,6 @@ def _main_container(spec: TaskSpec) -> str:
     return essential[0] if essential else spec.containers[0].name
 
 
-def _token(ui_url: str, username: str, password: str) -> str:
-    status, body = _http("POST", f"{ui_url}/auth/token", {"username": username, "password": password})
-    if status not in (200, 201):
-        raise RehearsalFailed(f"login as {username} at {ui_url}/auth/token answered {status}: {body[:500]}")
-    return json.loads(body)["access_token"]
-
-
 def _poll(predicate, timeout: float, check=None, interval: float = 2.0):
     """Return ``predicate()``'s first truthy value within ``timeout`` seconds, else its last
     value (the report records what was seen; the tests judge it)."""
@@ -400,6 +599,15 @@ def _wait_for(predicate, timeout: float, what: str, check=None, interval: float 
             return value
         time.sleep(interval)
     raise RehearsalFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def wait_parsed(client: RestClient, dag_id: str, timeout: float, check=None) -> None:
+    """Wait until the dag-processor has parsed ``dag_id`` (``GET /api/v2/dags/<id>`` answers 200).
+
+    :raises RehearsalFailed: not within ``timeout`` seconds.
+    """
+    _wait_for(lambda: client.get(f"/api/v2/dags/{dag_id}")[0] == 200, timeout,
+              f"the dag-processor to parse {dag_id}", check)
 
 
 def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: Path | None = None,
@@ -436,7 +644,8 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         report["healthy_after_seconds"] = round(time.monotonic() - started, 1)
         ui = deployment.ui_url
         username, password = deployment.admin_login()
-        token = _token(ui, username, password)
+        client = RestClient(ui, username, password)
+        client.json("/api/v2/version")  # signs in
         report["ui_url"], report["login"] = ui, "ok"
         # The Execution API is for workers (Cloud Map, inside the VPC): refused through the load
         # balancer, served by the api-server itself.
@@ -446,24 +655,13 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
                                               "/execution/health")[0],
         }
 
-        def dag_parsed():
-            status, _ = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}", token=token)
-            return status == 200
-
-        _wait_for(dag_parsed, 300, f"the dag-processor to parse {DAG_ID}", deployment.check)
-        status, body = _http("PATCH", f"{ui}/api/v2/dags/{DAG_ID}", {"is_paused": False}, token)
-        if status != 200:
-            raise RehearsalFailed(f"unpausing {DAG_ID} answered {status}: {body[:300]}")
-        status, body = _http("POST", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None}, token)
-        if status not in (200, 201):
-            raise RehearsalFailed(f"triggering {DAG_ID} answered {status}: {body[:300]}")
-        run_id = json.loads(body)["dag_run_id"]
-        report["dag_run_id"] = run_id
+        wait_parsed(client, DAG_ID, 300, deployment.check)
+        run_id = report["dag_run_id"] = client.trigger(DAG_ID)
 
         # The async path: /wait streams the run's state from the async (asyncpg) engine.
         wait_started = time.monotonic()
-        status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/wait?interval=2", token=token,
-                             timeout=timeout, accept="application/x-ndjson")
+        status, body = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/wait?interval=2", timeout=timeout,
+                                  accept="application/x-ndjson")
         lines = [json.loads(line) for line in body.splitlines() if line.strip().startswith("{")] if status == 200 else []
         report["async_wait"] = {"status": status, "ok": status == 200 and bool(lines) and
                                 lines[-1].get("state") in ("success", "failed"),
@@ -474,14 +672,8 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             report["async_wait"]["api_server_log"] = [line for line in api_log.splitlines()
                                                       if "sslmode" in line or "Error" in line][-5:]
 
-        def run_finished():
-            status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", token=token)
-            state = json.loads(body).get("state") if status == 200 else None
-            return state if state in ("success", "failed") else None
-
-        report["dag_run_state"] = _wait_for(run_finished, timeout, f"run {run_id} to finish", deployment.check)
-        status, body = _http("GET", f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", token=token)
-        instances = json.loads(body).get("task_instances", []) if status == 200 else []
+        report["dag_run_state"] = client.wait_for_run(DAG_ID, run_id, timeout, deployment.check)
+        instances = client.task_instances(DAG_ID, run_id)
         report["task_instances"] = {f"{ti['task_id']}[{ti.get('map_index', -1)}]": ti["state"] for ti in instances}
         report["worker_tasks_launched"] = deployment.ecs.launched if deployment.ecs else 0
         load = next((ti for ti in instances if ti["task_id"] == "load"), None)
@@ -497,7 +689,7 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             answers: list[tuple[int, str]] = []
 
             def log_served() -> bool:
-                answers.append(_http("GET", log_url, token=token))
+                answers.append(client.get(log_url.removeprefix(ui)))
                 return answers[-1][0] == 200 and EXPECTED_LOG_LINE in answers[-1][1]
 
             _poll(log_served, 120, deployment.check, interval=3)
@@ -647,9 +839,8 @@ def rehearse_reload(cdk_out: Path, out_dir: Path, dags_dir: Path, *, healthy_tim
     try:
         deployment.start()
         deployment.wait_healthy(timeout=healthy_timeout)
-        ui = deployment.ui_url
-        token = _token(ui, *deployment.admin_login())
-        watcher = DagFolderWatcher(folder, deployment.local_dag_folder(), lambda path: _http("GET", ui + path, token=token))
+        client = RestClient(deployment.ui_url, *deployment.admin_login())
+        watcher = DagFolderWatcher(folder, deployment.local_dag_folder(), client.get)
         probe = folder / "reload_probe.py"
         for step in ("new", "edit"):
             probe.write_text(RELOAD_PROBE_DAG.replace("VERSION", step))
@@ -659,23 +850,11 @@ def rehearse_reload(cdk_out: Path, out_dir: Path, dags_dir: Path, *, healthy_tim
             if reload.error:
                 raise RehearsalFailed(f"reload_probe.py ({step}) did not import: {reload.error[-500:]}")
             entry = report["reload"][step] = {"parse_seconds": reload.seconds}
-            if step == "new":
-                _http("PATCH", f"{ui}/api/v2/dags/reload_probe", {"is_paused": False}, token)
-            status, body = _http("POST", f"{ui}/api/v2/dags/reload_probe/dagRuns", {"logical_date": None}, token)
-            if status not in (200, 201):
-                raise RehearsalFailed(f"triggering reload_probe ({step}) answered {status}: {body[:300]}")
-            run_id = json.loads(body)["dag_run_id"]
             triggered = time.monotonic()
-
-            def finished(run_id=run_id):
-                status, body = _http("GET", f"{ui}/api/v2/dags/reload_probe/dagRuns/{run_id}", token=token)
-                state = json.loads(body).get("state") if status == 200 else None
-                return state if state in ("success", "failed") else None
-
-            entry["run_state"] = _wait_for(finished, run_timeout, f"reload_probe run {run_id}", deployment.check)
+            run_id, entry["run_state"] = client.trigger_and_wait("reload_probe", run_timeout, deployment.check)
             entry["run_seconds"] = round(time.monotonic() - triggered, 1)
-            status, body = _http("GET", f"{ui}/api/v2/dags/reload_probe/dagRuns/{run_id}/taskInstances/version/"
-                                        "xcomEntries/return_value", token=token)
+            status, body = client.get(f"/api/v2/dags/reload_probe/dagRuns/{run_id}/taskInstances/version/"
+                                      "xcomEntries/return_value")
             entry["returned"] = json.loads(body).get("value") if status == 200 else f"HTTP {status}: {body[:200]}"
     except Exception as error:
         report["error"] = str(error)

@@ -22,6 +22,7 @@ class ImageStack(Stack):
             image_tag=config.image.image_tag,
             retain=config.retain_data,
             pip_index_file=config.image.pip_index_file,
+            build_args=config.image.build_args,
         )
         # With image_tag the other stacks reference the repository (its name in the image URI, its
         # ARN in the pull permission); without it they do not. Exported in every configuration,

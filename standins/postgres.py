@@ -130,6 +130,39 @@ class PostgresServer:
             cur.execute(sql, params or None)
             return cur.fetchall() if cur.description else []
 
+    def query(self, database: str, sql: str) -> list[list[str]]:
+        """Run ``sql`` as the superuser over the server's socket; rows of text columns."""
+        out = self._run(_pg_bin("psql"), "-h", str(self.data), "-p", str(self.port), "-U", "postgres", "-d", database,
+                        "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\t", "-c", sql)
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    def dump(self, database: str, path: Path) -> int:
+        """``pg_dump --format=custom`` of ``database`` to ``path`` (what ``pg_restore`` reads); returns its bytes.
+
+        :raises PostgresError: pg_dump failed.
+        """
+        result = subprocess.run([*self.as_user, _pg_bin("pg_dump"), "-h", str(self.data), "-p", str(self.port),
+                                 "-U", "postgres", "--format=custom", database], capture_output=True, timeout=600)
+        if result.returncode:
+            raise PostgresError(f"pg_dump failed ({result.returncode}): {result.stderr.decode(errors='replace')}")
+        Path(path).write_bytes(result.stdout)
+        return len(result.stdout)
+
+    def restore(self, database: str, owner: str, path: Path) -> None:
+        """Replace ``database`` by the dump at ``path`` (dropped, created for ``owner``, ``pg_restore``).
+
+        :raises PostgresError: a command failed.
+        """
+        self._run(_pg_bin("psql"), "-h", str(self.data), "-p", str(self.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1",
+                  "-c", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
+                  "-c", f'CREATE DATABASE "{database}" OWNER "{owner}"')
+        with open(path, "rb") as dump:
+            result = subprocess.run([*self.as_user, _pg_bin("pg_restore"), "-h", str(self.data), "-p", str(self.port),
+                                     "-U", "postgres", "-d", database, "--no-owner", "--role", owner, "--exit-on-error"],
+                                    stdin=dump, capture_output=True, timeout=600)
+        if result.returncode:
+            raise PostgresError(f"pg_restore failed ({result.returncode}): {result.stderr.decode(errors='replace')}")
+
     def stop(self) -> None:
         """Stop the server (immediate); the data directory stays (its ``server.log`` too)."""
         if self.data.exists():

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-try:  # Airflow 3.2+
+try:  # Airflow 3.3: the module has the module-level incr/timing/gauge
     from airflow._shared.observability.metrics import stats as _stats
-except ImportError:  # pragma: no cover - older Airflow 3 releases
-    from airflow.stats import Stats as _stats  # type: ignore[no-redef]
+
+    if not hasattr(_stats, "incr"):
+        # Airflow 3.2.2 has the module without them (seen in the upgrade rehearsal: every launch
+        # failed with AttributeError: ... has no attribute 'incr'): use the provider's Stats.
+        raise ImportError("airflow._shared.observability.metrics.stats has no incr")
+except ImportError:
+    from airflow.providers.common.compat.sdk import Stats as _stats  # type: ignore[no-redef]
 
 from airflow_ecs_fargate.errors import SubmitErrorKind
 from airflow_ecs_fargate.metric_names import (

@@ -52,6 +52,10 @@ SAFE = {
     "add a domain": (BASE, DOMAIN),
     "remove the domain": (DOMAIN, BASE),
     "publish an image tag": (BASE, {"image_tag": "v1.2.3"}),
+    # A new image (another AIRFLOW_VERSION build argument) in new task definition revisions; the
+    # schema migration is the upgrade's (airflow-ecs upgrade), not the template's.
+    "upgrade Airflow to the image's version": ({"airflow_version": "3.2.2"}, BASE),
+    "back to the previous Airflow version": (BASE, {"airflow_version": "3.2.2"}),
     "un-publish the image tag": ({"image_tag": "v1.2.3"}, BASE),
     "private UI on": (BASE, {"ui_private_only": "true"}),
     "private UI off": ({"ui_private_only": "true"}, BASE),

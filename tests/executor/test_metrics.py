@@ -124,3 +124,28 @@ def test_executor_counts_throttles_and_submit_failures(emf_metrics, capfd, aws, 
     assert sum(values(recs, metrics.RUN_TASK_CALLS)) == 3
     assert sum(values(recs, metrics.THROTTLES)) == 2
     assert sum(values(recs, metrics.SUBMIT_FAILURES)) == 2
+
+
+def test_metrics_fall_back_to_the_providers_stats_when_airflow_s_stats_module_has_no_incr(monkeypatch):
+    """Airflow 3.2.2's ``airflow._shared.observability.metrics.stats`` has no module-level ``incr``
+    (found by the upgrade rehearsal: every launch failed with AttributeError); the counters then
+    go through the provider's ``Stats`` instead of failing every launch."""
+    import importlib
+    import sys
+    import types
+
+    import airflow_ecs_fargate.metrics as metrics
+    from airflow.providers.common.compat.sdk import Stats
+
+    import airflow._shared.observability.metrics as package
+
+    without_incr = types.ModuleType("airflow._shared.observability.metrics.stats")
+    monkeypatch.setitem(sys.modules, "airflow._shared.observability.metrics.stats", without_incr)
+    monkeypatch.setattr(package, "stats", without_incr)
+    try:
+        reloaded = importlib.reload(metrics)
+        assert reloaded._stats is Stats
+        reloaded.count_run_task_call()  # no AttributeError
+    finally:
+        monkeypatch.undo()
+        importlib.reload(metrics)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from local_ecs.podman import PROJECT_ROOT  # noqa: F401 (for test_rehearsal)
+from local_ecs.synth import synthesize  # noqa: F401 (for the rehearsal tests)
 
 _CACHE: dict[str, Path] = {}
 #: The configurations the rehearsal runs: context overrides over cdk.json.
@@ -15,13 +16,6 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
     "s3": {"dag_bundle": "s3"},
     "stock-executor": {"executor_class": "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"},
 }
-
-
-def synthesize(overrides: dict[str, str], outdir: Path) -> Path:
-    """Synthesize the app with ``overrides`` over cdk.json's context into ``outdir`` (returned)."""
-    from app import synthesize as app_synthesize
-
-    return app_synthesize(overrides, outdir).assembly.directory
 
 
 @pytest.fixture(scope="session")

@@ -340,3 +340,24 @@ def test_the_projects_own_layers_stay_within_budget(stand_in, project_image):
     counted = [(size, created_by) for size, created_by in layers if "-r /opt/airflow/requirements.txt" not in created_by]
     assert sum(size for size, _ in counted) < OWN_LAYERS_BUDGET_BYTES, "\n".join(
         f"{size:>12,} {created_by[:120]}" for size, created_by in counted)
+
+
+def test_another_airflow_version_has_its_own_lock_with_the_same_providers():
+    """The previous version's stand-in (the upgrade rehearsal's): its own lock, generated from
+    requirements.txt with the Airflow pin set, the same provider pins, and every other package at
+    the default lock's version but those that Airflow version requires otherwise."""
+    versions = images.stand_in_versions()
+    assert versions[0] == images.default_airflow_version() and len(versions) >= 2
+    for version in versions[1:]:
+        pins = images.pins(version)
+        assert f"apache-airflow[amazon,postgres]=={version}" in pins.splitlines()
+        lock = _pins(images.lock_file(version))
+        default = _pins(images.BASE_IMAGE_DIR / "requirements.lock")
+        assert lock["apache-airflow"] == lock["apache-airflow-core"] == version
+        for provider in ("apache-airflow-providers-amazon", "apache-airflow-providers-fab"):
+            assert lock[provider] == default[provider]
+        differing = {name for name in lock if name in default and lock[name] != default[name]}
+        assert differing <= {"apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk",
+                             *images.REQUIRED_OTHERWISE.get(version, ())}, differing
+        assert images.base_image_tag(build_args={"AIRFLOW_VERSION": version}) == \
+            f"apache/airflow:{version}-python{images.dockerfile_args()['PYTHON_VERSION']}"
