@@ -68,11 +68,20 @@ STAGE_PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+def _dockerfile_airflow_version(dockerfile: Path = Path(__file__).resolve().parent.parent / "docker" / "Dockerfile") -> str:
+    """``ARG AIRFLOW_VERSION=<version>`` of ``dockerfile``.
+
+    :raises RuntimeError: the Dockerfile has no such line (it is the one home of the version).
+    """
+    found = re.search(r"^ARG AIRFLOW_VERSION=(\S+)$", dockerfile.read_text(), re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"{dockerfile} has no 'ARG AIRFLOW_VERSION=<version>' line")
+    return found.group(1)
+
+
 #: The Airflow version ``docker/Dockerfile`` builds the image with (its ``ARG AIRFLOW_VERSION``
 #: default, the one home of that fact): the default of ``airflow_version``.
-IMAGE_AIRFLOW_VERSION = re.search(
-    r"^ARG AIRFLOW_VERSION=(\S+)$", (Path(__file__).resolve().parent.parent / "docker" / "Dockerfile").read_text(),
-    re.MULTILINE).group(1)
+IMAGE_AIRFLOW_VERSION = _dockerfile_airflow_version()
 #: The previous Airflow minor's last patch release (PyPI's apache-airflow release history): the
 #: version an upgrade to ``IMAGE_AIRFLOW_VERSION`` starts from, and the one a rollback returns to.
 #: The offline rehearsal has a stand-in image of each (local_ecs/base_image/, docs/rehearsal.md).

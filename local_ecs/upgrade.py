@@ -101,7 +101,7 @@ class RehearsalTarget:
         self._call("schema_revision")
         database, _ = self._database()
         with contextlib.suppress(Exception):
-            rows = self.deployment.postgres.query(database, "SELECT version_num FROM alembic_version")
+            rows = self.deployment.postgres.psql_rows(database, "SELECT version_num FROM alembic_version")
             return rows[0][0] if rows else None
         return None
 
@@ -221,7 +221,7 @@ class Monitor:
 
     def _heartbeat(self) -> float | None:
         database = self.deployment.db_credentials["dbname"]
-        rows = self.deployment.postgres.query(
+        rows = self.deployment.postgres.psql_rows(
             database, "SELECT extract(epoch FROM max(latest_heartbeat)) FROM job "
                       "WHERE job_type = 'SchedulerJob' AND state = 'running'")
         return float(rows[0][0]) if rows and rows[0][0] else None
@@ -267,10 +267,10 @@ def task_tries(deployment: LocalDeployment, dag_id: str, run_id: str) -> dict[st
     twice leaves a row there)."""
     database = deployment.db_credentials["dbname"]
     escaped = run_id.replace("'", "''")
-    current = deployment.postgres.query(
+    current = deployment.postgres.psql_rows(
         database, f"SELECT task_id, map_index, state, try_number FROM task_instance "
                   f"WHERE dag_id = '{dag_id}' AND run_id = '{escaped}' ORDER BY task_id")
-    history = deployment.postgres.query(
+    history = deployment.postgres.psql_rows(
         database, f"SELECT task_id, map_index, state, try_number FROM task_instance_history "
                   f"WHERE dag_id = '{dag_id}' AND run_id = '{escaped}' ORDER BY task_id, try_number")
     found = {f"{task}[{index}]": {"state": state, "try_number": int(tries), "earlier_tries": []}

@@ -130,8 +130,9 @@ class PostgresServer:
             cur.execute(sql, params or None)
             return cur.fetchall() if cur.description else []
 
-    def query(self, database: str, sql: str) -> list[list[str]]:
-        """Run ``sql`` as the superuser over the server's socket; rows of text columns."""
+    def psql_rows(self, database: str, sql: str) -> list[list[str]]:
+        """Run ``sql`` in ``database`` with psql as the superuser over the server's socket; rows of
+        text columns (what psql prints), for callers without psycopg2."""
         out = self._run(_pg_bin("psql"), "-h", str(self.data), "-p", str(self.port), "-U", "postgres", "-d", database,
                         "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\t", "-c", sql)
         return [line.split("\t") for line in out.splitlines() if line]

@@ -177,7 +177,7 @@ class CachedEcsHook:
         return _CLIENTS[self._key]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _cached_clients(moto_session):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("airflow.providers.amazon.aws.executors.ecs.ecs_executor.EcsHook", CachedEcsHook)
