@@ -417,8 +417,8 @@ def upgrade_command(click_ctx: click.Context, assembly: Path, from_version: str 
     click.echo(plan.describe())
     if dry_run:
         return
-    snapshot = up.snapshot_name(ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc)) \
-        if plan.schema_changes else None
+    snapshot = up.unused_snapshot_name(target, up.snapshot_name(
+        ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc))) if plan.schema_changes else None
     commands = up.Commands(
         upgrade=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} upgrade --assembly {assembly} "
         f"--from-version {from_version} --to-version {to_version}",
@@ -472,8 +472,8 @@ def rollback_command(click_ctx: click.Context, assembly: Path, restore_snapshot:
             return False
         return click.confirm(question, default=False)
 
-    snapshot = up.snapshot_name(ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc)) \
-        if plan.schema_changes else None
+    snapshot = up.unused_snapshot_name(target, up.snapshot_name(
+        ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc))) if plan.schema_changes else None
     commands = up.Commands(
         upgrade=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} upgrade --assembly <the {from_version} "
         f"synthesis> --from-version {to_version} --to-version {from_version}",

@@ -372,6 +372,16 @@ def snapshot_name(project: str, stage: str, from_version: str, to_version: str, 
     return name
 
 
+def unused_snapshot_name(target: UpgradeTarget, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when a snapshot of that name exists already (a command
+    run again within the same second: RDS refuses a second snapshot of one identifier)."""
+    candidate, n = name, 1
+    while target.snapshot_created(candidate) is not None:
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
 # --- the orchestrator -------------------------------------------------------------------------
 
 

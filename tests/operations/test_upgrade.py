@@ -424,3 +424,20 @@ def test_make_upgrade_runs_make_deploys_checks_then_the_upgrade_of_the_same_asse
         ".venv/bin/airflow-ecs --project data --stage prod --region eu-west-1 upgrade --assembly cdk.out "
         "--cdk node_modules/.bin/cdk --drain-timeout 60",
     ]
+
+
+def test_a_snapshot_name_taken_in_the_same_second_gets_a_suffix():
+    """RDS refuses a second snapshot of one identifier: a rollback retried within the second (the
+    first declined its restore) must not fail on its own earlier snapshot."""
+    from airflow_ecs_ops.upgrade import unused_snapshot_name
+
+    class Taken:
+        def __init__(self, *names):
+            self.names = set(names)
+
+        def snapshot_created(self, name):
+            return dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc) if name in self.names else None
+
+    assert unused_snapshot_name(Taken(), "a-b") == "a-b"
+    assert unused_snapshot_name(Taken("a-b"), "a-b") == "a-b-2"
+    assert unused_snapshot_name(Taken("a-b", "a-b-2"), "a-b") == "a-b-3"

@@ -69,7 +69,9 @@ def test_synthesized_app_resolves_every_task_definition(cdk_out):
         for stack in assembly.stacks.values()
         for logical_id in stack.of_type("AWS::ECS::TaskDefinition")
     }
-    assert len(definitions) == 6  # four services, the workers and the example ECS job
+    # four services, the workers (the Airflow stack's revision and the Cluster stack's transitional
+    # one, README "Upgrading") and the example ECS job
+    assert len(definitions) == 7
     text = json.dumps(list(definitions.values()))
     assert "Fn::" not in text and '"Ref"' not in text
     airflow = {key: d for key, d in definitions.items() if not key[1].startswith("Jobs")}
