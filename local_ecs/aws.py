@@ -490,9 +490,12 @@ class AwsStandIn:
             if not isinstance(family, str) or not family:
                 continue
             if family not in taken:
-                pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ALL")
-                taken[family] = sum(1 for page in pages for arn in page["taskDefinitionArns"]
-                                    if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family)
+                # ACTIVE and INACTIVE revisions both hold their numbers (moto lists neither for
+                # status ALL, so each status is asked for).
+                arns = {arn for status in ("ACTIVE", "INACTIVE")
+                        for page in ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status=status)
+                        for arn in page["taskDefinitionArns"]}
+                taken[family] = sum(1 for arn in arns if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family)
             taken[family] += 1
             self.stand_ins.refs[(stack_id, logical_id)] = self.stand_ins.arn(
                 "ecs", f"task-definition/{family}:{taken[family]}")
