@@ -70,4 +70,8 @@ def test_make_test_runs_the_static_checks_before_the_tests(tmp_path):
     lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
     ruff = lines.index(".venv/bin/python -m ruff check .")
     vulture = next(i for i, line in enumerate(lines) if line.startswith(".venv/bin/python -m vulture "))
-    assert ruff < vulture < lines.index(".venv/bin/python -m pytest")
+    mypy = next(i for i, line in enumerate(lines) if line.startswith(".venv/bin/python -m mypy "))
+    pytest_line = next(i for i, line in enumerate(lines) if line.startswith(".venv/bin/python -m pytest"))
+    assert ruff < vulture < mypy < pytest_line
+    # The whole suite but the two scenario rehearsals (docs/rehearsal.md, "Upgrades and image rollouts").
+    assert lines[pytest_line] == '.venv/bin/python -m pytest -m "not rollout_rehearsal"'

@@ -10,7 +10,7 @@ import pytest
 
 from tests.rehearsal.test_upgrade import no_task_failed_lost_or_run_twice, run_scenario
 
-pytestmark = pytest.mark.rehearsal
+pytestmark = [pytest.mark.rehearsal, pytest.mark.rollout_rehearsal]
 
 
 @pytest.fixture(scope="session")

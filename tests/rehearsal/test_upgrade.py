@@ -13,7 +13,7 @@ import pytest
 
 from tests.rehearsal.conftest import PROJECT_ROOT
 
-pytestmark = pytest.mark.rehearsal
+pytestmark = [pytest.mark.rehearsal, pytest.mark.rollout_rehearsal]
 OUT = PROJECT_ROOT / ".rehearsal"
 
 
