@@ -382,6 +382,12 @@ def unused_snapshot_name(target: UpgradeTarget, name: str) -> str:
     return candidate
 
 
+def _check_summary(plan: UpgradePlan, report: UpgradeReport) -> str:
+    """The check step's line: the database's revision and the services' counts found."""
+    return f"database {_revision_name(plan, report.revision_before)}; counts " + \
+        ", ".join(f"{c}={n}" for c, n in report.counts.items())
+
+
 # --- the orchestrator -------------------------------------------------------------------------
 
 
@@ -614,8 +620,7 @@ def upgrade(
             raise UpgradeError(STEP_CHECK, "a schema change needs a snapshot name.", "unchanged by this run.",
                                "pass snapshot=snapshot_name(...).")
         _warn_all_stopped(echo, report.counts, counts)
-        return f"database {_revision_name(plan, report.revision_before)}; counts " + \
-            ", ".join(f"{c}={n}" for c, n in report.counts.items())
+        return _check_summary(plan, report)
 
     run.step(STEP_CHECK, check)
     again = f"{commands.upgrade} {counts_option(report.counts)}"
@@ -731,8 +736,7 @@ def rollback(
         if plan.schema_changes and restore_snapshot is None and snapshot is None:
             raise UpgradeError(STEP_CHECK, "a schema downgrade needs a snapshot name.", "unchanged by this run.",
                                "pass snapshot=snapshot_name(...).")
-        return f"database {_revision_name(plan, report.revision_before)}; counts " + \
-            ", ".join(f"{c}={n}" for c, n in report.counts.items())
+        return _check_summary(plan, report)
 
     run.step(STEP_CHECK, check)
     again = f"{commands.rollback} {counts_option(report.counts)}"
