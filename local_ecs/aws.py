@@ -233,7 +233,14 @@ class AwsStandIn:
     :ivar denials: every request IAM refused, in order.
     :ivar secret_values: secret ARN -> the SecretString stored.
     :ivar principals: role stand-in name -> :class:`Credentials`.
+
+    One runs per process at a time: moto's backends and its IAM enforcement
+    (``INITIAL_NO_AUTH_ACTION_COUNT``) are process-wide, so a second stand-in started beside an
+    enforcing one would be refused its own set-up requests. :meth:`start` raises ``RuntimeError``
+    if another is running.
     """
+
+    _running: "AwsStandIn | None" = None
 
     def __init__(self, assembly: CloudAssembly, stand_ins: StandIns):
         self.assembly = assembly
@@ -252,7 +259,15 @@ class AwsStandIn:
     # -- server ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the server (IAM not yet enforced) and patch moto for resource-aware checks."""
+        """Start the server (IAM not yet enforced) and patch moto for resource-aware checks.
+
+        :raises RuntimeError: another stand-in is running in this process (stop it first).
+        """
+        if AwsStandIn._running is not None:
+            raise RuntimeError(
+                "another AWS stand-in is running in this process (moto's backends and IAM enforcement "
+                "are process-wide): stop it before starting this one")
+        AwsStandIn._running = self
         from moto.core.authorization import ActionAuthenticatorMixin  # noqa: F401
         from moto.ecs.responses import EC2ContainerServiceResponse
         from moto.iam.access_control import IAMRequestBase
@@ -296,8 +311,12 @@ class AwsStandIn:
         ActionAuthenticatorMixin.request_count = 0
 
     def stop(self) -> None:
-        """Stop the server and undo every patch (IAM enforcement included)."""
+        """Stop the server and undo every patch (IAM enforcement included); nothing if this
+        stand-in is not the one running."""
         from moto import settings
+
+        if AwsStandIn._running is not self:
+            return
 
         if self._previous_auth_count is not None:
             settings.INITIAL_NO_AUTH_ACTION_COUNT = self._previous_auth_count
@@ -312,6 +331,7 @@ class AwsStandIn:
         for service in ("ec2", "ecs", "iam", "s3", "secretsmanager", "sts"):
             with contextlib.suppress(Exception):
                 get_backend(service).reset()
+        AwsStandIn._running = None
 
     def client(self, service: str, credentials: Credentials | None = None):
         """Return a boto3 client for ``service`` signed as ``credentials`` (default: the harness's
