@@ -76,6 +76,26 @@ IMAGE_DAGS_FOLDER = "/opt/airflow/dags"
 SECRETS_MANAGER_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
 
 
+#: How long a worker keeps retrying the Execution API (``[workers] execution_api_retries``,
+#: ``execution_api_retry_wait_min`` and ``_max``, in seconds; Airflow 3.3.2's defaults are 5, 1 and
+#: 90). The task SDK's client (``airflow/sdk/api/client.py``) retries a request that failed to
+#: connect or got a 5xx with tenacity's ``wait_random_exponential``: each of the ``retries - 1``
+#: waits is drawn between ``wait_min`` and ``min(wait_max, 2 ** n)``. With the defaults a request
+#: gives up after about 31 s, and a task whose last state report fails that way is lost; but when
+#: the api-server's only task is replaced (a crash, a deploy of dev's single task), ECS must
+#: provision, pull and start the new one (the start costs of docs/worker-start.md) and see it pass
+#: its health check, often more than a minute. These
+#: values ride out an outage of at least 14 x 10 = 140 s and at most about 236 s, which stays under
+#: ``[scheduler] task_instance_heartbeat_timeout`` (300 s): a worker cut off for longer is failed by
+#: the scheduler, as before, and retried if it has retries left. The cost: a request that fails once
+#: waits 10 s before its second try.
+WORKER_EXECUTION_API_RETRIES: dict[str, str] = {
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "15",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN": "10",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "20",
+}
+
+
 def secrets_prefixes(project_name: str, stage: str) -> dict[str, str]:
     """Return the Secrets Manager name prefixes of a deployment's connections and variables:
     ``{"connections": "<project>/<stage>/connections", "variables": "<project>/<stage>/variables"}``.
@@ -215,9 +235,10 @@ class AirflowCommonSettings:
         }
 
     def worker_environment(self) -> dict[str, str]:
-        """Return a worker's environment: the common settings, and no DB check at start
-        (the official image's entrypoint runs ``airflow db check`` unless this is 0)."""
-        return {**self.environment(), "CONNECTION_CHECK_MAX_COUNT": "0"}
+        """Return a worker's environment: the common settings, no DB check at start (the
+        official image's entrypoint runs ``airflow db check`` unless this is 0), and the Execution
+        API retries of :data:`WORKER_EXECUTION_API_RETRIES`."""
+        return {**self.environment(), "CONNECTION_CHECK_MAX_COUNT": "0", **WORKER_EXECUTION_API_RETRIES}
 
 
 @dataclass(frozen=True)

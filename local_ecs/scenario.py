@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -479,6 +480,8 @@ class LocalDeployment:
             for logical_id, attachment in stack.of_type("AWS::SecretsManager::SecretTargetAttachment").items():
                 arn = self.aws.resolver.resolve(stack.artifact_id, attachment["Properties"]["SecretId"])
                 document = json.loads(self.aws.secret_values[arn])
+                # A rehearsal interrupted before its stop() leaves its data directory behind.
+                shutil.rmtree(self.work_dir / "postgres", ignore_errors=True)
                 self.postgres = TlsOnlyPostgres(self.work_dir / "postgres", int(document["port"]))
                 self.postgres.start(document["username"], document["password"], document["dbname"])
                 self.db_credentials = document
@@ -824,8 +827,6 @@ def rehearse_reload(cdk_out: Path, out_dir: Path, dags_dir: Path, *, healthy_tim
         task's return value (the edit's version proves the worker ran the edited file).
     :raises RehearsalFailed: a step did not reach its state in time (the report says which).
     """
-    import shutil
-
     from local_ecs.reload import DagFolderWatcher
 
     started = time.monotonic()
