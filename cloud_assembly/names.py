@@ -21,6 +21,14 @@ COMPONENTS: tuple[str, ...] = (*SERVICE_COMPONENTS, WORKER)
 SECRET_KINDS: tuple[str, ...] = ("connections", "variables")
 
 
+def team_queue_log_stream_prefix(queue: str) -> str:
+    """The awslogs stream prefix of a team queue's workers, ``worker-<queue>``: their streams are
+    ``worker-<queue>/<container>/<task id>`` in the workers' log group, apart from the default
+    workers' ``worker/...`` (the executor reads a RUNNING task's live log there, the CDK app grants
+    the api-server exactly those streams)."""
+    return f"{WORKER}-{queue}"
+
+
 def deployment_name(project: str, stage: str) -> str:
     """``<project>-<stage>``, e.g. ``airflow-dev``: names what must be unique per deployment
     (metrics namespace dimension, task definition families, the service discovery namespace)."""

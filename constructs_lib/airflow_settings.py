@@ -30,7 +30,7 @@ from constructs import Construct
 from airflow_ecs_fargate import sso
 from airflow_ecs_fargate.config_commands import DB_SECRET_ARN_ENV, FERNET_KEY_SECRET_ARN_ENV
 from app_config.model import STOCK_ECS_EXECUTOR, GitBundleConfig, SsoConfig, WorkerQueue
-from cloud_assembly.names import SECRET_KINDS, secrets_prefix
+from cloud_assembly.names import SECRET_KINDS, secrets_prefix, team_queue_log_stream_prefix
 
 #: Which of the signing secrets each component receives (as ECS secrets), from Airflow 3.3.2's
 #: source:
@@ -385,7 +385,7 @@ class EcsExecutorSettings:
 def worker_queues_setting(queues: tuple[WorkerQueue, ...], task_definitions: dict[str, str] | None = None) -> str:
     """``[aws_ecs_executor] queues`` JSON (see executor/README.md, "Queues") from the config;
     ``task_definitions`` (queue -> revision ARN, a CloudFormation token) become each team queue's
-    ``task_definition``."""
+    ``task_definition``, with its ``log_stream_prefix``."""
     value = {}
     for queue in queues:
         entry: dict = {"cpu": queue.size.cpu, "memory": queue.size.memory_mib}
@@ -393,6 +393,7 @@ def worker_queues_setting(queues: tuple[WorkerQueue, ...], task_definitions: dic
             entry["capacity_provider"] = queue.capacity_provider
         if task_definitions and queue.name in task_definitions:
             entry["task_definition"] = task_definitions[queue.name]
+            entry["log_stream_prefix"] = team_queue_log_stream_prefix(queue.name)
         value[queue.name] = entry
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 

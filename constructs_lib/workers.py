@@ -12,6 +12,7 @@ from constructs import Construct
 from app_config.model import TaskSize, WorkerQueue
 from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
 from constructs_lib.buckets import grant_task_logs
+from cloud_assembly.names import team_queue_log_stream_prefix
 
 
 #: awslogs stream prefix of the workers: streams are ``worker/<container name>/<ECS task id>``.
@@ -188,7 +189,8 @@ class WorkerTaskDefinition(Construct):
         """Create each team queue's task definition in ``scope`` (the scheduler's stack): family and
         task role ``<family>-<queue>`` (the role by its physical name, no cross-stack reference),
         the queue's size, the same container, environment, execution role and log group as
-        :meth:`add_task_definition`, retained for the same reason.
+        :meth:`add_task_definition` (log streams under the queue's own prefix,
+        :func:`~cloud_assembly.names.team_queue_log_stream_prefix`), retained for the same reason.
 
         :returns: queue name -> task definition (its ``Ref`` is the revision the executor launches
             for the queue: ``[aws_ecs_executor] queues``, ``task_definition``).
@@ -207,7 +209,8 @@ class WorkerTaskDefinition(Construct):
                 mutable=False,
             )
             definitions[name], _ = self._task_definition(
-                holder, name, image, environment, family=self.queue_family(name), task_role=role, size=queue.size
+                holder, name, image, environment, family=self.queue_family(name), task_role=role, size=queue.size,
+                stream_prefix=team_queue_log_stream_prefix(name),
             )
         return definitions
 
@@ -267,6 +270,7 @@ class WorkerTaskDefinition(Construct):
         family: str | None = None,
         task_role: iam.IRole | None = None,
         size: TaskSize | None = None,
+        stream_prefix: str = WORKER_LOG_STREAM_PREFIX,
     ) -> tuple[ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
         size = size or self.size
         task_definition = ecs.FargateTaskDefinition(
@@ -290,7 +294,7 @@ class WorkerTaskDefinition(Construct):
             essential=True,
             environment=environment,
             secrets=self.secrets or None,
-            logging=ecs.LogDrivers.aws_logs(stream_prefix=WORKER_LOG_STREAM_PREFIX, log_group=self.log_group),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=stream_prefix, log_group=self.log_group),
             **hardened_container_options(self.read_only_root_filesystem),
         )
         add_writable_volumes(task_definition)
@@ -300,18 +304,22 @@ class WorkerTaskDefinition(Construct):
     def grant_read_live_logs(self, role: iam.IRole) -> None:
         """Let ``role`` (the api-server's) read the workers' log streams, and nothing else.
 
-        ``logs:GetLogEvents`` on ``log-group:<workers' group>:log-stream:worker/<container>/*``
-        only: the executor's ``get_task_log`` reads a RUNNING task's awslogs stream so the UI shows
-        its lines so far. Resource form: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html
+        ``logs:GetLogEvents`` on ``log-group:<workers' group>:log-stream:worker/<container>/*`` (and
+        each team queue's ``worker-<queue>/<container>/*``) only: the executor's ``get_task_log``
+        reads a RUNNING task's awslogs stream so the UI shows its lines so far. Resource form: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html
         """
-        stream_arn = Stack.of(self).format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=f"{self.log_group.log_group_name}:log-stream:{WORKER_LOG_STREAM_PREFIX}/{self.container_name}/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        prefixes = [WORKER_LOG_STREAM_PREFIX, *map(team_queue_log_stream_prefix, self.team_queues)]
+        stream_arns = [
+            Stack.of(self).format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"{self.log_group.log_group_name}:log-stream:{prefix}/{self.container_name}/*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for prefix in prefixes
+        ]
         role.add_to_principal_policy(
-            iam.PolicyStatement(sid="ReadWorkerLiveLogs", actions=["logs:GetLogEvents"], resources=[stream_arn])
+            iam.PolicyStatement(sid="ReadWorkerLiveLogs", actions=["logs:GetLogEvents"], resources=stream_arns)
         )
 
     def grant_launch(self, role: iam.IRole, cluster: ecs.ICluster) -> None:

@@ -1034,7 +1034,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
         Airflow 3.3's ``FileTaskHandler._read`` calls this in the api-server for RUNNING task
         instances; a non-empty source list also stops it from fetching the worker's port 8793,
-        which is unreachable on Fargate. Needs ``worker_log_group`` (and the stream prefix) and
+        which is unreachable on Fargate. Needs ``worker_log_group`` (and the stream prefix: a team
+        queue's own, ``queues``' ``log_stream_prefix``, for the tasks of that queue) and
         ``logs:GetLogEvents`` on the workers' streams. Finished tasks are read from remote logging.
 
         :return: ``(sources, [log text])``; empty when live logs are not configured; never raises.
@@ -1043,7 +1044,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
         arn = getattr(ti, "external_executor_id", None)
         if not group or not arn or try_number != getattr(ti, "try_number", try_number):
             return [], []
-        stream = stream_name(self.settings.worker_log_stream_prefix, self.container_name, arn)
+        queue = self._queues.get(getattr(ti, "queue", None) or "")
+        prefix = (queue.log_stream_prefix if queue is not None and queue.log_stream_prefix
+                  else self.settings.worker_log_stream_prefix)
+        stream = stream_name(prefix, self.container_name, arn)
         source = f"CloudWatch Logs {group} {stream} (ECS task {arn})"
         try:
             if self._logs_client is None:

@@ -10,8 +10,11 @@ A task with ``queue="large"`` is launched with RunTask ``overrides.cpu``/``overr
 (task level, vCPU units and MiB) and, when given, a capacity provider strategy of that one
 provider, and ``taskDefinition`` when the queue names one (``"task_definition"``: a family,
 ``family:revision`` or ARN; a team queue's, whose task role is the team's: its container must
-have the executor's ``container_name``). Tasks on any other queue (Airflow's ``default`` included) keep the task definition's
-size and the executor's strategy, as before. The task's own ``executor_config`` is applied on top.
+have the executor's ``container_name``), and ``log_stream_prefix`` when that task definition's
+awslogs stream prefix is not the executor's ``worker_log_stream_prefix`` (the live log of a
+RUNNING task is read from ``<prefix>/<container>/<task id>``). Tasks on any other queue
+(Airflow's ``default`` included) keep the task definition's size and the executor's strategy, as
+before. The task's own ``executor_config`` is applied on top.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from airflow_ecs_fargate.fargate_sizes import size_error
 
 SETTING = "[aws_ecs_executor] queues"
 _EXAMPLE = '{"large": {"cpu": 2048, "memory": 8192, "capacity_provider": "FARGATE"}}'
-_KEYS = {"cpu", "memory", "capacity_provider", "task_definition"}
+_KEYS = {"cpu", "memory", "capacity_provider", "task_definition", "log_stream_prefix"}
 
 
 @dataclass(frozen=True)
@@ -36,12 +39,15 @@ class QueueSize:
     :param capacity_provider: e.g. ``FARGATE`` or ``FARGATE_SPOT``; None keeps the executor's.
     :param task_definition: the task definition (family, ``family:revision`` or ARN) of this
         queue's tasks; None keeps the executor's ``task_definition``.
+    :param log_stream_prefix: the awslogs stream prefix of that task definition's container; None
+        keeps the executor's ``worker_log_stream_prefix``.
     """
 
     cpu: int | None = None
     memory: int | None = None
     capacity_provider: str | None = None
     task_definition: str | None = None
+    log_stream_prefix: str | None = None
 
     def run_task_kwargs(self) -> dict[str, Any]:
         """The RunTask kwargs this queue adds (merged over the executor's, under executor_config)."""
@@ -93,10 +99,16 @@ def parse_queues(raw: str | None) -> dict[str, QueueSize]:
         if task_definition is not None and (not isinstance(task_definition, str) or not task_definition):
             raise ValueError(f"{SETTING}: queue {name!r}: task_definition must be a task definition family, "
                              "family:revision or ARN")
+        stream_prefix = spec.get("log_stream_prefix")
+        if stream_prefix is not None and (not isinstance(stream_prefix, str) or not stream_prefix
+                                          or set(stream_prefix) & {":", "*", "/"}):
+            raise ValueError(f"{SETTING}: queue {name!r}: log_stream_prefix must be the awslogs stream prefix of "
+                             "the queue's task definition, without ':', '*' or '/'")
         queues[str(name)] = QueueSize(
             cpu=None if spec.get("cpu") is None else int(spec["cpu"]),
             memory=None if spec.get("memory") is None else int(spec["memory"]),
             capacity_provider=provider,
             task_definition=task_definition,
+            log_stream_prefix=stream_prefix,
         )
     return queues

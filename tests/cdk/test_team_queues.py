@@ -49,7 +49,7 @@ class TestTeamTaskDefinitions:
             assert td["Properties"]["Cpu"] == cpu
             assert td["Properties"]["TaskRoleArn"]["Fn::Join"][1][-1] == f":role/airflow-dev-worker-{queue}"
             (worker,) = td["Properties"]["ContainerDefinitions"]
-            assert worker["Name"] == "worker" and worker["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == "worker"
+            assert worker["Name"] == "worker" and worker["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == f"worker-{queue}"
         assert "airflow-dev-worker-large" not in definitions  # a size-only queue keeps the workers' definition
         roles = {r["Properties"].get("RoleName") for r in resources_of(team.templates()["cluster"], "AWS::IAM::Role").values()}
         assert {"airflow-dev-worker-team-a", "airflow-dev-worker-team-b"} <= roles
@@ -63,9 +63,16 @@ class TestTeamTaskDefinitions:
         text = "".join(p if isinstance(p, str) else "ARN" for p in queues)
         assert json.loads(text) == {
             "large": {"cpu": 2048, "memory": 8192},
-            "team-a": {"cpu": 1024, "memory": 2048, "task_definition": "ARN"},
-            "team-b": {"cpu": 512, "memory": 1024, "task_definition": "ARN"},
+            "team-a": {"cpu": 1024, "memory": 2048, "task_definition": "ARN", "log_stream_prefix": "worker-team-a"},
+            "team-b": {"cpu": 512, "memory": 1024, "task_definition": "ARN", "log_stream_prefix": "worker-team-b"},
         }
+
+    def test_the_api_server_reads_the_live_logs_of_the_default_and_each_team_queues_workers_only(self, team):
+        cluster = team.templates()["cluster"]
+        (statement,) = [s for s in _statements(cluster, "ServiceRolesApiServer") if s.get("Sid") == "ReadWorkerLiveLogs"]
+        assert statement["Action"] == "logs:GetLogEvents"
+        streams = sorted(json.dumps(r).split("log-stream:")[1].split('"')[0] for r in statement["Resource"])
+        assert streams == ["worker-team-a/worker/*", "worker-team-b/worker/*", "worker/worker/*"]
 
     def test_the_scheduler_may_launch_and_pass_the_team_roles_only_to_ecs(self, team):
         cluster = team.templates()["cluster"]

@@ -295,6 +295,8 @@ def test_executor_config_overrides_the_queue(aws, make_executor):
         ('{"large": {"vcpu": 2}}', ["unknown keys", "vcpu"]),
         ("[1]", ["JSON object"]),
         ("{", ["not valid JSON"]),
+        ('{"team": {"task_definition": "f", "log_stream_prefix": "worker/team"}}', ["team", "log_stream_prefix", "'/'"]),
+        ('{"team": {"task_definition": "f", "log_stream_prefix": ""}}', ["team", "log_stream_prefix"]),
     ],
 )
 def test_bad_queues_setting_fails_at_startup(aws, make_executor, value, words):
@@ -333,6 +335,30 @@ def test_get_task_log_reads_the_running_workers_awslogs_stream(aws, make_executo
     # Not started yet: a source and a message, never an exception (and no fetch from port 8793).
     sources, texts = ex.get_task_log(_Ti(arn.replace("a" * 32, "b" * 32)), 1)
     assert sources and "no log lines yet" in texts[0]
+
+
+def test_get_task_log_reads_a_team_queues_stream_under_its_own_prefix(aws, make_executor):
+    """A team queue's workers log under the queue's ``log_stream_prefix``: the live log of its
+    RUNNING task is read there, not under the executor's ``worker_log_stream_prefix``."""
+    queues = json.dumps({"team-a": {"task_definition": "airflow-dev-worker-team-a", "log_stream_prefix": "worker-team-a"},
+                         "large": {"cpu": 2048, "memory": 8192}})
+    group = f"{LOG_GROUP}-teams"  # the package's moto session keeps the other tests' groups
+    ex = make_executor(EcsFargateExecutor, worker_log_group=group, worker_log_stream_prefix="worker", queues=queues)
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_group(logGroupName=group)
+    for prefix, task_id in (("worker-team-a", "c" * 32), ("worker", "d" * 32)):
+        logs.create_log_stream(logGroupName=group, logStreamName=f"{prefix}/{CONTAINER}/{task_id}")
+        logs.put_log_events(logGroupName=group, logStreamName=f"{prefix}/{CONTAINER}/{task_id}",
+                            logEvents=[{"timestamp": int(time.time() * 1000), "message": f"from {prefix}"}])
+    arn = "arn:aws:ecs:us-east-1:123456789012:task/airflow/{}"
+    team = _Ti(arn.format("c" * 32))
+    team.queue = "team-a"
+    sources, texts = ex.get_task_log(team, 1)
+    assert f"worker-team-a/{CONTAINER}/{'c' * 32}" in sources[0] and texts == ["from worker-team-a\n"]
+    for queue in ("large", "default"):  # a size-only queue and Airflow's default keep the executor's prefix
+        other = _Ti(arn.format("d" * 32))
+        other.queue = queue
+        assert ex.get_task_log(other, 1)[1] == ["from worker\n"]
 
 
 def test_get_task_log_without_log_group_is_disabled(aws, make_executor):
