@@ -607,6 +607,11 @@ def _revision_name(plan: UpgradePlan, revision: str | None) -> str:
     return f"at revision {revision or '(none)'} ({label})"
 
 
+#: How the messages say that the services are stopped, and what that means for the schema.
+_SERVICES_STOPPED = " The services are stopped (0 tasks)"
+_NOTHING_RUNS = f"{_SERVICES_STOPPED}: nothing runs on this schema."
+
+
 def upgrade(
     target: UpgradeTarget,
     plan: UpgradePlan,
@@ -664,39 +669,24 @@ def upgrade(
 
     before = f"{_revision_name(plan, report.revision_before)}, unchanged."
     _stop(run, target, report.counts, drain_timeout_seconds, sleep, clock, again, before)
-    stopped = " The services are stopped (0 tasks)"
+    stopped = f"{before}{_SERVICES_STOPPED}."
     back_to_old = f"{commands.rollback} {counts_option(report.counts)}"
-    run.database = before + stopped + "."
+    run.database = stopped
     run.next_steps = f"fix the cause and run {again}; or start the old version again: {back_to_old}."
 
     if report.revision_before == plan.to_revision:
         run.skip(STEP_SNAPSHOT, f"the database is already at {plan.to_version}'s revision (an earlier run migrated it)")
     else:
-        run.snapshot(target, snapshot, before + stopped + ".",
-                     f"fix the cause and run {again}; or start the old version again: {back_to_old}.")
+        run.snapshot(target, snapshot, stopped, run.next_steps)
 
     restore = (f"{commands.rollback} --restore-snapshot {report.snapshot} {counts_option(report.counts)}"
                if report.snapshot else back_to_old)
-    _deploy(run, target, before + stopped + ".",
+    _deploy(run, target, stopped,
             f"fix the cause and run {again}; or return to the old version: {back_to_old}.")
 
-    def migrate() -> str:
-        code = target.run_airflow(["db", "migrate"])
-        revision = report.revision_after = target.schema_revision()
-        if code != 0 or (plan.to_revision is not None and revision != plan.to_revision):
-            reason = f"airflow db migrate exited {code}" if code != 0 else \
-                f"airflow db migrate exited 0 but left the database at {revision}, not {plan.to_revision}"
-            raise UpgradeError(
-                STEP_MIGRATE, reason + ".",
-                f"{_revision_name(plan, revision)}.{stopped}: nothing runs on this schema.",
-                f"read the migration's log, fix the cause and run {again} (airflow db migrate carries on from "
-                f"this revision); or restore the snapshot taken before: {restore}.",
-            )
-        return f"database {_revision_name(plan, revision)}"
-
-    run.database = f"unknown (the migration may have started).{stopped}: nothing runs on this schema."
+    run.database = f"unknown (the migration may have started).{_NOTHING_RUNS}"
     run.next_steps = f"check the migration's log, then run {again}; or restore the snapshot taken before: {restore}."
-    run.step(STEP_MIGRATE, migrate)
+    _migrate(run, target, plan, again, restore)
     after = f"{_revision_name(plan, report.revision_after)} (migrated)."
     run.database, run.next_steps = after, f"fix the cause and run {again} (it starts the services)."
     return run.finish(target, after, again)
@@ -764,14 +754,14 @@ def rollback(
 
     before = f"{_revision_name(plan, report.revision_before)}, unchanged."
     _stop(run, target, report.counts, drain_timeout_seconds, sleep, clock, again, before)
-    run.database = before + _ROLLBACK_STOPPED
+    run.database = before + _NOTHING_RUNS
     restore = _Restore(run, target, plan, again, confirm, now)
     if restore_snapshot is not None:
         restore(restore_snapshot, "a restore was asked for")
     elif report.revision_before == plan.to_revision:
         run.skip(STEP_DOWNGRADE, f"the database is already at {plan.to_version}'s revision")
     else:
-        run.snapshot(target, snapshot, before + _ROLLBACK_STOPPED, f"fix the cause and run {again}.")
+        run.snapshot(target, snapshot, before + _NOTHING_RUNS, f"fix the cause and run {again}.")
         try:
             _downgrade(run, target, plan, again, fallback_snapshot)
         except UpgradeError as err:
@@ -781,13 +771,30 @@ def rollback(
 
     report.revision_after = target.schema_revision()
     after = f"{_revision_name(plan, report.revision_after)}."
-    run.database = after + _ROLLBACK_STOPPED
-    _deploy(run, target, after + _ROLLBACK_STOPPED, f"fix the cause and run {again}.")
+    run.database = after + _NOTHING_RUNS
+    _deploy(run, target, after + _NOTHING_RUNS, f"fix the cause and run {again}.")
     return run.finish(target, after, again)
 
 
-#: How a rollback's messages say where the services are once they are stopped.
-_ROLLBACK_STOPPED = " The services are stopped (0 tasks): nothing runs on this schema."
+def _migrate(run: _Run, target: UpgradeTarget, plan: UpgradePlan, again: str, restore: str) -> None:
+    """The migrate step: ``airflow db migrate`` once, its exit code and the revision it leaves checked.
+
+    :param again: the upgrade command that carries on; :param restore: the one that restores.
+    """
+    def action() -> str:
+        code = target.run_airflow(["db", "migrate"])
+        revision = run.report.revision_after = target.schema_revision()
+        if code != 0 or (plan.to_revision is not None and revision != plan.to_revision):
+            reason = f"airflow db migrate exited {code}" if code != 0 else \
+                f"airflow db migrate exited 0 but left the database at {revision}, not {plan.to_revision}"
+            raise UpgradeError(
+                STEP_MIGRATE, reason + ".",
+                f"{_revision_name(plan, revision)}.{_NOTHING_RUNS}",
+                f"read the migration's log, fix the cause and run {again} (airflow db migrate carries on from "
+                f"this revision); or restore the snapshot taken before: {restore}.",
+            )
+        return f"database {_revision_name(plan, revision)}"
+    run.step(STEP_MIGRATE, action)
 
 
 def _downgrade(run: _Run, target: UpgradeTarget, plan: UpgradePlan, again: str, fallback_snapshot: str | None) -> None:
@@ -802,7 +809,7 @@ def _downgrade(run: _Run, target: UpgradeTarget, plan: UpgradePlan, again: str, 
                 STEP_DOWNGRADE,
                 f"airflow db downgrade --to-version {plan.to_version} exited {code} and left the database "
                 f"{_revision_name(plan, revision)}.",
-                f"{_revision_name(plan, revision)}.{_ROLLBACK_STOPPED}",
+                f"{_revision_name(plan, revision)}.{_NOTHING_RUNS}",
                 f"restore the snapshot taken before the upgrade: {restore} (it says what is lost and asks); "
                 f"or fix the cause and run {again}.",
             )
@@ -852,14 +859,14 @@ class _Restore:
                 self.target.restore_snapshot(name)
             except Exception as err:
                 raise UpgradeError(STEP_RESTORE, f"restoring {name} failed: {_failure(err)}",
-                                   "unknown: check it (airflow-ecs status)." + _ROLLBACK_STOPPED,
+                                   "unknown: check it (airflow-ecs status)." + _NOTHING_RUNS,
                                    f"fix the cause and run {again} --restore-snapshot {name} --yes.") from err
             self.run.report.snapshot = name
             revision = self.target.schema_revision()
             if plan.to_revision is not None and revision != plan.to_revision:
                 raise UpgradeError(
                     STEP_RESTORE, f"the database restored from {name} is {_revision_name(plan, revision)}, not "
-                    f"Airflow {plan.to_version}'s ({plan.to_revision}).", f"{_revision_name(plan, revision)}.{_ROLLBACK_STOPPED}",
+                    f"Airflow {plan.to_version}'s ({plan.to_revision}).", f"{_revision_name(plan, revision)}.{_NOTHING_RUNS}",
                     f"restore a snapshot taken before the upgrade to {plan.from_version}: {again} --restore-snapshot "
                     "<name> --yes.")
             return f"database restored from {name} (taken {taken:%Y-%m-%d %H:%M:%S} UTC), {_revision_name(plan, revision)}"
@@ -867,4 +874,4 @@ class _Restore:
 
     def _state(self) -> str:
         """The database's state in a message of a restore that did not start."""
-        return f"{_revision_name(self.plan, self.target.schema_revision())}.{_ROLLBACK_STOPPED}"
+        return f"{_revision_name(self.plan, self.target.schema_revision())}.{_NOTHING_RUNS}"
