@@ -65,6 +65,21 @@ def health_check_timing(cpu_units: int) -> tuple[int, int]:
     return timeout, interval
 
 
+def container_health_check(command: list[str] | None, cpu_units: int) -> ecs.HealthCheck | None:
+    """The container health check running ``command`` on a task of ``cpu_units``, timed by
+    :func:`health_check_timing`; None without a command."""
+    if not command:
+        return None
+    timeout, interval = health_check_timing(cpu_units)
+    return ecs.HealthCheck(
+        command=command,
+        interval=Duration.seconds(interval),
+        timeout=Duration.seconds(timeout),
+        retries=HEALTH_CHECK_RETRIES,
+        start_period=Duration.seconds(HEALTH_CHECK_START_PERIOD_SECONDS),
+    )
+
+
 @dataclass(frozen=True)
 class InitContainer:
     """A non-essential container that must exit 0 before the main container starts.
@@ -224,16 +239,6 @@ class AirflowService(Construct):
             ),
         )
         logging = ecs.LogDrivers.aws_logs(stream_prefix=component, log_group=self.log_group)
-        health_check = None
-        if health_check_command:
-            timeout, interval = health_check_timing(size.cpu)
-            health_check = ecs.HealthCheck(
-                command=health_check_command,
-                interval=Duration.seconds(interval),
-                timeout=Duration.seconds(timeout),
-                retries=HEALTH_CHECK_RETRIES,
-                start_period=Duration.seconds(HEALTH_CHECK_START_PERIOD_SECONDS),
-            )
         self.container = self.task_definition.add_container(
             "Main",
             container_name=component,
@@ -243,7 +248,7 @@ class AirflowService(Construct):
             secrets=secrets,
             logging=logging,
             essential=True,
-            health_check=health_check,
+            health_check=container_health_check(health_check_command, size.cpu),
             **hardened_container_options(read_only_root_filesystem),
             port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
         )
@@ -251,22 +256,9 @@ class AirflowService(Construct):
         mount_writable_volumes(self.container)
         self.init_container: ecs.ContainerDefinition | None = None
         if init is not None:
-            self.init_container = self.task_definition.add_container(
-                "Init",
-                container_name=init.name,
-                image=image,
-                command=init.command,
-                environment=environment,
-                secrets={**secrets, **init.secrets},
-                logging=logging,
-                essential=False,
-                **hardened_container_options(read_only_root_filesystem),
-            )
-            mount_writable_volumes(self.init_container)
-            self.container.add_container_dependencies(
-                ecs.ContainerDependency(
-                    container=self.init_container, condition=ecs.ContainerDependencyCondition.SUCCESS
-                )
+            self.init_container = self._add_init_container(
+                init, image=image, environment=environment, secrets=secrets, logging=logging,
+                read_only_root_filesystem=read_only_root_filesystem,
             )
         self.service = ecs.FargateService(
             self,
@@ -286,6 +278,35 @@ class AirflowService(Construct):
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider=capacity_provider, weight=1)],
         )
+
+    def _add_init_container(
+        self,
+        init: InitContainer,
+        *,
+        image: ecs.ContainerImage,
+        environment: dict[str, str],
+        secrets: dict[str, ecs.Secret],
+        logging: ecs.LogDriver,
+        read_only_root_filesystem: bool,
+    ) -> ecs.ContainerDefinition:
+        """Add ``init`` (the main container's environment and secrets, and its own secrets) and
+        make the main container wait for it to exit 0."""
+        container = self.task_definition.add_container(
+            "Init",
+            container_name=init.name,
+            image=image,
+            command=init.command,
+            environment=environment,
+            secrets={**secrets, **init.secrets},
+            logging=logging,
+            essential=False,
+            **hardened_container_options(read_only_root_filesystem),
+        )
+        mount_writable_volumes(container)
+        self.container.add_container_dependencies(
+            ecs.ContainerDependency(container=container, condition=ecs.ContainerDependencyCondition.SUCCESS)
+        )
+        return container
 
     @classmethod
     def from_spec(
