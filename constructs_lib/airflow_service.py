@@ -4,8 +4,9 @@ Fargate service, with the init container that migrates the DB or waits for the m
 from __future__ import annotations
 
 import math
-
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -16,6 +17,7 @@ from constructs import Construct
 
 from app_config.model import TaskSize
 from cloud_assembly.airflow_image import CONTAINER_USER
+from cloud_assembly.names import construct_id as component_construct_id
 
 #: Scratch directory of every Airflow container (``TMPDIR``): created by ``docker/Dockerfile`` as
 #: the airflow user, so the volume's root is airflow-owned. Python's ``tempfile`` and most tools
@@ -63,6 +65,21 @@ def health_check_timing(cpu_units: int) -> tuple[int, int]:
     return timeout, interval
 
 
+def container_health_check(command: list[str] | None, cpu_units: int) -> ecs.HealthCheck | None:
+    """The container health check running ``command`` on a task of ``cpu_units``, timed by
+    :func:`health_check_timing`; None without a command."""
+    if not command:
+        return None
+    timeout, interval = health_check_timing(cpu_units)
+    return ecs.HealthCheck(
+        command=command,
+        interval=Duration.seconds(interval),
+        timeout=Duration.seconds(timeout),
+        retries=HEALTH_CHECK_RETRIES,
+        start_period=Duration.seconds(HEALTH_CHECK_START_PERIOD_SECONDS),
+    )
+
+
 @dataclass(frozen=True)
 class InitContainer:
     """A non-essential container that must exit 0 before the main container starts.
@@ -85,6 +102,45 @@ def wait_for_migrations() -> InitContainer:
         "wait-for-migrations",
         ["db", "check-migrations", "--migration-wait-timeout", str(MIGRATION_WAIT_SECONDS)],
     )
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What sets one long-running Airflow component apart from the others: a row of the Airflow
+    stack's table of services (``stacks.airflow_stack.service_specs``), built by
+    :meth:`AirflowService.from_spec`.
+
+    :param component: the container's name, e.g. ``api-server`` (one of
+        ``cloud_assembly.names.SERVICE_COMPONENTS``); the construct ID derives from it.
+    :param command: the component's command, e.g. ``("scheduler",)``.
+    :param size: the task's Fargate size (CPU units, MiB).
+    :param count: tasks as configured: the service's ``DesiredCount`` unless Application Auto
+        Scaling owns it, and the count that monitoring and office hours work from.
+    :param health_check_command: the container health check.
+    :param init: the container that must succeed before the component starts.
+    :param environment: added to the environment every component shares (and overriding it).
+    :param secrets: the component's ECS secrets (environment name -> secret).
+    :param port: container port to expose, or None.
+    :param health_check_grace: the load balancer's health check grace period (with ``port``).
+    :param cloud_map_options: the service's Cloud Map registration, or None.
+    """
+
+    component: str
+    command: tuple[str, ...]
+    size: TaskSize
+    count: int
+    health_check_command: tuple[str, ...]
+    init: InitContainer
+    environment: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, ecs.Secret] = field(default_factory=dict)
+    port: int | None = None
+    health_check_grace: Duration | None = None
+    cloud_map_options: ecs.CloudMapOptions | None = None
+
+    @property
+    def construct_id(self) -> str:
+        """The construct ID of the component's service, e.g. ``ApiServer``."""
+        return component_construct_id(self.component)
 
 
 def hardened_container_options(read_only_root_filesystem: bool = True) -> dict:
@@ -183,16 +239,6 @@ class AirflowService(Construct):
             ),
         )
         logging = ecs.LogDrivers.aws_logs(stream_prefix=component, log_group=self.log_group)
-        health_check = None
-        if health_check_command:
-            timeout, interval = health_check_timing(size.cpu)
-            health_check = ecs.HealthCheck(
-                command=health_check_command,
-                interval=Duration.seconds(interval),
-                timeout=Duration.seconds(timeout),
-                retries=HEALTH_CHECK_RETRIES,
-                start_period=Duration.seconds(HEALTH_CHECK_START_PERIOD_SECONDS),
-            )
         self.container = self.task_definition.add_container(
             "Main",
             container_name=component,
@@ -202,7 +248,7 @@ class AirflowService(Construct):
             secrets=secrets,
             logging=logging,
             essential=True,
-            health_check=health_check,
+            health_check=container_health_check(health_check_command, size.cpu),
             **hardened_container_options(read_only_root_filesystem),
             port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
         )
@@ -210,22 +256,9 @@ class AirflowService(Construct):
         mount_writable_volumes(self.container)
         self.init_container: ecs.ContainerDefinition | None = None
         if init is not None:
-            self.init_container = self.task_definition.add_container(
-                "Init",
-                container_name=init.name,
-                image=image,
-                command=init.command,
-                environment=environment,
-                secrets={**secrets, **init.secrets},
-                logging=logging,
-                essential=False,
-                **hardened_container_options(read_only_root_filesystem),
-            )
-            mount_writable_volumes(self.init_container)
-            self.container.add_container_dependencies(
-                ecs.ContainerDependency(
-                    container=self.init_container, condition=ecs.ContainerDependencyCondition.SUCCESS
-                )
+            self.init_container = self._add_init_container(
+                init, image=image, environment=environment, secrets=secrets, logging=logging,
+                read_only_root_filesystem=read_only_root_filesystem,
             )
         self.service = ecs.FargateService(
             self,
@@ -244,4 +277,75 @@ class AirflowService(Construct):
             enable_execute_command=enable_execute_command,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider=capacity_provider, weight=1)],
+        )
+
+    def _add_init_container(
+        self,
+        init: InitContainer,
+        *,
+        image: ecs.ContainerImage,
+        environment: dict[str, str],
+        secrets: dict[str, ecs.Secret],
+        logging: ecs.LogDriver,
+        read_only_root_filesystem: bool,
+    ) -> ecs.ContainerDefinition:
+        """Add ``init`` (the main container's environment and secrets, and its own secrets) and
+        make the main container wait for it to exit 0."""
+        container = self.task_definition.add_container(
+            "Init",
+            container_name=init.name,
+            image=image,
+            command=init.command,
+            environment=environment,
+            secrets={**secrets, **init.secrets},
+            logging=logging,
+            essential=False,
+            **hardened_container_options(read_only_root_filesystem),
+        )
+        mount_writable_volumes(container)
+        self.container.add_container_dependencies(
+            ecs.ContainerDependency(container=container, condition=ecs.ContainerDependencyCondition.SUCCESS)
+        )
+        return container
+
+    @classmethod
+    def from_spec(
+        cls,
+        scope: Construct,
+        spec: ServiceSpec,
+        *,
+        deployment: str,
+        task_role: iam.IRole,
+        environment: Mapping[str, str],
+        desired_count: int | None,
+        **shared: Any,
+    ) -> AirflowService:
+        """Build the service of ``spec`` under its construct ID (``spec.construct_id``).
+
+        :param deployment: ``<project>-<stage>``: the task definition family is
+            ``<deployment>-<component>``.
+        :param task_role: the component's task role.
+        :param environment: the environment every component shares; ``spec.environment`` is
+            added to it.
+        :param desired_count: see the class; None where Application Auto Scaling owns the count.
+        :param shared: the other keyword arguments of the class, the same for every component
+            (cluster, image, subnets, security group, ...).
+        """
+        return cls(
+            scope,
+            spec.construct_id,
+            component=spec.component,
+            task_role=task_role,
+            family=f"{deployment}-{spec.component}",
+            command=list(spec.command),
+            size=spec.size,
+            desired_count=desired_count,
+            environment={**environment, **spec.environment},
+            secrets=dict(spec.secrets),
+            health_check_command=list(spec.health_check_command),
+            init=spec.init,
+            port=spec.port,
+            health_check_grace=spec.health_check_grace,
+            cloud_map_options=spec.cloud_map_options,
+            **shared,
         )

@@ -96,6 +96,7 @@ class UiLoadBalancer(Construct):
     :ivar target_group: ``elbv2.ApplicationTargetGroup``
     :ivar url: ``https://<domain_name>`` or ``http://<ALB DNS name>`` (a token)
     :ivar certificate: ``acm.ICertificate`` with a domain, else None
+    :ivar https_listener: the port-443 listener with a domain, else None
     :ivar http_listener: the port-80 listener, one logical ID in every configuration: it forwards
         to the api-server without a domain and redirects to HTTPS with one
     :ivar trusted_proxy_cidrs: IPv4 CIDRs of the subnets the load balancer's nodes live in: the
@@ -144,60 +145,15 @@ class UiLoadBalancer(Construct):
         )
         if access_logs_bucket is not None:
             self.load_balancer.log_access_logs(access_logs_bucket, "alb")
-        self.target_group = elbv2.ApplicationTargetGroup(
-            self,
-            "ApiServer",
-            vpc=vpc,
-            port=API_SERVER_PORT,
-            protocol=elbv2.ApplicationProtocol.HTTP,
-            target_type=elbv2.TargetType.IP,
-            health_check=elbv2.HealthCheck(
-                path=HEALTH_CHECK_PATH,
-                healthy_http_codes="200",
-                interval=Duration.seconds(30),
-                timeout=Duration.seconds(10),
-                healthy_threshold_count=2,
-                unhealthy_threshold_count=5,
-            ),
-            deregistration_delay=Duration.seconds(30),
-        )
-        dns = self.load_balancer.load_balancer_dns_name
+        self.target_group = self._add_target_group(vpc)
         self.certificate: acm.ICertificate | None = None
+        self.https_listener: elbv2.ApplicationListener | None = None
         if domain_name:
-            zone = route53.PublicHostedZone.from_hosted_zone_attributes(
-                self, "Zone", hosted_zone_id=hosted_zone_id, zone_name=hosted_zone_name
-            )
-            if certificate_arn:
-                self.certificate = acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
-                self._assert_certificate_region(certificate_arn)
-            else:
-                self.certificate = acm.Certificate(
-                    self,
-                    "Certificate",
-                    domain_name=domain_name,
-                    validation=acm.CertificateValidation.from_dns(zone),
-                )
-            route53.ARecord(
-                self,
-                "Alias",
-                zone=zone,
-                record_name=domain_name + ".",
-                target=route53.RecordTarget.from_alias(route53_targets.LoadBalancerTarget(self.load_balancer)),
-            )
-            self.load_balancer.add_listener(
-                "Https",
-                port=443,
-                protocol=elbv2.ApplicationProtocol.HTTPS,
-                certificates=[elbv2.ListenerCertificate.from_certificate_manager(self.certificate)],
-                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
-                default_target_groups=[self.target_group],
-                open=False,
-            )
-            http_action = elbv2.ListenerAction.redirect(protocol="HTTPS", port="443", permanent=True)
+            http_action = self._serve_https(domain_name, hosted_zone_id, hosted_zone_name, certificate_arn)
             self.url = f"https://{domain_name}"
         else:
             http_action = elbv2.ListenerAction.forward([self.target_group])
-            self.url = f"http://{dns}"
+            self.url = f"http://{self.load_balancer.load_balancer_dns_name}"
             Annotations.of(self).add_warning_v2(
                 "airflow:ui-without-tls",
                 "The Airflow UI is served over plain HTTP: set domain_name, hosted_zone_id and "
@@ -220,6 +176,64 @@ class UiLoadBalancer(Construct):
             LoginRateLimit(self, "Waf", load_balancer=self.load_balancer, limit=login_rate_limit)
             if login_rate_limit else None
         )
+
+    def _add_target_group(self, vpc: ec2.IVpc) -> elbv2.ApplicationTargetGroup:
+        """The api-server's target group (port :data:`API_SERVER_PORT`, health check on
+        :data:`HEALTH_CHECK_PATH`)."""
+        return elbv2.ApplicationTargetGroup(
+            self,
+            "ApiServer",
+            vpc=vpc,
+            port=API_SERVER_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            health_check=elbv2.HealthCheck(
+                path=HEALTH_CHECK_PATH,
+                healthy_http_codes="200",
+                interval=Duration.seconds(30),
+                timeout=Duration.seconds(10),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=5,
+            ),
+            deregistration_delay=Duration.seconds(30),
+        )
+
+    def _serve_https(
+        self, domain_name: str, hosted_zone_id: str | None, hosted_zone_name: str | None, certificate_arn: str | None
+    ) -> elbv2.ListenerAction:
+        """The UI on ``domain_name`` over HTTPS: the certificate (``certificate_arn``, or one
+        validated by DNS in the hosted zone), the alias record and the port-443 listener
+        (:attr:`certificate`, :attr:`https_listener`); return port 80's redirect to HTTPS."""
+        zone = route53.PublicHostedZone.from_hosted_zone_attributes(
+            self, "Zone", hosted_zone_id=hosted_zone_id, zone_name=hosted_zone_name
+        )
+        if certificate_arn:
+            self.certificate = acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
+            self._assert_certificate_region(certificate_arn)
+        else:
+            self.certificate = acm.Certificate(
+                self,
+                "Certificate",
+                domain_name=domain_name,
+                validation=acm.CertificateValidation.from_dns(zone),
+            )
+        route53.ARecord(
+            self,
+            "Alias",
+            zone=zone,
+            record_name=domain_name + ".",
+            target=route53.RecordTarget.from_alias(route53_targets.LoadBalancerTarget(self.load_balancer)),
+        )
+        self.https_listener = self.load_balancer.add_listener(
+            "Https",
+            port=443,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            certificates=[elbv2.ListenerCertificate.from_certificate_manager(self.certificate)],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_target_groups=[self.target_group],
+            open=False,
+        )
+        return elbv2.ListenerAction.redirect(protocol="HTTPS", port="443", permanent=True)
 
     def _refuse_execution_api(self) -> list[elbv2.ApplicationListenerRule]:
         """On every listener, rules at priorities 1 and 2 (evaluated before the default forward)

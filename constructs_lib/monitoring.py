@@ -55,6 +55,10 @@ SUBMIT_FAILURES_BURST = 5
 ALB_5XX_BURST = 10
 #: FreeStorageSpace alarm: below this share of the allocated storage (bytes compared).
 FREE_STORAGE_SHARE = 0.10
+#: Period of every metric on the alarms and the dashboard.
+PERIOD = Duration.minutes(5)
+#: Width of a dashboard graph (half the dashboard's 24 columns).
+WIDGET_WIDTH = 12
 #: Minutes after office hours start before the silenced alarms notify again: longer than the
 #: longest alarm window (15 minutes, ``<Service>BelowDesired``) plus a service's start (init
 #: container, health check start period 240 s), so an alarm returns to OK while still silent.
@@ -96,6 +100,43 @@ def metrics_environment(deployment: str) -> dict[str, str]:
         "AIRFLOW_METRICS_NAMESPACE": NAMESPACE,
         "AIRFLOW_METRICS_DEPLOYMENT": deployment,
     }
+
+
+def load_balancer_5xx(load_balancer: elbv2.ApplicationLoadBalancer) -> cloudwatch.MathExpression:
+    """HTTP 5xx responses of the load balancer and of its targets, per 5 minutes."""
+    return cloudwatch.MathExpression(
+        expression="FILL(elb, 0) + FILL(target, 0)",
+        using_metrics={
+            "elb": load_balancer.metrics.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=PERIOD, statistic="Sum"),
+            "target": load_balancer.metrics.http_code_target(
+                elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=PERIOD, statistic="Sum"
+            ),
+        },
+        period=PERIOD,
+        label="ALB 5xx",
+    )
+
+
+def _load_balancer_and_database_widgets(
+    load_balancer: elbv2.ApplicationLoadBalancer, alb5xx: cloudwatch.MathExpression, database: rds.DatabaseInstance
+) -> list[cloudwatch.IWidget]:
+    """The dashboard's rows of the load balancer (5xx, response time) and the metadata DB."""
+    return [
+        cloudwatch.GraphWidget(title="Load balancer: 5xx", width=WIDGET_WIDTH, left=[alb5xx]),
+        cloudwatch.GraphWidget(
+            title="Load balancer: target response time (s)", width=WIDGET_WIDTH,
+            left=[load_balancer.metrics.target_response_time(period=PERIOD, statistic="p90")],
+        ),
+        cloudwatch.GraphWidget(
+            title="Metadata DB: CPU % and connections", width=WIDGET_WIDTH,
+            left=[database.metric_cpu_utilization(period=PERIOD)],
+            right=[database.metric_database_connections(period=PERIOD)],
+        ),
+        cloudwatch.GraphWidget(
+            title="Metadata DB: free storage (bytes)", width=WIDGET_WIDTH,
+            left=[database.metric_free_storage_space(period=PERIOD, statistic="Minimum")],
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -159,70 +200,102 @@ class DeploymentMonitoring(Construct):
         sleeping: frozenset[str] = frozenset(),
     ):
         super().__init__(scope, construct_id)
+        self._deployment = deployment
+        self._cluster_name = cluster_name
         self.topic = sns.Topic(self, "AlarmTopic", display_name=f"Airflow {deployment} alarms", enforce_ssl=True)
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        five = Duration.minutes(5)
-
-        def airflow(name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=name,
-                dimensions_map={"Deployment": deployment},
-                statistic=statistic,
-                period=five,
-                label=label or name,
-            )
-
-        def ecs_metric(namespace: str, name: str, s: MonitoredService, statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=namespace,
-                metric_name=name,
-                dimensions_map={"ClusterName": cluster_name, "ServiceName": s.service.service_name},
-                statistic=statistic,
-                period=five,
-                label=f"{s.label} {name}",
-            )
-
+        alb5xx = load_balancer_5xx(load_balancer)
         if airflow_metrics:
-            self._alarm(
-                "SchedulerSilent",
-                airflow("scheduler_heartbeat"),
-                threshold=1,
-                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                periods=2,
-                missing=cloudwatch.TreatMissingData.BREACHING,
-                description="No scheduler heartbeat for 10 minutes: no scheduler is running its loop.",
-            )
-            self._alarm(
-                "TaskFailures",
-                airflow("ti_failures"),
-                threshold=TASK_FAILURES_BURST,
-                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                periods=1,
-                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
-                description=f"{TASK_FAILURES_BURST} or more Airflow task failures in 5 minutes.",
-            )
-            self._alarm(
-                "SubmitFailures",
-                airflow("ecs_fargate.submit_failures"),
-                threshold=SUBMIT_FAILURES_BURST,
-                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                periods=1,
-                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
-                description=f"{SUBMIT_FAILURES_BURST} or more failed RunTask attempts in 5 minutes "
-                "(permissions, capacity, throttling: see the scheduler's log).",
-            )
+            self._add_airflow_alarms()
+        self._add_service_alarms(services, container_insights=container_insights)
+        self._add_database_alarm(database, allocated_storage_gib)
+        self._add_load_balancer_alarm(alb5xx)
+
+        self.silenced: list[str] = []
+        if office_hours is not None and sleeping:
+            self._silence_outside_office_hours(office_hours, sleeping)
+
+        self.dashboard: cloudwatch.Dashboard | None = None
+        if not dashboard:
+            return
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        self.dashboard.add_widgets(*self._service_widgets(services))
+        if container_insights:
+            self.dashboard.add_widgets(self._task_count_widget(services))
+        self.dashboard.add_widgets(*_load_balancer_and_database_widgets(load_balancer, alb5xx, database))
+        if airflow_metrics:
+            self.dashboard.add_widgets(*self._airflow_widgets())
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))
+        )
+
+    def _airflow_metric(self, name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
+        """An Airflow metric of this deployment (namespace :data:`NAMESPACE`), over 5 minutes."""
+        return cloudwatch.Metric(
+            namespace=NAMESPACE,
+            metric_name=name,
+            dimensions_map={"Deployment": self._deployment},
+            statistic=statistic,
+            period=PERIOD,
+            label=label or name,
+        )
+
+    def _service_metric(self, namespace: str, name: str, s: MonitoredService, statistic: str) -> cloudwatch.Metric:
+        """An ECS metric of one service (``AWS/ECS`` or ``ECS/ContainerInsights``), over 5 minutes."""
+        return cloudwatch.Metric(
+            namespace=namespace,
+            metric_name=name,
+            dimensions_map={"ClusterName": self._cluster_name, "ServiceName": s.service.service_name},
+            statistic=statistic,
+            period=PERIOD,
+            label=f"{s.label} {name}",
+        )
+
+    def _add_airflow_alarms(self) -> None:
+        """``SchedulerSilent``, ``TaskFailures`` and ``SubmitFailures``, on Airflow's metrics."""
+        self._alarm(
+            "SchedulerSilent",
+            self._airflow_metric("scheduler_heartbeat"),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            periods=2,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+            description="No scheduler heartbeat for 10 minutes: no scheduler is running its loop.",
+        )
+        self._alarm(
+            "TaskFailures",
+            self._airflow_metric("ti_failures"),
+            threshold=TASK_FAILURES_BURST,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            periods=1,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            description=f"{TASK_FAILURES_BURST} or more Airflow task failures in 5 minutes.",
+        )
+        self._alarm(
+            "SubmitFailures",
+            self._airflow_metric("ecs_fargate.submit_failures"),
+            threshold=SUBMIT_FAILURES_BURST,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            periods=1,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            description=f"{SUBMIT_FAILURES_BURST} or more failed RunTask attempts in 5 minutes "
+            "(permissions, capacity, throttling: see the scheduler's log).",
+        )
+
+    def _add_service_alarms(self, services: list[MonitoredService], *, container_insights: bool) -> None:
+        """``<Service>BelowDesired`` per service: running < desired tasks with Container Insights,
+        else no CPU datapoint (no task running)."""
         for s in services:
             if container_insights:
                 below = cloudwatch.MathExpression(
                     expression="desired - running",
                     using_metrics={
-                        "desired": ecs_metric("ECS/ContainerInsights", "DesiredTaskCount", s, "Average"),
-                        "running": ecs_metric("ECS/ContainerInsights", "RunningTaskCount", s, "Average"),
+                        "desired": self._service_metric("ECS/ContainerInsights", "DesiredTaskCount", s, "Average"),
+                        "running": self._service_metric("ECS/ContainerInsights", "RunningTaskCount", s, "Average"),
                     },
-                    period=five,
+                    period=PERIOD,
                     label=f"{s.label} tasks missing",
                 )
                 self._alarm(
@@ -237,7 +310,7 @@ class DeploymentMonitoring(Construct):
             else:
                 self._alarm(
                     f"{s.label}BelowDesired",
-                    ecs_metric("AWS/ECS", "CPUUtilization", s, "SampleCount"),
+                    self._service_metric("AWS/ECS", "CPUUtilization", s, "SampleCount"),
                     threshold=1,
                     comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                     periods=3,
@@ -245,28 +318,22 @@ class DeploymentMonitoring(Construct):
                     description=f"{s.label}: no running task for 15 minutes (no CPU datapoint; "
                     "Container Insights is off, so running vs desired is not measured).",
                 )
-        threshold_bytes = allocated_storage_gib * FREE_STORAGE_SHARE * 1024**3
+
+    def _add_database_alarm(self, database: rds.DatabaseInstance, allocated_storage_gib: int) -> None:
+        """``DbStorageLow``: free storage below :data:`FREE_STORAGE_SHARE` of the allocated GiB."""
         self._alarm(
             "DbStorageLow",
-            database.metric_free_storage_space(period=five, statistic="Minimum"),
-            threshold=threshold_bytes,
+            database.metric_free_storage_space(period=PERIOD, statistic="Minimum"),
+            threshold=allocated_storage_gib * FREE_STORAGE_SHARE * 1024**3,
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             periods=1,
             missing=cloudwatch.TreatMissingData.MISSING,
             description=f"Metadata DB free storage below {FREE_STORAGE_SHARE:.0%} of "
             f"{allocated_storage_gib} GiB (autoscaling may be at its ceiling).",
         )
-        alb5xx = cloudwatch.MathExpression(
-            expression="FILL(elb, 0) + FILL(target, 0)",
-            using_metrics={
-                "elb": load_balancer.metrics.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=five, statistic="Sum"),
-                "target": load_balancer.metrics.http_code_target(
-                    elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=five, statistic="Sum"
-                ),
-            },
-            period=five,
-            label="ALB 5xx",
-        )
+
+    def _add_load_balancer_alarm(self, alb5xx: cloudwatch.MathExpression) -> None:
+        """``Alb5xx``: :data:`ALB_5XX_BURST` or more 5xx responses in 5 minutes."""
         self._alarm(
             "Alb5xx",
             alb5xx,
@@ -277,78 +344,55 @@ class DeploymentMonitoring(Construct):
             description=f"{ALB_5XX_BURST} or more HTTP 5xx responses from the UI load balancer in 5 minutes.",
         )
 
-        self.silenced: list[str] = []
-        if office_hours is not None and sleeping:
-            self._silence_outside_office_hours(office_hours, sleeping)
+    def _service_widgets(self, services: list[MonitoredService]) -> list[cloudwatch.IWidget]:
+        """The dashboard's row of the services' CPU and memory."""
+        return [
+            cloudwatch.GraphWidget(
+                title="Services: CPU %", width=WIDGET_WIDTH,
+                left=[self._service_metric("AWS/ECS", "CPUUtilization", s, "Average") for s in services],
+            ),
+            cloudwatch.GraphWidget(
+                title="Services: memory %", width=WIDGET_WIDTH,
+                left=[self._service_metric("AWS/ECS", "MemoryUtilization", s, "Average") for s in services],
+            ),
+        ]
 
-        self.dashboard: cloudwatch.Dashboard | None = None
-        if not dashboard:
-            return
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
-        w = 12
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Services: CPU %", width=w,
-                left=[ecs_metric("AWS/ECS", "CPUUtilization", s, "Average") for s in services],
-            ),
-            cloudwatch.GraphWidget(
-                title="Services: memory %", width=w,
-                left=[ecs_metric("AWS/ECS", "MemoryUtilization", s, "Average") for s in services],
-            ),
+    def _task_count_widget(self, services: list[MonitoredService]) -> cloudwatch.IWidget:
+        """The dashboard's row of running vs desired tasks (Container Insights)."""
+        return cloudwatch.GraphWidget(
+            title="Services: running vs desired tasks", width=24,
+            left=[m for s in services for m in (
+                self._service_metric("ECS/ContainerInsights", "RunningTaskCount", s, "Average"),
+                self._service_metric("ECS/ContainerInsights", "DesiredTaskCount", s, "Average"),
+            )],
         )
-        if container_insights:
-            self.dashboard.add_widgets(
-                cloudwatch.GraphWidget(
-                    title="Services: running vs desired tasks", width=24,
-                    left=[m for s in services for m in (
-                        ecs_metric("ECS/ContainerInsights", "RunningTaskCount", s, "Average"),
-                        ecs_metric("ECS/ContainerInsights", "DesiredTaskCount", s, "Average"),
-                    )],
-                )
-            )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Load balancer: 5xx", width=w, left=[alb5xx]),
+
+    def _airflow_widgets(self) -> list[cloudwatch.IWidget]:
+        """The dashboard's rows of Airflow's metrics."""
+        airflow = self._airflow_metric
+        return [
+            cloudwatch.GraphWidget(title="Scheduler heartbeats", width=WIDGET_WIDTH, left=[airflow("scheduler_heartbeat")]),
             cloudwatch.GraphWidget(
-                title="Load balancer: target response time (s)", width=w,
-                left=[load_balancer.metrics.target_response_time(period=five, statistic="p90")],
+                title="Executor: open slots, queued, running", width=WIDGET_WIDTH,
+                left=[airflow(n, "Average") for n in ("executor.open_slots", "executor.queued_tasks", "executor.running_tasks")],
             ),
             cloudwatch.GraphWidget(
-                title="Metadata DB: CPU % and connections", width=w,
-                left=[database.metric_cpu_utilization(period=five)],
-                right=[database.metric_database_connections(period=five)],
+                title="Task instances: successes and failures", width=WIDGET_WIDTH,
+                left=[airflow("ti_successes"), airflow("ti_failures")],
             ),
             cloudwatch.GraphWidget(
-                title="Metadata DB: free storage (bytes)", width=w,
-                left=[database.metric_free_storage_space(period=five, statistic="Minimum")],
+                title="Task duration (ms)", width=WIDGET_WIDTH,
+                left=[airflow("task.duration", "Average", "average"), airflow("task.duration", "Maximum", "maximum")],
             ),
-        )
-        if airflow_metrics:
-            self.dashboard.add_widgets(
-                cloudwatch.GraphWidget(title="Scheduler heartbeats", width=w, left=[airflow("scheduler_heartbeat")]),
-                cloudwatch.GraphWidget(
-                    title="Executor: open slots, queued, running", width=w,
-                    left=[airflow(n, "Average") for n in ("executor.open_slots", "executor.queued_tasks", "executor.running_tasks")],
-                ),
-                cloudwatch.GraphWidget(
-                    title="Task instances: successes and failures", width=w,
-                    left=[airflow("ti_successes"), airflow("ti_failures")],
-                ),
-                cloudwatch.GraphWidget(
-                    title="Task duration (ms)", width=w,
-                    left=[airflow("task.duration", "Average", "average"), airflow("task.duration", "Maximum", "maximum")],
-                ),
-                cloudwatch.GraphWidget(
-                    title="DAG processing: total parse time (s)", width=w,
-                    left=[airflow("dag_processing.total_parse_time", "Maximum")],
-                ),
-                cloudwatch.GraphWidget(
-                    title="ECS executor: RunTask calls and failures", width=w,
-                    left=[airflow(n) for n in EXECUTOR_COUNTERS],
-                ),
-            )
-        self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))
-        )
+            cloudwatch.GraphWidget(
+                title="DAG processing: total parse time (s)", width=WIDGET_WIDTH,
+                left=[airflow("dag_processing.total_parse_time", "Maximum")],
+            ),
+            cloudwatch.GraphWidget(
+                title="ECS executor: RunTask calls and failures", width=WIDGET_WIDTH,
+                left=[airflow(n) for n in EXECUTOR_COUNTERS],
+            ),
+        ]
 
     def _silence_outside_office_hours(self, config: OfficeHoursConfig, sleeping: frozenset[str]) -> None:
         """Disable the actions of the sleeping services' alarms at ``stop``, enable them after ``start``."""

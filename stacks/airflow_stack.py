@@ -15,7 +15,7 @@ from constructs import Construct
 
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
-from constructs_lib.airflow_service import AirflowService, InitContainer, wait_for_migrations
+from constructs_lib.airflow_service import AirflowService, InitContainer, ServiceSpec, wait_for_migrations
 from constructs_lib.airflow_settings import (
     AirflowCommonSettings,
     AirflowDbSecrets,
@@ -101,11 +101,94 @@ def migrate_and_create_admin(admin_username: str, admin_password: secretsmanager
     )
 
 
+def service_specs(
+    scope: Construct,
+    config: DeploymentConfig,
+    *,
+    db_secrets: AirflowDbSecrets,
+    executor_environment: dict[str, str],
+    trusted_proxy_cidrs: list[str],
+    admin_password: secretsmanager.ISecret,
+) -> tuple[ServiceSpec, ...]:
+    """The four long-running Airflow components, in ``cloud_assembly.names.SERVICE_COMPONENTS``
+    order: what each runs, its size and count, health check, init container, extra environment,
+    secrets and port.
+
+    :param scope: where the git bundle's connection secret is imported (see
+        :func:`~constructs_lib.airflow_settings.git_connection_secret`).
+    :param executor_environment: the ECS executor's settings (scheduler and api-server).
+    :param trusted_proxy_cidrs: the load balancer's subnets (see :func:`api_server_proxy_settings`).
+    :param admin_password: the admin's password (see :func:`migrate_and_create_admin`).
+    """
+    services = config.services
+    return (
+        ServiceSpec(
+            component="scheduler",
+            command=("scheduler",),
+            size=services.scheduler_size,
+            count=services.scheduler_count,
+            health_check_command=tuple(jobs_check("SchedulerJob")),
+            init=wait_for_migrations(),
+            environment=executor_environment,
+            secrets=db_secrets.secrets("scheduler"),
+        ),
+        ServiceSpec(
+            component="api-server",
+            command=("api-server", "--proxy-headers"),
+            size=services.api_server_size,
+            count=services.api_server_count,
+            health_check_command=(
+                "CMD-SHELL",
+                f"curl --fail --silent http://localhost:{API_SERVER_PORT}{HEALTH_CHECK_PATH} || exit 1",
+            ),
+            init=migrate_and_create_admin(config.admin_username, admin_password,
+                                          create_admin=config.sso is None or config.sso.local_admin_login),
+            environment={
+                **executor_environment,
+                "AIRFLOW__API__WORKERS": "2",
+                # A DEFERRED task's log page: a note instead of a fetch from the triggerer's port.
+                "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": LOGGING_CONFIG_CLASS,
+                **api_server_proxy_settings(trusted_proxy_cidrs, https=config.ingress.https),
+            },
+            secrets=db_secrets.secrets("api-server"),
+            port=API_SERVER_PORT,
+            health_check_grace=Duration.minutes(10),
+            cloud_map_options=ecs.CloudMapOptions(
+                name=API_SERVER_DISCOVERY_NAME,
+                dns_record_type=servicediscovery.DnsRecordType.A,
+                dns_ttl=Duration.seconds(10),
+            ),
+        ),
+        ServiceSpec(
+            component="dag-processor",
+            command=("dag-processor",),
+            size=services.dag_processor_size,
+            count=1,
+            health_check_command=tuple(jobs_check("DagProcessorJob")),
+            init=wait_for_migrations(),
+            secrets={
+                **db_secrets.secrets("dag-processor"),
+                **git_connection_secret(scope, "GitDagsConnection", config.git_bundle),
+            },
+        ),
+        ServiceSpec(
+            component="triggerer",
+            command=("triggerer",),
+            size=services.triggerer_size,
+            count=1,
+            health_check_command=tuple(jobs_check("TriggererJob")),
+            init=wait_for_migrations(),
+            secrets=db_secrets.secrets("triggerer"),
+        ),
+    )
+
+
 class AirflowStack(Stack):
     """The four long-running Airflow components as Fargate services.
 
-    :ivar scheduler, api_server, dag_processor, triggerer:
-        :class:`~constructs_lib.airflow_service.AirflowService`
+    :ivar specs: the services as data (:func:`service_specs`)
+    :ivar services: construct ID -> :class:`~constructs_lib.airflow_service.AirflowService`
+    :ivar scheduler, api_server, dag_processor, triggerer: the same services by name
     :ivar ui: :class:`~constructs_lib.ingress.UiLoadBalancer`
     :ivar executor_settings: :class:`~constructs_lib.airflow_settings.EcsExecutorSettings`
     :ivar office_hours: :class:`~constructs_lib.scaling.OfficeHours`, or None without
@@ -139,12 +222,52 @@ class AirflowStack(Stack):
         **kwargs,
     ):
         super().__init__(scope, construct_id, **kwargs)
-        retention = retention_days(config.log_retention_days)
         db_secrets = AirflowDbSecrets(database_secret, fernet_key, jwt_secret, api_secret_key)
         # The _CMD helpers read the DB and fernet key secrets with the task role (docs/security.md).
         for component in SERVICE_ROLE_IDS:
             db_secrets.grant_read(task_roles[component])
-        self.ui = UiLoadBalancer(
+        self.ui = self._add_load_balancer(config, vpc, security_groups, access_logs_bucket)
+        self.executor_settings = self._add_worker_task_definitions(
+            config, vpc=vpc, subnets=subnets, security_groups=security_groups, cluster=cluster,
+            image=image, workers=workers, jobs=jobs,
+        )
+        self.specs = service_specs(
+            self,
+            config,
+            db_secrets=db_secrets,
+            executor_environment=self.executor_settings.environment(),
+            trusted_proxy_cidrs=self.ui.trusted_proxy_cidrs,
+            admin_password=admin_password,
+        )
+        self.services = self._add_services(
+            config, db_secrets=db_secrets, common_settings=common_settings, task_roles=task_roles,
+            cluster=cluster, image=image, subnets=subnets, security_groups=security_groups,
+        )
+        self.scheduler = self.services["Scheduler"]
+        self.api_server = self.services["ApiServer"]
+        self.dag_processor = self.services["DagProcessor"]
+        self.triggerer = self.services["Triggerer"]
+        if config.sso is not None:
+            SsoSettings(config.sso).apply(self.api_server.container, self)
+        self.ui.attach(self.api_server.service)
+        self._add_scaling(config, database_instance)
+        # Monitoring lives here, beside what it watches: the alarms need the services' and the load
+        # balancer's names, which would otherwise become cross-stack exports that block a
+        # service replacement.
+        self.monitoring: DeploymentMonitoring | None = None
+        if database_instance is not None:
+            self.monitoring = self._add_monitoring(config, cluster, database_instance)
+        self._add_outputs(config, admin_password)
+
+    def _add_load_balancer(
+        self,
+        config: DeploymentConfig,
+        vpc: ec2.IVpc,
+        security_groups: AirflowSecurityGroups,
+        access_logs_bucket: s3.IBucket,
+    ) -> UiLoadBalancer:
+        """The api-server's load balancer (its URL is ``[api] base_url``)."""
+        return UiLoadBalancer(
             self,
             "Ui",
             vpc=vpc,
@@ -159,28 +282,24 @@ class AirflowStack(Stack):
             hosted_zone_name=config.ingress.hosted_zone_name,
             login_rate_limit=config.ingress.login_rate_limit,
         )
-        base_env = {
-            **common_settings.environment(),
-            **db_secrets.environment(),
-            "AIRFLOW__API__BASE_URL": self.ui.url,
-        }
-        deployment = config.deployment_name
-        if config.monitoring.airflow_metrics:
-            base_env.update(metrics_environment(deployment))
-        service_kwargs = dict(
-            cluster=cluster,
-            image=image,
-            subnets=subnets,
-            security_group=security_groups.services,
-            log_retention=retention,
-            enable_execute_command=config.enable_ecs_exec,
-            read_only_root_filesystem=config.read_only_root_filesystem,
-            capacity_provider=config.services.capacity_provider,
-            assign_public_ip=config.network.task_public_ip,
-        )
 
-        # The workers' task definition is here, with the scheduler that names its exact revision:
-        # a rollout or a rollback of this stack changes both together (README, "Upgrading").
+    def _add_worker_task_definitions(
+        self,
+        config: DeploymentConfig,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_groups: AirflowSecurityGroups,
+        cluster: ecs.ICluster,
+        image: ecs.ContainerImage,
+        workers: WorkerTaskDefinition,
+        jobs: EcsJobs,
+    ) -> EcsExecutorSettings:
+        """The workers' task definitions and the ECS executor's settings that name them.
+
+        The workers' task definition is here, with the scheduler that names its exact revision:
+        a rollout or a rollback of this stack changes both together (README, "Upgrading").
+        """
         job_variables = jobs.airflow_variables(
             self,
             subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
@@ -194,7 +313,7 @@ class AirflowStack(Stack):
         queue_task_definitions = workers.add_queue_task_definitions(
             self, image=image, configured_environment=job_variables
         )
-        self.executor_settings = EcsExecutorSettings(
+        return EcsExecutorSettings(
             executor_class=config.executor.executor_class,
             region=self.region,
             cluster_name=cluster.cluster_name,
@@ -211,132 +330,81 @@ class AirflowStack(Stack):
             assign_public_ip=config.network.task_public_ip,
             scheduler_count=config.services.scheduler_count,
         )
-        # A count that Application Auto Scaling owns is not in the template (see scaled_components).
-        scaled = scaled_components(config)
 
-        def count(name: str, configured: int) -> int | None:
-            return None if name in scaled else configured
-
+    def _add_services(
+        self,
+        config: DeploymentConfig,
+        *,
+        db_secrets: AirflowDbSecrets,
+        common_settings: AirflowCommonSettings,
+        task_roles: dict[str, iam.IRole],
+        cluster: ecs.ICluster,
+        image: ecs.ContainerImage,
+        subnets: ec2.SubnetSelection,
+        security_groups: AirflowSecurityGroups,
+    ) -> dict[str, AirflowService]:
+        """One service per row of :attr:`specs`, by construct ID."""
+        environment = {
+            **common_settings.environment(),
+            **db_secrets.environment(),
+            "AIRFLOW__API__BASE_URL": self.ui.url,
+        }
+        if config.monitoring.airflow_metrics:
+            environment.update(metrics_environment(config.deployment_name))
         # Every component knows the executor: the dag-processor's cluster policy checks the tasks
         # of the ECS executor, and the api-server asks it for a running task's log (get_task_log).
-        base_env["AIRFLOW__CORE__EXECUTOR"] = config.executor.executor_class
-        self.scheduler = AirflowService(
-            self,
-            "Scheduler",
-            task_role=task_roles["Scheduler"],
-            component="scheduler",
-            family=f"{deployment}-scheduler",
-            secrets=db_secrets.secrets("scheduler"),
-            command=["scheduler"],
-            size=config.services.scheduler_size,
-            desired_count=count("Scheduler", config.services.scheduler_count),
-            environment={**base_env, **self.executor_settings.environment()},
-            health_check_command=jobs_check("SchedulerJob"),
-            init=wait_for_migrations(),
-            **service_kwargs,
-        )
-
-        api_init = migrate_and_create_admin(config.admin_username, admin_password,
-                                            create_admin=config.sso is None or config.sso.local_admin_login)
-        self.api_server = AirflowService(
-            self,
-            "ApiServer",
-            task_role=task_roles["ApiServer"],
-            component="api-server",
-            family=f"{deployment}-api-server",
-            secrets=db_secrets.secrets("api-server"),
-            command=["api-server", "--proxy-headers"],
-            size=config.services.api_server_size,
-            desired_count=count("ApiServer", config.services.api_server_count),
-            environment={
-                **base_env,
-                **self.executor_settings.environment(),
-                "AIRFLOW__API__WORKERS": "2",
-                # A DEFERRED task's log page: a note instead of a fetch from the triggerer's port.
-                "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": LOGGING_CONFIG_CLASS,
-                **api_server_proxy_settings(self.ui.trusted_proxy_cidrs, https=config.ingress.https),
-            },
-            health_check_command=[
-                "CMD-SHELL",
-                f"curl --fail --silent http://localhost:{API_SERVER_PORT}{HEALTH_CHECK_PATH} || exit 1",
-            ],
-            init=api_init,
-            port=API_SERVER_PORT,
-            health_check_grace=Duration.minutes(10),
-            cloud_map_options=ecs.CloudMapOptions(
-                name=API_SERVER_DISCOVERY_NAME,
-                dns_record_type=servicediscovery.DnsRecordType.A,
-                dns_ttl=Duration.seconds(10),
-            ),
-            **service_kwargs,
-        )
-        if config.sso is not None:
-            SsoSettings(config.sso).apply(self.api_server.container, self)
-        self.ui.attach(self.api_server.service)
-
-        self.dag_processor = AirflowService(
-            self,
-            "DagProcessor",
-            task_role=task_roles["DagProcessor"],
-            component="dag-processor",
-            family=f"{deployment}-dag-processor",
-            secrets={
-                **db_secrets.secrets("dag-processor"),
-                **git_connection_secret(self, "GitDagsConnection", config.git_bundle),
-            },
-            command=["dag-processor"],
-            size=config.services.dag_processor_size,
-            desired_count=count("DagProcessor", 1),
-            environment=base_env,
-            health_check_command=jobs_check("DagProcessorJob"),
-            init=wait_for_migrations(),
-            **service_kwargs,
-        )
-        self.triggerer = AirflowService(
-            self,
-            "Triggerer",
-            task_role=task_roles["Triggerer"],
-            component="triggerer",
-            family=f"{deployment}-triggerer",
-            secrets=db_secrets.secrets("triggerer"),
-            command=["triggerer"],
-            size=config.services.triggerer_size,
-            desired_count=count("Triggerer", 1),
-            environment=base_env,
-            health_check_command=jobs_check("TriggererJob"),
-            init=wait_for_migrations(),
-            **service_kwargs,
-        )
-
-        self._add_scaling(config, database_instance)
-        # Monitoring lives here, beside what it watches: the alarms need the services' and the load
-        # balancer's names, which would otherwise become cross-stack exports that block a
-        # service replacement.
-        self.monitoring: DeploymentMonitoring | None = None
-        if database_instance is not None:
-            self.monitoring = DeploymentMonitoring(
+        environment["AIRFLOW__CORE__EXECUTOR"] = config.executor.executor_class
+        # A count that Application Auto Scaling owns is not in the template (see scaled_components).
+        scaled = scaled_components(config)
+        return {
+            spec.construct_id: AirflowService.from_spec(
                 self,
-                "Monitoring",
-                deployment=deployment,
-                cluster_name=cluster.cluster_name,
-                services=[
-                    MonitoredService("Scheduler", self.scheduler.service, config.services.scheduler_count),
-                    MonitoredService("ApiServer", self.api_server.service, config.services.api_server_count),
-                    MonitoredService("DagProcessor", self.dag_processor.service, 1),
-                    MonitoredService("Triggerer", self.triggerer.service, 1),
-                ],
-                load_balancer=self.ui.load_balancer,
-                database=database_instance,
-                allocated_storage_gib=config.database.allocated_storage_gib,
-                airflow_metrics=config.monitoring.airflow_metrics,
-                container_insights=config.monitoring.container_insights,
-                alarm_email=config.monitoring.alarm_email,
-                dashboard=config.monitoring.dashboard,
-                office_hours=config.office_hours,
-                sleeping=scaled if config.office_hours else frozenset(),
+                spec,
+                deployment=config.deployment_name,
+                task_role=task_roles[spec.construct_id],
+                environment=environment,
+                desired_count=None if spec.construct_id in scaled else spec.count,
+                cluster=cluster,
+                image=image,
+                subnets=subnets,
+                security_group=security_groups.services,
+                log_retention=retention_days(config.log_retention_days),
+                enable_execute_command=config.enable_ecs_exec,
+                read_only_root_filesystem=config.read_only_root_filesystem,
+                capacity_provider=config.services.capacity_provider,
+                assign_public_ip=config.network.task_public_ip,
             )
-            CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="SNS topic of the alarms")
+            for spec in self.specs
+        }
 
+    def _add_monitoring(
+        self, config: DeploymentConfig, cluster: ecs.ICluster, database_instance: rds.IDatabaseInstance
+    ) -> DeploymentMonitoring:
+        """The dashboard, the alarms and their SNS topic (output ``AlarmTopicArn``)."""
+        monitoring = DeploymentMonitoring(
+            self,
+            "Monitoring",
+            deployment=config.deployment_name,
+            cluster_name=cluster.cluster_name,
+            services=[
+                MonitoredService(spec.construct_id, self.services[spec.construct_id].service, spec.count)
+                for spec in self.specs
+            ],
+            load_balancer=self.ui.load_balancer,
+            database=database_instance,
+            allocated_storage_gib=config.database.allocated_storage_gib,
+            airflow_metrics=config.monitoring.airflow_metrics,
+            container_insights=config.monitoring.container_insights,
+            alarm_email=config.monitoring.alarm_email,
+            dashboard=config.monitoring.dashboard,
+            office_hours=config.office_hours,
+            sleeping=scaled_components(config) if config.office_hours else frozenset(),
+        )
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="SNS topic of the alarms")
+        return monitoring
+
+    def _add_outputs(self, config: DeploymentConfig, admin_password: secretsmanager.ISecret) -> None:
+        """The UI's address, the admin login and the services' names."""
         CfnOutput(self, "AirflowUiUrl", value=self.ui.url, description="Airflow UI")
         CfnOutput(self, "AdminUsername", value=config.admin_username, description="Airflow admin login")
         CfnOutput(
@@ -347,12 +415,7 @@ class AirflowStack(Stack):
             "(aws secretsmanager get-secret-value --secret-id <arn> --query SecretString)",
         )
         # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
-        for construct_id, component in (
-            ("Scheduler", self.scheduler),
-            ("ApiServer", self.api_server),
-            ("DagProcessor", self.dag_processor),
-            ("Triggerer", self.triggerer),
-        ):
+        for component in self.services.values():
             CfnOutput(
                 self,
                 service_name_output(component.container.container_name),
@@ -375,13 +438,12 @@ class AirflowStack(Stack):
         if office is None:
             return
         if office.scope == "environment":
-            for name, component, count in (
-                ("Scheduler", self.scheduler, config.services.scheduler_count),
-                ("DagProcessor", self.dag_processor, 1),
-                ("Triggerer", self.triggerer, 1),
-            ):
-                scalable = component.service.auto_scale_task_count(min_capacity=count, max_capacity=count)
-                scaled[name] = (ScaledService(component.service, count, count), scalable)
+            for spec in self.specs:
+                if spec.construct_id in scaled:
+                    continue  # the api-server, above
+                service = self.services[spec.construct_id].service
+                scalable = service.auto_scale_task_count(min_capacity=spec.count, max_capacity=spec.count)
+                scaled[spec.construct_id] = (ScaledService(service, spec.count, spec.count), scalable)
             if database_instance is None:
                 raise ValueError("office_hours_scope=environment needs the database instance")
         self.office_hours = OfficeHours(

@@ -67,6 +67,32 @@ class ClusterStack(Stack):
     ):
         super().__init__(scope, construct_id, **kwargs)
         retention = retention_days(config.log_retention_days)
+        self._add_buckets(config)
+        namespace_name = self._add_cluster(config, vpc, retention)
+        self.common_settings = AirflowCommonSettings(
+            region=self.region,
+            execution_api_url=execution_api_url(namespace_name, API_SERVER_DISCOVERY_NAME, API_SERVER_PORT),
+            task_logs_bucket_name=self.task_logs_bucket.bucket_name,
+            dag_bundle_config_list=dag_bundle_config(
+                config.dag_bundle, self.dags_bucket.bucket_name if self.dags_bucket else None, config.git_bundle
+            ),
+            secrets_backend=tuple(secrets_backend_environment(config.project_name, config.stage).items())
+            if config.secrets_backend == "secrets-manager" else (),
+        )
+        self.jobs = self._add_jobs(config, vpc, retention)
+        if config.jobs and (subnets is None or jobs_security_group is None):
+            raise ValueError("jobs need the subnets and the jobs security group to run in")
+        self.workers = self._add_workers(config, vpc, image, retention, subnets, jobs_security_group)
+        self.service_roles = AirflowServiceRoles(
+            self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket
+        )
+        self._grant_services(config)
+        self._add_outputs(config)
+        self._grant_jobs(config)
+
+    def _add_buckets(self, config: DeploymentConfig) -> None:
+        """The access-log, task-log and DAG buckets (:attr:`access_logs_bucket`,
+        :attr:`task_logs_bucket`, :attr:`dags_bucket`)."""
         self.access_logs_bucket = secure_bucket(
             self,
             "AccessLogs",
@@ -98,6 +124,9 @@ class ClusterStack(Stack):
         self.export_value(dags_bucket.bucket_name)
         self.dags_bucket = dags_bucket if config.dag_bundle == "s3" else None
 
+    def _add_cluster(self, config: DeploymentConfig, vpc: ec2.IVpc, retention: logs.RetentionDays) -> str:
+        """The ECS cluster, its ECS Exec log group, ECS's service-linked role and the Cloud Map
+        namespace; return the namespace's name (``<project>-<stage>.internal``)."""
         exec_logs = None
         if config.enable_ecs_exec:
             exec_logs = logs.LogGroup(
@@ -131,17 +160,11 @@ class ClusterStack(Stack):
         self.namespace = self.cluster.add_default_cloud_map_namespace(
             name=namespace_name, vpc=vpc, type=servicediscovery.NamespaceType.DNS_PRIVATE
         )
-        self.common_settings = AirflowCommonSettings(
-            region=self.region,
-            execution_api_url=execution_api_url(namespace_name, API_SERVER_DISCOVERY_NAME, API_SERVER_PORT),
-            task_logs_bucket_name=self.task_logs_bucket.bucket_name,
-            dag_bundle_config_list=dag_bundle_config(
-                config.dag_bundle, self.dags_bucket.bucket_name if self.dags_bucket else None, config.git_bundle
-            ),
-            secrets_backend=tuple(secrets_backend_environment(config.project_name, config.stage).items())
-            if config.secrets_backend == "secrets-manager" else (),
-        )
-        self.jobs = EcsJobs(
+        return namespace_name
+
+    def _add_jobs(self, config: DeploymentConfig, vpc: ec2.IVpc, retention: logs.RetentionDays) -> EcsJobs:
+        """The ECS jobs DAGs run, their cluster and data bucket (both exported)."""
+        jobs = EcsJobs(
             self,
             "Jobs",
             jobs=config.jobs,
@@ -157,12 +180,22 @@ class ClusterStack(Stack):
         # exports: the workers' task definition (Airflow stack) names them while jobs are
         # configured, and an export that came and went with the jobs would stop the deploy that
         # removes the last job ("export ... in use"). Job families and log groups are physical names.
-        self.jobs.cluster.node.add_dependency(self.service_linked_role.resource)
-        self.export_value(self.jobs.cluster.cluster_name)
-        self.export_value(self.jobs.data_bucket.bucket_name)
-        if config.jobs and (subnets is None or jobs_security_group is None):
-            raise ValueError("jobs need the subnets and the jobs security group to run in")
-        self.workers = WorkerTaskDefinition(
+        jobs.cluster.node.add_dependency(self.service_linked_role.resource)
+        self.export_value(jobs.cluster.cluster_name)
+        self.export_value(jobs.data_bucket.bucket_name)
+        return jobs
+
+    def _add_workers(
+        self,
+        config: DeploymentConfig,
+        vpc: ec2.IVpc,
+        image: ecs.ContainerImage,
+        retention: logs.RetentionDays,
+        subnets: ec2.SubnetSelection | None,
+        jobs_security_group: ec2.ISecurityGroup | None,
+    ) -> WorkerTaskDefinition:
+        """The workers' roles and log group, and the transitional task definition below."""
+        workers = WorkerTaskDefinition(
             self,
             "Workers",
             family=f"{config.deployment_name}-worker",
@@ -184,18 +217,20 @@ class ClusterStack(Stack):
         # Until the next release: the workers' task definition that used to be here stays, retained,
         # so the family keeps an ACTIVE revision for the schedulers that still launch by family
         # while the first deploy of the new layout runs (README, "Upgrading").
-        self.workers.add_transition_task_definition(
+        workers.add_transition_task_definition(
             image=image,
             configured_environment=self.jobs.airflow_variables(
                 self,
-                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids if config.jobs else [],
+                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids
+                if config.jobs and subnets is not None else [],
                 security_group=jobs_security_group,
                 assign_public_ip=config.network.task_public_ip,
             ),
         )
-        self.service_roles = AirflowServiceRoles(
-            self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket
-        )
+        return workers
+
+    def _grant_services(self, config: DeploymentConfig) -> None:
+        """What the components' task roles may do with the workers and the secrets backend."""
         self.workers.grant_launch(self.service_roles.roles["Scheduler"], self.cluster)
         self.workers.grant_read_live_logs(self.service_roles.roles["ApiServer"])
         if config.secrets_backend == "secrets-manager":
@@ -203,7 +238,11 @@ class ClusterStack(Stack):
             for role in (*self.service_roles.roles.values(), self.workers.task_role, *self.workers.queue_roles.values()):
                 grant_read_connections_and_variables(role, prefixes)
 
-        # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
+    def _add_outputs(self, config: DeploymentConfig) -> None:
+        """The cluster's name and the workers' family and container name.
+
+        Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS).
+        """
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name, description="ECS cluster")
         CfnOutput(
             self,
@@ -217,8 +256,13 @@ class ClusterStack(Stack):
             value=config.executor.worker_container_name,
             description="Container name in the workers' task definition",
         )
-        # PassRole per job where the DAG says which job: a job a team queue names is run by that
-        # queue's tasks only (their own role); the other jobs by the workers' role.
+
+    def _grant_jobs(self, config: DeploymentConfig) -> None:
+        """Which worker roles may run which jobs, and the triggerer's wait for deferred jobs.
+
+        PassRole per job where the DAG says which job: a job a team queue names is run by that
+        queue's tasks only (their own role); the other jobs by the workers' role.
+        """
         claimed = {job for queue in config.executor.worker_queues for job in queue.jobs}
         self.jobs.grant_run(self.workers.task_role, [job.name for job in config.jobs if job.name not in claimed])
         for queue in config.executor.worker_queues:
@@ -226,4 +270,3 @@ class ClusterStack(Stack):
                 self.jobs.grant_run(self.workers.queue_roles[queue.name], queue.jobs)
         # Deferrable jobs (EcsRunTaskOperator(deferrable=True)): the triggerer waits for them.
         self.jobs.grant_follow_deferred(self.service_roles.roles["Triggerer"])
-

@@ -392,10 +392,38 @@ def _upgrade_setup(click_ctx: click.Context, assembly: Path, cdk_command: str, f
     return ctx, target, from_version, to_version
 
 
-def _finish(report, report_file: Path | None) -> None:
+def _new_snapshot(ctx, target, plan, from_version: str, to_version: str) -> str | None:
+    """The name of the snapshot a schema change takes (one not taken yet), or None without one."""
+    from airflow_ecs_ops import upgrade as up
+
+    if not plan.schema_changes:
+        return None
+    return up.unused_snapshot_name(target, up.snapshot_name(
+        ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc)))
+
+
+def _command_line(ctx, command: str, assembly: object, from_version: str, to_version: str) -> str:
+    """The ``airflow-ecs upgrade|rollback`` command line the messages name."""
+    return (f"airflow-ecs --stage {ctx.stage} --project {ctx.project} {command} --assembly {assembly} "
+            f"--from-version {from_version} --to-version {to_version}")
+
+
+def _run_options(counts: str | None, drain_timeout: float | None) -> dict:
+    """``counts`` and ``drain_timeout_seconds`` of upgrade.upgrade and upgrade.rollback from the options."""
+    from airflow_ecs_ops import upgrade as up
+
+    return {
+        "counts": up.parse_counts(counts) if counts else None,
+        "drain_timeout_seconds": drain_timeout if drain_timeout is not None else up.DEFAULT_DRAIN_TIMEOUT_SECONDS,
+    }
+
+
+def _finish(report, report_file: Path | None, done: str) -> None:
+    """Write the report (with ``--report``) and say what was done (``done``, and the snapshot taken)."""
     if report_file is not None:
         report_file.write_text(json.dumps(report.to_dict(), indent=2, default=str))
         _progress(f"report: {report_file}")
+    click.echo(done + (f"; snapshot {report.snapshot}" if report.snapshot else ""))
 
 
 @cli.command("upgrade")
@@ -417,21 +445,15 @@ def upgrade_command(click_ctx: click.Context, assembly: Path, from_version: str 
     click.echo(plan.describe())
     if dry_run:
         return
-    snapshot = up.unused_snapshot_name(target, up.snapshot_name(
-        ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc))) if plan.schema_changes else None
     commands = up.Commands(
-        upgrade=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} upgrade --assembly {assembly} "
-        f"--from-version {from_version} --to-version {to_version}",
-        rollback=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} rollback --assembly <the {from_version} "
-        f"synthesis> --from-version {to_version} --to-version {from_version}",
+        upgrade=_command_line(ctx, "upgrade", assembly, from_version, to_version),
+        rollback=_command_line(ctx, "rollback", f"<the {from_version} synthesis>", to_version, from_version),
     )
     report = up.upgrade(
-        target, plan, _progress, snapshot=snapshot, counts=up.parse_counts(counts) if counts else None,
-        drain_timeout_seconds=drain_timeout if drain_timeout is not None else up.DEFAULT_DRAIN_TIMEOUT_SECONDS,
-        commands=commands,
+        target, plan, _progress, snapshot=_new_snapshot(ctx, target, plan, from_version, to_version),
+        commands=commands, **_run_options(counts, drain_timeout),
     )
-    _finish(report, report_file)
-    click.echo(f"upgraded to Airflow {to_version}" + (f"; snapshot {report.snapshot}" if report.snapshot else ""))
+    _finish(report, report_file, f"upgraded to Airflow {to_version}")
 
 
 @cli.command("rollback")
@@ -472,22 +494,16 @@ def rollback_command(click_ctx: click.Context, assembly: Path, restore_snapshot:
             return False
         return click.confirm(question, default=False)
 
-    snapshot = up.unused_snapshot_name(target, up.snapshot_name(
-        ctx.project, ctx.stage, from_version, to_version, datetime.now(timezone.utc))) if plan.schema_changes else None
     commands = up.Commands(
-        upgrade=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} upgrade --assembly <the {from_version} "
-        f"synthesis> --from-version {to_version} --to-version {from_version}",
-        rollback=f"airflow-ecs --stage {ctx.stage} --project {ctx.project} rollback --assembly {assembly} "
-        f"--from-version {from_version} --to-version {to_version}",
+        upgrade=_command_line(ctx, "upgrade", f"<the {from_version} synthesis>", to_version, from_version),
+        rollback=_command_line(ctx, "rollback", assembly, from_version, to_version),
     )
     report = up.rollback(
-        target, plan, _progress, confirm=confirm, snapshot=snapshot, restore_snapshot=restore_snapshot,
-        fallback_snapshot=fallback, counts=up.parse_counts(counts) if counts else None,
-        drain_timeout_seconds=drain_timeout if drain_timeout is not None else up.DEFAULT_DRAIN_TIMEOUT_SECONDS,
-        commands=commands,
+        target, plan, _progress, confirm=confirm, snapshot=_new_snapshot(ctx, target, plan, from_version, to_version),
+        restore_snapshot=restore_snapshot, fallback_snapshot=fallback, commands=commands,
+        **_run_options(counts, drain_timeout),
     )
-    _finish(report, report_file)
-    click.echo(f"rolled back to Airflow {to_version}" + (f"; snapshot {report.snapshot}" if report.snapshot else ""))
+    _finish(report, report_file, f"rolled back to Airflow {to_version}")
 
 
 # Connections and variables in Secrets Manager (airflow_ecs_ops/secrets.py).

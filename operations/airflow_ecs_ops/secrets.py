@@ -145,7 +145,15 @@ def commands(context: Callable[[click.Context], Any]) -> list[click.Group]:
     return groups
 
 
+#: A request on one secret: (Secrets Manager client, the secret's full name) -> the response.
+_Request = Callable[[Any, str], Any]
+#: Runs a request on the secret of NAME: (click context, what it does, NAME, request) ->
+#: (the response, the secret's full name); an AWS error names what was asked.
+_Call = Callable[[click.Context, str, str, _Request], "tuple[Any, str]"]
+
+
 def _group(kind: str, context: Callable[[click.Context], Any]) -> click.Group:
+    """The ``connections`` or ``variables`` group (``kind``): set, get, list, delete."""
     what = KINDS[kind]
 
     @click.group(name=kind, help=f"The deployment's {kind} in AWS Secrets Manager (<project>/<stage>/{kind}/<name>).")
@@ -168,31 +176,11 @@ def _group(kind: str, context: Callable[[click.Context], Any]) -> click.Group:
         except BotoCoreError as err:
             raise aws_error(err, f"{action} {what} {name}" if name else f"{action} {kind}") from err
 
-    if kind == "connections":
+    def call(click_ctx: click.Context, action: str, name: str, request: _Request) -> tuple[Any, str]:
+        client, name_prefix, full = resolve(click_ctx, name)
+        return guarded(action, name, name_prefix, lambda: request(client, full)), full
 
-        @group.command(name="set")
-        @click.argument("conn_id")
-        @click.option("--uri", default=None, help="An Airflow connection URI, e.g. postgres://user:pass@host:5432/db.")
-        @click.option("--json", "json_text", default=None, help="A JSON object: conn_type, host, login, password, port, schema, extra.")
-        @click.pass_context
-        def set_connection(click_ctx: click.Context, conn_id: str, uri: str | None, json_text: str | None) -> None:
-            """Create or update connection CONN_ID."""
-            value = connection_value(uri, json_text)
-            client, name_prefix, full = resolve(click_ctx, conn_id)
-            result = guarded("setting", conn_id, name_prefix, lambda: put(client, full, value, f"Airflow connection {conn_id}"))
-            click.echo(f"{result} connection {conn_id} ({full})")
-
-    else:
-
-        @group.command(name="set")
-        @click.argument("key")
-        @click.argument("value")
-        @click.pass_context
-        def set_variable(click_ctx: click.Context, key: str, value: str) -> None:
-            """Create or update variable KEY with VALUE (a string; JSON for Variable.get(deserialize_json=True))."""
-            client, name_prefix, full = resolve(click_ctx, key)
-            result = guarded("setting", key, name_prefix, lambda: put(client, full, value, f"Airflow variable {key}"))
-            click.echo(f"{result} variable {key} ({full})")
+    (_add_set_connection if kind == "connections" else _add_set_variable)(group, call)
 
     @group.command(name="get")
     @click.argument("name")
@@ -200,8 +188,7 @@ def _group(kind: str, context: Callable[[click.Context], Any]) -> click.Group:
     @click.pass_context
     def get(click_ctx: click.Context, name: str, show: bool) -> None:
         """Show NAME's secret and when it last changed; its value only with --show."""
-        client, name_prefix, full = resolve(click_ctx, name)
-        response = guarded("reading", name, name_prefix, lambda: client.get_secret_value(SecretId=full))
+        response, full = call(click_ctx, "reading", name, lambda client, full: client.get_secret_value(SecretId=full))
         if show:
             click.echo(response.get("SecretString", ""))
             return
@@ -225,10 +212,38 @@ def _group(kind: str, context: Callable[[click.Context], Any]) -> click.Group:
     @click.pass_context
     def delete(click_ctx: click.Context, name: str, force: bool) -> None:
         """Delete NAME (restorable for 30 days unless --force; `set` restores it)."""
-        client, name_prefix, full = resolve(click_ctx, name)
         options: dict[str, Any] = (
             {"ForceDeleteWithoutRecovery": True} if force else {"RecoveryWindowInDays": RECOVERY_WINDOW_DAYS})
-        guarded("deleting", name, name_prefix, lambda: client.delete_secret(SecretId=full, **options))
+        _, full = call(click_ctx, "deleting", name, lambda client, full: client.delete_secret(SecretId=full, **options))
         click.echo(f"deleted {what} {name} ({full})" + ("" if force else f"; restorable for {RECOVERY_WINDOW_DAYS} days"))
 
     return group
+
+
+def _add_set_connection(group: click.Group, call: _Call) -> None:
+    """``connections set CONN_ID --uri|--json``."""
+
+    @group.command(name="set")
+    @click.argument("conn_id")
+    @click.option("--uri", default=None, help="An Airflow connection URI, e.g. postgres://user:pass@host:5432/db.")
+    @click.option("--json", "json_text", default=None, help="A JSON object: conn_type, host, login, password, port, schema, extra.")
+    @click.pass_context
+    def set_connection(click_ctx: click.Context, conn_id: str, uri: str | None, json_text: str | None) -> None:
+        """Create or update connection CONN_ID."""
+        value = connection_value(uri, json_text)
+        result, full = call(click_ctx, "setting", conn_id,
+                            lambda client, full: put(client, full, value, f"Airflow connection {conn_id}"))
+        click.echo(f"{result} connection {conn_id} ({full})")
+
+
+def _add_set_variable(group: click.Group, call: _Call) -> None:
+    """``variables set KEY VALUE``."""
+
+    @group.command(name="set")
+    @click.argument("key")
+    @click.argument("value")
+    @click.pass_context
+    def set_variable(click_ctx: click.Context, key: str, value: str) -> None:
+        """Create or update variable KEY with VALUE (a string; JSON for Variable.get(deserialize_json=True))."""
+        result, full = call(click_ctx, "setting", key, lambda client, full: put(client, full, value, f"Airflow variable {key}"))
+        click.echo(f"{result} variable {key} ({full})")

@@ -437,20 +437,53 @@ class _Run:
         try:
             detail = action() or ""
         except UpgradeError as err:
-            seconds = self.clock() - start
-            self.report.steps.append(StepRecord(name, seconds, "failed", err.problem))
-            self.echo(f"[{name}] FAILED after {seconds:.1f} s: {err.problem}")
+            self._failed(name, start, err.problem)
             err.report = self.report
             raise
         except Exception as err:  # an AWS or stand-in error the step did not expect
-            seconds = self.clock() - start
             problem = _failure(err)
-            self.report.steps.append(StepRecord(name, seconds, "failed", problem))
-            self.echo(f"[{name}] FAILED after {seconds:.1f} s: {problem}")
+            self._failed(name, start, problem)
             raise UpgradeError(name, problem, self.database, self.next_steps, self.report) from err
         seconds = self.clock() - start
         self.report.steps.append(StepRecord(name, seconds, "ok", detail))
         self.echo(f"[{name}] done in {seconds:.1f} s" + (f": {detail}" if detail else ""))
+
+    def _failed(self, name: str, start: float, problem: str) -> None:
+        """Record and echo the failure of step ``name`` (started at ``start``, clock seconds)."""
+        seconds = self.clock() - start
+        self.report.steps.append(StepRecord(name, seconds, "failed", problem))
+        self.echo(f"[{name}] FAILED after {seconds:.1f} s: {problem}")
+
+    def found(self, target: UpgradeTarget, counts: Mapping[str, int] | None) -> None:
+        """The check step's reading: the schema revision and the counts to start at the end
+        (``counts``, or the services' counts now)."""
+        self.report.revision_before = target.schema_revision()
+        self.report.counts = dict(counts) if counts is not None else target.service_counts()
+
+    def deploy_only(self, target: UpgradeTarget, database: str, next_steps: str) -> UpgradeReport:
+        """A run without a schema change: one deploy, rolled out as ECS does; return the report."""
+        _deploy(self, target, database, next_steps)
+        self.report.revision_after = self.report.revision_before
+        self.report.ok = True
+        return self.report
+
+    def snapshot(self, target: UpgradeTarget, name: str | None, database: str, next_steps: str) -> None:
+        """The snapshot step: take the snapshot ``name`` before the schema changes."""
+        def action() -> str:
+            try:
+                target.snapshot(name)  # type: ignore[arg-type]
+            except Exception as err:
+                raise UpgradeError(STEP_SNAPSHOT, f"the snapshot {name} failed: {_failure(err)}", database,
+                                   next_steps) from err
+            self.report.snapshot = name
+            return f"snapshot {name} available"
+        self.step(STEP_SNAPSHOT, action)
+
+    def finish(self, target: UpgradeTarget, database: str, again: str) -> UpgradeReport:
+        """Start the services at the report's counts, resume scaling; return the report (ok)."""
+        _start(self, target, self.report.counts, database, again)
+        self.report.ok = True
+        return self.report
 
     def skip(self, name: str, why: str) -> None:
         self.report.steps.append(StepRecord(name, 0.0, "skipped", why))
@@ -574,6 +607,11 @@ def _revision_name(plan: UpgradePlan, revision: str | None) -> str:
     return f"at revision {revision or '(none)'} ({label})"
 
 
+#: How the messages say that the services are stopped, and what that means for the schema.
+_SERVICES_STOPPED = " The services are stopped (0 tasks)"
+_NOTHING_RUNS = f"{_SERVICES_STOPPED}: nothing runs on this schema."
+
+
 def upgrade(
     target: UpgradeTarget,
     plan: UpgradePlan,
@@ -611,11 +649,9 @@ def upgrade(
     report = UpgradeReport(plan)
     run = _Run(report, echo, clock)
     echo(plan.describe())
-    state: dict[str, str | None] = {}
 
     def check() -> str:
-        state["revision"] = report.revision_before = target.schema_revision()
-        report.counts = dict(counts) if counts is not None else target.service_counts()
+        run.found(target, counts)
         if plan.schema_changes and snapshot is None:
             raise UpgradeError(STEP_CHECK, "a schema change needs a snapshot name.", "unchanged by this run.",
                                "pass snapshot=snapshot_name(...).")
@@ -628,61 +664,32 @@ def upgrade(
     run.next_steps = f"fix the cause and run {again} (it carries on from here)."
     if not plan.schema_changes:
         unchanged = f"{_revision_name(plan, report.revision_before)}, unchanged (no migration)."
-        _deploy(run, target, unchanged, f"fix the cause and run {commands.upgrade} again; the services run the "
-                "version ECS rolled back to (airflow-ecs status).")
-        report.revision_after = report.revision_before
-        report.ok = True
-        return report
+        return run.deploy_only(target, unchanged, f"fix the cause and run {commands.upgrade} again; the services "
+                               "run the version ECS rolled back to (airflow-ecs status).")
 
     before = f"{_revision_name(plan, report.revision_before)}, unchanged."
     _stop(run, target, report.counts, drain_timeout_seconds, sleep, clock, again, before)
-    stopped = " The services are stopped (0 tasks)"
+    stopped = f"{before}{_SERVICES_STOPPED}."
     back_to_old = f"{commands.rollback} {counts_option(report.counts)}"
-    run.database = before + stopped + "."
+    run.database = stopped
     run.next_steps = f"fix the cause and run {again}; or start the old version again: {back_to_old}."
 
     if report.revision_before == plan.to_revision:
         run.skip(STEP_SNAPSHOT, f"the database is already at {plan.to_version}'s revision (an earlier run migrated it)")
     else:
-        def take_snapshot() -> str:
-            try:
-                target.snapshot(snapshot)  # type: ignore[arg-type]
-            except Exception as err:
-                raise UpgradeError(
-                    STEP_SNAPSHOT, f"the snapshot {snapshot} failed: {_failure(err)}", before + stopped + ".",
-                    f"fix the cause and run {again}; or start the old version again: {back_to_old}.",
-                ) from err
-            report.snapshot = snapshot
-            return f"snapshot {snapshot} available"
-        run.step(STEP_SNAPSHOT, take_snapshot)
+        run.snapshot(target, snapshot, stopped, run.next_steps)
 
     restore = (f"{commands.rollback} --restore-snapshot {report.snapshot} {counts_option(report.counts)}"
                if report.snapshot else back_to_old)
-    _deploy(run, target, before + stopped + ".",
+    _deploy(run, target, stopped,
             f"fix the cause and run {again}; or return to the old version: {back_to_old}.")
 
-    def migrate() -> str:
-        code = target.run_airflow(["db", "migrate"])
-        revision = report.revision_after = target.schema_revision()
-        if code != 0 or (plan.to_revision is not None and revision != plan.to_revision):
-            reason = f"airflow db migrate exited {code}" if code != 0 else \
-                f"airflow db migrate exited 0 but left the database at {revision}, not {plan.to_revision}"
-            raise UpgradeError(
-                STEP_MIGRATE, reason + ".",
-                f"{_revision_name(plan, revision)}.{stopped}: nothing runs on this schema.",
-                f"read the migration's log, fix the cause and run {again} (airflow db migrate carries on from "
-                f"this revision); or restore the snapshot taken before: {restore}.",
-            )
-        return f"database {_revision_name(plan, revision)}"
-
-    run.database = f"unknown (the migration may have started).{stopped}: nothing runs on this schema."
+    run.database = f"unknown (the migration may have started).{_NOTHING_RUNS}"
     run.next_steps = f"check the migration's log, then run {again}; or restore the snapshot taken before: {restore}."
-    run.step(STEP_MIGRATE, migrate)
+    _migrate(run, target, plan, again, restore)
     after = f"{_revision_name(plan, report.revision_after)} (migrated)."
     run.database, run.next_steps = after, f"fix the cause and run {again} (it starts the services)."
-    _start(run, target, report.counts, after, again)
-    report.ok = True
-    return report
+    return run.finish(target, after, again)
 
 
 def rollback(
@@ -727,8 +734,7 @@ def rollback(
     echo(plan.describe())
 
     def check() -> str:
-        report.revision_before = target.schema_revision()
-        report.counts = dict(counts) if counts is not None else target.service_counts()
+        run.found(target, counts)
         if restore_snapshot is not None and target.snapshot_created(restore_snapshot) is None:
             raise UpgradeError(STEP_CHECK, f"the snapshot {restore_snapshot} does not exist.", "unchanged by this run.",
                                "name an existing snapshot (aws rds describe-db-snapshots --snapshot-type manual).")
@@ -743,93 +749,129 @@ def rollback(
     run.database = f"{_revision_name(plan, report.revision_before)}, unchanged."
     run.next_steps = f"fix the cause and run {again} (it carries on from here)."
     if not plan.schema_changes and restore_snapshot is None:
-        _deploy(run, target, f"{_revision_name(plan, report.revision_before)}, unchanged (no downgrade).",
-                f"fix the cause and run {commands.rollback} again.")
-        report.revision_after = report.revision_before
-        report.ok = True
-        return report
+        return run.deploy_only(target, f"{_revision_name(plan, report.revision_before)}, unchanged (no downgrade).",
+                               f"fix the cause and run {commands.rollback} again.")
 
     before = f"{_revision_name(plan, report.revision_before)}, unchanged."
     _stop(run, target, report.counts, drain_timeout_seconds, sleep, clock, again, before)
-    stopped = " The services are stopped (0 tasks): nothing runs on this schema."
-    run.database = before + stopped
+    run.database = before + _NOTHING_RUNS
+    restore = _Restore(run, target, plan, again, confirm, now)
+    if restore_snapshot is not None:
+        restore(restore_snapshot, "a restore was asked for")
+    elif report.revision_before == plan.to_revision:
+        run.skip(STEP_DOWNGRADE, f"the database is already at {plan.to_version}'s revision")
+    else:
+        run.snapshot(target, snapshot, before + _NOTHING_RUNS, f"fix the cause and run {again}.")
+        try:
+            _downgrade(run, target, plan, again, fallback_snapshot)
+        except UpgradeError as err:
+            if fallback_snapshot is None:
+                raise
+            restore(fallback_snapshot, err.problem.rstrip("."))
 
-    def do_restore(name: str, why: str) -> None:
-        taken = target.snapshot_created(name)
+    report.revision_after = target.schema_revision()
+    after = f"{_revision_name(plan, report.revision_after)}."
+    run.database = after + _NOTHING_RUNS
+    _deploy(run, target, after + _NOTHING_RUNS, f"fix the cause and run {again}.")
+    return run.finish(target, after, again)
+
+
+def _migrate(run: _Run, target: UpgradeTarget, plan: UpgradePlan, again: str, restore: str) -> None:
+    """The migrate step: ``airflow db migrate`` once, its exit code and the revision it leaves checked.
+
+    :param again: the upgrade command that carries on; :param restore: the one that restores.
+    """
+    def action() -> str:
+        code = target.run_airflow(["db", "migrate"])
+        revision = run.report.revision_after = target.schema_revision()
+        if code != 0 or (plan.to_revision is not None and revision != plan.to_revision):
+            reason = f"airflow db migrate exited {code}" if code != 0 else \
+                f"airflow db migrate exited 0 but left the database at {revision}, not {plan.to_revision}"
+            raise UpgradeError(
+                STEP_MIGRATE, reason + ".",
+                f"{_revision_name(plan, revision)}.{_NOTHING_RUNS}",
+                f"read the migration's log, fix the cause and run {again} (airflow db migrate carries on from "
+                f"this revision); or restore the snapshot taken before: {restore}.",
+            )
+        return f"database {_revision_name(plan, revision)}"
+    run.step(STEP_MIGRATE, action)
+
+
+def _downgrade(run: _Run, target: UpgradeTarget, plan: UpgradePlan, again: str, fallback_snapshot: str | None) -> None:
+    """The downgrade step: ``airflow db downgrade --to-version <previous> -y``, revision checked."""
+    def action() -> str:
+        code = target.run_airflow(["db", "downgrade", "--to-version", plan.to_version, "-y"])
+        revision = target.schema_revision()
+        if code != 0 or (plan.to_revision is not None and revision != plan.to_revision):
+            restore = (f"{again} --restore-snapshot {fallback_snapshot}" if fallback_snapshot
+                       else f"{again} --restore-snapshot <the snapshot taken before the upgrade>")
+            raise UpgradeError(
+                STEP_DOWNGRADE,
+                f"airflow db downgrade --to-version {plan.to_version} exited {code} and left the database "
+                f"{_revision_name(plan, revision)}.",
+                f"{_revision_name(plan, revision)}.{_NOTHING_RUNS}",
+                f"restore the snapshot taken before the upgrade: {restore} (it says what is lost and asks); "
+                f"or fix the cause and run {again}.",
+            )
+        return f"database {_revision_name(plan, revision)}"
+    run.step(STEP_DOWNGRADE, action)
+
+
+@dataclass(frozen=True)
+class _Restore:
+    """A rollback's restore of a snapshot: say what is lost, ask, restore, check the revision.
+
+    :param again: the rollback command that carries on (with ``--counts``).
+    :param confirm: asked before the restore; True goes on.
+    :param now: the time (UTC) that tells how much is lost.
+    """
+
+    run: _Run
+    target: UpgradeTarget
+    plan: UpgradePlan
+    again: str
+    confirm: Callable[[str], bool]
+    now: Callable[[], dt.datetime]
+
+    def __call__(self, name: str, why: str) -> None:
+        """Restore the snapshot ``name``, asked for because ``why``.
+
+        :raises UpgradeError: the snapshot does not exist, the restore is declined or fails, or the
+            restored database is not at the previous version's revision.
+        """
+        plan, again = self.plan, self.again
+        taken = self.target.snapshot_created(name)
         if taken is None:
-            raise UpgradeError(STEP_RESTORE, f"{why} and the snapshot {name} does not exist.",
-                               f"{_revision_name(plan, target.schema_revision())}.{stopped}",
+            raise UpgradeError(STEP_RESTORE, f"{why} and the snapshot {name} does not exist.", self._state(),
                                "name an existing snapshot: " + f"{again} --restore-snapshot <name>.")
-        lost = now() - taken
-        echo(f"[{STEP_RESTORE}] restoring {name} replaces the database by its state of {taken:%Y-%m-%d %H:%M:%S} UTC: "
-             f"every write since then is lost ({lost.total_seconds() / 60:.0f} minutes of DAG runs, task states, "
-             "users, connections and variables kept in the database, XComs, logs' metadata)")
-        if not confirm(f"Restore {name} and lose everything written since {taken:%Y-%m-%d %H:%M:%S} UTC?"):
-            raise UpgradeError(STEP_RESTORE, f"{why}; the restore of {name} was declined.",
-                               f"{_revision_name(plan, target.schema_revision())}.{stopped}",
+        lost = self.now() - taken
+        self.run.echo(
+            f"[{STEP_RESTORE}] restoring {name} replaces the database by its state of {taken:%Y-%m-%d %H:%M:%S} UTC: "
+            f"every write since then is lost ({lost.total_seconds() / 60:.0f} minutes of DAG runs, task states, "
+            "users, connections and variables kept in the database, XComs, logs' metadata)")
+        if not self.confirm(f"Restore {name} and lose everything written since {taken:%Y-%m-%d %H:%M:%S} UTC?"):
+            raise UpgradeError(STEP_RESTORE, f"{why}; the restore of {name} was declined.", self._state(),
                                f"{again} --restore-snapshot {name} --yes restores it; or fix the downgrade's cause "
                                f"and run {again}.")
 
         def action() -> str:
             try:
-                target.restore_snapshot(name)
+                self.target.restore_snapshot(name)
             except Exception as err:
                 raise UpgradeError(STEP_RESTORE, f"restoring {name} failed: {_failure(err)}",
-                                   "unknown: check it (airflow-ecs status)." + stopped,
+                                   "unknown: check it (airflow-ecs status)." + _NOTHING_RUNS,
                                    f"fix the cause and run {again} --restore-snapshot {name} --yes.") from err
-            report.snapshot = name
-            revision = target.schema_revision()
+            self.run.report.snapshot = name
+            revision = self.target.schema_revision()
             if plan.to_revision is not None and revision != plan.to_revision:
                 raise UpgradeError(
                     STEP_RESTORE, f"the database restored from {name} is {_revision_name(plan, revision)}, not "
-                    f"Airflow {plan.to_version}'s ({plan.to_revision}).", f"{_revision_name(plan, revision)}.{stopped}",
+                    f"Airflow {plan.to_version}'s ({plan.to_revision}).", f"{_revision_name(plan, revision)}.{_NOTHING_RUNS}",
                     f"restore a snapshot taken before the upgrade to {plan.from_version}: {again} --restore-snapshot "
                     "<name> --yes.")
             return f"database restored from {name} (taken {taken:%Y-%m-%d %H:%M:%S} UTC), {_revision_name(plan, revision)}"
-        run.step(STEP_RESTORE, action)
+        self.run.step(STEP_RESTORE, action)
 
-    if restore_snapshot is not None:
-        do_restore(restore_snapshot, "a restore was asked for")
-    elif report.revision_before == plan.to_revision:
-        run.skip(STEP_DOWNGRADE, f"the database is already at {plan.to_version}'s revision")
-    else:
-        def take_snapshot() -> str:
-            try:
-                target.snapshot(snapshot)  # type: ignore[arg-type]
-            except Exception as err:
-                raise UpgradeError(STEP_SNAPSHOT, f"the snapshot {snapshot} failed: {_failure(err)}",
-                                   before + stopped, f"fix the cause and run {again}.") from err
-            report.snapshot = snapshot
-            return f"snapshot {snapshot} available"
-        run.step(STEP_SNAPSHOT, take_snapshot)
-
-        def downgrade() -> str:
-            code = target.run_airflow(["db", "downgrade", "--to-version", plan.to_version, "-y"])
-            revision = target.schema_revision()
-            if code != 0 or (plan.to_revision is not None and revision != plan.to_revision):
-                restore = (f"{again} --restore-snapshot {fallback_snapshot}" if fallback_snapshot
-                           else f"{again} --restore-snapshot <the snapshot taken before the upgrade>")
-                raise UpgradeError(
-                    STEP_DOWNGRADE,
-                    f"airflow db downgrade --to-version {plan.to_version} exited {code} and left the database "
-                    f"{_revision_name(plan, revision)}.",
-                    f"{_revision_name(plan, revision)}.{stopped}",
-                    f"restore the snapshot taken before the upgrade: {restore} (it says what is lost and asks); "
-                    f"or fix the cause and run {again}.",
-                )
-            return f"database {_revision_name(plan, revision)}"
-
-        try:
-            run.step(STEP_DOWNGRADE, downgrade)
-        except UpgradeError as err:
-            if fallback_snapshot is None:
-                raise
-            do_restore(fallback_snapshot, err.problem.rstrip("."))
-
-    report.revision_after = target.schema_revision()
-    after = f"{_revision_name(plan, report.revision_after)}."
-    run.database = after + stopped
-    _deploy(run, target, after + stopped, f"fix the cause and run {again}.")
-    _start(run, target, report.counts, after, again)
-    report.ok = True
-    return report
+    def _state(self) -> str:
+        """The database's state in a message of a restore that did not start."""
+        return f"{_revision_name(self.plan, self.target.schema_revision())}.{_NOTHING_RUNS}"
