@@ -35,6 +35,7 @@ from airflow_ecs_fargate.errors import (
     is_capacity_reason,
     needs_new_client,
 )
+from airflow_ecs_fargate.polling import DESCRIBE_TASKS_MAX_ARNS, Poller, PollOutcome, batches
 from airflow_ecs_fargate.queues import parse_queues
 from airflow_ecs_fargate import metrics
 from airflow_ecs_fargate.rate_limit import ShuttingDown, TokenBucket, backoff_delay
@@ -47,15 +48,11 @@ from airflow_ecs_fargate.settings import ExecutorSettings
 from airflow_ecs_fargate.task_config import FIX as EXECUTOR_CONFIG_FIX
 from airflow_ecs_fargate.task_config import executor_config_errors, run_task_parameters, task_override_parameters
 from airflow_ecs_fargate.task_logs import read_stream, stream_name
-from airflow_ecs_fargate.task_state import TaskJudgement, Verdict, essential_container_names, judge_task
+from airflow_ecs_fargate.task_state import Verdict
 from airflow_ecs_fargate.workload_command import OVERRIDES_MAX_CHARS, compact_command, overrides_chars
 
 if TYPE_CHECKING:
     from airflow.models.taskinstance import TaskInstance
-
-#: DescribeTasks accepts up to 100 task ARNs per call
-#: (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html).
-DESCRIBE_TASKS_MAX_ARNS = 100
 
 EVENT_SUBMIT_FAILED = "ecs task submit failure"
 EVENT_SUBMIT_RETRY = "ecs task submit retry"
@@ -135,13 +132,6 @@ class _LaunchOutcome:
     cancelled: bool = False
 
 
-@dataclass
-class _PollOutcome:
-    judgements: dict[str, TaskJudgement]
-    missing: dict[str, str]
-    error: str = ""
-
-
 class EcsFargateExecutor(AwsEcsExecutor):
     """Run each Airflow task as its own ECS task on Fargate, without blocking the scheduler.
 
@@ -195,7 +185,6 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._launch_pool = ThreadPoolExecutor(
             max_workers=self.settings.launch_concurrency, thread_name_prefix="ecs-fargate-launch"
         )
-        self._poll_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecs-fargate-poll")
         self._results: queue.SimpleQueue = queue.SimpleQueue()
         self._ready: list[tuple[float, int, _Launch]] = []  # heap by not-before time
         self._seq = itertools.count()
@@ -204,10 +193,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._in_flight_lock = threading.Lock()
         self._tracked: dict[str, _Tracked] = {}  # ECS task ARN -> tracked task
         self._arn_by_key: dict[Any, str] = {}
-        self._poll_future: Future | None = None
-        self._next_poll_at = self._clock() + self.settings.describe_tasks_interval_seconds
-        self._essential_cache: dict[str, frozenset[str]] = {}
-        self._essential_retry_at: dict[str, float] = {}  # task definition ARN -> next lookup (monotonic s)
+        #: The DescribeTasks rounds (:mod:`airflow_ecs_fargate.polling`).
+        self.poller = Poller(
+            client=self.ecs_client,
+            cluster=self.cluster,
+            container_name=self.container_name,
+            interval_seconds=self.settings.describe_tasks_interval_seconds,
+            task_definition_retry_seconds=self.settings.task_definition_retry_seconds,
+            clock=self._clock,
+            report=self._results.put,
+            client_stale=self.mark_client_stale,
+            log=self.log,
+        )
         self._queues = parse_queues(self.settings.queues)
         self._logs_client = None
         from airflow.configuration import conf as global_conf
@@ -277,8 +274,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
             CONFIG_GROUP_NAME, AllEcsConfigKeys.AWS_CONN_ID, fallback=CONFIG_DEFAULTS[AllEcsConfigKeys.AWS_CONN_ID]
         ))
 
-    def _client(self):
-        """boto3 ECS client from the configured connection and region; rebuilt after credential errors."""
+    def mark_client_stale(self) -> None:
+        """Make the next :meth:`ecs_client` call build a new client (after an expired or invalid credential).
+
+        Safe from any thread.
+        """
+        self._client_stale = True
+
+    def ecs_client(self):
+        """The boto3 ECS client from the configured connection and region; rebuilt once after :meth:`mark_client_stale`.
+
+        Safe from any thread; every AWS call of the executor goes through it.
+        """
         if self._client_stale:
             with self._client_lock:
                 if self._client_stale:
@@ -295,7 +302,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             with self._launch_type_lock:
                 if self._needs_cluster_lookup:
                     cluster_name = self.run_task_kwargs.get("cluster", "default")
-                    response = self._client().describe_clusters(clusters=[cluster_name])
+                    response = self.ecs_client().describe_clusters(clusters=[cluster_name])
                     clusters = response.get("clusters") or []
                     if not clusters:
                         reasons = [f.get("reason", "") for f in response.get("failures") or []]
@@ -361,7 +368,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         :raises EcsHealthCheckFailed: any other outcome, with its class (``kind``) and reason.
         """
         try:
-            self._client().stop_task(cluster=self.cluster, task="a" * 32)
+            self.ecs_client().stop_task(cluster=self.cluster, task="a" * 32)
         except ClientError as e:
             error = e.response.get("Error", {}) if isinstance(e.response, dict) else {}
             if "InvalidParameterException" in str(error.get("Code", "")) and "task was not found" in str(
@@ -378,7 +385,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
     def _health_failed(self, error: Exception) -> None:
         if needs_new_client(error):
-            self._client_stale = True
+            self.mark_client_stale()
         raise EcsHealthCheckFailed(classify_exception(error), describe_exception(error)) from error
 
     def _recheck_health(self) -> None:
@@ -504,7 +511,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         try:
             self._drain_results()
             self._dispatch_ready()
-            self._maybe_poll()
+            self.poller.maybe_poll(self._tracked_arns)
         except Exception:
             self.log.exception("EcsFargateExecutor sync failed; will retry on the next heartbeat")
 
@@ -554,8 +561,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
             return list(tis)
         known: dict[str, dict] = {}
         try:
-            for batch in _batches(list(by_arn), DESCRIBE_TASKS_MAX_ARNS):
-                response = self._client().describe_tasks(cluster=self.cluster, tasks=batch)
+            for batch in batches(list(by_arn), DESCRIBE_TASKS_MAX_ARNS):
+                response = self.ecs_client().describe_tasks(cluster=self.cluster, tasks=batch)
                 for task in response.get("tasks") or []:
                     known[task["taskArn"]] = task
         except Exception as e:
@@ -610,8 +617,9 @@ class EcsFargateExecutor(AwsEcsExecutor):
         while True:
             with self._in_flight_lock:
                 pending = {f for f in self._in_flight if not f.done()}
-            if self._poll_future is not None and not self._poll_future.done():
-                pending.add(self._poll_future)
+            poll_round = self.poller.round_in_flight()
+            if poll_round is not None:
+                pending.add(poll_round)
             if not pending:
                 break
             remaining = deadline - self._clock()
@@ -622,7 +630,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
     def poll_now(self) -> None:
         """Make the next ``sync()`` start a DescribeTasks round regardless of the interval."""
-        self._next_poll_at = self._clock()
+        self.poller.poll_now()
 
     # ------------------------------------------------------------------ scheduler-thread internals
 
@@ -672,15 +680,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
         for i in range(min(workers, len(ready))):
             self._track_future(self._launch_pool.submit(self._launch_batch_in_worker, ready[i::workers]))
 
-    def _maybe_poll(self) -> None:
-        now = self._clock()
-        if now < self._next_poll_at or (self._poll_future is not None and not self._poll_future.done()):
-            return
-        self._next_poll_at = now + self.settings.describe_tasks_interval_seconds
-        if not self._tracked:
-            return
-        arns = list(self._tracked)
-        self._poll_future = self._poll_pool.submit(self._poll_in_worker, arns)
+    def _tracked_arns(self) -> list[str]:
+        return list(self._tracked)
 
     def _drain_results(self) -> None:
         while True:
@@ -691,7 +692,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             try:
                 if isinstance(outcome, _LaunchOutcome):
                     self._apply_launch(outcome)
-                elif isinstance(outcome, _PollOutcome):
+                elif isinstance(outcome, PollOutcome):
                     self._apply_poll(outcome)
             except Exception:
                 self.log.exception("Could not apply %s", type(outcome).__name__)
@@ -801,7 +802,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             )
         self._schedule(launch, min(delay, max(0.0, deadline - now)))
 
-    def _apply_poll(self, outcome: _PollOutcome) -> None:
+    def _apply_poll(self, outcome: PollOutcome) -> None:
         if outcome.error:
             self.log.warning("DescribeTasks round failed, retrying next interval: %s", outcome.error)
         for arn, judgement in outcome.judgements.items():
@@ -887,7 +888,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
     def _shutdown(self) -> None:
         self._stop.set()
         self._launch_pool.shutdown(wait=False, cancel_futures=True)
-        self._poll_pool.shutdown(wait=False, cancel_futures=True)
+        self.poller.shutdown()
 
     # ------------------------------------------------------------------ worker-thread internals
 
@@ -939,7 +940,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             outcome.kind = classify_exception(e)
             outcome.reason = describe_exception(e)
             if needs_new_client(e):
-                self._client_stale = True
+                self.mark_client_stale()
             if outcome.kind is SubmitErrorKind.THROTTLED:
                 self._call_bucket.drain()
         finally:
@@ -975,57 +976,13 @@ class EcsFargateExecutor(AwsEcsExecutor):
         if launch.cancelled:
             raise ShuttingDown()
         metrics.count_run_task_call()
-        return self._client().run_task(clientToken=client_token, **kwargs)
+        return self.ecs_client().run_task(clientToken=client_token, **kwargs)
 
     def _stop_in_worker(self, arn: str, reason: str) -> None:
         try:
-            self._client().stop_task(cluster=self.cluster, task=arn, reason=reason[:255])
+            self.ecs_client().stop_task(cluster=self.cluster, task=arn, reason=reason[:255])
         except Exception as e:
             self.log.warning("StopTask %s failed: %s", arn, describe_exception(e))
-
-    def _poll_in_worker(self, arns: list[str]) -> None:
-        outcome = _PollOutcome({}, {})
-        try:
-            for batch in _batches(arns, DESCRIBE_TASKS_MAX_ARNS):
-                response = self._client().describe_tasks(cluster=self.cluster, tasks=batch)
-                for task in response.get("tasks") or []:
-                    essential = self._essential_for(task.get("taskDefinitionArn"))
-                    outcome.judgements[task["taskArn"]] = judge_task(task, essential)
-                for failure in response.get("failures") or []:
-                    if failure.get("arn"):
-                        outcome.missing[failure["arn"]] = failure.get("reason", "")
-                returned = {t["taskArn"] for t in response.get("tasks") or []}
-                for arn in batch:
-                    if arn not in returned and arn not in outcome.missing:
-                        outcome.missing[arn] = "not returned"
-        except Exception as e:
-            if needs_new_client(e):
-                self._client_stale = True
-            outcome.error = describe_exception(e)
-        finally:
-            self._results.put(outcome)
-
-    def _essential_for(self, task_definition_arn: str | None) -> frozenset[str] | None:
-        """Essential container names of a task definition (cached); None if unknown."""
-        if not task_definition_arn:
-            return None
-        cached = self._essential_cache.get(task_definition_arn)
-        if cached is not None and self._clock() < self._essential_retry_at.get(task_definition_arn, float("inf")):
-            return cached
-        try:
-            td = self._client().describe_task_definition(taskDefinition=task_definition_arn)["taskDefinition"]
-            self._essential_cache[task_definition_arn] = essential_container_names(td)
-            self._essential_retry_at.pop(task_definition_arn, None)
-        except Exception as e:
-            # Cache the fallback: an ungranted or failing lookup is not repeated on every round.
-            retry = self.settings.task_definition_retry_seconds
-            self.log.warning(
-                "DescribeTaskDefinition %s failed (%s); treating only %r as essential for the next %.0f s",
-                task_definition_arn, describe_exception(e), self.container_name, retry,
-            )
-            self._essential_cache[task_definition_arn] = frozenset({self.container_name})
-            self._essential_retry_at[task_definition_arn] = self._clock() + retry
-        return self._essential_cache[task_definition_arn]
 
     # ------------------------------------------------------------------ live task logs
 
@@ -1067,7 +1024,3 @@ class EcsFargateExecutor(AwsEcsExecutor):
 def _failure_reasons(response: dict) -> list[str]:
     return [f.get("reason") or str(f) for f in response.get("failures") or []]
 
-
-def _batches(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

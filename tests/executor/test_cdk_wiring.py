@@ -87,7 +87,7 @@ def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
         described = aws.ecs.describe_tasks(cluster=CLUSTER, tasks=tasks)["tasks"]
         assert [t["taskDefinitionArn"] for t in described] == [registered["taskDefinitionArn"]]
         # DescribeTaskDefinition (the executor's essential-containers check) takes the revision ARN too.
-        assert executor._essential_for(registered["taskDefinitionArn"]) == frozenset({container})
+        assert executor.poller.essential_for(registered["taskDefinitionArn"]) == frozenset({container})
         assert described[0]["capacityProviderName"] == "FARGATE_SPOT"
     finally:
         executor._shutdown()

@@ -122,8 +122,8 @@ def test_failed_task_definition_lookup_is_retried_after_its_interval(aws, make_e
 def test_connection_pool_covers_every_thread(aws, make_executor, threads):
     ex = make_executor(EcsFargateExecutor, launch_concurrency=threads)
     assert ex.ecs.meta.config.max_pool_connections >= threads + 1
-    ex._client_stale = True  # rebuilt after a credential error: same pool size
-    assert ex._client().meta.config.max_pool_connections >= threads + 1
+    ex.mark_client_stale()  # rebuilt after a credential error: same pool size
+    assert ex.ecs_client().meta.config.max_pool_connections >= threads + 1
 
 
 # -- 9.4 no launch ECS would refuse -------------------------------------------------------------
