@@ -9,7 +9,6 @@ the outcome on the scheduler thread.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ class Poller:
     """The DescribeTasks rounds of one executor: their interval, their thread, the essential-container cache.
 
     :param client: returns the ECS client to call (the executor's, rebuilt after credential errors).
-    :param cluster: the ECS cluster name or ARN (``[aws_ecs_executor] cluster``).
+    :param cluster: the ECS cluster name or ARN (``[aws_ecs_executor] cluster``; None: ECS's default).
     :param container_name: the Airflow container (``[aws_ecs_executor] container_name``), taken as
         the only essential one when a task definition cannot be read.
     :param interval_seconds: seconds between rounds (``describe_tasks_interval_seconds``).
@@ -55,21 +54,21 @@ class Poller:
     :param clock: monotonic clock, seconds.
     :param report: called on the poll thread with each round's :class:`PollOutcome`.
     :param client_stale: called on the poll thread after an error that needs a new client.
-    :param log: where lookup failures are logged.
+    :param log: the executor's logger (``logging.Logger``-like), for lookup failures.
     """
 
     def __init__(
         self,
         *,
         client: Callable[[], Any],
-        cluster: str,
+        cluster: str | None,
         container_name: str,
         interval_seconds: float,
         task_definition_retry_seconds: float,
         clock: Callable[[], float],
         report: Callable[[PollOutcome], None],
         client_stale: Callable[[], None],
-        log: logging.Logger,
+        log: Any,
     ):
         self._client = client
         self._cluster = cluster
