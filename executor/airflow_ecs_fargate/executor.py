@@ -9,16 +9,12 @@ is changed on the scheduler thread only; worker threads only call AWS and report
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import queue
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException
@@ -27,41 +23,35 @@ from airflow.providers.amazon.aws.executors.ecs.utils import CONFIG_DEFAULTS, CO
 from airflow.providers.amazon.aws.hooks.ecs import EcsHook
 from botocore.exceptions import ClientError
 
-from airflow_ecs_fargate.errors import (
-    SubmitErrorKind,
-    classify_exception,
-    classify_failure_reasons,
-    describe_exception,
-    is_capacity_reason,
-    needs_new_client,
+from airflow_ecs_fargate.errors import SubmitErrorKind, classify_exception, describe_exception, needs_new_client
+from airflow_ecs_fargate.launching import (
+    EVENT_LAUNCHED_AFTER_RETRIES,
+    EVENT_SPOT_FALLBACK,
+    EVENT_SUBMIT_FAILED,
+    Launch,
+    LaunchOutcome,
+    LaunchQueue,
+    story,
 )
 from airflow_ecs_fargate.polling import DESCRIBE_TASKS_MAX_ARNS, Poller, PollOutcome, batches
 from airflow_ecs_fargate.queues import parse_queues
 from airflow_ecs_fargate import metrics
-from airflow_ecs_fargate.rate_limit import ShuttingDown, TokenBucket, backoff_delay
-from airflow_ecs_fargate.run_task_config import (
-    build_run_task_kwargs,
-    on_demand_kwargs,
-    uses_fargate_spot,
-)
+from airflow_ecs_fargate.rate_limit import backoff_delay
+from airflow_ecs_fargate.run_task_config import build_run_task_kwargs
 from airflow_ecs_fargate.settings import ExecutorSettings
 from airflow_ecs_fargate.task_config import FIX as EXECUTOR_CONFIG_FIX
 from airflow_ecs_fargate.task_config import executor_config_errors, run_task_parameters, task_override_parameters
 from airflow_ecs_fargate.task_logs import read_stream, stream_name
 from airflow_ecs_fargate.task_state import Verdict
-from airflow_ecs_fargate.workload_command import OVERRIDES_MAX_CHARS, compact_command, overrides_chars
+from airflow_ecs_fargate.tracking import TaskTracker, Tracked
 
 if TYPE_CHECKING:
     from airflow.models.taskinstance import TaskInstance
 
-EVENT_SUBMIT_FAILED = "ecs task submit failure"
-EVENT_SUBMIT_RETRY = "ecs task submit retry"
-EVENT_SPOT_FALLBACK = "ecs fargate spot fallback"
 EVENT_TASK_STOPPED = "ecs task stopped"
 EVENT_TASK_RELAUNCH = "ecs task relaunch"
 EVENT_TASK_REVOKED = "ecs task revoked"
 EVENT_TASK_LOST = "ecs task lost"
-EVENT_LAUNCHED_AFTER_RETRIES = "ecs task launched after retries"
 
 
 class EcsHealthCheckFailed(AirflowException):
@@ -75,61 +65,6 @@ class EcsHealthCheckFailed(AirflowException):
         super().__init__(f"ECS Executor health check has failed ({kind.value}): {reason}")
         self.kind = kind
         self.reason = reason
-
-
-class WorkloadTooLarge(ValueError):
-    """The RunTask overrides exceed ECS's limit even with the compact workload command."""
-
-
-@dataclass
-class _Launch:
-    """An Airflow workload waiting for, or in, a RunTask call."""
-
-    key: Any
-    command: list[str]
-    queue: str | None
-    executor_config: dict
-    queued_at: float
-    attempt: int = 1  # counts toward max_run_task_attempts
-    throttled: int = 0  # throttling retries (do not count)
-    transient: int = 0  # transient retries (do not count; bounded by the workload's deadline)
-    client_token: str = field(default_factory=lambda: uuid.uuid4().hex)
-    cancelled: bool = False
-    reasons: list[str] = field(default_factory=list)
-    #: (seconds since queued, reason) of each transient failure, for the task's events.
-    transient_reasons: list[tuple[float, str]] = field(default_factory=list)
-
-
-def _story(failures: list[tuple[float, str]]) -> str:
-    """Group repeated failure reasons: ``N x reason (+first s .. +last s)``."""
-    groups: dict[str, list[float]] = {}
-    for at, reason in failures:
-        groups.setdefault(reason, []).append(at)
-    return "; ".join(
-        f"{len(times)} x {reason} (+{times[0]:.0f} s" + (f" .. +{times[-1]:.0f} s)" if len(times) > 1 else ")")
-        for reason, times in groups.items()
-    )
-
-
-@dataclass
-class _Tracked:
-    """A launched ECS task the executor follows with DescribeTasks."""
-
-    key: Any
-    arn: str
-    launch: _Launch | None  # None for adopted tasks: no workload token to relaunch with
-    launched_at: float
-    started: bool = False
-
-
-@dataclass
-class _LaunchOutcome:
-    launch: _Launch
-    arn: str | None = None
-    kind: SubmitErrorKind | None = None
-    reason: str = ""
-    spot_fallback_reason: str = ""
-    cancelled: bool = False
 
 
 class EcsFargateExecutor(AwsEcsExecutor):
@@ -180,19 +115,29 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._launch_type_lock = threading.Lock()
         #: This scheduler's share of the account's Fargate quotas (``scheduler_count``).
         self.share = self.settings.share()
-        self._call_bucket = TokenBucket(self.share.run_task_calls_per_second, self.share.run_task_call_burst)
-        self._launch_bucket = TokenBucket(self.share.task_launches_per_second, self.share.task_launch_burst)
-        self._launch_pool = ThreadPoolExecutor(
-            max_workers=self.settings.launch_concurrency, thread_name_prefix="ecs-fargate-launch"
-        )
+        #: Outcomes of the launch and poll threads, applied on the scheduler thread (sync()).
         self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._ready: list[tuple[float, int, _Launch]] = []  # heap by not-before time
-        self._seq = itertools.count()
-        self._launches: dict[Any, _Launch] = {}  # key -> launch not yet running on ECS
-        self._in_flight: set[Future] = set()  # launches and StopTask calls not finished yet
-        self._in_flight_lock = threading.Lock()
-        self._tracked: dict[str, _Tracked] = {}  # ECS task ARN -> tracked task
-        self._arn_by_key: dict[Any, str] = {}
+        from airflow.configuration import conf as global_conf
+
+        #: The workloads waiting for RunTask and the launch threads (:mod:`airflow_ecs_fargate.launching`).
+        self.launch_queue = LaunchQueue(
+            settings=self.settings,
+            share=self.share,
+            max_attempts=self.max_run_task_attempts,
+            deadline_seconds=global_conf.getfloat("scheduler", "task_queued_timeout", fallback=600.0),
+            clock=self._clock,
+            stop=self._stop,
+            client=self.ecs_client,
+            client_stale=self.mark_client_stale,
+            build_kwargs=self._run_task_kwargs,
+            serialize=self._serialize_workload_to_command,
+            resolve_launch_type=self._resolve_launch_type,
+            report=self._results.put,
+            fail=self._fail,
+            log_event=lambda key, event, extra: self.log_task_event(event=event, extra=extra, ti_key=key),
+        )
+        #: The launched and adopted ECS tasks (:mod:`airflow_ecs_fargate.tracking`).
+        self.tracker = TaskTracker()
         #: The DescribeTasks rounds (:mod:`airflow_ecs_fargate.polling`).
         self.poller = Poller(
             client=self.ecs_client,
@@ -207,10 +152,6 @@ class EcsFargateExecutor(AwsEcsExecutor):
         )
         self._queues = parse_queues(self.settings.queues)
         self._logs_client = None
-        from airflow.configuration import conf as global_conf
-
-        #: Seconds a launch may wait before its workload token (valid task_queued_timeout s) expires.
-        self._launch_deadline_seconds = global_conf.getfloat("scheduler", "task_queued_timeout", fallback=600.0)
 
     # ------------------------------------------------------------------ configuration
 
@@ -353,11 +294,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         # executor_config (0.1-1 s the first time).
         run_task_parameters()
         task_override_parameters()
-        # Start the launch threads now: starting them lazily costs ~3 ms each inside the first
-        # heartbeat that has work for them.
-        barrier = threading.Barrier(self.settings.launch_concurrency, timeout=5)
-        for _ in range(self.settings.launch_concurrency):
-            self._launch_pool.submit(self._wait_at, barrier)
+        self.launch_queue.warm_up()
 
     def check_health(self) -> None:
         """The stock probe: StopTask of a task id that cannot exist, on the configured client.
@@ -413,13 +350,6 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 continue
             self.log.info("ECS answers again after %.0f s (%d checks): the executor is healthy.", self._clock() - started, checks)
             return
-
-    @staticmethod
-    def _wait_at(barrier: threading.Barrier) -> None:
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
 
     def log_task_event(self, *, event: str, extra: str, ti_key) -> None:
         """Add an event to the task's log table (shown in the UI), and keep it alive until saved.
@@ -487,7 +417,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             return
         executor_config = executor_config or {}
         # A workload object is serialized to its execute_workload command on a launch thread
-        # (_launch_in_worker): at ~0.1 ms each, 1,000 of them would hold one heartbeat ~100 ms.
+        # (LaunchQueue._launch_in_worker): at ~0.1 ms each, 1,000 of them would hold one heartbeat ~100 ms.
         command = list(command)
         if executor_config or queue in self._queues:
             # Building the RunTask kwargs costs ~0.1-0.2 ms (deep copy and merge); with an empty
@@ -498,9 +428,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             except Exception as e:
                 self._fail(key, EVENT_SUBMIT_FAILED, f"executor_config cannot be applied: {describe_exception(e)}")
                 return
-        launch = _Launch(key, command, queue, executor_config, queued_at=self._clock())
-        self._launches[key] = launch
-        self._schedule(launch, 0.0)
+        self.launch_queue.add(Launch(key, command, queue, executor_config, queued_at=self._clock()))
 
     def sync(self) -> None:
         """Apply finished background work, dispatch ready launches, start a poll when due.
@@ -510,8 +438,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """
         try:
             self._drain_results()
-            self._dispatch_ready()
-            self.poller.maybe_poll(self._tracked_arns)
+            self.launch_queue.dispatch_ready()
+            self.poller.maybe_poll(self.tracker.arns)
         except Exception:
             self.log.exception("EcsFargateExecutor sync failed; will retry on the next heartbeat")
 
@@ -523,12 +451,11 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """
         try:
             key = self._ti_key(ti)
-            launch = self._launches.pop(key, None)
+            launch = self.launch_queue.pop(key)
             if launch is not None:
                 launch.cancelled = True
-            arn = self._arn_by_key.pop(key, None) or getattr(ti, "external_executor_id", None)
+            arn = self.tracker.forget(key, getattr(ti, "external_executor_id", None))
             if arn:
-                self._tracked.pop(arn, None)
                 self._submit_stop(arn, "Revoked by the Airflow scheduler (task stuck in queued)")
             self.running.discard(key)
             self.queued_tasks.pop(key, None)
@@ -574,8 +501,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             if arn not in known:
                 continue
             key = self._ti_key(ti)
-            self._tracked[arn] = _Tracked(key, arn, None, launched_at=now, started=bool(known[arn].get("startedAt")))
-            self._arn_by_key[key] = arn
+            self.tracker.track(key, arn, None, launched_at=now, started=bool(known[arn].get("startedAt")))
             self.running.add(key)
             adopted.append(ti)
         if adopted:
@@ -597,9 +523,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
     def terminate(self):
         """StopTask every tracked ECS task (concurrently), then shut the worker threads down."""
         try:
-            for launch in self._launches.values():
-                launch.cancelled = True
-            futures = [self._submit_stop(arn, "Airflow executor received SIGTERM") for arn in list(self._tracked)]
+            self.launch_queue.cancel_all()
+            futures = [self._submit_stop(arn, "Airflow executor received SIGTERM") for arn in self.tracker.arns()]
             wait([f for f in futures if f], timeout=self.settings.shutdown_timeout_seconds)
         except Exception:
             self.log.exception("Failed to terminate %s", type(self).__name__)
@@ -615,8 +540,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """
         deadline = self._clock() + timeout
         while True:
-            with self._in_flight_lock:
-                pending = {f for f in self._in_flight if not f.done()}
+            pending = self.launch_queue.in_flight()
             poll_round = self.poller.round_in_flight()
             if poll_round is not None:
                 pending.add(poll_round)
@@ -642,46 +566,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
     def _fail(self, key, event: str, reason: str) -> None:
         self.log.error("Airflow task %s failed: %s", key, reason)
         self.log_task_event(event=event, ti_key=key, extra=reason)
-        self._launches.pop(key, None)
+        self.launch_queue.pop(key)
         self.fail(key, info=reason)
-
-    def _schedule(self, launch: _Launch, delay: float) -> None:
-        heapq.heappush(self._ready, (self._clock() + delay, next(self._seq), launch))
-
-    def _deadline(self, launch: _Launch) -> float:
-        """Last moment (monotonic s) to launch: its queued time + task_queued_timeout - margin."""
-        return launch.queued_at + self._launch_deadline_seconds - self.settings.transient_retry_margin_seconds
-
-    def _dispatch_ready(self) -> None:
-        """Hand the launches that are due to the launch threads.
-
-        They go as at most ``launch_concurrency`` batches (striped, so queue order is kept
-        across threads): one pool submission per launch costs ~30 us of scheduler time, which
-        for 1,000 queued tasks alone breaks the 50 ms heartbeat budget (bench/README.md).
-        """
-        now = self._clock()
-        ready: list[_Launch] = []
-        while self._ready and self._ready[0][0] <= now:
-            _, _, launch = heapq.heappop(self._ready)
-            if launch.cancelled or self._launches.get(launch.key) is not launch:
-                continue
-            if now > self._deadline(launch):
-                self._fail(
-                    launch.key,
-                    EVENT_SUBMIT_FAILED,
-                    f"Not launched within [scheduler] task_queued_timeout ({self._launch_deadline_seconds:.0f} s), "
-                    f"after which its workload token is invalid (stopped {self.settings.transient_retry_margin_seconds:.0f} s "
-                    f"before). Reasons: {'; '.join(launch.reasons) or 'none'}"
-                    + (f"; transient failures: {_story(launch.transient_reasons)}" if launch.transient_reasons else ""),
-                )
-                continue
-            ready.append(launch)
-        workers = max(1, self.settings.launch_concurrency)
-        for i in range(min(workers, len(ready))):
-            self._track_future(self._launch_pool.submit(self._launch_batch_in_worker, ready[i::workers]))
-
-    def _tracked_arns(self) -> list[str]:
-        return list(self._tracked)
 
     def _drain_results(self) -> None:
         while True:
@@ -690,18 +576,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
             except queue.Empty:
                 return
             try:
-                if isinstance(outcome, _LaunchOutcome):
+                if isinstance(outcome, LaunchOutcome):
                     self._apply_launch(outcome)
                 elif isinstance(outcome, PollOutcome):
                     self._apply_poll(outcome)
             except Exception:
                 self.log.exception("Could not apply %s", type(outcome).__name__)
 
-    def _apply_launch(self, outcome: _LaunchOutcome) -> None:
+    def _apply_launch(self, outcome: LaunchOutcome) -> None:
         metrics.count_launch_outcome(outcome)
         launch = outcome.launch
         key = launch.key
-        current = self._launches.get(key) is launch and not launch.cancelled
+        current = self.launch_queue.is_current(launch)
         if outcome.arn:
             if not current:
                 self._submit_stop(outcome.arn, "Airflow task was revoked while RunTask was in flight")
@@ -718,101 +604,27 @@ class EcsFargateExecutor(AwsEcsExecutor):
                     event=EVENT_LAUNCHED_AFTER_RETRIES,
                     ti_key=key,
                     extra=f"Launched as {outcome.arn} after {launch.transient} transient RunTask failures over "
-                    f"{self._clock() - launch.queued_at:.0f} s: {_story(launch.transient_reasons)}.",
+                    f"{self._clock() - launch.queued_at:.0f} s: {story(launch.transient_reasons)}.",
                 )
-            self._launches.pop(key, None)
-            self._tracked[outcome.arn] = _Tracked(key, outcome.arn, launch, launched_at=self._clock())
-            self._arn_by_key[key] = outcome.arn
+            self.launch_queue.pop(key)
+            self.tracker.track(key, outcome.arn, launch, launched_at=self._clock())
             self.running_state(key, outcome.arn)
             return
         if not current or outcome.cancelled:
             return
-        kind = outcome.kind or SubmitErrorKind.UNKNOWN
-        if kind is SubmitErrorKind.TRANSIENT:
-            self._retry_transient(launch, outcome.reason)
-            return
-        launch.reasons.append(f"attempt {launch.attempt}: {outcome.reason}")
-        if kind is SubmitErrorKind.PERMANENT:
-            self._fail(key, EVENT_SUBMIT_FAILED, f"RunTask failed permanently, not retried: {outcome.reason}")
-            return
-        if kind is SubmitErrorKind.THROTTLED:
-            launch.throttled += 1
-            delay = backoff_delay(launch.throttled, self.settings.submit_retry_base_seconds / 2, self.settings.submit_retry_max_seconds)
-            if launch.throttled == 1:
-                self.log_task_event(
-                    event=EVENT_SUBMIT_RETRY,
-                    ti_key=key,
-                    extra=f"RunTask throttled ({outcome.reason}); retrying with backoff "
-                    "(throttling retries do not count toward max_run_task_attempts; further ones are not logged).",
-                )
-            self._schedule(launch, delay)
-            return
-        if launch.attempt >= self.max_run_task_attempts:
-            self._fail(
-                key,
-                EVENT_SUBMIT_FAILED,
-                f"RunTask failed {launch.attempt} times ({kind.value}); giving up. Reasons: " + "; ".join(launch.reasons),
-            )
-            return
-        delay = backoff_delay(launch.attempt, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds)
-        self.log_task_event(
-            event=EVENT_SUBMIT_RETRY,
-            ti_key=key,
-            extra=f"RunTask attempt {launch.attempt} of {self.max_run_task_attempts} failed ({kind.value}): "
-            f"{outcome.reason}. Retrying in {delay:.1f} s.",
-        )
-        launch.attempt += 1
-        if kind is SubmitErrorKind.CAPACITY:
-            # Nothing was launched: a new token. An unknown failure keeps its token, so that a
-            # retry of a call ECS did act on returns that task instead of launching a second one.
-            launch.client_token = uuid.uuid4().hex
-        self._schedule(launch, delay)
-
-    def _retry_transient(self, launch: _Launch, reason: str) -> None:
-        """Retry a transient RunTask failure with jittered backoff until the workload's deadline.
-
-        Network errors, 5xx and expired or refreshing credentials say nothing about the task: an
-        outage should delay it, not fail it. They do not use up ``max_run_task_attempts``; the
-        bound is the workload token's life (``[scheduler] task_queued_timeout`` from its queueing),
-        less ``transient_retry_margin_seconds``. Retries keep the idempotency token.
-        """
-        now = self._clock()
-        launch.transient += 1
-        launch.transient_reasons.append((now - launch.queued_at, reason))
-        delay = backoff_delay(launch.transient, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds)
-        deadline = self._deadline(launch)
-        if now >= deadline:
-            self._fail(
-                launch.key,
-                EVENT_SUBMIT_FAILED,
-                f"RunTask failed transiently {launch.transient} times over {now - launch.queued_at:.0f} s; its workload "
-                f"token expires {self._launch_deadline_seconds:.0f} s ([scheduler] task_queued_timeout) after queueing, "
-                f"so the executor stopped retrying {self.settings.transient_retry_margin_seconds:.0f} s before that. "
-                f"Failures: {_story(launch.transient_reasons)}"
-                + (f". Earlier: {'; '.join(launch.reasons)}" if launch.reasons else ""),
-            )
-            return
-        if launch.transient == 1:
-            self.log_task_event(
-                event=EVENT_SUBMIT_RETRY,
-                ti_key=launch.key,
-                extra=f"RunTask failed transiently ({reason}); retrying with jittered backoff for up to "
-                f"{deadline - launch.queued_at:.0f} s after queueing (transient retries do not count toward "
-                "max_run_task_attempts; the outcome is logged when it launches or gives up).",
-            )
-        self._schedule(launch, min(delay, max(0.0, deadline - now)))
+        self.launch_queue.retry_or_fail(launch, outcome.kind or SubmitErrorKind.UNKNOWN, outcome.reason)
 
     def _apply_poll(self, outcome: PollOutcome) -> None:
         if outcome.error:
             self.log.warning("DescribeTasks round failed, retrying next interval: %s", outcome.error)
         for arn, judgement in outcome.judgements.items():
-            tracked = self._tracked.get(arn)
+            tracked = self.tracker.get(arn)
             if tracked is None:
                 continue
             tracked.started = tracked.started or judgement.started
             if judgement.verdict is Verdict.RUNNING:
                 continue
-            self._untrack(tracked)
+            self.tracker.untrack(tracked)
             if judgement.verdict is Verdict.SUCCESS:
                 self.success(tracked.key, info=judgement.reason)
             elif judgement.verdict is Verdict.FAILED:
@@ -821,10 +633,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 self._relaunch_or_fail(tracked, judgement.reason)
         now = self._clock()
         for arn, reason in outcome.missing.items():
-            tracked = self._tracked.get(arn)
+            tracked = self.tracker.get(arn)
             if tracked is None or now - tracked.launched_at < self.settings.missing_task_grace_seconds:
                 continue
-            self._untrack(tracked)
+            self.tracker.untrack(tracked)
             self._fail(
                 tracked.key,
                 EVENT_TASK_LOST,
@@ -832,12 +644,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 "second copy of a task that may have run.",
             )
 
-    def _untrack(self, tracked: _Tracked) -> None:
-        self._tracked.pop(tracked.arn, None)
-        if self._arn_by_key.get(tracked.key) == tracked.arn:
-            del self._arn_by_key[tracked.key]
-
-    def _relaunch_or_fail(self, tracked: _Tracked, reason: str) -> None:
+    def _relaunch_or_fail(self, tracked: Tracked, reason: str) -> None:
         launch = tracked.launch
         if launch is None or not launch.command:
             self._fail(
@@ -859,124 +666,17 @@ class EcsFargateExecutor(AwsEcsExecutor):
             ti_key=tracked.key,
             extra=f"{reason} Relaunching (attempt {launch.attempt + 1} of {self.max_run_task_attempts}).",
         )
-        launch.reasons.append(f"attempt {launch.attempt}: {reason}")
-        launch.attempt += 1
-        launch.client_token = uuid.uuid4().hex
-        self._launches[tracked.key] = launch
-        self._schedule(
-            launch,
-            backoff_delay(launch.attempt - 1, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds),
-        )
+        self.launch_queue.relaunch(launch, reason)
 
     def _submit_stop(self, arn: str, reason: str) -> Future | None:
-        try:
-            future = self._launch_pool.submit(self._stop_in_worker, arn, reason)
-        except RuntimeError:  # pool already shut down
-            return None
-        self._track_future(future)
-        return future
-
-    def _track_future(self, future: Future) -> None:
-        with self._in_flight_lock:
-            self._in_flight.add(future)
-        future.add_done_callback(self._forget_future)
-
-    def _forget_future(self, future: Future) -> None:
-        with self._in_flight_lock:
-            self._in_flight.discard(future)
+        return self.launch_queue.submit(self._stop_in_worker, arn, reason)
 
     def _shutdown(self) -> None:
         self._stop.set()
-        self._launch_pool.shutdown(wait=False, cancel_futures=True)
+        self.launch_queue.shutdown()
         self.poller.shutdown()
 
     # ------------------------------------------------------------------ worker-thread internals
-
-    def _launch_batch_in_worker(self, batch: list[_Launch]) -> None:
-        """Launch ``batch`` one after another on this launch thread (see ``_dispatch_ready``)."""
-        for launch in batch:
-            if self._stop.is_set():
-                return
-            self._launch_in_worker(launch)
-
-    def _launch_in_worker(self, launch: _Launch) -> None:
-        """RunTask for one launch (worker thread); the outcome goes to the results queue."""
-        outcome = _LaunchOutcome(launch)
-        try:
-            if launch.cancelled:
-                outcome.cancelled = True
-                return
-            if launch.command and not isinstance(launch.command[0], str):
-                launch.command = self._serialize_workload_to_command(launch.command[0])
-            kwargs = self._fit_overrides(launch)
-            kwargs = self._resolve_launch_type(kwargs)
-            fallback = self.settings.spot_fallback_to_on_demand and uses_fargate_spot(kwargs)
-            try:
-                response = self._call_run_task(kwargs, launch.client_token, launch)
-                reasons = _failure_reasons(response)
-                if fallback and not response.get("tasks") and reasons and all(map(is_capacity_reason, reasons)):
-                    outcome.spot_fallback_reason = "; ".join(reasons)
-            except Exception as e:
-                if not (fallback and classify_exception(e) is SubmitErrorKind.CAPACITY):
-                    raise
-                outcome.spot_fallback_reason = describe_exception(e)
-            if outcome.spot_fallback_reason:
-                on_demand = on_demand_kwargs(kwargs, self.settings.on_demand_capacity_provider)
-                # A different idempotency token: same token with other parameters is an error.
-                response = self._call_run_task(on_demand, launch.client_token[:32] + "-on-demand", launch)
-            tasks = response.get("tasks") or []
-            reasons = _failure_reasons(response)
-            if tasks:
-                outcome.arn = tasks[0]["taskArn"]
-            elif reasons:
-                outcome.kind = classify_failure_reasons(reasons)
-                outcome.reason = "RunTask failures: " + "; ".join(reasons)
-            else:
-                outcome.kind = SubmitErrorKind.UNKNOWN
-                outcome.reason = f"RunTask returned neither tasks nor failures: {response!r}"
-        except ShuttingDown:
-            outcome.cancelled = True
-        except Exception as e:
-            outcome.kind = classify_exception(e)
-            outcome.reason = describe_exception(e)
-            if needs_new_client(e):
-                self.mark_client_stale()
-            if outcome.kind is SubmitErrorKind.THROTTLED:
-                self._call_bucket.drain()
-        finally:
-            self._results.put(outcome)
-
-    def _fit_overrides(self, launch: _Launch) -> dict:
-        """RunTask kwargs whose ``overrides`` fit ECS's 8,192 characters.
-
-        Uses the inline ``execute_workload --json-string`` command when it fits, else the compact
-        one (:mod:`airflow_ecs_fargate.workload_command`).
-
-        :raises WorkloadTooLarge: even the compact command does not fit (a permanent failure).
-        """
-        kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
-        inline = overrides_chars(kwargs["overrides"])
-        if inline <= OVERRIDES_MAX_CHARS:
-            return kwargs
-        launch.command = compact_command(launch.command)
-        kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
-        compact = overrides_chars(kwargs["overrides"])
-        if compact <= OVERRIDES_MAX_CHARS:
-            return kwargs
-        raise WorkloadTooLarge(
-            f"RunTask overrides would be {compact} characters even with the compact workload command "
-            f"({inline} inline); ECS accepts at most {OVERRIDES_MAX_CHARS}. Shorten executor_config overrides "
-            "(environment values above all) or the dag/task/run ids."
-        )
-
-    def _call_run_task(self, kwargs: dict, client_token: str, launch: _Launch) -> dict:
-        """Take a RunTask-call token and ``count`` launch tokens (waiting here), then call RunTask."""
-        self._call_bucket.acquire(1, stop=self._stop)
-        self._launch_bucket.acquire(kwargs.get("count", 1), stop=self._stop)
-        if launch.cancelled:
-            raise ShuttingDown()
-        metrics.count_run_task_call()
-        return self.ecs_client().run_task(clientToken=client_token, **kwargs)
 
     def _stop_in_worker(self, arn: str, reason: str) -> None:
         try:
@@ -1019,8 +719,4 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 return [source], ["(no log lines yet: the worker container has not written any)\n"]
             return [source], [f"(could not read the worker's live log: {describe_exception(e)})\n"]
         return [source], ["\n".join(lines) + ("\n" if lines else "")]
-
-
-def _failure_reasons(response: dict) -> list[str]:
-    return [f.get("reason") or str(f) for f in response.get("failures") or []]
 

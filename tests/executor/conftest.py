@@ -345,7 +345,9 @@ def poll(executor) -> None:
 
 def arn_of(executor, key) -> str:
     if isinstance(executor, EcsFargateExecutor):
-        return executor._arn_by_key[key]
+        arn = executor.tracker.arn_for(key)
+        assert arn is not None, f"no ECS task tracked for {key}"
+        return arn
     return executor.active_workers.key_to_arn[key]
 
 

@@ -72,8 +72,9 @@ def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
             got = getattr(ex.settings, name)
             expected = type(got)(raw) if not isinstance(got, bool) else False
             assert got == expected, name
-        assert ex._launch_bucket.capacity == 11 and ex._call_bucket.rate == pytest.approx(7.5 * 0.98)
-        assert ex._launch_pool._max_workers == 4
+        assert ex.launch_queue.launch_bucket.capacity == 11
+        assert ex.launch_queue.call_bucket.rate == pytest.approx(7.5 * 0.98)
+        assert ex.launch_queue.thread_count == 4
     finally:
         ex._shutdown()
 

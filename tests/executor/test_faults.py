@@ -73,7 +73,7 @@ def test_describe_tasks_outage_loses_no_task(aws, make_executor):
     w = make_workload()
     ex.queue_workload(w, session=None)
     settle(ex)
-    arn = ex._arn_by_key[w.ti.key]
+    arn = ex.tracker.arn_for(w.ti.key)
     aws.stop_task(arn, exit_codes={CONTAINER: 0, "sidecar": 0})
     ex.ecs.script["describe_tasks"] = [OUTAGE] * 3
     for _ in range(3):
@@ -98,7 +98,7 @@ def test_failed_task_definition_lookup_is_cached(aws, make_executor):
     assert len(ex.ecs.of("describe_tasks")) >= 4
     assert len(ex.ecs.of("describe_task_definition")) == 1
     # The fallback still judges the task: only the Airflow container counts.
-    aws.stop_task(ex._arn_by_key[workloads[0].ti.key], exit_codes={CONTAINER: 0, "sidecar": 1})
+    aws.stop_task(ex.tracker.arn_for(workloads[0].ti.key), exit_codes={CONTAINER: 0, "sidecar": 1})
     poll(ex)
     assert ex.event_buffer[workloads[0].ti.key][0] == "success"
 
