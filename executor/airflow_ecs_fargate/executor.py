@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.common.compat.sdk import AirflowException
 from airflow.providers.amazon.aws.executors.ecs.ecs_executor import AwsEcsExecutor
@@ -129,8 +129,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
             stop=self._stop,
             client=self.ecs_client,
             client_stale=self.mark_client_stale,
-            build_kwargs=self._run_task_kwargs,
-            serialize=self._serialize_workload_to_command,
+            build_kwargs=self.run_task_kwargs_for,
+            serialize=self.workload_command,
             resolve_launch_type=self._resolve_launch_type,
             report=self._results.put,
             fail=self._fail,
@@ -192,18 +192,41 @@ class EcsFargateExecutor(AwsEcsExecutor):
             self.check_health()
             self.attempts_since_last_successful_connection = 0
 
-    def _run_task_kwargs(self, task_id, cmd, queue, exec_config):
-        """The stock kwargs builder, with the queue's size (``queues`` setting) under ``executor_config``."""
+    def run_task_kwargs_for(self, key, command: list[str], queue: str | None, executor_config: dict) -> dict:
+        """The RunTask kwargs (no ``clientToken``) of one workload, as it would be launched.
+
+        The stock builder (``run_task_kwargs`` from the ``[aws_ecs_executor]`` keys, ``command``
+        in the Airflow container, ``executor_config`` merged recursively over them), with the
+        queue's size (``queues`` setting) under ``executor_config``. The command is used as given:
+        the compact fallback for oversized overrides is the launch queue's
+        (:meth:`~airflow_ecs_fargate.launching.LaunchQueue.fit_overrides`).
+
+        :param key: the Airflow key (the task's ``startedBy``/name comes from it).
+        :param command: the container command, e.g. :meth:`workload_command`'s.
+        :raises Exception: ``executor_config`` cannot be merged (what the provider's merge raises).
+        """
         size = self._queues.get(queue) if queue else None
         queue_kwargs = size.run_task_kwargs() if size is not None else {}
         if queue_kwargs:
             from airflow.utils.helpers import merge_dicts
 
-            exec_config = merge_dicts(queue_kwargs, exec_config or {})
-        kwargs = super()._run_task_kwargs(task_id, cmd, queue, exec_config)
+            executor_config = merge_dicts(queue_kwargs, executor_config or {})
+        kwargs = super()._run_task_kwargs(key, command, queue, executor_config)
         if "capacityProviderStrategy" in queue_kwargs:
             kwargs.pop("launchType", None)
         return kwargs
+
+    def _run_task_kwargs(self, task_id, cmd, queue, exec_config):
+        """The provider's hook for the RunTask kwargs: :meth:`run_task_kwargs_for`."""
+        return self.run_task_kwargs_for(task_id, cmd, queue, exec_config)
+
+    def workload_command(self, workload) -> list[str]:
+        """The inline ``execute_workload --json-string`` command of a workload (the provider's serialization).
+
+        :param workload: an ``ExecuteTask`` or ``ExecuteCallback`` workload.
+        """
+        # The provider types its result as any command; it is always a list of strings.
+        return cast("list[str]", self._serialize_workload_to_command(workload))
 
     def _load_run_kwargs(self) -> dict:
         kwargs, self._needs_cluster_lookup = build_run_task_kwargs(self.conf)
@@ -424,7 +447,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             # executor_config there is nothing task-specific to validate, and a heartbeat that
             # queues 1,000 tasks must stay far below 50 ms (bench/README.md).
             try:
-                self._run_task_kwargs(key, command, queue, executor_config)
+                self.run_task_kwargs_for(key, command, queue, executor_config)
             except Exception as e:
                 self._fail(key, EVENT_SUBMIT_FAILED, f"executor_config cannot be applied: {describe_exception(e)}")
                 return
@@ -518,7 +541,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         except Exception:
             self.log.exception("Failed to end %s cleanly", type(self).__name__)
         finally:
-            self._shutdown()
+            self.close()
 
     def terminate(self):
         """StopTask every tracked ECS task (concurrently), then shut the worker threads down."""
@@ -529,7 +552,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         except Exception:
             self.log.exception("Failed to terminate %s", type(self).__name__)
         finally:
-            self._shutdown()
+            self.close()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for in-flight launches and polls, then apply their results (scheduler thread).
@@ -671,7 +694,12 @@ class EcsFargateExecutor(AwsEcsExecutor):
     def _submit_stop(self, arn: str, reason: str) -> Future | None:
         return self.launch_queue.submit(self._stop_in_worker, arn, reason)
 
-    def _shutdown(self) -> None:
+    def close(self) -> None:
+        """Stop the launch, poll and health-check threads without waiting and without applying results.
+
+        ``end()`` and ``terminate()`` finish with it; call it directly to discard an executor
+        (tests, tools) without ``end()``'s wait for in-flight calls. ECS tasks are left running.
+        """
         self._stop.set()
         self.launch_queue.shutdown()
         self.poller.shutdown()

@@ -14,7 +14,7 @@ import heapq
 import itertools
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +129,7 @@ class LaunchQueue:
         client: Callable[[], Any],
         client_stale: Callable[[], None],
         build_kwargs: Callable[[Any, list, str | None, dict], dict],
-        serialize: Callable[[Any], Sequence[Any]],
+        serialize: Callable[[Any], list[str]],
         resolve_launch_type: Callable[[dict], dict],
         report: Callable[[LaunchOutcome], None],
         fail: Callable[[Any, str, str], None],
@@ -367,7 +367,7 @@ class LaunchQueue:
                 outcome.cancelled = True
                 return
             if launch.command and not isinstance(launch.command[0], str):
-                launch.command = list(self._serialize(launch.command[0]))
+                launch.command = self._serialize(launch.command[0])
             kwargs = self.fit_overrides(launch)
             kwargs = self._resolve_launch_type(kwargs)
             fallback = self.settings.spot_fallback_to_on_demand and uses_fargate_spot(kwargs)

@@ -76,7 +76,7 @@ def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
         assert ex.launch_queue.call_bucket.rate == pytest.approx(7.5 * 0.98)
         assert ex.launch_queue.thread_count == 4
     finally:
-        ex._shutdown()
+        ex.close()
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_the_executor_reads_scheduler_count_and_paces_at_its_share(aws, configur
     try:
         assert ex.share.run_task_calls_per_second == pytest.approx(9.8) and ex.share.task_launch_burst == 50
     finally:
-        ex._shutdown()
+        ex.close()
 
 
 @pytest.mark.parametrize("count", ["0", "21"])
@@ -158,4 +158,4 @@ def test_the_ecs_client_retry_mode_is_explicit(aws, configure, monkeypatch, sett
     try:
         assert ex.ecs.meta.config.retries == retries
     finally:
-        ex._shutdown()
+        ex.close()

@@ -145,8 +145,8 @@ def test_oversized_inline_command_is_sent_compact_and_decodes_to_the_same_worklo
     ex = make_executor(EcsFargateExecutor)
     env = [{"name": f"VAR_{i}", "value": "v" * 40} for i in range(80)]  # about 4.8 k characters
     w = long_workload({"overrides": {"containerOverrides": [{"name": CONTAINER, "environment": env}]}})
-    inline = ex._serialize_workload_to_command(w)
-    plain_kwargs = ex._run_task_kwargs(w.ti.key, inline, None, w.ti.executor_config)
+    inline = ex.workload_command(w)
+    plain_kwargs = ex.run_task_kwargs_for(w.ti.key, inline, None, w.ti.executor_config)
     assert overrides_chars(plain_kwargs["overrides"]) > OVERRIDES_MAX_CHARS  # would be refused by ECS
     ex.queue_workload(w, session=None)
     settle(ex)
