@@ -33,7 +33,7 @@ from airflow_ecs_fargate.launching import (
     LaunchQueue,
     story,
 )
-from airflow_ecs_fargate.polling import DESCRIBE_TASKS_MAX_ARNS, Poller, PollOutcome, batches
+from airflow_ecs_fargate.polling import Poller, PollOutcome
 from airflow_ecs_fargate.queues import parse_queues
 from airflow_ecs_fargate import metrics
 from airflow_ecs_fargate.rate_limit import backoff_delay
@@ -509,12 +509,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
         by_arn = {ti.external_executor_id: ti for ti in tis if ti.external_executor_id}
         if not by_arn:
             return list(tis)
-        known: dict[str, dict] = {}
         try:
-            for batch in batches(list(by_arn), DESCRIBE_TASKS_MAX_ARNS):
-                response = self.ecs_client().describe_tasks(cluster=self.cluster, tasks=batch)
-                for task in response.get("tasks") or []:
-                    known[task["taskArn"]] = task
+            known = self.poller.describe_now(list(by_arn))
         except Exception as e:
             self.log.warning("DescribeTasks failed during adoption (%s); adopting all %d tasks", e, len(by_arn))
             known = {arn: {} for arn in by_arn}
@@ -640,30 +636,21 @@ class EcsFargateExecutor(AwsEcsExecutor):
     def _apply_poll(self, outcome: PollOutcome) -> None:
         if outcome.error:
             self.log.warning("DescribeTasks round failed, retrying next interval: %s", outcome.error)
-        for arn, judgement in outcome.judgements.items():
-            tracked = self.tracker.get(arn)
-            if tracked is None:
-                continue
-            tracked.started = tracked.started or judgement.started
-            if judgement.verdict is Verdict.RUNNING:
-                continue
-            self.tracker.untrack(tracked)
+        for tracked, judgement in self.tracker.settle_stopped(outcome):
             if judgement.verdict is Verdict.SUCCESS:
                 self.success(tracked.key, info=judgement.reason)
             elif judgement.verdict is Verdict.FAILED:
                 self._fail(tracked.key, EVENT_TASK_STOPPED, judgement.reason)
             else:
                 self._relaunch_or_fail(tracked, judgement.reason)
-        now = self._clock()
-        for arn, reason in outcome.missing.items():
-            tracked = self.tracker.get(arn)
-            if tracked is None or now - tracked.launched_at < self.settings.missing_task_grace_seconds:
-                continue
-            self.tracker.untrack(tracked)
+        lost = self.tracker.settle_lost(
+            outcome, now=self._clock(), grace_seconds=self.settings.missing_task_grace_seconds
+        )
+        for tracked, reason in lost:
             self._fail(
                 tracked.key,
                 EVENT_TASK_LOST,
-                f"ECS no longer knows task {arn} (DescribeTasks: {reason}); it is not relaunched, to avoid a "
+                f"ECS no longer knows task {tracked.arn} (DescribeTasks: {reason}); it is not relaunched, to avoid a "
                 "second copy of a task that may have run.",
             )
 

@@ -111,6 +111,19 @@ class Poller:
         if tracked:
             self._round = self._pool.submit(self._poll_in_worker, tracked)
 
+    def describe_now(self, arns: list[str]) -> dict[str, dict]:
+        """DescribeTasks of ``arns`` on the calling thread (adoption), in batches; no judging.
+
+        :return: task ARN -> the task as ECS returned it; ARNs ECS does not know are absent.
+        :raises Exception: the first failed call (botocore's errors).
+        """
+        known: dict[str, dict] = {}
+        for batch in batches(arns, DESCRIBE_TASKS_MAX_ARNS):
+            response = self._client().describe_tasks(cluster=self._cluster, tasks=batch)
+            for task in response.get("tasks") or []:
+                known[task["taskArn"]] = task
+        return known
+
     def shutdown(self) -> None:
         """Stop the poll thread without waiting; a round not started yet is cancelled."""
         self._pool.shutdown(wait=False, cancel_futures=True)

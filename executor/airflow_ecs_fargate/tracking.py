@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_ecs_fargate.launching import Launch
+from airflow_ecs_fargate.polling import PollOutcome
+from airflow_ecs_fargate.task_state import TaskJudgement, Verdict
 
 
 @dataclass
@@ -67,6 +69,43 @@ class TaskTracker:
         if arn:
             self._by_arn.pop(arn, None)
         return arn
+
+    def settle_stopped(self, outcome: PollOutcome) -> list[tuple[Tracked, TaskJudgement]]:
+        """Apply a DescribeTasks round's judgements; untrack and return the tasks that stopped.
+
+        A returned task's ``started`` flag is updated; one with any verdict but RUNNING is
+        untracked. ARNs no longer tracked (revoked, settled earlier) are ignored.
+
+        :return: the stopped tasks with their judgement, in the round's order.
+        """
+        stopped: list[tuple[Tracked, TaskJudgement]] = []
+        for arn, judgement in outcome.judgements.items():
+            tracked = self._by_arn.get(arn)
+            if tracked is None:
+                continue
+            tracked.started = tracked.started or judgement.started
+            if judgement.verdict is Verdict.RUNNING:
+                continue
+            self.untrack(tracked)
+            stopped.append((tracked, judgement))
+        return stopped
+
+    def settle_lost(self, outcome: PollOutcome, *, now: float, grace_seconds: float) -> list[tuple[Tracked, str]]:
+        """Untrack and return the tasks of a round ECS did not return, launched ``grace_seconds`` ago or more.
+
+        ECS may not list a task it has just started, hence the grace (``missing_task_grace_seconds``).
+
+        :param now: the current monotonic time (s).
+        :return: the lost tasks with ECS's reason, in the round's order.
+        """
+        lost: list[tuple[Tracked, str]] = []
+        for arn, reason in outcome.missing.items():
+            tracked = self._by_arn.get(arn)
+            if tracked is None or now - tracked.launched_at < grace_seconds:
+                continue
+            self.untrack(tracked)
+            lost.append((tracked, reason))
+        return lost
 
     def arns(self) -> list[str]:
         """The ARNs of every tracked task (a copy)."""
