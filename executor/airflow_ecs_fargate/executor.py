@@ -5,6 +5,13 @@ queues launches, hands the ready ones to a bounded launch pool, hands one Descri
 per ``describe_tasks_interval_seconds`` to a single poll thread, and applies the outcomes those
 threads put on a queue. All Airflow-visible state (``running``, ``event_buffer``, task events)
 is changed on the scheduler thread only; worker threads only call AWS and report back.
+
+Parts. :mod:`~airflow_ecs_fargate.launching` holds the launch queue (``launch_queue``: workloads
+waiting for RunTask, the launch threads, the quota token buckets, retries);
+:mod:`~airflow_ecs_fargate.tracking` the launched and adopted ECS tasks (``tracker``);
+:mod:`~airflow_ecs_fargate.polling` the DescribeTasks rounds (``poller``). This module composes
+them behind Airflow's executor interface and decides what their outcomes mean for Airflow
+(success, failure, relaunch, task events).
 """
 
 from __future__ import annotations
