@@ -5,7 +5,6 @@ Used on the scheduler thread only (the poll thread gets a copy of the ARNs), so 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,9 +109,3 @@ class TaskTracker:
     def arns(self) -> list[str]:
         """The ARNs of every tracked task (a copy)."""
         return list(self._by_arn)
-
-    def __len__(self) -> int:
-        return len(self._by_arn)
-
-    def __iter__(self) -> Iterator[Tracked]:
-        return iter(list(self._by_arn.values()))
