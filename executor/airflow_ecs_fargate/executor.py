@@ -5,21 +5,24 @@ queues launches, hands the ready ones to a bounded launch pool, hands one Descri
 per ``describe_tasks_interval_seconds`` to a single poll thread, and applies the outcomes those
 threads put on a queue. All Airflow-visible state (``running``, ``event_buffer``, task events)
 is changed on the scheduler thread only; worker threads only call AWS and report back.
+
+Parts. :mod:`~airflow_ecs_fargate.launching` holds the launch queue (``launch_queue``: workloads
+waiting for RunTask, the launch threads, the quota token buckets, retries);
+:mod:`~airflow_ecs_fargate.tracking` the launched and adopted ECS tasks (``tracker``);
+:mod:`~airflow_ecs_fargate.polling` the DescribeTasks rounds (``poller``). This module composes
+them behind Airflow's executor interface and decides what their outcomes mean for Airflow
+(success, failure, relaunch, task events).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import queue
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, wait
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.common.compat.sdk import AirflowException
 from airflow.providers.amazon.aws.executors.ecs.ecs_executor import AwsEcsExecutor
@@ -27,44 +30,35 @@ from airflow.providers.amazon.aws.executors.ecs.utils import CONFIG_DEFAULTS, CO
 from airflow.providers.amazon.aws.hooks.ecs import EcsHook
 from botocore.exceptions import ClientError
 
-from airflow_ecs_fargate.errors import (
-    SubmitErrorKind,
-    classify_exception,
-    classify_failure_reasons,
-    describe_exception,
-    is_capacity_reason,
-    needs_new_client,
+from airflow_ecs_fargate.errors import SubmitErrorKind, classify_exception, describe_exception, needs_new_client
+from airflow_ecs_fargate.launching import (
+    EVENT_LAUNCHED_AFTER_RETRIES,
+    EVENT_SPOT_FALLBACK,
+    EVENT_SUBMIT_FAILED,
+    Launch,
+    LaunchOutcome,
+    LaunchQueue,
+    story,
 )
+from airflow_ecs_fargate.polling import Poller, PollOutcome
 from airflow_ecs_fargate.queues import parse_queues
 from airflow_ecs_fargate import metrics
-from airflow_ecs_fargate.rate_limit import ShuttingDown, TokenBucket, backoff_delay
-from airflow_ecs_fargate.run_task_config import (
-    build_run_task_kwargs,
-    on_demand_kwargs,
-    uses_fargate_spot,
-)
+from airflow_ecs_fargate.rate_limit import backoff_delay
+from airflow_ecs_fargate.run_task_config import build_run_task_kwargs
 from airflow_ecs_fargate.settings import ExecutorSettings
 from airflow_ecs_fargate.task_config import FIX as EXECUTOR_CONFIG_FIX
 from airflow_ecs_fargate.task_config import executor_config_errors, run_task_parameters, task_override_parameters
 from airflow_ecs_fargate.task_logs import read_stream, stream_name
-from airflow_ecs_fargate.task_state import TaskJudgement, Verdict, essential_container_names, judge_task
-from airflow_ecs_fargate.workload_command import OVERRIDES_MAX_CHARS, compact_command, overrides_chars
+from airflow_ecs_fargate.task_state import Verdict
+from airflow_ecs_fargate.tracking import TaskTracker, Tracked
 
 if TYPE_CHECKING:
     from airflow.models.taskinstance import TaskInstance
 
-#: DescribeTasks accepts up to 100 task ARNs per call
-#: (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html).
-DESCRIBE_TASKS_MAX_ARNS = 100
-
-EVENT_SUBMIT_FAILED = "ecs task submit failure"
-EVENT_SUBMIT_RETRY = "ecs task submit retry"
-EVENT_SPOT_FALLBACK = "ecs fargate spot fallback"
 EVENT_TASK_STOPPED = "ecs task stopped"
 EVENT_TASK_RELAUNCH = "ecs task relaunch"
 EVENT_TASK_REVOKED = "ecs task revoked"
 EVENT_TASK_LOST = "ecs task lost"
-EVENT_LAUNCHED_AFTER_RETRIES = "ecs task launched after retries"
 
 
 class EcsHealthCheckFailed(AirflowException):
@@ -78,68 +72,6 @@ class EcsHealthCheckFailed(AirflowException):
         super().__init__(f"ECS Executor health check has failed ({kind.value}): {reason}")
         self.kind = kind
         self.reason = reason
-
-
-class WorkloadTooLarge(ValueError):
-    """The RunTask overrides exceed ECS's limit even with the compact workload command."""
-
-
-@dataclass
-class _Launch:
-    """An Airflow workload waiting for, or in, a RunTask call."""
-
-    key: Any
-    command: list[str]
-    queue: str | None
-    executor_config: dict
-    queued_at: float
-    attempt: int = 1  # counts toward max_run_task_attempts
-    throttled: int = 0  # throttling retries (do not count)
-    transient: int = 0  # transient retries (do not count; bounded by the workload's deadline)
-    client_token: str = field(default_factory=lambda: uuid.uuid4().hex)
-    cancelled: bool = False
-    reasons: list[str] = field(default_factory=list)
-    #: (seconds since queued, reason) of each transient failure, for the task's events.
-    transient_reasons: list[tuple[float, str]] = field(default_factory=list)
-
-
-def _story(failures: list[tuple[float, str]]) -> str:
-    """Group repeated failure reasons: ``N x reason (+first s .. +last s)``."""
-    groups: dict[str, list[float]] = {}
-    for at, reason in failures:
-        groups.setdefault(reason, []).append(at)
-    return "; ".join(
-        f"{len(times)} x {reason} (+{times[0]:.0f} s" + (f" .. +{times[-1]:.0f} s)" if len(times) > 1 else ")")
-        for reason, times in groups.items()
-    )
-
-
-@dataclass
-class _Tracked:
-    """A launched ECS task the executor follows with DescribeTasks."""
-
-    key: Any
-    arn: str
-    launch: _Launch | None  # None for adopted tasks: no workload token to relaunch with
-    launched_at: float
-    started: bool = False
-
-
-@dataclass
-class _LaunchOutcome:
-    launch: _Launch
-    arn: str | None = None
-    kind: SubmitErrorKind | None = None
-    reason: str = ""
-    spot_fallback_reason: str = ""
-    cancelled: bool = False
-
-
-@dataclass
-class _PollOutcome:
-    judgements: dict[str, TaskJudgement]
-    missing: dict[str, str]
-    error: str = ""
 
 
 class EcsFargateExecutor(AwsEcsExecutor):
@@ -190,30 +122,43 @@ class EcsFargateExecutor(AwsEcsExecutor):
         self._launch_type_lock = threading.Lock()
         #: This scheduler's share of the account's Fargate quotas (``scheduler_count``).
         self.share = self.settings.share()
-        self._call_bucket = TokenBucket(self.share.run_task_calls_per_second, self.share.run_task_call_burst)
-        self._launch_bucket = TokenBucket(self.share.task_launches_per_second, self.share.task_launch_burst)
-        self._launch_pool = ThreadPoolExecutor(
-            max_workers=self.settings.launch_concurrency, thread_name_prefix="ecs-fargate-launch"
-        )
-        self._poll_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecs-fargate-poll")
+        #: Outcomes of the launch and poll threads, applied on the scheduler thread (sync()).
         self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._ready: list[tuple[float, int, _Launch]] = []  # heap by not-before time
-        self._seq = itertools.count()
-        self._launches: dict[Any, _Launch] = {}  # key -> launch not yet running on ECS
-        self._in_flight: set[Future] = set()  # launches and StopTask calls not finished yet
-        self._in_flight_lock = threading.Lock()
-        self._tracked: dict[str, _Tracked] = {}  # ECS task ARN -> tracked task
-        self._arn_by_key: dict[Any, str] = {}
-        self._poll_future: Future | None = None
-        self._next_poll_at = self._clock() + self.settings.describe_tasks_interval_seconds
-        self._essential_cache: dict[str, frozenset[str]] = {}
-        self._essential_retry_at: dict[str, float] = {}  # task definition ARN -> next lookup (monotonic s)
-        self._queues = parse_queues(self.settings.queues)
-        self._logs_client = None
         from airflow.configuration import conf as global_conf
 
-        #: Seconds a launch may wait before its workload token (valid task_queued_timeout s) expires.
-        self._launch_deadline_seconds = global_conf.getfloat("scheduler", "task_queued_timeout", fallback=600.0)
+        #: The workloads waiting for RunTask and the launch threads (:mod:`airflow_ecs_fargate.launching`).
+        self.launch_queue = LaunchQueue(
+            settings=self.settings,
+            share=self.share,
+            max_attempts=self.max_run_task_attempts,
+            deadline_seconds=global_conf.getfloat("scheduler", "task_queued_timeout", fallback=600.0),
+            clock=self._clock,
+            stop=self._stop,
+            client=self.ecs_client,
+            client_stale=self.mark_client_stale,
+            build_kwargs=self.run_task_kwargs_for,
+            serialize=self.workload_command,
+            resolve_launch_type=self._resolve_launch_type,
+            report=self._results.put,
+            fail=self._fail,
+            log_event=lambda key, event, extra: self.log_task_event(event=event, extra=extra, ti_key=key),
+        )
+        #: The launched and adopted ECS tasks (:mod:`airflow_ecs_fargate.tracking`).
+        self.tracker = TaskTracker()
+        #: The DescribeTasks rounds (:mod:`airflow_ecs_fargate.polling`).
+        self.poller = Poller(
+            client=self.ecs_client,
+            cluster=self.cluster,
+            container_name=self.container_name,
+            interval_seconds=self.settings.describe_tasks_interval_seconds,
+            task_definition_retry_seconds=self.settings.task_definition_retry_seconds,
+            clock=self._clock,
+            report=self._results.put,
+            client_stale=self.mark_client_stale,
+            log=self.log,
+        )
+        self._queues = parse_queues(self.settings.queues)
+        self._logs_client = None
 
     # ------------------------------------------------------------------ configuration
 
@@ -254,18 +199,41 @@ class EcsFargateExecutor(AwsEcsExecutor):
             self.check_health()
             self.attempts_since_last_successful_connection = 0
 
-    def _run_task_kwargs(self, task_id, cmd, queue, exec_config):
-        """The stock kwargs builder, with the queue's size (``queues`` setting) under ``executor_config``."""
+    def run_task_kwargs_for(self, key, command: list[str], queue: str | None, executor_config: dict) -> dict:
+        """The RunTask kwargs (no ``clientToken``) of one workload, as it would be launched.
+
+        The stock builder (``run_task_kwargs`` from the ``[aws_ecs_executor]`` keys, ``command``
+        in the Airflow container, ``executor_config`` merged recursively over them), with the
+        queue's size (``queues`` setting) under ``executor_config``. The command is used as given:
+        the compact fallback for oversized overrides is the launch queue's
+        (:meth:`~airflow_ecs_fargate.launching.LaunchQueue.fit_overrides`).
+
+        :param key: the Airflow key (the task's ``startedBy``/name comes from it).
+        :param command: the container command, e.g. :meth:`workload_command`'s.
+        :raises Exception: ``executor_config`` cannot be merged (what the provider's merge raises).
+        """
         size = self._queues.get(queue) if queue else None
         queue_kwargs = size.run_task_kwargs() if size is not None else {}
         if queue_kwargs:
             from airflow.utils.helpers import merge_dicts
 
-            exec_config = merge_dicts(queue_kwargs, exec_config or {})
-        kwargs = super()._run_task_kwargs(task_id, cmd, queue, exec_config)
+            executor_config = merge_dicts(queue_kwargs, executor_config or {})
+        kwargs = super()._run_task_kwargs(key, command, queue, executor_config)
         if "capacityProviderStrategy" in queue_kwargs:
             kwargs.pop("launchType", None)
         return kwargs
+
+    def _run_task_kwargs(self, task_id, cmd, queue, exec_config):
+        """The provider's hook for the RunTask kwargs: :meth:`run_task_kwargs_for`."""
+        return self.run_task_kwargs_for(task_id, cmd, queue, exec_config)
+
+    def workload_command(self, workload) -> list[str]:
+        """The inline ``execute_workload --json-string`` command of a workload (the provider's serialization).
+
+        :param workload: an ``ExecuteTask`` or ``ExecuteCallback`` workload.
+        """
+        # The provider types its result as any command; it is always a list of strings.
+        return cast("list[str]", self._serialize_workload_to_command(workload))
 
     def _load_run_kwargs(self) -> dict:
         kwargs, self._needs_cluster_lookup = build_run_task_kwargs(self.conf)
@@ -277,8 +245,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
             CONFIG_GROUP_NAME, AllEcsConfigKeys.AWS_CONN_ID, fallback=CONFIG_DEFAULTS[AllEcsConfigKeys.AWS_CONN_ID]
         ))
 
-    def _client(self):
-        """boto3 ECS client from the configured connection and region; rebuilt after credential errors."""
+    def mark_client_stale(self) -> None:
+        """Make the next :meth:`ecs_client` call build a new client (after an expired or invalid credential).
+
+        Safe from any thread.
+        """
+        self._client_stale = True
+
+    def ecs_client(self):
+        """The boto3 ECS client from the configured connection and region; rebuilt once after :meth:`mark_client_stale`.
+
+        Safe from any thread; every AWS call of the executor goes through it.
+        """
         if self._client_stale:
             with self._client_lock:
                 if self._client_stale:
@@ -295,7 +273,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             with self._launch_type_lock:
                 if self._needs_cluster_lookup:
                     cluster_name = self.run_task_kwargs.get("cluster", "default")
-                    response = self._client().describe_clusters(clusters=[cluster_name])
+                    response = self.ecs_client().describe_clusters(clusters=[cluster_name])
                     clusters = response.get("clusters") or []
                     if not clusters:
                         reasons = [f.get("reason", "") for f in response.get("failures") or []]
@@ -346,11 +324,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         # executor_config (0.1-1 s the first time).
         run_task_parameters()
         task_override_parameters()
-        # Start the launch threads now: starting them lazily costs ~3 ms each inside the first
-        # heartbeat that has work for them.
-        barrier = threading.Barrier(self.settings.launch_concurrency, timeout=5)
-        for _ in range(self.settings.launch_concurrency):
-            self._launch_pool.submit(self._wait_at, barrier)
+        self.launch_queue.warm_up()
 
     def check_health(self) -> None:
         """The stock probe: StopTask of a task id that cannot exist, on the configured client.
@@ -361,7 +335,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
         :raises EcsHealthCheckFailed: any other outcome, with its class (``kind``) and reason.
         """
         try:
-            self._client().stop_task(cluster=self.cluster, task="a" * 32)
+            self.ecs_client().stop_task(cluster=self.cluster, task="a" * 32)
         except ClientError as e:
             error = e.response.get("Error", {}) if isinstance(e.response, dict) else {}
             if "InvalidParameterException" in str(error.get("Code", "")) and "task was not found" in str(
@@ -378,7 +352,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
     def _health_failed(self, error: Exception) -> None:
         if needs_new_client(error):
-            self._client_stale = True
+            self.mark_client_stale()
         raise EcsHealthCheckFailed(classify_exception(error), describe_exception(error)) from error
 
     def _recheck_health(self) -> None:
@@ -406,13 +380,6 @@ class EcsFargateExecutor(AwsEcsExecutor):
                 continue
             self.log.info("ECS answers again after %.0f s (%d checks): the executor is healthy.", self._clock() - started, checks)
             return
-
-    @staticmethod
-    def _wait_at(barrier: threading.Barrier) -> None:
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
 
     def log_task_event(self, *, event: str, extra: str, ti_key) -> None:
         """Add an event to the task's log table (shown in the UI), and keep it alive until saved.
@@ -480,20 +447,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
             return
         executor_config = executor_config or {}
         # A workload object is serialized to its execute_workload command on a launch thread
-        # (_launch_in_worker): at ~0.1 ms each, 1,000 of them would hold one heartbeat ~100 ms.
+        # (LaunchQueue._launch_in_worker): at ~0.1 ms each, 1,000 of them would hold one heartbeat ~100 ms.
         command = list(command)
         if executor_config or queue in self._queues:
             # Building the RunTask kwargs costs ~0.1-0.2 ms (deep copy and merge); with an empty
             # executor_config there is nothing task-specific to validate, and a heartbeat that
             # queues 1,000 tasks must stay far below 50 ms (bench/README.md).
             try:
-                self._run_task_kwargs(key, command, queue, executor_config)
+                self.run_task_kwargs_for(key, command, queue, executor_config)
             except Exception as e:
                 self._fail(key, EVENT_SUBMIT_FAILED, f"executor_config cannot be applied: {describe_exception(e)}")
                 return
-        launch = _Launch(key, command, queue, executor_config, queued_at=self._clock())
-        self._launches[key] = launch
-        self._schedule(launch, 0.0)
+        self.launch_queue.add(Launch(key, command, queue, executor_config, queued_at=self._clock()))
 
     def sync(self) -> None:
         """Apply finished background work, dispatch ready launches, start a poll when due.
@@ -503,8 +468,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """
         try:
             self._drain_results()
-            self._dispatch_ready()
-            self._maybe_poll()
+            self.launch_queue.dispatch_ready()
+            self.poller.maybe_poll(self.tracker.arns)
         except Exception:
             self.log.exception("EcsFargateExecutor sync failed; will retry on the next heartbeat")
 
@@ -516,12 +481,11 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """
         try:
             key = self._ti_key(ti)
-            launch = self._launches.pop(key, None)
+            launch = self.launch_queue.pop(key)
             if launch is not None:
                 launch.cancelled = True
-            arn = self._arn_by_key.pop(key, None) or getattr(ti, "external_executor_id", None)
+            arn = self.tracker.forget(key, getattr(ti, "external_executor_id", None))
             if arn:
-                self._tracked.pop(arn, None)
                 self._submit_stop(arn, "Revoked by the Airflow scheduler (task stuck in queued)")
             self.running.discard(key)
             self.queued_tasks.pop(key, None)
@@ -552,12 +516,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
         by_arn = {ti.external_executor_id: ti for ti in tis if ti.external_executor_id}
         if not by_arn:
             return list(tis)
-        known: dict[str, dict] = {}
         try:
-            for batch in _batches(list(by_arn), DESCRIBE_TASKS_MAX_ARNS):
-                response = self._client().describe_tasks(cluster=self.cluster, tasks=batch)
-                for task in response.get("tasks") or []:
-                    known[task["taskArn"]] = task
+            known = self.poller.describe_now(list(by_arn))
         except Exception as e:
             self.log.warning("DescribeTasks failed during adoption (%s); adopting all %d tasks", e, len(by_arn))
             known = {arn: {} for arn in by_arn}
@@ -567,8 +527,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
             if arn not in known:
                 continue
             key = self._ti_key(ti)
-            self._tracked[arn] = _Tracked(key, arn, None, launched_at=now, started=bool(known[arn].get("startedAt")))
-            self._arn_by_key[key] = arn
+            self.tracker.track(key, arn, None, launched_at=now, started=bool(known[arn].get("startedAt")))
             self.running.add(key)
             adopted.append(ti)
         if adopted:
@@ -585,19 +544,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
         except Exception:
             self.log.exception("Failed to end %s cleanly", type(self).__name__)
         finally:
-            self._shutdown()
+            self.close()
 
     def terminate(self):
         """StopTask every tracked ECS task (concurrently), then shut the worker threads down."""
         try:
-            for launch in self._launches.values():
-                launch.cancelled = True
-            futures = [self._submit_stop(arn, "Airflow executor received SIGTERM") for arn in list(self._tracked)]
+            self.launch_queue.cancel_all()
+            futures = [self._submit_stop(arn, "Airflow executor received SIGTERM") for arn in self.tracker.arns()]
             wait([f for f in futures if f], timeout=self.settings.shutdown_timeout_seconds)
         except Exception:
             self.log.exception("Failed to terminate %s", type(self).__name__)
         finally:
-            self._shutdown()
+            self.close()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for in-flight launches and polls, then apply their results (scheduler thread).
@@ -608,10 +566,10 @@ class EcsFargateExecutor(AwsEcsExecutor):
         """
         deadline = self._clock() + timeout
         while True:
-            with self._in_flight_lock:
-                pending = {f for f in self._in_flight if not f.done()}
-            if self._poll_future is not None and not self._poll_future.done():
-                pending.add(self._poll_future)
+            pending = self.launch_queue.in_flight()
+            poll_round = self.poller.round_in_flight()
+            if poll_round is not None:
+                pending.add(poll_round)
             if not pending:
                 break
             remaining = deadline - self._clock()
@@ -622,7 +580,7 @@ class EcsFargateExecutor(AwsEcsExecutor):
 
     def poll_now(self) -> None:
         """Make the next ``sync()`` start a DescribeTasks round regardless of the interval."""
-        self._next_poll_at = self._clock()
+        self.poller.poll_now()
 
     # ------------------------------------------------------------------ scheduler-thread internals
 
@@ -634,53 +592,8 @@ class EcsFargateExecutor(AwsEcsExecutor):
     def _fail(self, key, event: str, reason: str) -> None:
         self.log.error("Airflow task %s failed: %s", key, reason)
         self.log_task_event(event=event, ti_key=key, extra=reason)
-        self._launches.pop(key, None)
+        self.launch_queue.pop(key)
         self.fail(key, info=reason)
-
-    def _schedule(self, launch: _Launch, delay: float) -> None:
-        heapq.heappush(self._ready, (self._clock() + delay, next(self._seq), launch))
-
-    def _deadline(self, launch: _Launch) -> float:
-        """Last moment (monotonic s) to launch: its queued time + task_queued_timeout - margin."""
-        return launch.queued_at + self._launch_deadline_seconds - self.settings.transient_retry_margin_seconds
-
-    def _dispatch_ready(self) -> None:
-        """Hand the launches that are due to the launch threads.
-
-        They go as at most ``launch_concurrency`` batches (striped, so queue order is kept
-        across threads): one pool submission per launch costs ~30 us of scheduler time, which
-        for 1,000 queued tasks alone breaks the 50 ms heartbeat budget (bench/README.md).
-        """
-        now = self._clock()
-        ready: list[_Launch] = []
-        while self._ready and self._ready[0][0] <= now:
-            _, _, launch = heapq.heappop(self._ready)
-            if launch.cancelled or self._launches.get(launch.key) is not launch:
-                continue
-            if now > self._deadline(launch):
-                self._fail(
-                    launch.key,
-                    EVENT_SUBMIT_FAILED,
-                    f"Not launched within [scheduler] task_queued_timeout ({self._launch_deadline_seconds:.0f} s), "
-                    f"after which its workload token is invalid (stopped {self.settings.transient_retry_margin_seconds:.0f} s "
-                    f"before). Reasons: {'; '.join(launch.reasons) or 'none'}"
-                    + (f"; transient failures: {_story(launch.transient_reasons)}" if launch.transient_reasons else ""),
-                )
-                continue
-            ready.append(launch)
-        workers = max(1, self.settings.launch_concurrency)
-        for i in range(min(workers, len(ready))):
-            self._track_future(self._launch_pool.submit(self._launch_batch_in_worker, ready[i::workers]))
-
-    def _maybe_poll(self) -> None:
-        now = self._clock()
-        if now < self._next_poll_at or (self._poll_future is not None and not self._poll_future.done()):
-            return
-        self._next_poll_at = now + self.settings.describe_tasks_interval_seconds
-        if not self._tracked:
-            return
-        arns = list(self._tracked)
-        self._poll_future = self._poll_pool.submit(self._poll_in_worker, arns)
 
     def _drain_results(self) -> None:
         while True:
@@ -689,18 +602,18 @@ class EcsFargateExecutor(AwsEcsExecutor):
             except queue.Empty:
                 return
             try:
-                if isinstance(outcome, _LaunchOutcome):
+                if isinstance(outcome, LaunchOutcome):
                     self._apply_launch(outcome)
-                elif isinstance(outcome, _PollOutcome):
+                elif isinstance(outcome, PollOutcome):
                     self._apply_poll(outcome)
             except Exception:
                 self.log.exception("Could not apply %s", type(outcome).__name__)
 
-    def _apply_launch(self, outcome: _LaunchOutcome) -> None:
+    def _apply_launch(self, outcome: LaunchOutcome) -> None:
         metrics.count_launch_outcome(outcome)
         launch = outcome.launch
         key = launch.key
-        current = self._launches.get(key) is launch and not launch.cancelled
+        current = self.launch_queue.is_current(launch)
         if outcome.arn:
             if not current:
                 self._submit_stop(outcome.arn, "Airflow task was revoked while RunTask was in flight")
@@ -717,126 +630,38 @@ class EcsFargateExecutor(AwsEcsExecutor):
                     event=EVENT_LAUNCHED_AFTER_RETRIES,
                     ti_key=key,
                     extra=f"Launched as {outcome.arn} after {launch.transient} transient RunTask failures over "
-                    f"{self._clock() - launch.queued_at:.0f} s: {_story(launch.transient_reasons)}.",
+                    f"{self._clock() - launch.queued_at:.0f} s: {story(launch.transient_reasons)}.",
                 )
-            self._launches.pop(key, None)
-            self._tracked[outcome.arn] = _Tracked(key, outcome.arn, launch, launched_at=self._clock())
-            self._arn_by_key[key] = outcome.arn
+            self.launch_queue.pop(key)
+            self.tracker.track(key, outcome.arn, launch, launched_at=self._clock())
             self.running_state(key, outcome.arn)
             return
         if not current or outcome.cancelled:
             return
-        kind = outcome.kind or SubmitErrorKind.UNKNOWN
-        if kind is SubmitErrorKind.TRANSIENT:
-            self._retry_transient(launch, outcome.reason)
-            return
-        launch.reasons.append(f"attempt {launch.attempt}: {outcome.reason}")
-        if kind is SubmitErrorKind.PERMANENT:
-            self._fail(key, EVENT_SUBMIT_FAILED, f"RunTask failed permanently, not retried: {outcome.reason}")
-            return
-        if kind is SubmitErrorKind.THROTTLED:
-            launch.throttled += 1
-            delay = backoff_delay(launch.throttled, self.settings.submit_retry_base_seconds / 2, self.settings.submit_retry_max_seconds)
-            if launch.throttled == 1:
-                self.log_task_event(
-                    event=EVENT_SUBMIT_RETRY,
-                    ti_key=key,
-                    extra=f"RunTask throttled ({outcome.reason}); retrying with backoff "
-                    "(throttling retries do not count toward max_run_task_attempts; further ones are not logged).",
-                )
-            self._schedule(launch, delay)
-            return
-        if launch.attempt >= self.max_run_task_attempts:
-            self._fail(
-                key,
-                EVENT_SUBMIT_FAILED,
-                f"RunTask failed {launch.attempt} times ({kind.value}); giving up. Reasons: " + "; ".join(launch.reasons),
-            )
-            return
-        delay = backoff_delay(launch.attempt, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds)
-        self.log_task_event(
-            event=EVENT_SUBMIT_RETRY,
-            ti_key=key,
-            extra=f"RunTask attempt {launch.attempt} of {self.max_run_task_attempts} failed ({kind.value}): "
-            f"{outcome.reason}. Retrying in {delay:.1f} s.",
-        )
-        launch.attempt += 1
-        if kind is SubmitErrorKind.CAPACITY:
-            # Nothing was launched: a new token. An unknown failure keeps its token, so that a
-            # retry of a call ECS did act on returns that task instead of launching a second one.
-            launch.client_token = uuid.uuid4().hex
-        self._schedule(launch, delay)
+        self.launch_queue.retry_or_fail(launch, outcome.kind or SubmitErrorKind.UNKNOWN, outcome.reason)
 
-    def _retry_transient(self, launch: _Launch, reason: str) -> None:
-        """Retry a transient RunTask failure with jittered backoff until the workload's deadline.
-
-        Network errors, 5xx and expired or refreshing credentials say nothing about the task: an
-        outage should delay it, not fail it. They do not use up ``max_run_task_attempts``; the
-        bound is the workload token's life (``[scheduler] task_queued_timeout`` from its queueing),
-        less ``transient_retry_margin_seconds``. Retries keep the idempotency token.
-        """
-        now = self._clock()
-        launch.transient += 1
-        launch.transient_reasons.append((now - launch.queued_at, reason))
-        delay = backoff_delay(launch.transient, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds)
-        deadline = self._deadline(launch)
-        if now >= deadline:
-            self._fail(
-                launch.key,
-                EVENT_SUBMIT_FAILED,
-                f"RunTask failed transiently {launch.transient} times over {now - launch.queued_at:.0f} s; its workload "
-                f"token expires {self._launch_deadline_seconds:.0f} s ([scheduler] task_queued_timeout) after queueing, "
-                f"so the executor stopped retrying {self.settings.transient_retry_margin_seconds:.0f} s before that. "
-                f"Failures: {_story(launch.transient_reasons)}"
-                + (f". Earlier: {'; '.join(launch.reasons)}" if launch.reasons else ""),
-            )
-            return
-        if launch.transient == 1:
-            self.log_task_event(
-                event=EVENT_SUBMIT_RETRY,
-                ti_key=launch.key,
-                extra=f"RunTask failed transiently ({reason}); retrying with jittered backoff for up to "
-                f"{deadline - launch.queued_at:.0f} s after queueing (transient retries do not count toward "
-                "max_run_task_attempts; the outcome is logged when it launches or gives up).",
-            )
-        self._schedule(launch, min(delay, max(0.0, deadline - now)))
-
-    def _apply_poll(self, outcome: _PollOutcome) -> None:
+    def _apply_poll(self, outcome: PollOutcome) -> None:
         if outcome.error:
             self.log.warning("DescribeTasks round failed, retrying next interval: %s", outcome.error)
-        for arn, judgement in outcome.judgements.items():
-            tracked = self._tracked.get(arn)
-            if tracked is None:
-                continue
-            tracked.started = tracked.started or judgement.started
-            if judgement.verdict is Verdict.RUNNING:
-                continue
-            self._untrack(tracked)
+        for tracked, judgement in self.tracker.settle_stopped(outcome):
             if judgement.verdict is Verdict.SUCCESS:
                 self.success(tracked.key, info=judgement.reason)
             elif judgement.verdict is Verdict.FAILED:
                 self._fail(tracked.key, EVENT_TASK_STOPPED, judgement.reason)
             else:
                 self._relaunch_or_fail(tracked, judgement.reason)
-        now = self._clock()
-        for arn, reason in outcome.missing.items():
-            tracked = self._tracked.get(arn)
-            if tracked is None or now - tracked.launched_at < self.settings.missing_task_grace_seconds:
-                continue
-            self._untrack(tracked)
+        lost = self.tracker.settle_lost(
+            outcome, now=self._clock(), grace_seconds=self.settings.missing_task_grace_seconds
+        )
+        for tracked, reason in lost:
             self._fail(
                 tracked.key,
                 EVENT_TASK_LOST,
-                f"ECS no longer knows task {arn} (DescribeTasks: {reason}); it is not relaunched, to avoid a "
+                f"ECS no longer knows task {tracked.arn} (DescribeTasks: {reason}); it is not relaunched, to avoid a "
                 "second copy of a task that may have run.",
             )
 
-    def _untrack(self, tracked: _Tracked) -> None:
-        self._tracked.pop(tracked.arn, None)
-        if self._arn_by_key.get(tracked.key) == tracked.arn:
-            del self._arn_by_key[tracked.key]
-
-    def _relaunch_or_fail(self, tracked: _Tracked, reason: str) -> None:
+    def _relaunch_or_fail(self, tracked: Tracked, reason: str) -> None:
         launch = tracked.launch
         if launch is None or not launch.command:
             self._fail(
@@ -858,174 +683,28 @@ class EcsFargateExecutor(AwsEcsExecutor):
             ti_key=tracked.key,
             extra=f"{reason} Relaunching (attempt {launch.attempt + 1} of {self.max_run_task_attempts}).",
         )
-        launch.reasons.append(f"attempt {launch.attempt}: {reason}")
-        launch.attempt += 1
-        launch.client_token = uuid.uuid4().hex
-        self._launches[tracked.key] = launch
-        self._schedule(
-            launch,
-            backoff_delay(launch.attempt - 1, self.settings.submit_retry_base_seconds, self.settings.submit_retry_max_seconds),
-        )
+        self.launch_queue.relaunch(launch, reason)
 
     def _submit_stop(self, arn: str, reason: str) -> Future | None:
-        try:
-            future = self._launch_pool.submit(self._stop_in_worker, arn, reason)
-        except RuntimeError:  # pool already shut down
-            return None
-        self._track_future(future)
-        return future
+        return self.launch_queue.submit(self._stop_in_worker, arn, reason)
 
-    def _track_future(self, future: Future) -> None:
-        with self._in_flight_lock:
-            self._in_flight.add(future)
-        future.add_done_callback(self._forget_future)
+    def close(self) -> None:
+        """Stop the launch, poll and health-check threads without waiting and without applying results.
 
-    def _forget_future(self, future: Future) -> None:
-        with self._in_flight_lock:
-            self._in_flight.discard(future)
-
-    def _shutdown(self) -> None:
+        ``end()`` and ``terminate()`` finish with it; call it directly to discard an executor
+        (tests, tools) without ``end()``'s wait for in-flight calls. ECS tasks are left running.
+        """
         self._stop.set()
-        self._launch_pool.shutdown(wait=False, cancel_futures=True)
-        self._poll_pool.shutdown(wait=False, cancel_futures=True)
+        self.launch_queue.shutdown()
+        self.poller.shutdown()
 
     # ------------------------------------------------------------------ worker-thread internals
 
-    def _launch_batch_in_worker(self, batch: list[_Launch]) -> None:
-        """Launch ``batch`` one after another on this launch thread (see ``_dispatch_ready``)."""
-        for launch in batch:
-            if self._stop.is_set():
-                return
-            self._launch_in_worker(launch)
-
-    def _launch_in_worker(self, launch: _Launch) -> None:
-        """RunTask for one launch (worker thread); the outcome goes to the results queue."""
-        outcome = _LaunchOutcome(launch)
-        try:
-            if launch.cancelled:
-                outcome.cancelled = True
-                return
-            if launch.command and not isinstance(launch.command[0], str):
-                launch.command = self._serialize_workload_to_command(launch.command[0])
-            kwargs = self._fit_overrides(launch)
-            kwargs = self._resolve_launch_type(kwargs)
-            fallback = self.settings.spot_fallback_to_on_demand and uses_fargate_spot(kwargs)
-            try:
-                response = self._call_run_task(kwargs, launch.client_token, launch)
-                reasons = _failure_reasons(response)
-                if fallback and not response.get("tasks") and reasons and all(map(is_capacity_reason, reasons)):
-                    outcome.spot_fallback_reason = "; ".join(reasons)
-            except Exception as e:
-                if not (fallback and classify_exception(e) is SubmitErrorKind.CAPACITY):
-                    raise
-                outcome.spot_fallback_reason = describe_exception(e)
-            if outcome.spot_fallback_reason:
-                on_demand = on_demand_kwargs(kwargs, self.settings.on_demand_capacity_provider)
-                # A different idempotency token: same token with other parameters is an error.
-                response = self._call_run_task(on_demand, launch.client_token[:32] + "-on-demand", launch)
-            tasks = response.get("tasks") or []
-            reasons = _failure_reasons(response)
-            if tasks:
-                outcome.arn = tasks[0]["taskArn"]
-            elif reasons:
-                outcome.kind = classify_failure_reasons(reasons)
-                outcome.reason = "RunTask failures: " + "; ".join(reasons)
-            else:
-                outcome.kind = SubmitErrorKind.UNKNOWN
-                outcome.reason = f"RunTask returned neither tasks nor failures: {response!r}"
-        except ShuttingDown:
-            outcome.cancelled = True
-        except Exception as e:
-            outcome.kind = classify_exception(e)
-            outcome.reason = describe_exception(e)
-            if needs_new_client(e):
-                self._client_stale = True
-            if outcome.kind is SubmitErrorKind.THROTTLED:
-                self._call_bucket.drain()
-        finally:
-            self._results.put(outcome)
-
-    def _fit_overrides(self, launch: _Launch) -> dict:
-        """RunTask kwargs whose ``overrides`` fit ECS's 8,192 characters.
-
-        Uses the inline ``execute_workload --json-string`` command when it fits, else the compact
-        one (:mod:`airflow_ecs_fargate.workload_command`).
-
-        :raises WorkloadTooLarge: even the compact command does not fit (a permanent failure).
-        """
-        kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
-        inline = overrides_chars(kwargs["overrides"])
-        if inline <= OVERRIDES_MAX_CHARS:
-            return kwargs
-        launch.command = compact_command(launch.command)
-        kwargs = self._run_task_kwargs(launch.key, launch.command, launch.queue, launch.executor_config)
-        compact = overrides_chars(kwargs["overrides"])
-        if compact <= OVERRIDES_MAX_CHARS:
-            return kwargs
-        raise WorkloadTooLarge(
-            f"RunTask overrides would be {compact} characters even with the compact workload command "
-            f"({inline} inline); ECS accepts at most {OVERRIDES_MAX_CHARS}. Shorten executor_config overrides "
-            "(environment values above all) or the dag/task/run ids."
-        )
-
-    def _call_run_task(self, kwargs: dict, client_token: str, launch: _Launch) -> dict:
-        """Take a RunTask-call token and ``count`` launch tokens (waiting here), then call RunTask."""
-        self._call_bucket.acquire(1, stop=self._stop)
-        self._launch_bucket.acquire(kwargs.get("count", 1), stop=self._stop)
-        if launch.cancelled:
-            raise ShuttingDown()
-        metrics.count_run_task_call()
-        return self._client().run_task(clientToken=client_token, **kwargs)
-
     def _stop_in_worker(self, arn: str, reason: str) -> None:
         try:
-            self._client().stop_task(cluster=self.cluster, task=arn, reason=reason[:255])
+            self.ecs_client().stop_task(cluster=self.cluster, task=arn, reason=reason[:255])
         except Exception as e:
             self.log.warning("StopTask %s failed: %s", arn, describe_exception(e))
-
-    def _poll_in_worker(self, arns: list[str]) -> None:
-        outcome = _PollOutcome({}, {})
-        try:
-            for batch in _batches(arns, DESCRIBE_TASKS_MAX_ARNS):
-                response = self._client().describe_tasks(cluster=self.cluster, tasks=batch)
-                for task in response.get("tasks") or []:
-                    essential = self._essential_for(task.get("taskDefinitionArn"))
-                    outcome.judgements[task["taskArn"]] = judge_task(task, essential)
-                for failure in response.get("failures") or []:
-                    if failure.get("arn"):
-                        outcome.missing[failure["arn"]] = failure.get("reason", "")
-                returned = {t["taskArn"] for t in response.get("tasks") or []}
-                for arn in batch:
-                    if arn not in returned and arn not in outcome.missing:
-                        outcome.missing[arn] = "not returned"
-        except Exception as e:
-            if needs_new_client(e):
-                self._client_stale = True
-            outcome.error = describe_exception(e)
-        finally:
-            self._results.put(outcome)
-
-    def _essential_for(self, task_definition_arn: str | None) -> frozenset[str] | None:
-        """Essential container names of a task definition (cached); None if unknown."""
-        if not task_definition_arn:
-            return None
-        cached = self._essential_cache.get(task_definition_arn)
-        if cached is not None and self._clock() < self._essential_retry_at.get(task_definition_arn, float("inf")):
-            return cached
-        try:
-            td = self._client().describe_task_definition(taskDefinition=task_definition_arn)["taskDefinition"]
-            self._essential_cache[task_definition_arn] = essential_container_names(td)
-            self._essential_retry_at.pop(task_definition_arn, None)
-        except Exception as e:
-            # Cache the fallback: an ungranted or failing lookup is not repeated on every round.
-            retry = self.settings.task_definition_retry_seconds
-            self.log.warning(
-                "DescribeTaskDefinition %s failed (%s); treating only %r as essential for the next %.0f s",
-                task_definition_arn, describe_exception(e), self.container_name, retry,
-            )
-            self._essential_cache[task_definition_arn] = frozenset({self.container_name})
-            self._essential_retry_at[task_definition_arn] = self._clock() + retry
-        return self._essential_cache[task_definition_arn]
 
     # ------------------------------------------------------------------ live task logs
 
@@ -1063,11 +742,3 @@ class EcsFargateExecutor(AwsEcsExecutor):
             return [source], [f"(could not read the worker's live log: {describe_exception(e)})\n"]
         return [source], ["\n".join(lines) + ("\n" if lines else "")]
 
-
-def _failure_reasons(response: dict) -> list[str]:
-    return [f.get("reason") or str(f) for f in response.get("failures") or []]
-
-
-def _batches(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -50,7 +50,7 @@ def count_run_task_call() -> None:
 
 
 def count_launch_outcome(outcome: Any) -> None:
-    """Count what one launch attempt came to (an ``executor._LaunchOutcome``).
+    """Count what one launch attempt came to (a :class:`~airflow_ecs_fargate.launching.LaunchOutcome`).
 
     A Spot fallback counts one capacity failure (Spot's) and one fallback; an attempt that
     launched nothing (and was not cancelled) counts one submit failure, plus a throttle or a

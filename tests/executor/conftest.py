@@ -22,6 +22,7 @@ import datetime  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
+import weakref  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -32,6 +33,7 @@ from moto.backends import get_backend  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
 
 from airflow.executors.workloads import BundleInfo, ExecuteTask, TaskInstanceDTO  # noqa: E402
+from airflow.models.taskinstancekey import TaskInstanceKey  # noqa: E402
 from airflow.providers.amazon.aws.executors.ecs.ecs_executor import AwsEcsExecutor  # noqa: E402
 from airflow_ecs_fargate.executor import EcsFargateExecutor  # noqa: E402
 
@@ -283,6 +285,7 @@ def make_executor(configure):
             configure(**settings)
         executor = cls(parallelism=parallelism)
         executor.ecs = EcsProxy(executor.ecs)
+        record_task_events(executor)
         # Skip the stock startup health check (it calls StopTask on the heartbeat when unhealthy).
         executor.IS_BOTO_CONNECTION_HEALTHY = True
         made.append(executor)
@@ -291,7 +294,7 @@ def make_executor(configure):
     yield _make
     for executor in made:
         if isinstance(executor, EcsFargateExecutor):
-            executor._shutdown()
+            executor.close()
 
 
 def make_workload(task_id: str = "t1", executor_config: dict | None = None, try_number: int = 1) -> ExecuteTask:
@@ -345,15 +348,38 @@ def poll(executor) -> None:
 
 def arn_of(executor, key) -> str:
     if isinstance(executor, EcsFargateExecutor):
-        return executor._arn_by_key[key]
+        arn = executor.tracker.arn_for(key)
+        assert arn is not None, f"no ECS task tracked for {key}"
+        return arn
     return executor.active_workers.key_to_arn[key]
 
 
+#: executor -> (key, event, extra) of each task event it logged, in order (see record_task_events).
+_TASK_EVENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def record_task_events(executor) -> None:
+    """Record every task event ``executor`` hands Airflow (``log_task_event``, the public hook of
+    both executors), after Airflow's own ``log_task_event`` took it; callback keys are skipped, as
+    Airflow skips them."""
+    events: list[tuple[Any, str, str]] = []
+    _TASK_EVENTS[executor] = events
+    logged = executor.log_task_event
+
+    def log_task_event(*, event: str, extra: str, ti_key) -> None:
+        logged(event=event, extra=extra, ti_key=ti_key)
+        if isinstance(ti_key, TaskInstanceKey):
+            events.append((ti_key, event, extra))
+
+    executor.log_task_event = log_task_event
+
+
 def task_events(executor, key=None) -> list[tuple[str, str]]:
+    """(event, extra) of the task events ``executor`` logged, for the try of ``key`` (all if None)."""
     return [
-        (log.event, log.extra)
-        for log in executor._task_event_logs
-        if key is None or (log.task_id == key.task_id and log.try_number == key.try_number)
+        (event, extra)
+        for logged_key, event, extra in _TASK_EVENTS[executor]
+        if key is None or (logged_key.task_id == key.task_id and logged_key.try_number == key.try_number)
     ]
 
 

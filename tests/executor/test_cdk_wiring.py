@@ -87,10 +87,10 @@ def test_synthesized_scheduler_settings_launch_a_worker(aws, monkeypatch):
         described = aws.ecs.describe_tasks(cluster=CLUSTER, tasks=tasks)["tasks"]
         assert [t["taskDefinitionArn"] for t in described] == [registered["taskDefinitionArn"]]
         # DescribeTaskDefinition (the executor's essential-containers check) takes the revision ARN too.
-        assert executor._essential_for(registered["taskDefinitionArn"]) == frozenset({container})
+        assert executor.poller.essential_for(registered["taskDefinitionArn"]) == frozenset({container})
         assert described[0]["capacityProviderName"] == "FARGATE_SPOT"
     finally:
-        executor._shutdown()
+        executor.close()
 
 
 def test_synthesized_api_server_settings_read_a_running_workers_log(aws, monkeypatch):
@@ -126,7 +126,7 @@ def test_synthesized_api_server_settings_read_a_running_workers_log(aws, monkeyp
         sources, texts = executor.get_task_log(ti, 1)
         assert texts == ["hello from the worker\n"] and stream in sources[0]
     finally:
-        executor._shutdown()
+        executor.close()
 
 
 def test_synthesized_worker_dag_bundle_is_what_airflow_parses(monkeypatch):

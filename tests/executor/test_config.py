@@ -72,10 +72,11 @@ def test_every_setting_is_read_from_its_env_var(aws, configure, monkeypatch):
             got = getattr(ex.settings, name)
             expected = type(got)(raw) if not isinstance(got, bool) else False
             assert got == expected, name
-        assert ex._launch_bucket.capacity == 11 and ex._call_bucket.rate == pytest.approx(7.5 * 0.98)
-        assert ex._launch_pool._max_workers == 4
+        assert ex.launch_queue.launch_bucket.capacity == 11
+        assert ex.launch_queue.call_bucket.rate == pytest.approx(7.5 * 0.98)
+        assert ex.launch_queue.thread_count == 4
     finally:
-        ex._shutdown()
+        ex.close()
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,7 @@ def test_the_executor_reads_scheduler_count_and_paces_at_its_share(aws, configur
     try:
         assert ex.share.run_task_calls_per_second == pytest.approx(9.8) and ex.share.task_launch_burst == 50
     finally:
-        ex._shutdown()
+        ex.close()
 
 
 @pytest.mark.parametrize("count", ["0", "21"])
@@ -157,4 +158,4 @@ def test_the_ecs_client_retry_mode_is_explicit(aws, configure, monkeypatch, sett
     try:
         assert ex.ecs.meta.config.retries == retries
     finally:
-        ex._shutdown()
+        ex.close()

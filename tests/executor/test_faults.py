@@ -73,7 +73,7 @@ def test_describe_tasks_outage_loses_no_task(aws, make_executor):
     w = make_workload()
     ex.queue_workload(w, session=None)
     settle(ex)
-    arn = ex._arn_by_key[w.ti.key]
+    arn = ex.tracker.arn_for(w.ti.key)
     aws.stop_task(arn, exit_codes={CONTAINER: 0, "sidecar": 0})
     ex.ecs.script["describe_tasks"] = [OUTAGE] * 3
     for _ in range(3):
@@ -98,7 +98,7 @@ def test_failed_task_definition_lookup_is_cached(aws, make_executor):
     assert len(ex.ecs.of("describe_tasks")) >= 4
     assert len(ex.ecs.of("describe_task_definition")) == 1
     # The fallback still judges the task: only the Airflow container counts.
-    aws.stop_task(ex._arn_by_key[workloads[0].ti.key], exit_codes={CONTAINER: 0, "sidecar": 1})
+    aws.stop_task(ex.tracker.arn_for(workloads[0].ti.key), exit_codes={CONTAINER: 0, "sidecar": 1})
     poll(ex)
     assert ex.event_buffer[workloads[0].ti.key][0] == "success"
 
@@ -122,8 +122,8 @@ def test_failed_task_definition_lookup_is_retried_after_its_interval(aws, make_e
 def test_connection_pool_covers_every_thread(aws, make_executor, threads):
     ex = make_executor(EcsFargateExecutor, launch_concurrency=threads)
     assert ex.ecs.meta.config.max_pool_connections >= threads + 1
-    ex._client_stale = True  # rebuilt after a credential error: same pool size
-    assert ex._client().meta.config.max_pool_connections >= threads + 1
+    ex.mark_client_stale()  # rebuilt after a credential error: same pool size
+    assert ex.ecs_client().meta.config.max_pool_connections >= threads + 1
 
 
 # -- 9.4 no launch ECS would refuse -------------------------------------------------------------
@@ -145,8 +145,8 @@ def test_oversized_inline_command_is_sent_compact_and_decodes_to_the_same_worklo
     ex = make_executor(EcsFargateExecutor)
     env = [{"name": f"VAR_{i}", "value": "v" * 40} for i in range(80)]  # about 4.8 k characters
     w = long_workload({"overrides": {"containerOverrides": [{"name": CONTAINER, "environment": env}]}})
-    inline = ex._serialize_workload_to_command(w)
-    plain_kwargs = ex._run_task_kwargs(w.ti.key, inline, None, w.ti.executor_config)
+    inline = ex.workload_command(w)
+    plain_kwargs = ex.run_task_kwargs_for(w.ti.key, inline, None, w.ti.executor_config)
     assert overrides_chars(plain_kwargs["overrides"]) > OVERRIDES_MAX_CHARS  # would be refused by ECS
     ex.queue_workload(w, session=None)
     settle(ex)

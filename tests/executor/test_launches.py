@@ -103,7 +103,7 @@ def test_throttling_drains_the_shared_bucket(aws, make_executor):
     ex.heartbeat()
     ex.flush(5)
     # After AWS said "slow down", the next call must wait for a refill (1/20 s), not use the burst.
-    assert ex._call_bucket.try_acquire() > 0
+    assert ex.launch_queue.call_bucket.try_acquire() > 0
 
 
 class FakeClock:

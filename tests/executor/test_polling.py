@@ -78,4 +78,4 @@ def test_slow_describe_tasks_does_not_block_heartbeat(cls, aws, make_executor):
     ex.heartbeat()
     assert time.monotonic() - started < 0.1
     if isinstance(ex, EcsFargateExecutor):
-        assert ex._poll_future is not None  # the round did start, on the poll thread
+        assert ex.poller.last_round is not None  # the round did start, on the poll thread

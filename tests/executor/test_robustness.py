@@ -78,6 +78,6 @@ def test_unexpected_bug_in_sync_is_contained(aws, make_executor, monkeypatch):
     def boom():
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(ex, "_dispatch_ready", boom)
+    monkeypatch.setattr(ex.launch_queue, "dispatch_ready", boom)
     ex.queue_workload(make_workload(), session=None)
     ex.heartbeat()  # does not raise

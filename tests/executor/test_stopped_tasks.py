@@ -87,7 +87,7 @@ def test_running_task_stays_running_and_is_not_reported_again(aws, make_executor
     aws.start_task(arn)
     poll(ex)
     assert ex.event_buffer == {}
-    assert ex._tracked[arn].started
+    assert ex.tracker.get(arn).started
 
 
 def task(**kw):
