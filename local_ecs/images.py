@@ -40,8 +40,10 @@ PROJECT_DOCKERFILE = PROJECT_ROOT / "docker" / "Dockerfile"
 #: docker/Dockerfile's PYTHON_VERSION (trixie: 3.13). See docs/rehearsal.md.
 DEBIAN_SUITE = "trixie"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-#: Debian packages of the rootfs (minbase variant plus these).
-ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "curl", "dumb-init")
+#: Debian packages of the rootfs (minbase variant plus these). ``git`` and ``openssh-client`` are
+#: runtime packages of the official image too (its runtime apt dependencies): the git DAG bundle
+#: (``dag_bundle=git``) runs GitPython, which runs the ``git`` program, over https or ssh.
+ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "curl", "dumb-init", "git", "openssh-client")
 #: mmdebstrap options: no documentation, manual pages or translations (smaller, faster), and dpkg
 #: without fsync (the rootfs is a throwaway tarball; halves the time on a busy disk).
 MMDEBSTRAP_OPTIONS = (
