@@ -4,7 +4,7 @@ Airflow's own ``GitDagBundle`` (apache-airflow-providers-git, installed from req
 is built by Airflow's ``DagBundlesManager`` from the ``dag_bundle_config_list`` this app writes
 (:func:`constructs_lib.airflow_settings.dag_bundle_config`), with the connection as the ECS secret
 hands it over (``AIRFLOW_CONN_GIT_DAGS``, the secret's JSON), and fetches from ``git http-backend``
-behind basic auth (:mod:`tests.git_bundle.gitserver`). The tests play what the dag-processor does
+behind basic auth (:mod:`standins.gitserver`). The tests play what the dag-processor does
 (``initialize()`` once, ``refresh()`` every ``refresh_interval``) and what a worker does
 (``initialize()`` of the version its task was parsed at).
 """
@@ -20,7 +20,7 @@ from git.exc import GitCommandError
 
 from app_config.model import GitBundleConfig
 from constructs_lib.airflow_settings import GIT_CONN_ID, dag_bundle_config
-from tests.git_bundle.gitserver import GitHttpServer, commit_files, git, push_over_http
+from standins.gitserver import GitHttpServer, commit_files, git, push_over_http
 
 from tests.git_bundle.conftest import DAG_V1, DAG_V2, TOKEN, USER
 
