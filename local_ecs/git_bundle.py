@@ -209,8 +209,6 @@ def rehearse_git_bundle(out_dir: Path, *, healthy_timeout: float = 1500, run_tim
                 [what for what, text in (("history", history), ("inspect", inspect)) if index_token in text]
             report["image_archive_mib"] = round(archive.stat().st_size / 2**20)
             archive.unlink()
-            report["index_downloads"] = [line for line in (work / "index" / "pypiserver.log").read_text().splitlines()
-                                         if f"{PACKAGE}-{package_version}" in line][-3:]
 
             deployment.wait_healthy(timeout=healthy_timeout)
             report["healthy_after_seconds"] = round(time.monotonic() - started, 1)

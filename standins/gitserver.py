@@ -198,6 +198,7 @@ def push_over_http(work: Path, server: GitHttpServer, name: str, branch: str = "
         ``["git.example.test:8443:127.0.0.1"]`` (git's ``http.curloptResolve``).
     """
     scheme, _, rest = server.url.partition("://")
-    options = [f"-chttp.sslCAInfo={server.certificate}"] if server.certificate else []
-    options += [f"-chttp.curloptResolve={entry}" for entry in resolve]
+    options = ["-c", f"http.sslCAInfo={server.certificate}"] if server.certificate else []
+    for entry in resolve:
+        options += ["-c", f"http.curloptResolve={entry}"]
     git(*options, "push", "--quiet", f"{scheme}://{server.user}:{server.token}@{rest}/{name}.git", branch, cwd=work)

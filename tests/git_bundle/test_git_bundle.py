@@ -136,3 +136,27 @@ def test_a_token_that_is_not_there_fails_initialize(monkeypatch, tmp_path, serve
     with pytest.raises(Exception) as err:
         bundle.initialize()
     assert "could not read Username" in str(err.value.__cause__ or err.value), repr(err.value)
+
+
+def test_the_https_server_serves_whoever_trusts_its_certificate(tmp_path):
+    """The rehearsal's git host (``tls_host``): a push and a clone over HTTPS succeed with the
+    certificate trusted (``GIT_SSL_CAINFO``, as the rehearsal's containers get it) and the name
+    resolved to 127.0.0.1; without the certificate git refuses the server."""
+    from standins.gitserver import new_repository
+
+    root = tmp_path / "server"
+    root.mkdir()
+    with GitHttpServer(root, USER, TOKEN, tls_host="git.rehearsal.test") as server:
+        assert server.url.startswith("https://git.rehearsal.test:") and server.certificate is not None
+        resolve = [f"git.rehearsal.test:{server.url.rsplit(':', 1)[1]}:127.0.0.1"]
+        work = new_repository(root, "dags", {"dags/from_git.py": DAG_V1})
+        commit_files(work, {"dags/from_git.py": DAG_V2}, "v2")
+        push_over_http(work, server, "dags", resolve=resolve)
+        url = server.url.replace("https://", f"https://{USER}:{TOKEN}@") + "/dags.git"
+        options = ("-c", f"http.curloptResolve={resolve[0]}")
+        git(*options, "clone", "--quiet", url, str(tmp_path / "trusted"), cwd=tmp_path,
+            env={"GIT_SSL_CAINFO": str(server.certificate)})
+        assert "second" in (tmp_path / "trusted" / "dags" / "from_git.py").read_text()
+        with pytest.raises(Exception) as refused:
+            git(*options, "clone", "--quiet", url, str(tmp_path / "untrusted"), cwd=tmp_path)
+        assert "certificate" in refused.value.stderr.lower()
