@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test lint mypy bench bench-start cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
-.PHONY: rehearsal rehearsal-upgrade rehearsal-image-rollout local local-down deploy destroy publish dags-check dags-test diff upgrade
+.PHONY: rehearsal rehearsal-upgrade rehearsal-image-rollout rehearsal-git local local-down deploy destroy publish dags-check dags-test diff upgrade
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,12 @@ rehearsal-upgrade: deps-test
 # The image-only rollout (new DAG code, same Airflow); writes .rehearsal/image-rollout-report.json.
 rehearsal-image-rollout: deps-test
 	$(PY) -m pytest tests/rehearsal/test_image_rollout.py -q
+
+# The git DAG bundle and a private package index (docs/rehearsal.md): a real git server (HTTPS, basic
+# auth) and pypiserver on this machine, a push during a run; writes .rehearsal/report-git.json.
+# Also part of make rehearsal and make test (marker rehearsal).
+rehearsal-git: deps-test
+	$(PY) -m pytest tests/rehearsal/test_git_bundle.py -q
 
 # A local Airflow from the same templates as production; prints the UI URL and the admin password.
 # dags/ is mounted into every container (not baked): an edit is parsed within seconds, no rebuild.

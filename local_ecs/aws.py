@@ -33,6 +33,7 @@ import contextlib
 import copy
 import json
 import logging
+import re
 import secrets as random
 import string
 import threading
@@ -189,6 +190,17 @@ def _ecs_resource(response) -> str:
     return "*"
 
 
+def iam_wildcard_match(pattern: str, string: str) -> re.Match[str] | None:
+    """Match an IAM policy's action or resource ``pattern`` as IAM does: ``*`` any run of
+    characters, ``?`` exactly one, everything else literally (IAM User Guide, "IAM JSON policy
+    elements: Resource", wildcards). moto 5.2.5 turns only ``*`` into a regular expression and
+    leaves the rest to ``re``: the ``-??????`` CDK appends to a secret imported by name
+    (``Secret.from_secret_name_v2``: Secrets Manager's 6-character suffix) raises ``re.error``
+    ("multiple repeat"), moto answers 500 and records a denial, where AWS allows the read."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.match(f"^{regex}$", string, re.DOTALL)
+
+
 def _secretsmanager_resource(response) -> str:
     """The ARN of the secret a Secrets Manager request names, for IAM's resource check."""
     from moto.secretsmanager.models import secretsmanager_backends
@@ -270,7 +282,7 @@ class AwsStandIn:
         AwsStandIn._running = self
         from moto.core.authorization import ActionAuthenticatorMixin  # noqa: F401
         from moto.ecs.responses import EC2ContainerServiceResponse
-        from moto.iam.access_control import IAMRequestBase
+        from moto.iam.access_control import IAMPolicyStatement, IAMRequestBase
         from moto.moto_api import state_manager
         from moto.s3 import responses as s3_responses
         from moto.secretsmanager.responses import SecretsManagerResponse
@@ -282,6 +294,7 @@ class AwsStandIn:
         self._patches.set(EC2ContainerServiceResponse, "_determine_resource", _ecs_resource)
         self._patches.set(SecretsManagerResponse, "_determine_resource", _secretsmanager_resource)
         self._patches.set(s3_responses, "ACTION_MAP", _s3_action_map(s3_responses.ACTION_MAP))
+        self._patches.set(IAMPolicyStatement, "_match", staticmethod(iam_wildcard_match))
         original_check = IAMRequestBase.check_action_permitted
         stand_in = self
 

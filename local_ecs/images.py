@@ -20,10 +20,12 @@ another one (the upgrade rehearsal's previous version, :func:`stand_in_versions`
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shutil
 import subprocess
+import tarfile
 import sys
 import time
 from collections.abc import Mapping
@@ -38,8 +40,10 @@ PROJECT_DOCKERFILE = PROJECT_ROOT / "docker" / "Dockerfile"
 #: docker/Dockerfile's PYTHON_VERSION (trixie: 3.13). See docs/rehearsal.md.
 DEBIAN_SUITE = "trixie"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-#: Debian packages of the rootfs (minbase variant plus these).
-ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "curl", "dumb-init")
+#: Debian packages of the rootfs (minbase variant plus these). ``git`` and ``openssh-client`` are
+#: runtime packages of the official image too (its runtime apt dependencies): the git DAG bundle
+#: (``dag_bundle=git``) runs GitPython, which runs the ``git`` program, over https or ssh.
+ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "curl", "dumb-init", "git", "openssh-client")
 #: mmdebstrap options: no documentation, manual pages or translations (smaller, faster), and dpkg
 #: without fsync (the rootfs is a throwaway tarball; halves the time on a busy disk).
 MMDEBSTRAP_OPTIONS = (
@@ -132,8 +136,19 @@ def image_exists(tag: str, config: PodmanConfig | None = None) -> bool:
     return podman("image", "exists", tag, config=config or PodmanConfig(), check=False).returncode == 0
 
 
+def secret_options(build_secrets: Mapping[str, str]) -> list[str]:
+    """``podman build`` options of an image asset's build secrets, as the CDK CLI passes them to
+    ``docker build``: ``--secret id=<id>,<source>`` for each (``dockerBuildSecrets`` of the asset
+    manifest maps the id to its source, e.g. ``src=/home/me/.config/pip/private-index.conf``).
+    The build sees the file only where a ``RUN --mount=type=secret,id=<id>`` mounts it."""
+    options = []
+    for secret_id, source in build_secrets.items():
+        options += ["--secret", f"id={secret_id},{source}"]
+    return options
+
+
 def _build(tag: str, context: Path, containerfile: Path, build_args: Mapping[str, str], labels: Mapping[str, str],
-           config: PodmanConfig, platform: str | None = None) -> None:
+           config: PodmanConfig, platform: str | None = None, build_secrets: Mapping[str, str] | None = None) -> None:
     """``podman build`` with the host network and no pulls; the log goes to ``<state>/logs``."""
     logs = config.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -145,6 +160,7 @@ def _build(tag: str, context: Path, containerfile: Path, build_args: Mapping[str
         args += ["--build-arg", f"{key}={value}"]
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
+    args += secret_options(build_secrets or {})
     proc = podman(*args, str(context), config=config, check=False)
     log_path.write_text((proc.stdout or "") + (proc.stderr or ""))
     if proc.returncode != 0:
@@ -348,15 +364,19 @@ def context_hash(directory: Path, dockerfile: str, build_args: Mapping[str, str]
 
 def build_project_image(context_dir: str | Path, dockerfile: str = "Dockerfile",
                         build_args: Mapping[str, str] | None = None, *, platform: str | None = None,
-                        config: PodmanConfig | None = None) -> str:
+                        config: PodmanConfig | None = None, build_secrets: Mapping[str, str] | None = None) -> str:
     """Build the project image (``docker/Dockerfile``, unchanged) with podman on the stand-in base.
 
     :param context_dir: the build context, e.g. a CDK asset staged in ``cdk.out/asset.<hash>``.
     :param dockerfile: the Dockerfile, relative to ``context_dir``.
     :param build_args: ``--build-arg`` values (``dict[str, str]``), as the asset manifest gives them.
     :param platform: e.g. ``linux/amd64`` (the asset's platform), or None.
+    :param build_secrets: the asset's build secrets, ``{id: source}`` (``{"pip_index":
+        "src=<file>"}`` with ``pip_index_file``), passed as the CDK CLI passes them
+        (:func:`secret_options`).
     :returns: ``localhost/local-ecs/project:<hash, 16 hex>``; the hash covers the context's files,
-        the Dockerfile path, the build args and the base image's inputs, and a built image is reused.
+        the Dockerfile path, the build args, the build secrets' ids and sources (not their content,
+        as the asset's own hash) and the base image's inputs, and a built image is reused.
     :raises ImageBuildError: the build failed (with the last lines of the build log).
     """
     config = config or PodmanConfig()
@@ -368,12 +388,38 @@ def build_project_image(context_dir: str | Path, dockerfile: str = "Dockerfile",
     stand_ins = {base_image_tag(build_args={"AIRFLOW_VERSION": v}): v for v in stand_in_versions()}
     base = build_base_image(config, version=stand_ins[wanted]) if wanted in stand_ins else wanted
     base_inputs = _image_label(base, config) or ""
-    inputs = _sha256(context_hash(context, dockerfile, build_args), base, base_inputs, platform or "")
+    secrets_spec = [json.dumps(dict(build_secrets), sort_keys=True)] if build_secrets else []
+    inputs = _sha256(context_hash(context, dockerfile, build_args), base, base_inputs, platform or "", *secrets_spec)
     tag = f"{PROJECT_IMAGE_REPOSITORY}:{inputs[:16]}"
     if _image_label(tag, config) == inputs:
         return tag
-    _build(tag, context, context / dockerfile, build_args, {INPUTS_LABEL: inputs}, config, platform)
+    _build(tag, context, context / dockerfile, build_args, {INPUTS_LABEL: inputs}, config, platform, build_secrets)
     return tag
+
+
+def layers_holding(archive: Path, needle: bytes) -> list[str]:
+    """Members of a ``podman save --format docker-archive`` file (layers, config, manifest) whose
+    bytes, or the bytes of any file inside a layer, contain ``needle``: a token that must be in no
+    layer of an image gives ``[]``."""
+    found = []
+    with tarfile.open(archive) as outer:
+        for member in outer.getmembers():
+            handle = outer.extractfile(member) if member.isfile() else None
+            if handle is None:
+                continue
+            data = handle.read()
+            if needle in data:
+                found.append(member.name)
+                continue
+            try:
+                with tarfile.open(fileobj=io.BytesIO(data)) as layer:
+                    for inner in layer.getmembers():
+                        inner_handle = layer.extractfile(inner) if inner.isfile() else None
+                        if inner_handle is not None and needle in inner_handle.read():
+                            found.append(f"{member.name}:{inner.name}")
+            except tarfile.ReadError:
+                pass
+    return found
 
 
 def image_size_mib(tag: str, config: PodmanConfig | None = None) -> float:
@@ -402,7 +448,8 @@ def build_assembly_images(
             raise ValueError(f"{cdk_out}: image asset {a.asset_hash} has no source directory "
                              "(executable image assets are not supported)")
     return {
-        a.asset_hash: build_project_image(a.directory, a.dockerfile, a.build_args, platform=a.platform, config=config)
+        a.asset_hash: build_project_image(a.directory, a.dockerfile, a.build_args, platform=a.platform, config=config,
+                                          build_secrets=a.build_secrets)
         for a in assets
     }
 

@@ -119,8 +119,9 @@ class LocalTask:
     :param strict_health_timeouts: a check slower than its ``timeout`` fails (ECS). False
         records it in the container's report (``health_checks_over_timeout``) and judges the
         check by its exit code only: for machines whose cores are shared by many processes.
-    :param bind_mounts: host directory -> container path, read-only, in every container
-        (``make local``'s DAG folder; never in the rehearsal, ECS has no such mount).
+    :param bind_mounts: host path -> container path, read-only, in every container
+        (``make local``'s DAG folder, the git bundle rehearsal's certificate of its git server;
+        ECS has no such mount, the other rehearsals never use it).
     :param hostname: the task's host name (``--hostname``), as each Fargate task has its own;
         None keeps the host's (every container then has the same one).
     """

@@ -255,6 +255,7 @@ class LocalDeployment:
         self._start_postgres()
         if dags_dir is not None:
             self._upload_dags(dags_dir)
+        self.before_services()
         self.aws.enforce_iam()
         rules, target_port = listener_rules(self.assembly)
         self.load_balancer = ListenerStandIn(rules, self.load_balancer_port, f"{LOCAL_ADDRESS}:{target_port}")
@@ -269,6 +270,11 @@ class LocalDeployment:
             self.service_specs[logical_id] = spec
             self._start_service_task(logical_id, key=logical_id)
         self.timings["start_seconds"] = time.monotonic() - started
+
+    def before_services(self) -> None:
+        """Called by :meth:`start` once moto is provisioned, before IAM is enforced and any task
+        starts: a scenario's subclass creates here what a user creates before a deploy (e.g. a
+        secret the configuration names). Does nothing here."""
 
     # -- services as ECS runs them: counts, rollouts, another synthesis -------------------------
 

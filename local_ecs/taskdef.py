@@ -245,9 +245,9 @@ def podman_run_args(
     :param labels: podman labels (to find and remove everything the runner started).
     :param env_inline: variables passed with their values (``--env NAME=VALUE``): the
         :data:`PODMAN_PROCESS_VARIABLES`, which must not reach the podman process itself.
-    :param bind_mounts: host directory -> container path, mounted read-only over what the image
-        holds there (``make local`` mounts ``dags/``; ECS has no such thing, the rehearsal never
-        uses it).
+    :param bind_mounts: host path (a directory or file) -> container path, mounted read-only over
+        what the image holds there (``make local`` mounts ``dags/``, the git bundle rehearsal its
+        git server's certificate; ECS has no such thing, the other rehearsals never use it).
     :returns: the argument list after ``podman``.
     """
     args = ["run", "--detach", "--pull=never", "--network=host", "--name", name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.git_bundle.gitserver import GitHttpServer, new_repository
+from standins.gitserver import GitHttpServer, new_repository
 
 USER, TOKEN = "x-access-token", "tok-5f1c-not-a-real-token"
 DAG_V1 = '''from airflow.sdk import DAG

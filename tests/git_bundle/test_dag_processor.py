@@ -25,7 +25,7 @@ import pytest
 from app_config.model import GitBundleConfig
 from constructs_lib.airflow_settings import GIT_CONN_ID, dag_bundle_config
 from tests.git_bundle.conftest import DAG_V2, TOKEN, USER
-from tests.git_bundle.gitserver import commit_files, git, push_over_http
+from standins.gitserver import commit_files, git, push_over_http
 
 pytestmark = pytest.mark.e2e
 

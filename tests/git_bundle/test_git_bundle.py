@@ -4,7 +4,7 @@ Airflow's own ``GitDagBundle`` (apache-airflow-providers-git, installed from req
 is built by Airflow's ``DagBundlesManager`` from the ``dag_bundle_config_list`` this app writes
 (:func:`constructs_lib.airflow_settings.dag_bundle_config`), with the connection as the ECS secret
 hands it over (``AIRFLOW_CONN_GIT_DAGS``, the secret's JSON), and fetches from ``git http-backend``
-behind basic auth (:mod:`tests.git_bundle.gitserver`). The tests play what the dag-processor does
+behind basic auth (:mod:`standins.gitserver`). The tests play what the dag-processor does
 (``initialize()`` once, ``refresh()`` every ``refresh_interval``) and what a worker does
 (``initialize()`` of the version its task was parsed at).
 """
@@ -20,7 +20,7 @@ from git.exc import GitCommandError
 
 from app_config.model import GitBundleConfig
 from constructs_lib.airflow_settings import GIT_CONN_ID, dag_bundle_config
-from tests.git_bundle.gitserver import GitHttpServer, commit_files, git, push_over_http
+from standins.gitserver import GitHttpServer, commit_files, git, push_over_http
 
 from tests.git_bundle.conftest import DAG_V1, DAG_V2, TOKEN, USER
 
@@ -136,3 +136,27 @@ def test_a_token_that_is_not_there_fails_initialize(monkeypatch, tmp_path, serve
     with pytest.raises(Exception) as err:
         bundle.initialize()
     assert "could not read Username" in str(err.value.__cause__ or err.value), repr(err.value)
+
+
+def test_the_https_server_serves_whoever_trusts_its_certificate(tmp_path):
+    """The rehearsal's git host (``tls_host``): a push and a clone over HTTPS succeed with the
+    certificate trusted (``GIT_SSL_CAINFO``, as the rehearsal's containers get it) and the name
+    resolved to 127.0.0.1; without the certificate git refuses the server."""
+    from standins.gitserver import new_repository
+
+    root = tmp_path / "server"
+    root.mkdir()
+    with GitHttpServer(root, USER, TOKEN, tls_host="git.rehearsal.test") as server:
+        assert server.url.startswith("https://git.rehearsal.test:") and server.certificate is not None
+        resolve = [f"git.rehearsal.test:{server.url.rsplit(':', 1)[1]}:127.0.0.1"]
+        work = new_repository(root, "dags", {"dags/from_git.py": DAG_V1})
+        commit_files(work, {"dags/from_git.py": DAG_V2}, "v2")
+        push_over_http(work, server, "dags", resolve=resolve)
+        url = server.url.replace("https://", f"https://{USER}:{TOKEN}@") + "/dags.git"
+        options = ("-c", f"http.curloptResolve={resolve[0]}")
+        git(*options, "clone", "--quiet", url, str(tmp_path / "trusted"), cwd=tmp_path,
+            env={"GIT_SSL_CAINFO": str(server.certificate)})
+        assert "second" in (tmp_path / "trusted" / "dags" / "from_git.py").read_text()
+        with pytest.raises(Exception) as refused:
+            git(*options, "clone", "--quiet", url, str(tmp_path / "untrusted"), cwd=tmp_path)
+        assert "certificate" in refused.value.stderr.lower()

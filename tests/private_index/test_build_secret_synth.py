@@ -48,3 +48,23 @@ def test_without_the_key_the_build_has_no_secret(tmp_path):
 def test_bad_files_are_refused_naming_the_key(value, message):
     with pytest.raises(ConfigError, match=message):
         load_config({**CDK_JSON_CONTEXT, "pip_index_file": value})
+
+
+def test_the_rehearsal_builds_the_asset_with_its_secret_as_the_cdk_cli_does(tmp_path, monkeypatch):
+    """local_ecs.images passes the asset's build secrets to podman build as ``--secret
+    id=<id>,<source>`` (the CDK CLI's ``docker build`` option); before, it dropped them and the
+    image was built from public PyPI alone."""
+    import local_ecs.images as images
+
+    secret = tmp_path / "private-index.conf"
+    secret.write_text("[global]\nindex-url = http://team:tok@127.0.0.1:1/simple/\n")
+    out = tmp_path / "cdk.out"
+    synthesize({"pip_index_file": str(secret)}, out)
+    builds: list[dict] = []
+    monkeypatch.setattr(images, "build_base_image", lambda config=None, **kwargs: "localhost/stand-in:test")
+    monkeypatch.setattr(images, "_image_label", lambda tag, config: None)
+    monkeypatch.setattr(images, "_build", lambda tag, context, containerfile, build_args, labels, config,
+                        platform=None, build_secrets=None: builds.append(dict(build_secrets or {})))
+    images.build_assembly_images(out, config=object())
+    assert {"pip_index": f"src={secret}"} in builds  # the Airflow image's asset (other assets have none)
+    assert images.secret_options({"pip_index": f"src={secret}"}) == ["--secret", f"id=pip_index,src={secret}"]

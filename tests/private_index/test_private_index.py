@@ -14,49 +14,20 @@ Needs podman, runc and mmdebstrap (the rehearsal's tools; ``make rehearsal-deps`
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import shutil
-import subprocess
-import sys
-import tarfile
-import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from local_ecs.images import build_rootfs
+from local_ecs.images import build_rootfs, layers_holding, secret_options
 from local_ecs.podman import PROJECT_ROOT, PodmanConfig, PodmanNotInstalled, podman, require_podman
+from standins.pypi_index import PrivateIndex, wheel
 
 pytestmark = pytest.mark.rehearsal
 
 HERE = Path(__file__).resolve().parent
 USER, TOKEN = "team", "pypi-tok-7d3e9a1b-not-real"
 TAG = "localhost/private-index-test:latest"
-
-
-def wheel(directory: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
-    """Write a minimal pure-Python wheel of ``name`` (one module) that requires ``requires``."""
-    dist = f"{name}-{version}"
-    files = {
-        f"{name}/__init__.py": f'VERSION = "{version}"\n',
-        f"{dist}.dist-info/METADATA": "Metadata-Version: 2.1\n" f"Name: {name}\nVersion: {version}\n"
-        + "".join(f"Requires-Dist: {r}\n" for r in requires),
-        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    record.append(f"{dist}.dist-info/RECORD,,")
-    out = directory / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(out, "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-        zf.writestr(f"{dist}.dist-info/RECORD", "\n".join(record) + "\n")
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -77,50 +48,19 @@ def rootfs(podman_config):
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
-    """pypiserver on 127.0.0.1 with basic auth for every request: ``(url, packages dir)``."""
-    from passlib.apache import HtpasswdFile
-
-    root = tmp_path_factory.mktemp("index")
-    packages = root / "packages"
-    packages.mkdir()
-    wheel(packages, "teamlib", "1.0", ("basepin<2",))  # needs an older basepin than the base has
-    wheel(packages, "teamlib", "1.1", ("basepin>=2",))
-    wheel(packages, "basepin", "1.0")  # what an unconstrained resolver would downgrade to
-    wheel(packages, "basepin", "2.0")
-    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
-    htpasswd.set_password(USER, TOKEN)
-    htpasswd.save()
-    sock = __import__("socket").socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    log = (root / "pypiserver.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pypiserver", "run", "--host", "127.0.0.1", "--port", str(port),
-         "--passwords", str(root / "htpasswd"), "--authenticate", "download,list,update",
-         "--disable-fallback", str(packages)],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/simple/"
-    deadline = time.monotonic() + 60
-    while True:
-        probe = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True)
-        if probe.stdout in ("200", "401"):
-            break
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            pytest.fail(f"pypiserver did not start: {(root / 'pypiserver.log').read_text()}")
-        time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    """pypiserver on 127.0.0.1 with basic auth for every request (:class:`standins.pypi_index.PrivateIndex`)."""
+    private = PrivateIndex(tmp_path_factory.mktemp("index"), USER, TOKEN)
+    wheel(private.packages, "teamlib", "1.0", ("basepin<2",))  # needs an older basepin than the base has
+    wheel(private.packages, "teamlib", "1.1", ("basepin>=2",))
+    wheel(private.packages, "basepin", "1.0")  # what an unconstrained resolver would downgrade to
+    wheel(private.packages, "basepin", "2.0")
+    with private:
+        yield private
 
 
-def pip_conf(directory: Path, index_url: str, token: str) -> Path:
+def pip_conf(directory: Path, index: PrivateIndex, token: str) -> Path:
     """The file a team keeps outside the repository and names with the key pip_index_file."""
-    user_url = index_url.replace("http://", f"http://{USER}:{token}@")
-    path = directory / "private-index.conf"
-    path.write_text(f"[global]\nindex-url = {user_url}\n")
-    return path
+    return index.pip_conf(directory, token)
 
 
 def build(tmp_path: Path, rootfs: str, config: PodmanConfig, requirements: str, secret: Path | None):
@@ -135,30 +75,8 @@ def build(tmp_path: Path, rootfs: str, config: PodmanConfig, requirements: str, 
     args = ["build", "--network=host", "--pull=never", "--no-cache", "--tag", TAG, "--build-arg", f"ROOTFS={rootfs}",
             "--file", str(HERE / "Containerfile")]
     if secret is not None:
-        args += ["--secret", f"id=pip_index,src={secret}"]
+        args += secret_options({"pip_index": f"src={secret}"})
     return podman(*args, str(context), config=config, check=False, timeout=600)
-
-
-def layers_holding(archive: Path, needle: bytes) -> list[str]:
-    """Members of a ``podman save`` docker-archive (layers, config, manifest) whose bytes, or
-    the bytes of any file inside a layer, contain ``needle``."""
-    found = []
-    with tarfile.open(archive) as outer:
-        for member in outer.getmembers():
-            if not member.isfile():
-                continue
-            data = outer.extractfile(member).read()
-            if needle in data:
-                found.append(member.name)
-                continue
-            try:
-                with tarfile.open(fileobj=io.BytesIO(data)) as layer:
-                    for inner in layer.getmembers():
-                        if inner.isfile() and needle in layer.extractfile(inner).read():
-                            found.append(f"{member.name}:{inner.name}")
-            except tarfile.ReadError:
-                pass
-    return found
 
 
 def output(proc) -> str:
@@ -200,7 +118,7 @@ def test_an_index_that_refuses_the_token_fails_the_build_saying_so(tmp_path, roo
     assert proc.returncode != 0
     log = output(proc)
     # pypiserver answers wrong credentials with 403 (no credentials: 401)
-    assert f"ERROR: the package index {index.replace('http://', f'http://{USER}:****@')} refused the credentials " \
+    assert f"ERROR: the package index {index.url.replace('http://', f'http://{USER}:****@')} refused the credentials " \
            "(HTTP 403): renew the token in the pip configuration given as the build secret pip_index" in log, log[-3000:]
     assert "revoked-token" not in log
     assert "Looking in indexes" not in log, "refused before pip runs"

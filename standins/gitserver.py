@@ -1,24 +1,34 @@
-"""A real git server on localhost for the git DAG bundle's tests: git's own ``git http-backend``
-(the smart HTTP protocol, as GitHub, GitLab and CodeCommit speak it) run as a CGI program behind a
-small threaded WSGI server with HTTP basic auth, and helpers to push to it.
+"""A real git server on localhost for the git DAG bundle's tests and rehearsal: git's own ``git
+http-backend`` (the smart HTTP protocol, as GitHub, GitLab and CodeCommit speak it) run as a CGI
+program behind a small threaded WSGI server with HTTP basic auth, and helpers to push to it.
 
-Only for tests: plain HTTP on 127.0.0.1, one user, the accepted token changeable at run time
+Only for tests and the rehearsal: on 127.0.0.1, plain HTTP or (``tls_host``) HTTPS with a
+self-signed certificate for that host name, one user, the accepted token changeable at run time
 (:attr:`GitHttpServer.token`) to play a revoked token.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import os
-import shutil
+import ssl
 import subprocess
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 #: git's CGI program (``git --exec-path`` holds it).
-HTTP_BACKEND = Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()) / "git-http-backend"
+def http_backend() -> Path:
+    """git's CGI program (``git --exec-path`` holds it).
+
+    :raises FileNotFoundError: git is not installed.
+    """
+    return Path(subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()) \
+        / "git-http-backend"
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -28,6 +38,34 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         pass
+
+
+def self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """Write a self-signed certificate for ``host`` (a DNS name, also valid for 127.0.0.1), good
+    for two days, and its key; returns ``(certificate, key)``, PEM files in ``directory``. The
+    certificate is its own CA: a client trusts it by naming it (git: ``GIT_SSL_CAINFO``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    names = x509.SubjectAlternativeName([x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2)).add_extension(names, critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "git-server.crt", directory / "git-server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.chmod(0o644)
+    return cert_path, key_path
 
 
 def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
@@ -50,16 +88,29 @@ class GitHttpServer:
     Every request without the right credentials gets 401 with ``WWW-Authenticate: Basic``, as a
     git host answers a missing or revoked token.
 
-    :ivar url: ``http://127.0.0.1:<port>``; a repository ``x.git`` is at ``<url>/x.git``.
+    :param tls_host: serve HTTPS with a self-signed certificate for this host name
+        (:attr:`certificate`; the name must resolve to 127.0.0.1 where it is used), else HTTP.
+    :ivar url: ``http://127.0.0.1:<port>`` or ``https://<tls_host>:<port>``; a repository
+        ``x.git`` is at ``<url>/x.git``.
     :ivar requests: how many requests were answered, by status code.
+    :ivar certificate: the server's certificate (PEM file) with ``tls_host``, else None.
     """
 
-    def __init__(self, root: Path, user: str, token: str):
+    def __init__(self, root: Path, user: str, token: str, *, tls_host: str | None = None):
         self.root, self.user, self.token = root, user, token
         self.requests: dict[int, int] = {}
+        self.backend = http_backend()
         self._server = make_server("127.0.0.1", 0, self._app, server_class=_ThreadingWSGIServer,
                                    handler_class=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self.certificate: Path | None = None
+        if tls_host is None:
+            self.url = f"http://127.0.0.1:{self._server.server_port}"
+        else:
+            self.certificate, key = self_signed_certificate(root / ".tls", tls_host)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.certificate, key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.url = f"https://{tls_host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> GitHttpServer:
@@ -98,7 +149,7 @@ class GitHttpServer:
         for key, value in environ.items():
             if key.startswith("HTTP_") and key != "HTTP_AUTHORIZATION":
                 cgi_env[key] = value
-        out = subprocess.run([str(HTTP_BACKEND)], input=body, env=cgi_env, capture_output=True, timeout=60).stdout
+        out = subprocess.run([str(self.backend)], input=body, env=cgi_env, capture_output=True, timeout=60).stdout
         head, _, payload = out.partition(b"\r\n\r\n")
         status, headers = "200 OK", []
         for line in head.decode("latin-1").split("\r\n"):
@@ -139,11 +190,15 @@ def commit_files(work: Path, files: dict[str, str], message: str) -> str:
     return git("rev-parse", "HEAD", cwd=work).strip()
 
 
-def push_over_http(work: Path, server: GitHttpServer, name: str, branch: str = "main") -> None:
-    """Push ``branch`` of the working clone through the HTTP server, as a DAG author would."""
+def push_over_http(work: Path, server: GitHttpServer, name: str, branch: str = "main",
+                   resolve: Iterable[str] = ()) -> None:
+    """Push ``branch`` of the working clone through the HTTP(S) server, as a DAG author would.
+
+    :param resolve: with a TLS server whose host name the machine does not resolve, e.g.
+        ``["git.example.test:8443:127.0.0.1"]`` (git's ``http.curloptResolve``).
+    """
     scheme, _, rest = server.url.partition("://")
-    git("push", "--quiet", f"{scheme}://{server.user}:{server.token}@{rest}/{name}.git", branch, cwd=work)
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    options = ["-c", f"http.sslCAInfo={server.certificate}"] if server.certificate else []
+    for entry in resolve:
+        options += ["-c", f"http.curloptResolve={entry}"]
+    git(*options, "push", "--quiet", f"{scheme}://{server.user}:{server.token}@{rest}/{name}.git", branch, cwd=work)
