@@ -80,7 +80,8 @@ REASONS = {
     "WORKER_LIVE_LOGS": (
         "The api-server reads a running task's log from its worker's awslogs stream; stream names "
         "end in the ECS task ID, unknown until RunTask, so the grant is every stream under the "
-        "workers' prefix in the workers' log group, and only logs:GetLogEvents."
+        "workers' prefix (and each team queue's worker-<queue> prefix) in the workers' log group, "
+        "and only logs:GetLogEvents."
     ),
     "JOB_S3": (
         "An ECS job's task role gets CDK's bucket grant (s3:Abort* is part of grant_put) on exactly "
@@ -173,7 +174,7 @@ def acknowledge_findings(stacks: dict[str, cdk.Stack], config: DeploymentConfig)
             _ack(policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_EXEC"])
             _ack_matching_resources(policy, r":log-group:<ExecSessionLogs[0-9A-F]{8}>:\*$", REASONS["ECS_EXEC"])
     scheduler_policy = policies[0]
-    _ack_matching_resources(policies[1], r":log-stream:worker/[^/]+/\*$", REASONS["WORKER_LIVE_LOGS"])
+    _ack_matching_resources(policies[1], r":log-stream:worker(-[A-Za-z0-9_-]+)?/[^/]+/\*$", REASONS["WORKER_LIVE_LOGS"])
     _ack_matching_resources(scheduler_policy, r":task/.*/\*$", REASONS["ECS_TASKS"])
     _ack_matching_resources(scheduler_policy, r":task-definition/.*:\*$", REASONS["ECS_FAMILY"])
     _ack(scheduler_policy, "AwsSolutions-IAM5[Resource::*]", REASONS["ECS_DESCRIBE_TASK_DEFINITION"])
