@@ -70,8 +70,8 @@ def test_synthesized_app_resolves_every_task_definition(cdk_out):
         for logical_id in stack.of_type("AWS::ECS::TaskDefinition")
     }
     # four services, the workers (the Airflow stack's revision and the Cluster stack's transitional
-    # one, README "Upgrading") and the example ECS job
-    assert len(definitions) == 7
+    # one, README "Upgrading"), the example ECS job and the default rehearsal's two team queues
+    assert len(definitions) == 9
     text = json.dumps(list(definitions.values()))
     assert "Fn::" not in text and '"Ref"' not in text
     airflow = {key: d for key, d in definitions.items() if not key[1].startswith("Jobs")}
