@@ -12,8 +12,8 @@ Usage::
 ``upgrade`` and ``image-rollout`` (local_ecs/upgrade.py) exit 0 when their report has no error
 and the DAG runs succeeded; the report is ``upgrade-report.json`` / ``image-rollout-report.json``.
 
-``rehearse`` exits 0 when the run succeeded, its task log came from S3, IAM denied nothing and
-every browser step passed;
+``rehearse`` exits 0 when the run succeeded, its task log came from S3, IAM denied nothing (but
+the access probe's expected refusals, when its DAG is in the image) and every browser step passed;
 otherwise 1, after printing the failing container's name, exit code and last log lines. Missing
 podman, a failed build or a failing container stop it, and nothing is left running.
 """
@@ -36,11 +36,16 @@ PID_FILE = STATE_DIR / "local.pid"
 
 
 def passed(report: dict) -> bool:
-    """The rehearsal's verdict on a report (with the browser step: every one of its runs passed)."""
+    """The rehearsal's verdict on a report (with the browser step: every one of its runs passed;
+    with the access probe, local_ecs/access_probe.py: its run succeeded and IAM refused exactly
+    the requests it must, nothing else)."""
     browser = report.get("browser_runs")
+    probe = report.get("access_probe")
+    expected_denials = [] if probe is None else probe.get("expected_iam_denials")
     return (report.get("dag_run_state") == "success" and report.get("task_log_from_s3") is True
-            and not report.get("iam_denials") and not report.get("left_running") and "error" not in report
-            and (browser is None or browser["passed"] == browser["runs"]))
+            and report.get("iam_denials") == expected_denials and not report.get("left_running")
+            and "error" not in report and (browser is None or browser["passed"] == browser["runs"])
+            and (probe is None or (probe.get("dag_run_state") == "success" and "error" not in probe)))
 
 
 def _raise_on_sigterm() -> None:

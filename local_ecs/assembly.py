@@ -98,7 +98,13 @@ class StandIns:
         if kind == "AWS::S3::Bucket":
             value = self._name(stack, logical_id, lower=True)
         elif kind == "AWS::IAM::Role":
-            value = self._name(stack, logical_id, limit=64)
+            # Ref of a role is its name: RoleName when the template sets one (a team queue's
+            # role, which its task definition names by that physical name), else a generated one.
+            name = properties.get("RoleName")
+            if name is not None and not isinstance(name, str):
+                raise AssemblyError(f"{stack.artifact_id}/{logical_id}: RoleName {name!r} is not a plain string; "
+                                    "add its resolution to local_ecs.assembly.StandIns.ref")
+            value = name or self._name(stack, logical_id, limit=64)
         elif kind == "AWS::SecretsManager::Secret":
             value = self.arn("secretsmanager", f"secret:{self._name(stack, logical_id)}-{_short_hash(logical_id, length=6)}")
         elif kind == "AWS::ECS::Cluster":

@@ -86,6 +86,9 @@ class ContainerRun:
     stop_seconds: float | None = None
     never_started_reason: str | None = None
     over_timeout: list[float] = field(default_factory=list)
+    #: What ``podman inspect`` said just before the container was removed: ``Config.Cmd``,
+    #: ``State.StartedAt`` and ``State.FinishedAt`` (None until then, or if inspect failed).
+    inspect: dict | None = None
 
     def report(self) -> dict:
         return {
@@ -356,6 +359,7 @@ class Runner:
         with self._lock:
             if self.tasks.pop(task.task_id, None) is not None:
                 self.finished.append(task)
+        self._inspect([run for run in task.containers.values() if run.started_at is not None])
         for run in task.containers.values():
             if run.started_at is not None:
                 (self.log_dir / f"{run.podman_name}.log").write_text(self.logs(run.podman_name, lines=None))
@@ -363,6 +367,28 @@ class Runner:
             self.podman("rm", "--force", name, check=False)
         for volume in task.volumes.values():
             self.podman("volume", "rm", "--force", volume, check=False)
+
+    def _inspect(self, runs: list[ContainerRun]) -> None:
+        """Keep what ``podman inspect`` says of each container's start in :attr:`ContainerRun.inspect`
+        before the container is removed (the worker start overhead, local_ecs/start_overhead.py,
+        needs ``State.StartedAt`` and the command); a failure is recorded in :attr:`errors`."""
+        if not runs:
+            return
+        try:
+            result = self.podman("inspect", *[run.podman_name for run in runs], check=False, timeout=60)
+            if result.returncode:
+                raise RuntimeError(f"exit code {result.returncode}: {(result.stderr or '').strip()[-300:]}")
+            items = json.loads(result.stdout or "[]")
+        except Exception as error:
+            self.errors.append(f"{time.strftime('%H:%M:%S')} podman inspect {runs[0].podman_name}...: {error!r}")
+            return
+        by_name = {str(item.get("Name", "")).lstrip("/"): item for item in items}
+        for run in runs:
+            item = by_name.get(run.podman_name)
+            if item is not None:
+                state = item.get("State") or {}
+                run.inspect = {"Config": {"Cmd": (item.get("Config") or {}).get("Cmd")},
+                               "State": {"StartedAt": state.get("StartedAt"), "FinishedAt": state.get("FinishedAt")}}
 
     def logs(self, podman_name: str, lines: int | None = LOG_TAIL_LINES) -> str:
         args = ["logs"] + (["--tail", str(lines)] if lines else []) + [podman_name]

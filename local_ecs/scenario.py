@@ -11,8 +11,10 @@ api-server through ``--add-host``; the UI URL is the template's output.
 their own health checks, log in with the admin password from its secret, trigger
 ``example_pipeline`` through the REST API, wait for it through the async ``/wait`` endpoint,
 read the task logs back through the REST API from S3, optionally open a task's log page in a
-real browser, stop every service with SIGTERM, and check that nothing is left running. It
-returns the report that ``.rehearsal/report.json`` holds.
+real browser, run the access probe when the image holds it (:mod:`local_ecs.access_probe`),
+measure each worker's start overhead (:func:`worker_start_overhead`), stop every service with
+SIGTERM, and check that nothing is left running. It returns the report that
+``.rehearsal/report.json`` holds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 from cloud_assembly.airflow_image import CONTAINER_USER
+from local_ecs import access_probe
 from local_ecs.assembly import CloudAssembly, StandIns
 from local_ecs.browser import check_task_page
 from local_ecs.load_balancer import ListenerStandIn, listener_rules
@@ -718,6 +721,12 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
                                           "failed_steps": [r["step"] for r in runs if not r["ok"]],
                                           "login_attempts": [r["login_attempts"] for r in runs],
                                           "seconds": [r["seconds"] for r in runs]}
+        runs = [(DAG_ID, run_id)]
+        if access_probe.in_image(deployment):
+            # One more DAG run: connections and variables from Secrets Manager, another
+            # deployment's secret, a team queue's own task role (local_ecs/access_probe.py).
+            report["access_probe"] = access_probe.run(deployment, client, timeout)
+            runs.append((access_probe.DAG_ID, report["access_probe"]["dag_run_id"]))
         # A worker reports its task's state, then uploads the log and exits: let every worker end
         # on its own before the services stop (a scheduler stopping while one still runs may
         # stop it, as the stock executor does: SIGTERM, exit 143).
@@ -726,6 +735,8 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
             lambda: not [t for t in list(deployment.runner.tasks.values()) if id(t) not in services]
             and round(time.monotonic() - started, 1),
             180, "every worker container to exit", deployment.check)
+        report["worker_start_overhead"] = worker_start_overhead(
+            deployment, [ti for dag_id, dag_run_id in runs for ti in client.task_instances(dag_id, dag_run_id)])
         report["scratch"] = _scratch_checks(deployment)
     except Exception as error:
         report["error"] = str(error)
@@ -767,6 +778,23 @@ def _finish_report(report: dict, deployment: LocalDeployment, out_dir: Path, nam
     finally:
         report["seconds"] = round(time.monotonic() - started, 1)
         (out_dir / f"report-{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def worker_start_overhead(deployment: LocalDeployment, task_instances: list[dict]) -> dict:
+    """Per worker task: seconds from its container's start to its task instance's ``start_date``
+    (:mod:`local_ecs.start_overhead`), for every worker the ECS stand-in launched (inspected by the
+    runner before it removed them) and the REST API's ``task_instances`` of the runs.
+
+    :returns: ``{"rows": [...], "summary": {count, median, min, max}, "workers_inspected": n,
+        "workers_launched": n}``.
+    """
+    from local_ecs.start_overhead import summary, worker_start_overheads
+
+    workers = list(deployment.ecs.tasks.values()) if deployment.ecs else []
+    containers = [run.inspect for task in workers for run in task.containers.values() if run.inspect]
+    rows = worker_start_overheads(containers, task_instances)
+    return {"rows": rows, "summary": summary(rows), "workers_inspected": len(containers),
+            "workers_launched": len(workers)}
 
 
 def _s3_log_keys(deployment: LocalDeployment, run_id: str, task_id: str, line: str) -> list[str]:

@@ -43,7 +43,9 @@ def parse_timestamp(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(f"{day}T{clock}.{micro}{tz}")
 
 
-def _ti_id(command: Iterable[str] | None) -> str | None:
+def workload_ti_id(command: Iterable[str] | None) -> str | None:
+    """The task instance id (``ti.id``) of the workload a worker's command carries, or None for a
+    command with no (readable) workload."""
     text = workload_json(list(command or []))
     if text is None:
         return None
@@ -73,7 +75,7 @@ def worker_start_overheads(containers: Iterable[Mapping[str, Any]],
     by_id = {str(ti["id"]): ti for ti in task_instances if ti.get("id")}
     rows = []
     for container in containers:
-        ti = by_id.get(_ti_id((container.get("Config") or {}).get("Cmd")) or "")
+        ti = by_id.get(workload_ti_id((container.get("Config") or {}).get("Cmd")) or "")
         started_text = (container.get("State") or {}).get("StartedAt")
         if ti is None or not ti.get("start_date") or not started_text:
             continue

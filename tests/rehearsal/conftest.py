@@ -6,16 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from local_ecs import access_probe
 from local_ecs.podman import PROJECT_ROOT  # noqa: F401 (for test_rehearsal)
 from local_ecs.synth import synthesize  # noqa: F401 (for the rehearsal tests)
 
 _CACHE: dict[str, Path] = {}
-#: The configurations the rehearsal runs: context overrides over cdk.json.
+#: The configurations the rehearsal runs: context overrides over cdk.json. The default one adds
+#: two team queues for the access probe (local_ecs/access_probe.py): two more task definitions
+#: and roles, and one more DAG run, cost less than a configuration of its own (a whole rehearsal).
 CONFIGURATIONS: dict[str, dict[str, str]] = {
-    "default": {},
+    "default": access_probe.overrides(),
     "s3": {"dag_bundle": "s3"},
     "stock-executor": {"executor_class": "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"},
 }
+#: DAG files baked into a configuration's image only (local_ecs/rehearsal_dags/, never dags/).
+EXTRA_DAGS: dict[str, dict[str, str]] = {"default": access_probe.extra_dags()}
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +30,8 @@ def cdk_out(tmp_path_factory):
 
     def get(name: str = "default") -> Path:
         if name not in _CACHE:
-            _CACHE[name] = synthesize(configs[name], tmp_path_factory.mktemp(f"cdk-out-{name}"))
+            _CACHE[name] = synthesize(configs[name], tmp_path_factory.mktemp(f"cdk-out-{name}"),
+                                      extra_dags=EXTRA_DAGS.get(name))
         return _CACHE[name]
 
     return get

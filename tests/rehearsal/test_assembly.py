@@ -70,8 +70,8 @@ def test_synthesized_app_resolves_every_task_definition(cdk_out):
         for logical_id in stack.of_type("AWS::ECS::TaskDefinition")
     }
     # four services, the workers (the Airflow stack's revision and the Cluster stack's transitional
-    # one, README "Upgrading") and the example ECS job
-    assert len(definitions) == 7
+    # one, README "Upgrading"), the example ECS job and the default rehearsal's two team queues
+    assert len(definitions) == 9
     text = json.dumps(list(definitions.values()))
     assert "Fn::" not in text and '"Ref"' not in text
     airflow = {key: d for key, d in definitions.items() if not key[1].startswith("Jobs")}
@@ -138,3 +138,17 @@ def test_image_assets_carry_what_their_build_needs(tmp_path):
     assert image.directory == (tmp_path / "asset.abc").resolve() and image.dockerfile == "docker/Dockerfile"
     assert (image.platform, image.build_args, image.build_secrets) == (
         "linux/amd64", {"A": "1"}, {"pip_index": "env=PIP_INDEX_URL"})
+
+
+def test_a_named_role_is_referred_to_by_its_name(tmp_path):
+    """A team queue's task definition names its role by the physical name (RoleName); Ref and
+    Arn of that role must give the same name, or its policies stand in for no principal."""
+    assembly = _assembly(tmp_path, {"A": {"Resources": {
+        "Named": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "airflow-dev-worker-team-a"}},
+        "Token": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": {"Fn::Join": ["-", ["a", "b"]]}}},
+    }}})
+    resolver = Resolver(assembly, StandIns())
+    assert resolver.resolve("A", {"Ref": "Named"}) == "airflow-dev-worker-team-a"
+    assert resolver.resolve("A", {"Fn::GetAtt": ["Named", "Arn"]}) == "arn:aws:iam::123456789012:role/airflow-dev-worker-team-a"
+    with pytest.raises(AssemblyError, match="A/Token: RoleName .* is not a plain string"):
+        resolver.resolve("A", {"Ref": "Token"})

@@ -45,6 +45,12 @@ class ScriptedPodman:
             rc = self.health.get(args[-1], 0)
         elif args[0] == "volume" and args[1] == "ls":
             out = ""
+        elif args[0] == "inspect":
+            out = json.dumps([{"Name": name, "Config": {"Cmd": self.containers[name]["args"][-5:]},
+                               "State": {"StartedAt": "2026-12-07T04:40:00.5Z", "FinishedAt": "2026-12-07T04:40:09Z"}}
+                              for name in args[1:] if name in self.containers])
+        elif args[0] == "rm":
+            self.containers.pop(args[-1], None)
         return subprocess.CompletedProcess(list(args), rc, out, "")
 
 
@@ -224,3 +230,52 @@ def test_non_strict_health_timeouts_are_reported_not_failed(stack):
         time.sleep(0.2)
     run = task.containers["c"]
     assert run.health == "HEALTHY" and run.over_timeout and run.report()["health_checks_over_timeout"]
+
+
+def test_a_team_queue_task_runs_with_its_own_family_and_role_and_is_inspected_before_removal(stack):
+    """The executor launches a team queue's tasks from the queue's task definition
+    ([aws_ecs_executor] queues); the stand-in runs them signed as that queue's role, and keeps
+    podman inspect's start time of each container before removing it (the start overhead)."""
+    from local_ecs.start_overhead import worker_start_overheads
+
+    aws, podman, runner = stack
+    env, ecs = _scheduler_env(aws)
+    cluster = env["AIRFLOW__AWS_ECS_EXECUTOR__CLUSTER"]
+    queues = json.loads(env["AIRFLOW__AWS_ECS_EXECUTOR__QUEUES"])
+    launched = []
+
+    def make_task(task_id, spec):
+        launched.append(LocalTask(task_id, spec, environment_for=_env(aws), image_for=aws.stand_ins.image,
+                                  hosts={}, runner=runner))
+        return launched[-1]
+
+    ecs_stand_in = EcsStandIn(aws, cluster, make_task, runner)
+    ecs_stand_in.start()
+    try:
+        workload = json.dumps({"ti": {"id": "0193-team"}})
+        command = ["python", "-m", "airflow.sdk.execution_time.execute_workload", "--json-string", workload]
+        ecs.run_task(
+            cluster=cluster, taskDefinition=queues["team-a"]["task_definition"], launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": {
+                "subnets": env["AIRFLOW__AWS_ECS_EXECUTOR__SUBNETS"].split(","),
+                "securityGroups": env["AIRFLOW__AWS_ECS_EXECUTOR__SECURITY_GROUPS"].split(",")}},
+            overrides={"containerOverrides": [{"name": "worker", "command": command}]})
+        runner.tick()
+        runner.tick()
+        (task,) = launched
+        assert (task.spec.family, task.spec.task_role_arn) == (
+            "airflow-dev-worker-team-a", "arn:aws:iam::123456789012:role/airflow-dev-worker-team-a")
+        (name,) = [n for n in podman.containers if n.startswith("rt-w1-")]
+        team = aws.principals["airflow-dev-worker-team-a"]
+        assert podman.containers[name]["env"]["AWS_ACCESS_KEY_ID"] == team.access_key_id
+        podman.exit(name, 0)
+        runner.tick()
+        runner.tick()
+        assert task in runner.finished and name not in podman.containers  # removed ...
+        run = task.containers["worker"]
+        assert run.inspect["State"]["StartedAt"] == "2026-12-07T04:40:00.5Z"  # ... after inspect
+        (row,) = worker_start_overheads([run.inspect], [{"id": "0193-team", "task_id": "team",
+                                                         "start_date": "2026-12-07T04:40:03Z"}])
+        assert row["seconds"] == 2.5
+    finally:
+        ecs_stand_in.stop()

@@ -7,6 +7,7 @@ is also written to ``.rehearsal/report-<name>.json`` (and ``.rehearsal/report.js
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -73,8 +74,86 @@ def test_task_log_is_read_back_from_s3_through_the_rest_api(report):
     assert report["task_log_from_s3"] is True, report.get("task_log")
 
 
-def test_iam_denies_nothing_the_deployment_does(report):
-    assert report["iam_denials"] == []
+def test_iam_denies_nothing_the_deployment_does_and_exactly_what_the_access_probe_may_not_do(report):
+    """Only the default configuration runs the access probe; its three refused requests are the
+    only denials: the workers' principal asking for another deployment's secret, the team task's
+    principal writing under the other team's prefix and reading the other team's secret."""
+    probe = report.get("access_probe")
+    if report["configuration"] != "default":
+        assert probe is None and report["iam_denials"] == []
+        return
+    assert probe is not None, report.get("error")
+    stored, conf, tasks = probe["stored"], probe["conf"], probe["worker_tasks"]
+    worker, team = tasks["other_deployment"]["principal"], tasks["team"]["principal"]
+    expected = sorted([
+        f"AccessDenied: {worker} is not authorized to perform secretsmanager:GetSecretValue on "
+        f"{stored['other_deployment_secret']['arn']}",
+        f"AccessDenied: {team} is not authorized to perform s3:PutObject on "
+        f"arn:aws:s3:::{conf['bucket']}/team-b/access-probe.txt",
+        f"AccessDenied: {team} is not authorized to perform secretsmanager:GetSecretValue on "
+        f"{stored['team_secrets']['team-b']['arn']}",
+    ])
+    assert report["iam_denials"] == expected
+    # python -m local_ecs rehearse judges by the probe's own list: the same three.
+    assert probe["expected_iam_denials"] == expected
+
+
+def _probe(report: dict) -> dict:
+    probe = report.get("access_probe")
+    assert probe is not None, report.get("error")
+    assert probe["dag_run_state"] == "success", (probe["task_instances"], probe["returned"])
+    return probe
+
+
+def test_a_dag_reads_the_connection_and_variable_the_cli_stored_in_secrets_manager(default_report):
+    probe = _probe(default_report)
+    stored = probe["stored"]
+    name = stored["connection"]["name"]
+    # Stored by the operations CLI (airflow-ecs connections set / variables set) under the prefixes.
+    assert stored["cli"] == [f"created connection {name} (airflow/dev/connections/{name})",
+                             f"created variable {name} (airflow/dev/variables/{name})",
+                             f"created connection {name} (airflow/prod/connections/{name})"]
+    # Read in a worker through Airflow's secrets backend: nothing else holds them.
+    assert probe["returned"]["connection_and_variable"] == {**stored["connection"]["expected"],
+                                                            "variable": stored["variable"]["value"]}
+    assert probe["worker_tasks"]["connection_and_variable"]["family"] == "airflow-dev-worker"
+
+
+def test_a_dag_asking_for_another_deployments_secret_is_denied(default_report):
+    returned = _probe(default_report)["returned"]["other_deployment"]
+    assert returned["secret"] == "airflow/prod/connections/rehearsal_probe"
+    assert (returned["outcome"], returned["status"]) == ("denied", 403), returned
+
+
+def test_a_team_queue_task_runs_with_its_own_family_and_role_and_reaches_only_its_prefixes(default_report):
+    probe = _probe(default_report)
+    tasks, returned, stored = probe["worker_tasks"], probe["returned"]["team"], probe["stored"]
+    # Launched by the executor from the queue's own task definition, signed as its own role.
+    assert tasks["team"]["family"] == "airflow-dev-worker-team-a"
+    assert tasks["team"]["task_role"] == "arn:aws:iam::123456789012:role/airflow-dev-worker-team-a"
+    assert tasks["team"]["principal"] == "arn:aws:iam::123456789012:user/airflow-dev-worker-team-a"
+    assert tasks["other_deployment"]["family"] == "airflow-dev-worker"
+    assert tasks["other_deployment"]["task_role"] != tasks["team"]["task_role"]
+    written = hashlib.sha256(b"written by the access probe").hexdigest()
+    assert returned["own_prefix"] == {"key": "team-a/access-probe.txt", "outcome": "allowed", "value": written}
+    assert returned["own_secret"] == {"name": "team-a/probe-token", "outcome": "allowed",
+                                      "value": stored["team_secrets"]["team-a"]["sha256"]}
+    for key, name in (("other_prefix", "team-b/access-probe.txt"), ("other_secret", "team-b/probe-token")):
+        assert (returned[key].get("key") or returned[key].get("name"), returned[key]["outcome"],
+                returned[key]["status"]) == (name, "denied", 403), returned[key]
+
+
+def test_worker_start_overhead_is_measured_for_every_worker_task(default_report):
+    """Per worker task, container start -> the task instance's start_date (docs/worker-start.md):
+    every worker container was inspected before its removal and paired with its task instance."""
+    overhead = default_report["worker_start_overhead"]
+    ran = len(default_report["task_instances"]) + len(_probe(default_report)["task_instances"])
+    assert overhead["workers_inspected"] == overhead["workers_launched"] >= ran == 10
+    rows = overhead["rows"]
+    assert len({(r["dag_id"], r["task_id"], r["map_index"]) for r in rows}) == len(rows) == ran
+    # The task's start is after its container's, within the scheduler's heartbeat timeout (300 s).
+    assert all(0 < r["seconds"] < 300 for r in rows), rows
+    assert overhead["summary"]["count"] == ran
 
 
 def test_async_path_works_against_tls_only_postgres(report):
