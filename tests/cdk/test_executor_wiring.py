@@ -61,6 +61,12 @@ class TestQueues:
             load_config(raw)
         assert all(w in str(info.value) for w in words), str(info.value)
 
+    def test_a_queue_missing_both_sizes_is_reported_once(self):
+        """pydantic reports cpu and memory_mib missing as two errors; the user reads one sentence."""
+        with pytest.raises(ConfigError) as info:
+            load_config({"worker_queues": {"team-a": {"s3_prefixes": ["team-a/"]}}})
+        assert str(info.value).count("needs cpu and memory_mib") == 1, str(info.value)
+
 
 class TestLiveTaskLogs:
     def test_api_server_reads_only_the_workers_log_streams(self, synth):
