@@ -161,7 +161,7 @@ def validate(raw: Mapping[str, Any], jobs_dir: Path = JOBS_DIR) -> Settings:
                                         context={"jobs_dir": jobs_dir, "refused": refused})
             except ValidationError as second:
                 found += [s for e in second.errors() if not e["loc"] for s in _sentences(e)]
-        raise ConfigError(list(dict.fromkeys(found))) from None  # two errors may read as one sentence
+        raise ConfigError(found) from None
     if found:
         raise ConfigError(found)
     return settings

@@ -23,11 +23,12 @@ BUNDLED_ECS_EXECUTOR = "airflow_ecs_fargate.executor.EcsFargateExecutor"
 class ConfigError(ValueError):
     """Raised when the configuration cannot be deployed.
 
-    ``problems`` holds one sentence per bad key, each naming the key, what is wrong and the fix.
+    ``problems`` holds one sentence per bad key, each naming the key, what is wrong and the fix;
+    a sentence given twice (two errors of one key that read alike) is kept once.
     """
 
     def __init__(self, problems: list[str]):
-        self.problems = list(problems)
+        self.problems = list(dict.fromkeys(problems))
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(
             "Invalid deployment configuration (set keys in cdk.json \"context\" or with "
