@@ -9,10 +9,12 @@ with a rotated key answers 401, and the client then signs in once more and repea
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 
 class RestError(RuntimeError):
@@ -20,8 +22,13 @@ class RestError(RuntimeError):
 
 
 def http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 30,
-         accept: str = "application/json") -> tuple[int, str]:
-    """One HTTP request; returns ``(status, body)``, status 0 when nothing answered (the error's text as body)."""
+         accept: str = "application/json", ca_file: Path | None = None) -> tuple[int, str]:
+    """One HTTP request; returns ``(status, body)``, status 0 when nothing answered (the error's text as body).
+
+    :param ca_file: for ``https://``, the CA (PEM file) that signed the server's certificate
+        (the load balancer stand-in's, whose certificate plays ACM's), instead of the system's.
+    """
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Accept", accept)
@@ -30,7 +37,7 @@ def http(method: str, url: str, body: dict | None = None, token: str | None = No
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -38,12 +45,13 @@ def http(method: str, url: str, body: dict | None = None, token: str | None = No
         return 0, str(error)
 
 
-def sign_in(ui_url: str, username: str, password: str) -> str:
-    """``POST /auth/token``; returns the access token.
+def sign_in(ui_url: str, username: str, password: str, ca_file: Path | None = None) -> str:
+    """``POST /auth/token``; returns the access token (``ca_file`` as for :func:`http`).
 
     :raises RestError: the login was refused or nothing answered (status and body in the message).
     """
-    status, body = http("POST", f"{ui_url}/auth/token", {"username": username, "password": password})
+    status, body = http("POST", f"{ui_url}/auth/token", {"username": username, "password": password},
+                        ca_file=ca_file)
     if status not in (200, 201):
         raise RestError(f"login as {username} at {ui_url}/auth/token answered {status}: {body[:500]}")
     return json.loads(body)["access_token"]
@@ -53,21 +61,23 @@ class RestClient:
     """Airflow's REST API at ``ui_url`` as ``username``; signs in on first use and again on a 401.
 
     :param ui_url: the UI URL (the template's output, through the load balancer).
+    :param ca_file: see :func:`http` (an ``https://`` UI URL of the rehearsal).
     """
 
-    def __init__(self, ui_url: str, username: str, password: str):
+    def __init__(self, ui_url: str, username: str, password: str, ca_file: Path | None = None):
         self.ui_url, self.username, self.password = ui_url, username, password
+        self.ca_file = ca_file
         self.token: str | None = None
 
     def request(self, method: str, path: str, body: dict | None = None, *, timeout: float = 30,
                 accept: str = "application/json") -> tuple[int, str]:
         """``(status, body)`` of ``method path`` (``path`` from ``/api/v2/...``), signed in."""
         if self.token is None:
-            self.token = sign_in(self.ui_url, self.username, self.password)
-        status, text = http(method, self.ui_url + path, body, self.token, timeout, accept)
+            self.token = sign_in(self.ui_url, self.username, self.password, self.ca_file)
+        status, text = http(method, self.ui_url + path, body, self.token, timeout, accept, self.ca_file)
         if status == 401:  # the token expired (or another api-server signed it): sign in again
-            self.token = sign_in(self.ui_url, self.username, self.password)
-            status, text = http(method, self.ui_url + path, body, self.token, timeout, accept)
+            self.token = sign_in(self.ui_url, self.username, self.password, self.ca_file)
+            status, text = http(method, self.ui_url + path, body, self.token, timeout, accept, self.ca_file)
         return status, text
 
     def get(self, path: str, **kwargs) -> tuple[int, str]:

@@ -32,9 +32,10 @@ from cloud_assembly.airflow_image import CONTAINER_USER
 from local_ecs import access_probe
 from local_ecs.assembly import CloudAssembly, StandIns
 from local_ecs.browser import check_task_page
-from local_ecs.load_balancer import ListenerStandIn, listener_rules
+from local_ecs.load_balancer import ListenerStandIn, https_domain, listener_rules
 from local_ecs.aws import AwsStandIn
 from standins.postgres import TlsOnlyPostgres, free_port
+from standins.tls import self_signed_certificate
 from local_ecs.rest import RestClient
 from local_ecs.rest import http as _http
 from local_ecs.runner import EcsStandIn, LocalTask, Runner, TaskFailed
@@ -110,6 +111,11 @@ class LocalDeployment:
         self.stand_ins = StandIns(database_port=free_port(),
                                   load_balancer_dns=f"{LOCAL_ADDRESS}:{self.load_balancer_port}")
         self.load_balancer: ListenerStandIn | None = None
+        #: With ``domain_name``: the port-80 listener (its redirect to HTTPS), on :attr:`http_redirect_port`.
+        self.http_redirect: ListenerStandIn | None = None
+        self.http_redirect_port = free_port()
+        #: With ``domain_name``: the certificate the HTTPS listener stand-in serves (PEM; its own CA).
+        self.ui_certificate: Path | None = None
         self.aws = AwsStandIn(self.assembly, self.stand_ins)
         self.postgres: TlsOnlyPostgres | None = None
         self.runner = Runner(self.run_id, self.work_dir / "containers", podman=podman)
@@ -260,9 +266,7 @@ class LocalDeployment:
             self._upload_dags(dags_dir)
         self.before_services()
         self.aws.enforce_iam()
-        rules, target_port = listener_rules(self.assembly)
-        self.load_balancer = ListenerStandIn(rules, self.load_balancer_port, f"{LOCAL_ADDRESS}:{target_port}")
-        self.load_balancer.start()
+        self._start_load_balancer()
         specs = self.service_definitions()
         self.runner.start()
         self.ecs = EcsStandIn(self.aws, self.executor_cluster(specs), self._task, self.runner,
@@ -273,6 +277,22 @@ class LocalDeployment:
             self.service_specs[logical_id] = spec
             self._start_service_task(logical_id, key=logical_id)
         self.timings["start_seconds"] = time.monotonic() - started
+
+    def _start_load_balancer(self) -> None:
+        """The UI's listener on :attr:`load_balancer_port`: with ``domain_name`` the HTTPS listener,
+        its certificate (ACM's) played by a self-signed one for the domain (:attr:`ui_certificate`),
+        and the port-80 listener's redirect on :attr:`http_redirect_port`; else the HTTP listener."""
+        domain = https_domain(self.assembly)
+        rules, target_port = listener_rules(self.assembly, 443 if domain else 80)
+        tls = None
+        if domain is not None:
+            tls = self_signed_certificate(self.work_dir / "tls", domain, "load-balancer")
+            self.ui_certificate = tls[0]
+            self.http_redirect = ListenerStandIn(listener_rules(self.assembly, 80)[0], self.http_redirect_port,
+                                                 f"{LOCAL_ADDRESS}:{target_port}")
+            self.http_redirect.start()
+        self.load_balancer = ListenerStandIn(rules, self.load_balancer_port, f"{LOCAL_ADDRESS}:{target_port}", tls=tls)
+        self.load_balancer.start()
 
     def before_services(self) -> None:
         """Called by :meth:`start` once moto is provisioned, before IAM is enforced and any task
@@ -543,7 +563,14 @@ class LocalDeployment:
 
     @property
     def ui_url(self) -> str:
-        return self._outputs("Airflow")["AirflowUiUrl"]
+        """The template's ``AirflowUiUrl``. With ``domain_name`` (``https://<domain>``) its host is
+        the HTTPS listener stand-in's address, as the alias record resolves the name to the load
+        balancer; clients name :attr:`ui_certificate` as the CA."""
+        url = self._outputs("Airflow")["AirflowUiUrl"]
+        domain = https_domain(self.assembly)
+        if domain is not None:
+            url = url.replace(f"https://{domain}", f"https://{LOCAL_ADDRESS}:{self.load_balancer_port}", 1)
+        return url
 
     def admin_login(self) -> tuple[str, str]:
         """Return (user name, password): the template's outputs and the password's secret, read
@@ -573,9 +600,10 @@ class LocalDeployment:
         if self.ecs:
             with contextlib.suppress(Exception):
                 self.ecs.stop()
-        if self.load_balancer:
-            with contextlib.suppress(Exception):
-                self.load_balancer.stop()
+        for listener in (self.load_balancer, self.http_redirect):
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    listener.stop()
         with contextlib.suppress(Exception):
             self.aws.stop()
         if self.postgres:

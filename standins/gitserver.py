@@ -10,8 +10,6 @@ self-signed certificate for that host name, one user, the accepted token changea
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -20,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from standins.tls import self_signed_certificate
 
 #: git's CGI program (``git --exec-path`` holds it).
 def http_backend() -> Path:
@@ -38,34 +38,6 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         pass
-
-
-def self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
-    """Write a self-signed certificate for ``host`` (a DNS name, also valid for 127.0.0.1), good
-    for two days, and its key; returns ``(certificate, key)``, PEM files in ``directory``. The
-    certificate is its own CA: a client trusts it by naming it (git: ``GIT_SSL_CAINFO``)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    names = x509.SubjectAlternativeName([x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2)).add_extension(names, critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "git-server.crt", directory / "git-server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    cert_path.chmod(0o644)
-    return cert_path, key_path
 
 
 def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
@@ -106,7 +78,7 @@ class GitHttpServer:
         if tls_host is None:
             self.url = f"http://127.0.0.1:{self._server.server_port}"
         else:
-            self.certificate, key = self_signed_certificate(root / ".tls", tls_host)
+            self.certificate, key = self_signed_certificate(root / ".tls", tls_host, "git-server")
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self.certificate, key)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from local_ecs.assembly import CloudAssembly
-from local_ecs.load_balancer import ListenerStandIn, Rule, UnsupportedListener, listener_rules
+from local_ecs.load_balancer import (ListenerStandIn, Rule, UnsupportedListener, https_domain, listener_rules,
+                                      redirect_location)
 from standins.postgres import free_port
 
 
@@ -180,4 +181,70 @@ def test_the_stand_in_refuses_an_encoded_execution_path_with_the_templates_regex
         assert [a[3] for a in stand_in.answered[:2]] == ["rule 2", "rule 2"]
     finally:
         stand_in.stop()
+        target.server.shutdown()
+
+
+# -- with domain_name: the HTTPS listener and port 80's redirect --------------------------------
+
+DOMAIN = "airflow.rehearsal.test"
+
+
+@pytest.fixture(scope="module")
+def domain_assembly(tmp_path_factory):
+    from local_ecs.synth import synthesize
+
+    return CloudAssembly(synthesize({"domain_name": DOMAIN, "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+                                     "hosted_zone_name": "rehearsal.test"}, tmp_path_factory.mktemp("cdk-out-domain")))
+
+
+def test_the_https_listener_is_the_uis_with_a_domain_and_port_80_redirects(assembly, domain_assembly):
+    assert https_domain(assembly) is None  # no domain: the HTTP listener is the UI's
+    assert https_domain(domain_assembly) == DOMAIN
+    rules, target_port = listener_rules(domain_assembly, 443)
+    assert target_port == 8080 and rules[0].fixed is not None and rules[0].fixed[0] == 403
+    assert rules[-1].fixed is None and rules[-1].redirect is None  # forward
+    http_rules, _ = listener_rules(domain_assembly, 80)
+    assert http_rules[0].fixed is not None  # the Execution API is refused on port 80 too
+    assert dict(http_rules[-1].redirect or ()) == {"Port": "443", "Protocol": "HTTPS", "StatusCode": "HTTP_301"}
+
+
+def test_a_redirect_fills_albs_keywords_from_the_request():
+    config = {"Port": "443", "Protocol": "HTTPS", "StatusCode": "HTTP_301"}
+    assert redirect_location(config, "http", DOMAIN, 80, "/dags/x", "a=1") == f"https://{DOMAIN}:443/dags/x?a=1"
+    assert redirect_location(config, "http", DOMAIN, 80, "/", "") == f"https://{DOMAIN}:443/"
+    custom = {"Protocol": "#{protocol}", "Host": "ui.#{host}", "Path": "/new/#{path}", "Query": "from=#{port}"}
+    assert redirect_location(custom, "HTTP", DOMAIN, 80, "/a", "q=2") == f"http://ui.{DOMAIN}:80/new/a?from=80"
+
+
+def test_the_https_stand_in_serves_the_domains_certificate_and_port_80_redirects(domain_assembly, tmp_path):
+    import http.client
+    import ssl
+
+    from standins.tls import self_signed_certificate
+
+    target = _Target()
+    target_address = f"127.0.0.1:{target.server.server_address[1]}"
+    tls = self_signed_certificate(tmp_path, DOMAIN, "load-balancer")
+    https_port, http_port = free_port(), free_port()
+    https = ListenerStandIn(listener_rules(domain_assembly, 443)[0], https_port, target_address, tls=tls)
+    redirect = ListenerStandIn(listener_rules(domain_assembly, 80)[0], http_port, target_address)
+    https.start()
+    redirect.start()
+    try:
+        trusted = ssl.create_default_context(cafile=str(tls[0]))
+        with urllib.request.urlopen(f"https://127.0.0.1:{https_port}/api/v2/version", timeout=10,
+                                    context=trusted) as response:
+            assert response.read().decode() == "target saw /api/v2/version from 127.0.0.1"
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(f"https://127.0.0.1:{https_port}/", timeout=10)  # the system's CAs only
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(f"https://127.0.0.1:{https_port}/execution/health", timeout=10, context=trusted)
+        connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        connection.request("GET", "/dags?tags=a", headers={"Host": DOMAIN})
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (301, f"https://{DOMAIN}:443/dags?tags=a")
+        connection.close()
+    finally:
+        https.stop()
+        redirect.stop()
         target.server.shutdown()
