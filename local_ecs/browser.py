@@ -193,3 +193,32 @@ def _visible(page, locator, timeout_ms: float, step: str, what: str) -> None:
     except PlaywrightTimeout:
         raise BrowserStepFailed(step, f"{what} did not show within {timeout_ms / 1000:.0f} s at {page.url}; "
                                       f"the page says: {_text(page)[:300]!r}") from None
+
+
+def sso_sign_in(browser, ui_url: str, issuer: str, sub: str, *, timeout_ms: float = 90_000):
+    """Sign in through the OpenID Connect provider as the provider's user ``sub``, in a fresh
+    context of ``browser`` (Playwright's ``Browser``): the UI's login entry, the provider's button
+    of the FAB login page (``#btn-signin-<provider>``, :data:`airflow_ecs_fargate.sso.PROVIDER_NAME`),
+    the provider's authorize page (``oidc-provider-mock``: one button per user, ``name=sub``), and
+    back to the UI, signed in or refused.
+
+    :param ui_url: the UI's base URL as the browser reaches it (no trailing slash).
+    :param issuer: the provider's issuer URL (its authorize page is ``<issuer>/oauth2/authorize``).
+    :returns: ``(page, token)``: the page where the browser ended (once the UI's navigation or the
+        login page shows) and the auth manager's JWT cookie, None when no session was set.
+    :raises playwright.sync_api.TimeoutError: a page did not show within ``timeout_ms`` (milliseconds).
+    """
+    from airflow_ecs_fargate import sso
+
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{ui_url}/api/v2/auth/login?next={urllib.parse.quote(ui_url + '/', safe='')}",
+              wait_until="domcontentloaded", timeout=timeout_ms)
+    provider_button = page.locator(f"#btn-signin-{sso.PROVIDER_NAME}")
+    provider_button.click(timeout=timeout_ms)
+    page.wait_for_url(f"{issuer}/oauth2/authorize*", timeout=timeout_ms)
+    with page.expect_navigation(url=f"{ui_url}/**", wait_until="domcontentloaded", timeout=timeout_ms):
+        page.locator(f"button[name=sub][value={sub}]").click()
+    # Whichever page the sign-in ends on: the UI (signed in) or the login page again (refused).
+    provider_button.or_(page.locator(SIGNED_IN)).first.wait_for(state="visible", timeout=timeout_ms)
+    return page, next((c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE), None)

@@ -17,7 +17,6 @@ The provider requires a registered client: the api-server holds the registered c
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
 import secrets
 import shutil
@@ -25,16 +24,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import urllib.parse
 from pathlib import Path
 
 import pytest
 import requests
 
 from airflow_ecs_fargate import sso
-from local_ecs.browser import CHROMIUM_ARGS, SESSION_COOKIE, SIGNED_IN
+from local_ecs.browser import CHROMIUM_ARGS, SESSION_COOKIE, SIGNED_IN, sso_sign_in
 from tests.cdk.conftest import PROJECT_ROOT
+from standins.oidc import oidc_provider
 from standins.postgres import free_port
 from tests.e2e.local_airflow import AirflowDatabase, wait_until
 from tests.e2e.fargate import tail
@@ -62,49 +60,6 @@ USERS = {
     "mallory": {"preferred_username": LOCAL_ADMIN, "email": "mallory@example.com", "groups": [ADMIN_GROUP]},
 }
 STEP_TIMEOUT_MS = 90_000
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost (the provider's TLS; the api-server trusts it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "idp.crt", directory / "idp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-@contextlib.contextmanager
-def _provider(cert: Path, key: Path):
-    """oidc-provider-mock on https://localhost:<port>, clients must register, with USERS."""
-    import oidc_provider_mock
-    import werkzeug.serving
-
-    app = oidc_provider_mock.app(
-        require_client_registration=True, require_nonce=True,
-        user_claims=[oidc_provider_mock.User(sub=sub, claims=claims) for sub, claims in USERS.items()],
-    )
-    server = werkzeug.serving.make_server("localhost", 0, app, threaded=True, ssl_context=(str(cert), str(key)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"https://localhost:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 class ApiServer:
@@ -203,16 +158,10 @@ def stack():
     root.chmod(0o755)
     postgres = AirflowDatabase(root)
     postgres.start()
-    cert, key = _certificate(root)
     try:
-        with _provider(cert, key) as issuer:
-            api = ApiServer(root, postgres, issuer, cert)
-            registered = requests.post(
-                f"{issuer}/oauth2/clients", verify=str(cert),
-                json={"redirect_uris": [f"{api.url}{sso.REDIRECT_PATH}"], "scope": "openid email profile"},
-                timeout=10)
-            registered.raise_for_status()
-            client = registered.json()
+        with oidc_provider(root / "idp", USERS) as idp:
+            api = ApiServer(root, postgres, idp.issuer, idp.certificate)
+            client = idp.register_client([f"{api.url}{sso.REDIRECT_PATH}"])
             api.airflow("db", "migrate")
             api.airflow("users", "create", "--role", "Admin", "--username", LOCAL_ADMIN, "--password", LOCAL_PASSWORD,
                         "--firstname", "Airflow", "--lastname", "Admin", "--email", "admin@example.invalid")
@@ -239,19 +188,7 @@ def browser():
 
 
 def _sign_in(browser, api: ApiServer, sub: str):
-    """Open the UI's login, choose the identity provider, pick ``sub`` there; returns the page
-    where the browser ends, and the JWT cookie or None."""
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.goto(f"{api.url}/api/v2/auth/login?next={urllib.parse.quote(api.url + '/', safe='')}",
-              wait_until="domcontentloaded", timeout=STEP_TIMEOUT_MS)
-    page.locator(f"#btn-signin-{sso.PROVIDER_NAME}").click(timeout=STEP_TIMEOUT_MS)
-    page.wait_for_url(f"{api.issuer}/oauth2/authorize*", timeout=STEP_TIMEOUT_MS)
-    with page.expect_navigation(url=f"{api.url}/**", wait_until="domcontentloaded", timeout=STEP_TIMEOUT_MS):
-        page.locator(f"button[name=sub][value={sub}]").click()
-    page.wait_for_load_state("domcontentloaded")
-    cookie = next((c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE), None)
-    return page, cookie
+    return sso_sign_in(browser, api.url, api.issuer, sub, timeout_ms=STEP_TIMEOUT_MS)
 
 
 def _roles(api: ApiServer, username: str) -> list[str]:
@@ -290,10 +227,7 @@ def test_a_user_of_the_viewer_group_cannot_trigger_a_dag(stack, browser):
 
 def test_a_user_of_no_mapped_group_is_refused(stack, browser, tmp_path):
     api, _ = stack
-    page, token = _sign_in(browser, api, "nora")
-    # Whichever page the sign-in ends on: the login page again, or (wrongly) the UI.
-    page.locator(f"#btn-signin-{sso.PROVIDER_NAME}").or_(page.locator(SIGNED_IN)).first.wait_for(
-        state="visible", timeout=STEP_TIMEOUT_MS)
+    page, token = _sign_in(browser, api, "nora")  # ends on the login page again, or (wrongly) the UI
     page.screenshot(path=str(tmp_path / "nora.png"))
     assert token is None
     assert "/auth/login" in page.url
