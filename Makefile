@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: synth test lint mypy bench bench-start cost deps-synth deps-test deps-ops postgres rehearsal-deps clean
-.PHONY: rehearsal rehearsal-upgrade rehearsal-image-rollout rehearsal-git local local-down deploy destroy publish dags-check dags-test diff upgrade
+.PHONY: rehearsal rehearsal-upgrade rehearsal-image-rollout rehearsal-git rehearsal-sso local local-down deploy destroy publish dags-check dags-test diff upgrade
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,12 @@ rehearsal-image-rollout: deps-test
 # Also part of make rehearsal and make test (marker rehearsal).
 rehearsal-git: deps-test
 	$(PY) -m pytest tests/rehearsal/test_git_bundle.py -q
+
+# Single sign-on (docs/rehearsal.md): domain_name and the sso_* keys, the HTTPS listener, a real
+# OpenID Connect provider on this machine and Chromium; writes .rehearsal/report-sso.json.
+# Also part of make rehearsal and make test (marker rehearsal).
+rehearsal-sso: deps-test
+	$(PY) -m pytest tests/rehearsal/test_sso_rehearsal.py -q
 
 # A local Airflow from the same templates as production; prints the UI URL and the admin password.
 # dags/ is mounted into every container (not baked): an edit is parsed within seconds, no rebuild.

@@ -218,7 +218,7 @@ def sso_sign_in(browser, ui_url: str, issuer: str, sub: str, *, timeout_ms: floa
     provider_button.click(timeout=timeout_ms)
     page.wait_for_url(f"{issuer}/oauth2/authorize*", timeout=timeout_ms)
     with page.expect_navigation(url=f"{ui_url}/**", wait_until="domcontentloaded", timeout=timeout_ms):
-        page.locator(f"button[name=sub][value={sub}]").click()
+        page.locator(f"button[name=sub][value={sub}]").click(timeout=timeout_ms)
     # Whichever page the sign-in ends on: the UI (signed in) or the login page again (refused).
     provider_button.or_(page.locator(SIGNED_IN)).first.wait_for(state="visible", timeout=timeout_ms)
     return page, next((c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE), None)

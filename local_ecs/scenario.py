@@ -226,7 +226,9 @@ class LocalDeployment:
     def environment_for(self, task: TaskSpec, container) -> dict[str, str]:
         """A container's environment as ECS gives it: the definition's environment, its secrets
         read as the execution role, and (stand-in plumbing) the task role's principal and the
-        moto endpoint instead of the ECS credentials endpoint."""
+        moto endpoint instead of the ECS credentials endpoint, and the load balancer stand-in's
+        address as the api-server's trusted proxy (``FORWARDED_ALLOW_IPS``, in AWS the load
+        balancer's subnets)."""
         env = dict(container.environment)
         if container.secrets:
             if not task.execution_role_arn:
@@ -238,6 +240,10 @@ class LocalDeployment:
             env.update(self.aws.principal_of_role(task.task_role_arn).environment())
         env["AWS_ENDPOINT_URL"] = self.aws.url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
+        if "FORWARDED_ALLOW_IPS" in env:
+            # The api-server trusts X-Forwarded-Proto/-For from the load balancer's subnets; the
+            # load balancer stand-in connects from this address instead.
+            env["FORWARDED_ALLOW_IPS"] = LOCAL_ADDRESS
         env.update(self.reload_environment)
         return env
 
