@@ -15,6 +15,7 @@ The reasons shared by several constructs live here; the others are written at th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -132,7 +133,7 @@ def flatten_reference(value: Any) -> str:
         return flatten_reference(value["Fn::ImportValue"])
     if isinstance(value, dict) and "Ref" in value:
         return f"<{flatten_reference(value['Ref'])}>"
-    raise ValueError(f"cannot name the cdk-nag finding of {value!r}")
+    return json.dumps(value, separators=(",", ":"))  # cdk-nag's fallback: JSON.stringify
 
 
 def _listed(value: Any) -> list:
