@@ -24,7 +24,6 @@ from stacks.cluster_stack import ClusterStack
 from stacks.database_stack import DatabaseStack
 from stacks.image_stack import ImageStack
 from stacks.network_stack import NetworkStack
-from stacks.nag_acknowledgements import acknowledge_findings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -92,7 +91,6 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
             cdk.Tags.of(stack).add(key, value)
         # The configuration behind each template, for the change check (changes/, "make diff").
         stack.template_options.metadata = {CONFIGURATION_METADATA_KEY: configuration_context(app)}
-    acknowledge_findings(stacks, config)
     return stacks
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -18,6 +18,7 @@ from constructs import Construct
 from app_config.model import TaskSize
 from cloud_assembly.airflow_image import CONTAINER_USER
 from cloud_assembly.names import construct_id as component_construct_id
+from constructs_lib import nag
 
 #: Scratch directory of every Airflow container (``TMPDIR``): created by ``docker/Dockerfile`` as
 #: the airflow user, so the volume's root is airflow-owned. Python's ``tempfile`` and most tools
@@ -252,6 +253,8 @@ class AirflowService(Construct):
             **hardened_container_options(read_only_root_filesystem),
             port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
         )
+        nag.acknowledge(self.task_definition, "AwsSolutions-ECS2", nag.ECS2_SETTINGS)
+        nag.acknowledge(self.task_definition.execution_role, "AwsSolutions-IAM5[Resource::*]", nag.ECR_AUTH)
         add_writable_volumes(self.task_definition)
         mount_writable_volumes(self.container)
         self.init_container: ecs.ContainerDefinition | None = None
@@ -278,6 +281,8 @@ class AirflowService(Construct):
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider=capacity_provider, weight=1)],
         )
+        if enable_execute_command:
+            acknowledge_ecs_exec(self.service, task_role)
 
     def _add_init_container(
         self,
@@ -349,3 +354,30 @@ class AirflowService(Construct):
             cloud_map_options=spec.cloud_map_options,
             **shared,
         )
+
+
+def acknowledge_ecs_exec(service: ecs.BaseService, task_role: iam.IRole) -> None:
+    """Acknowledge, on ``task_role``, the wildcards of the statements that ``enable_execute_command``
+    makes CDK add to it (``BaseService.enableExecuteCommand`` in aws-cdk-lib's aws-ecs): the
+    ``ssmmessages`` channel actions and ``logs:DescribeLogGroups`` on ``*``, and the session log
+    writes on ``log-group:<the cluster's exec log group>:*``. CDK holds no handle on those
+    statements, so the resources are written out as CDK writes them; the cdk-nag tests fail if
+    they drift apart.
+    """
+    findings = [nag.iam5_resource(task_role, "*")]
+    configuration = service.cluster.execute_command_configuration
+    log_configuration = configuration.log_configuration if configuration else None
+    if log_configuration and log_configuration.cloud_watch_log_group:
+        log_group_arn = Stack.of(service).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{log_configuration.cloud_watch_log_group.log_group_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        findings.append(nag.iam5_resource(task_role, log_group_arn))
+    nag.acknowledge(
+        task_role,
+        findings,
+        "ECS Exec (enable_ecs_exec): the ssmmessages channel actions support no resource-level "
+        "permission, and session logs go to the exec log group's streams.",
+    )

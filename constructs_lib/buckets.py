@@ -7,6 +7,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from constructs_lib import nag
+
 #: Key prefix of the remote task logs in the task-log bucket (``[logging] remote_base_log_folder``
 #: is ``s3://<bucket>/task-logs``).
 TASK_LOGS_PREFIX = "task-logs/"
@@ -119,10 +121,13 @@ def grant_task_logs(bucket: s3.IBucket, role: iam.IRole, *, write: bool) -> None
     role.add_to_principal_policy(
         iam.PolicyStatement(sid="ListTaskLogs", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
     )
-    role.add_to_principal_policy(
+    nag.add_to_principal_policy(
+        role,
         iam.PolicyStatement(
             sid="WriteTaskLogs" if write else "ReadTaskLogs",
             actions=["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"],
             resources=[bucket.arn_for_objects(f"{TASK_LOGS_PREFIX}*")],
-        )
+        ),
+        "Task logs: s3:GetObject (and s3:PutObject for the writers) only under task-logs/, never a "
+        "delete; object keys carry DAG, run and task IDs known only at run time.",
     )

@@ -60,6 +60,7 @@ from constructs import Construct
 from app_config.jobs import JOBS_DIR, job_construct_id, job_variable_name
 from app_config.model import JobConfig
 from cloud_assembly.airflow_image import CONTAINER_USER
+from constructs_lib import nag
 from constructs_lib.buckets import secure_bucket
 
 #: Container name in every job's task definition.
@@ -68,6 +69,11 @@ JOB_CONTAINER_NAME = "job"
 JOB_USER = CONTAINER_USER
 #: awslogs stream prefix: a job's log stream is ``job/job/<task id>``.
 JOB_LOG_STREAM_PREFIX = "job"
+#: Why the job log readers' ``log-stream:job/*`` is accepted (cdk-nag AwsSolutions-IAM5).
+JOB_LOGS = (
+    "EcsRunTaskOperator reads the job's log stream, whose name ends in the task ID known only "
+    "after RunTask; limited to the jobs' log groups and the job/ stream prefix."
+)
 
 
 @dataclass(frozen=True)
@@ -147,10 +153,14 @@ class EcsJob(Construct):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"ECS agent for job {job.name}: image pull and CloudWatch Logs",
         )
-        for prefix in job.s3_read_prefixes:
-            data_bucket.grant_read(self.task_role, f"{prefix}*")
-        for prefix in job.s3_write_prefixes:
-            data_bucket.grant_put(self.task_role, f"{prefix}*")
+        grants = [data_bucket.grant_read(self.task_role, f"{prefix}*") for prefix in job.s3_read_prefixes]
+        grants += [data_bucket.grant_put(self.task_role, f"{prefix}*") for prefix in job.s3_write_prefixes]
+        nag.acknowledge_statements(
+            self.task_role,
+            [statement for grant in grants for statement in grant.principal_statements],
+            "An ECS job's task role gets CDK's bucket grant (s3:Abort* is part of grant_put) on exactly "
+            "the data-bucket prefixes its configuration lists (jobs.<name>.s3_*_prefixes).",
+        )
         self.image = ecr_assets.DockerImageAsset(
             self, "Image", directory=str(JOBS_DIR / job.name), platform=ecr_assets.Platform.LINUX_AMD64
         )
@@ -179,6 +189,12 @@ class EcsJob(Construct):
             readonly_root_filesystem=read_only_root_filesystem,
             privileged=False,
         )
+        nag.acknowledge(
+            self.task_definition,
+            "AwsSolutions-ECS2",
+            "A job's only environment value is the data bucket's name; jobs get no secret.",
+        )
+        nag.acknowledge(self.execution_role, "AwsSolutions-IAM5[Resource::*]", nag.ECR_AUTH)
 
 
 class EcsJobs(Construct):
@@ -231,6 +247,8 @@ class EcsJobs(Construct):
             container_insights_v2=ecs.ContainerInsights.ENABLED if container_insights else ecs.ContainerInsights.DISABLED,
             enable_fargate_capacity_providers=True,
         )
+        if not container_insights:
+            nag.acknowledge(self.cluster, "AwsSolutions-ECS4", nag.ECS4_OFF)
         self.jobs = {
             job.name: EcsJob(
                 self,
@@ -262,7 +280,8 @@ class EcsJobs(Construct):
         cluster = self.cluster
         stack = Stack.of(self)
         in_cluster = {"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}
-        role.add_to_principal_policy(
+        nag.add_to_principal_policy(
+            role,
             iam.PolicyStatement(
                 sid="RunJobs",
                 actions=["ecs:RunTask"],
@@ -273,19 +292,27 @@ class EcsJobs(Construct):
                     for job in jobs
                 ],
                 conditions=in_cluster,
-            )
+            ),
+            "The workers may RunTask any revision of the configured jobs' task definition families, in "
+            "the jobs cluster only, so a new job revision deploys without a policy change.",
         )
-        role.add_to_principal_policy(
+        nag.add_to_principal_policy(
+            role,
             iam.PolicyStatement(
                 sid="FollowJobs",
                 actions=["ecs:DescribeTasks", "ecs:StopTask"],
                 resources=[stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")],
                 conditions=in_cluster,
-            )
+            ),
+            "EcsRunTaskOperator follows and stops the job it started (DescribeTasks, StopTask); task "
+            "ARNs exist only after RunTask, so the resource is the jobs cluster's tasks, a cluster that "
+            "holds nothing but jobs (never the services' or workers' tasks).",
         )
-        # ListTasks names no task; it is limited to the jobs cluster by its condition key.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(sid="ReattachJobs", actions=["ecs:ListTasks"], resources=["*"], conditions=in_cluster)
+        nag.add_to_principal_policy(
+            role,
+            iam.PolicyStatement(sid="ReattachJobs", actions=["ecs:ListTasks"], resources=["*"], conditions=in_cluster),
+            "EcsRunTaskOperator(reattach=True) calls ListTasks, which names no task; the statement is "
+            "limited to the jobs cluster by its ecs:cluster condition.",
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -295,12 +322,10 @@ class EcsJobs(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             )
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadJobLogs",
-                actions=["logs:GetLogEvents"],
-                resources=self._log_stream_arns(jobs),
-            )
+        nag.add_to_principal_policy(
+            role,
+            iam.PolicyStatement(sid="ReadJobLogs", actions=["logs:GetLogEvents"], resources=self._log_stream_arns(jobs)),
+            JOB_LOGS,
         )
 
     def grant_follow_deferred(self, role: iam.IRole) -> None:
@@ -323,20 +348,22 @@ class EcsJobs(Construct):
             return
         cluster = self.cluster
         stack = Stack.of(self)
-        role.add_to_principal_policy(
+        nag.add_to_principal_policy(
+            role,
             iam.PolicyStatement(
                 sid="WaitForDeferredJobs",
                 actions=["ecs:DescribeTasks"],
                 resources=[stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")],
                 conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
-            )
+            ),
+            "EcsRunTaskOperator(deferrable=True) hands the wait to the triggerer's TaskDoneTrigger "
+            "(DescribeTasks only); task ARNs exist only after RunTask, so the resource is the jobs "
+            "cluster's tasks, a cluster that holds nothing but jobs.",
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ForwardDeferredJobLogs",
-                actions=["logs:GetLogEvents"],
-                resources=self._log_stream_arns(),
-            )
+        nag.add_to_principal_policy(
+            role,
+            iam.PolicyStatement(sid="ForwardDeferredJobLogs", actions=["logs:GetLogEvents"], resources=self._log_stream_arns()),
+            JOB_LOGS,
         )
 
     def _log_stream_arns(self, jobs: list[EcsJob] | None = None) -> list[str]:

@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cloud_assembly.airflow_image import API_SERVER_PORT
+from constructs_lib import nag
 from constructs_lib.waf import LoginRateLimit
 
 #: Airflow 3's health endpoint (api-server): https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/check-health.html
@@ -145,6 +146,13 @@ class UiLoadBalancer(Construct):
         )
         if access_logs_bucket is not None:
             self.load_balancer.log_access_logs(access_logs_bucket, "alb")
+        else:
+            nag.acknowledge(
+                self.load_balancer,
+                "AwsSolutions-ELB2",
+                "ALB access logs need a concrete region (the bucket policy names the region's ELB "
+                "account); set account and region in the configuration to enable them.",
+            )
         self.target_group = self._add_target_group(vpc)
         self.certificate: acm.ICertificate | None = None
         self.https_listener: elbv2.ApplicationListener | None = None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+
+from constructs_lib import nag
 
 #: PostgreSQL version of the metadata DB (a minor version: cfn-lint W3691 flags a bare "17" and
 #: 17.0-17.4 as deprecated for new instances); Airflow 3 supports PostgreSQL 13 to 17
@@ -18,6 +20,10 @@ DATABASE_NAME = "airflow"
 #: Enhanced Monitoring granularity (seconds; RDS accepts 1, 5, 10, 15, 30, 60).
 ENHANCED_MONITORING_INTERVAL_SECONDS = 60
 MASTER_USERNAME = "airflow"
+#: Construct ID of CDK's LogRetention provider function, a singleton at the stack's root that
+#: ``cloudwatch_logs_retention`` creates (aws-cdk-lib's ``aws-logs`` ``LogRetention``, which
+#: exposes no handle on it).
+LOG_RETENTION_PROVIDER_ID = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 
 # Characters left out of the generated DB password: RDS refuses / @ " and space in a master
 # password (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Limits.html#RDS_Limits.Constraints),
@@ -110,6 +116,29 @@ class MetadataDatabase(Construct):
             performance_insight_encryption_key=self.key,
             copy_tags_to_snapshot=True,
         )
+        nag.acknowledge(
+            self.instance,
+            "AwsSolutions-RDS11",
+            "Port 5432 is reachable only from the Airflow services' security group; a non-default "
+            "port adds no protection.",
+        )
+        # The monitoring role (RDS creates it for monitoring_interval; no public handle on it).
+        nag.acknowledge(
+            self.instance,
+            nag.managed_policy_finding(self, "service-role/AmazonRDSEnhancedMonitoringRole"),
+            "RDS Enhanced Monitoring's role: the AWS managed AmazonRDSEnhancedMonitoringRole policy is "
+            "what RDS documents for it (it writes only to the RDSOSMetrics log group).",
+        )
+        log_retention_provider = Stack.of(self).node.find_child(LOG_RETENTION_PROVIDER_ID)
+        nag.acknowledge(
+            log_retention_provider,
+            [
+                nag.managed_policy_finding(self, nag.LAMBDA_BASIC_EXECUTION),
+                "AwsSolutions-IAM5[Resource::*]",
+            ],
+            "CDK's LogRetention provider (sets the retention of the RDS log groups) writes its own "
+            "logs with the AWS managed AWSLambdaBasicExecutionRole policy.",
+        )
         assert self.instance.secret is not None
         #: ``instance.secret`` is the secret as attached to the instance (its ARN is the
         #: ``SecretTargetAttachment``'s): a removal policy set on it reaches only the attachment.
@@ -120,6 +149,7 @@ class MetadataDatabase(Construct):
         # retained with the DB.
         self.master_secret: secretsmanager.Secret = self.instance.node.find_child("Secret")
         self.master_secret.apply_removal_policy(removal)
+        nag.acknowledge(self.master_secret, "AwsSolutions-SMG4", nag.SMG4)
 
 
 class AirflowSecrets(Construct):
@@ -150,6 +180,7 @@ class AirflowSecrets(Construct):
         self.admin_password = self._secret(
             "AdminPassword", f"Password of the Airflow admin user '{admin_username}'", 24, removal,
         )
+        nag.acknowledge(self, "AwsSolutions-SMG4", nag.SMG4)
 
     def _secret(self, construct_id: str, description: str, length: int, removal: RemovalPolicy) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(

@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cloud_assembly.airflow_image import API_SERVER_PORT
+from constructs_lib import nag
 
 POSTGRES_PORT = 5432
 
@@ -231,6 +232,13 @@ class AirflowSecurityGroups(Construct):
         for cidr in allowed_cidrs:
             for port in (80, 443):
                 self.load_balancer.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"UI from {cidr}")
+            if cidr == "0.0.0.0/0":
+                nag.acknowledge(
+                    self.load_balancer,
+                    "AwsSolutions-EC23",
+                    "The UI load balancer accepts exactly the CIDRs in ui_allowed_cidrs, set to 0.0.0.0/0 by "
+                    "the operator; the UI requires a login.",
+                )
         self.load_balancer.add_egress_rule(self.services, api, "To the api-server")
         self.services.add_ingress_rule(self.load_balancer, api, "UI and REST API from the load balancer")
         self.services.add_ingress_rule(self.workers, api, "Execution API from worker tasks")

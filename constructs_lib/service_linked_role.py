@@ -8,10 +8,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from constructs_lib import nag
+
 #: The role ECS uses to manage ENIs, load balancer targets and Cloud Map for services.
 ECS_SERVICE_LINKED_ROLE = "AWSServiceRoleForECS"
 #: IAM's error code when the role already exists ("Service role name ... has been taken").
 ROLE_EXISTS_ERROR = "InvalidInput"
+#: Construct ID of AwsCustomResource's provider function, a singleton at the stack's root:
+#: aws-cdk-lib's ``SingletonFunction`` names it ``<lambdaPurpose><uuid without dashes>``, and
+#: ``AwsCustomResource`` passes the purpose ``AWS`` and its public ``PROVIDER_FUNCTION_UUID``.
+PROVIDER_FUNCTION_ID = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
 
 
 class EcsServiceLinkedRole(Construct):
@@ -66,4 +72,10 @@ class EcsServiceLinkedRole(Construct):
             ),
             install_latest_aws_sdk=False,
             log_group=log_group,
+        )
+        nag.acknowledge(
+            Stack.of(self).node.find_child(PROVIDER_FUNCTION_ID),
+            nag.managed_policy_finding(self, nag.LAMBDA_BASIC_EXECUTION),
+            "CDK's AwsCustomResource provider (creates the ECS service-linked role when the account "
+            "has none) writes its own logs with the AWS managed AWSLambdaBasicExecutionRole policy.",
         )

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cloud_assembly.names import SERVICE_COMPONENTS, construct_id
+from constructs_lib import nag
 from constructs_lib.buckets import grant_task_logs
 
 #: Construct IDs of the service components (``cloud_assembly.names``), as ``stacks.airflow_stack`` uses them.
@@ -56,7 +57,7 @@ class AirflowServiceRoles(Construct):
             if access is not None:
                 grant_task_logs(task_logs_bucket, role, write=access == "write")
             if dags_bucket is not None and component in READS_DAG_BUCKET:
-                dags_bucket.grant_read(role)
+                nag.acknowledge_statements(role, dags_bucket.grant_read(role).principal_statements, nag.DAG_BUCKET_READ)
             self.roles[component] = role
 
 
@@ -95,10 +96,10 @@ def grant_read_connections_and_variables(role: iam.IRole, prefixes: dict[str, st
         )
         for prefix in (prefixes["connections"], prefixes["variables"])
     ]
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="ReadConnectionsAndVariables",
-            actions=["secretsmanager:GetSecretValue"],
-            resources=resources,
-        )
+    nag.add_to_principal_policy(
+        role,
+        iam.PolicyStatement(sid="ReadConnectionsAndVariables", actions=["secretsmanager:GetSecretValue"], resources=resources),
+        "Airflow's SecretsManagerBackend reads <project>/<stage>/connections/<conn_id> and "
+        "/variables/<key>: the names are the DAGs' connection ids and variable keys, and every "
+        "secret ARN ends in a random suffix; GetSecretValue only, on the deployment's two prefixes.",
     )

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from app_config.model import TaskSize, WorkerQueue
+from constructs_lib import nag
 from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
 from constructs_lib.buckets import grant_task_logs
 from cloud_assembly.names import team_queue_log_stream_prefix
@@ -110,9 +111,10 @@ class WorkerTaskDefinition(Construct):
             description="ECS agent for Airflow worker tasks: image pull and CloudWatch Logs",
         )
         self.log_group.grant_write(self.execution_role)
+        nag.acknowledge(self.execution_role, "AwsSolutions-IAM5[Resource::*]", nag.ECR_AUTH)
         grant_task_logs(task_logs_bucket, self.task_role, write=True)
         if dags_bucket is not None:
-            dags_bucket.grant_read(self.task_role)
+            nag.acknowledge_statements(self.task_role, dags_bucket.grant_read(self.task_role).principal_statements, nag.DAG_BUCKET_READ)
         self.family = family
         self.team_queues = {queue.name: queue for queue in team_queues if queue.is_team}
         self.queue_roles: dict[str, iam.Role] = {}
@@ -152,15 +154,21 @@ class WorkerTaskDefinition(Construct):
         )
         grant_task_logs(task_logs_bucket, role, write=True)
         if dags_bucket is not None:
-            dags_bucket.grant_read(role)
+            nag.acknowledge_statements(role, dags_bucket.grant_read(role).principal_statements, nag.DAG_BUCKET_READ)
         if queue.s3_prefixes and data_bucket is None:
             raise ValueError(f"worker_queues: queue {queue.name!r}: s3_prefixes need the data bucket")
         for prefix in queue.s3_prefixes:
-            data_bucket.grant_read(role, f"{prefix}*")
-            data_bucket.grant_put(role, f"{prefix}*")
+            grants = [data_bucket.grant_read(role, f"{prefix}*"), data_bucket.grant_put(role, f"{prefix}*")]
+            nag.acknowledge_statements(
+                role,
+                [statement for grant in grants for statement in grant.principal_statements],
+                "A team queue's role reads and puts (never deletes) under the data bucket prefixes its "
+                "worker_queues entry names; object keys below a prefix are the DAGs' own.",
+            )
         if queue.secrets_prefixes:
             stack = Stack.of(self)
-            role.add_to_principal_policy(
+            nag.add_to_principal_policy(
+                role,
                 iam.PolicyStatement(
                     sid="ReadTeamSecrets",
                     actions=["secretsmanager:GetSecretValue"],
@@ -173,10 +181,20 @@ class WorkerTaskDefinition(Construct):
                         )
                         for prefix in queue.secrets_prefixes
                     ],
-                )
+                ),
+                "A team queue's role reads (GetSecretValue) the Secrets Manager names under the prefixes "
+                "its worker_queues entry names; every secret ARN ends in a random suffix.",
             )
         for index, arn in enumerate(queue.managed_policy_arns):
-            role.add_managed_policy(iam.ManagedPolicy.from_managed_policy_arn(role, f"ManagedPolicy{index}", arn))
+            policy = iam.ManagedPolicy.from_managed_policy_arn(role, f"ManagedPolicy{index}", arn)
+            role.add_managed_policy(policy)
+            if ":iam::aws:policy/" in arn:  # AwsSolutions-IAM4 names AWS managed policies only
+                nag.acknowledge(
+                    role,
+                    nag.managed_policy_finding(role, policy),
+                    "An AWS managed policy the deployment's operator attached to a team queue's role by "
+                    "naming it in worker_queues (managed_policy_arns).",
+                )
         return role
 
     def add_queue_task_definitions(
@@ -297,6 +315,7 @@ class WorkerTaskDefinition(Construct):
             logging=ecs.LogDrivers.aws_logs(stream_prefix=stream_prefix, log_group=self.log_group),
             **hardened_container_options(self.read_only_root_filesystem),
         )
+        nag.acknowledge(task_definition, "AwsSolutions-ECS2", nag.ECS2_SETTINGS)
         add_writable_volumes(task_definition)
         mount_writable_volumes(container)
         return task_definition, container
@@ -318,8 +337,13 @@ class WorkerTaskDefinition(Construct):
             )
             for prefix in prefixes
         ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(sid="ReadWorkerLiveLogs", actions=["logs:GetLogEvents"], resources=stream_arns)
+        nag.add_to_principal_policy(
+            role,
+            iam.PolicyStatement(sid="ReadWorkerLiveLogs", actions=["logs:GetLogEvents"], resources=stream_arns),
+            "The api-server reads a running task's log from its worker's awslogs stream; stream names "
+            "end in the ECS task ID, unknown until RunTask, so the grant is every stream under the "
+            "workers' prefix (and each team queue's worker-<queue> prefix) in the workers' log group, "
+            "and only logs:GetLogEvents.",
         )
 
     def grant_launch(self, role: iam.IRole, cluster: ecs.ICluster) -> None:
@@ -340,26 +364,32 @@ class WorkerTaskDefinition(Construct):
             for family in (self.family, *(self.queue_family(name) for name in self.team_queues))
         ]
         task_arn = stack.format_arn(service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*")
-        role.add_to_principal_policy(
+        nag.add_to_principal_policy(
+            role,
             iam.PolicyStatement(
                 sid="RunWorkerTasks",
                 actions=["ecs:RunTask"],
                 resources=family_arns,
                 conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}},
-            )
+            ),
+            "RunTask on any revision of the workers' task definition family: the executor names the "
+            "family, so a new revision deploys without changing a cross-stack export.",
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="TrackWorkerTasks", actions=["ecs:DescribeTasks", "ecs:StopTask"], resources=[task_arn]
-            )
+        nag.add_to_principal_policy(
+            role,
+            iam.PolicyStatement(sid="TrackWorkerTasks", actions=["ecs:DescribeTasks", "ecs:StopTask"], resources=[task_arn]),
+            "DescribeTasks and StopTask act on task ARNs that exist only after RunTask; the resource "
+            "is limited to this cluster's tasks.",
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(sid="DescribeCluster", actions=["ecs:DescribeClusters"], resources=[cluster.cluster_arn])
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeWorkerTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]
-            )
+        nag.add_to_principal_policy(
+            role,
+            iam.PolicyStatement(sid="DescribeWorkerTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]),
+            "ecs:DescribeTaskDefinition supports no resource-level permission (Service Authorization "
+            "Reference, Amazon ECS); the scheduler's executor reads which containers of a worker's "
+            "task definition are essential. The statement grants that one read-only action.",
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(

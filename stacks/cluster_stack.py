@@ -20,6 +20,7 @@ from constructs_lib.airflow_settings import (
     secrets_backend_environment,
     secrets_prefixes,
 )
+from constructs_lib import nag
 from constructs_lib.buckets import secure_bucket
 from constructs_lib.ecs_jobs import EcsJobs
 from constructs_lib.network import API_SERVER_PORT
@@ -150,6 +151,8 @@ class ClusterStack(Stack):
             if exec_logs
             else None,
         )
+        if not config.monitoring.container_insights:
+            nag.acknowledge(self.cluster, "AwsSolutions-ECS4", nag.ECS4_OFF)
         self.exec_session_logs = exec_logs
         # A brand-new account may not have ECS's service-linked role yet; create it first.
         self.service_linked_role = EcsServiceLinkedRole(

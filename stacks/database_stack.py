@@ -7,8 +7,22 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from app_config.model import DeploymentConfig
+from constructs_lib import nag
 from constructs_lib.log_retention import retention_days
 from constructs_lib.metadata_db import AirflowSecrets, MetadataDatabase
+
+#: Stages whose DB may be single-AZ (AwsSolutions-RDS3) and without deletion protection
+#: (AwsSolutions-RDS10), with the reason; prod gets neither.
+DESTROYABLE_STAGES = {
+    "dev": {
+        "AwsSolutions-RDS3": "dev is cheap and destroyable; prod runs the DB Multi-AZ.",
+        "AwsSolutions-RDS10": "dev is destroyable by design; prod enables deletion protection.",
+    },
+    "lean": {
+        "AwsSolutions-RDS3": "lean trades the standby for money: one single-AZ DB, destroyable like dev (README, Cost).",
+        "AwsSolutions-RDS10": "lean is destroyable by design, like dev; prod enables deletion protection.",
+    },
+}
 
 
 class DatabaseStack(Stack):
@@ -46,6 +60,12 @@ class DatabaseStack(Stack):
             retain=config.retain_data,
             log_retention=retention_days(config.log_retention_days),
         )
+        # Single-AZ and deletion protection off are accepted on these stages only (prod fails cdk-nag).
+        stage_reasons = DESTROYABLE_STAGES.get(config.stage)
+        if stage_reasons and not db.multi_az:
+            nag.acknowledge(self.database.instance, "AwsSolutions-RDS3", stage_reasons["AwsSolutions-RDS3"])
+        if stage_reasons and not config.retain_data:
+            nag.acknowledge(self.database.instance, "AwsSolutions-RDS10", stage_reasons["AwsSolutions-RDS10"])
         self.secrets = AirflowSecrets(
             self, "AirflowSecrets", retain=config.retain_data, admin_username=config.admin_username
         )

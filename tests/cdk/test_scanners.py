@@ -10,11 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 import yaml
 from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
 
-from tests.cdk.conftest import CONFIGURATIONS, OPTIONAL_FEATURES, PROJECT_ROOT
+from app import build_app
+from app_config import load_config
+from constructs_lib import nag
+from tests.cdk.conftest import CDK_JSON_CONTEXT, CONFIGURATIONS, OPTIONAL_FEATURES, PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
 CHECKOV = Path(os.environ.get("CHECKOV_BIN", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
@@ -42,6 +47,36 @@ def test_cdk_nag_has_no_unacknowledged_finding(synth, name):
         f"{v.rule_name}: {[r.construct_path for r in v.violating_resources]}" for v in report.violations
     ]
     assert report.success, "\n".join(found)
+
+
+def acknowledged_findings(scope: IConstruct) -> set[tuple[str, str]]:
+    """(construct path, finding ID) of every cdk-nag acknowledgement in ``scope``'s tree."""
+    found = set()
+    for node in scope.node.find_all():
+        for entry in node.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                found |= {(node.node.path, key.split("::", 1)[1]) for key in entry.data if key.startswith("AwsSolutions::")}
+    return found
+
+
+@pytest.mark.parametrize("name", [*CONFIGURATIONS, *OPTIONAL_FEATURES])
+def test_every_cdk_nag_acknowledgement_names_a_reported_finding(synth, name, monkeypatch):
+    """An acknowledgement whose finding cdk-nag no longer reports on that construct (or below it)
+    would hide a future finding there: remove it. The findings are those of the same app built
+    with no acknowledgement."""
+    acknowledged = acknowledged_findings(synth(name).app)
+    assert acknowledged, "no acknowledgement read: has the metadata key changed?"
+    monkeypatch.setattr(nag, "acknowledge", lambda construct, findings, reason: None)
+    app = cdk.App(context={**CDK_JSON_CONTEXT, **CONFIGURATIONS.get(name, OPTIONAL_FEATURES.get(name, {}))})
+    build_app(app, load_config(app.node.get_all_context()))
+    reported = [(v.rule_name, r.construct_path) for v in AwsSolutionsChecks().validate_scope(app).violations
+                for r in v.violating_resources]
+    unused = sorted(
+        f"{finding} on {path}"
+        for path, finding in acknowledged
+        if not any(rule == finding and (where == path or where.startswith(f"{path}/")) for rule, where in reported)
+    )
+    assert not unused, "acknowledged but not reported:\n" + "\n".join(unused)
 
 
 def checkov_skips(config) -> dict[str, str]:
