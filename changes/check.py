@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Iterable
 
 from changes.schemas import DEFAULT_REGION, type_schema
@@ -308,14 +309,44 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
     by a deploy (CDK deletes no stack).
     """
     report = Report()
+    report.configuration_changes = _configuration_changes(before, after)
+    finding = _finding_maker(report.configuration_changes,
+                             before.configuration() is not None and after.configuration() is not None)
+    common = _pair_stacks(before, after, report, finding)
+    replaced, volatile = _replacements(common)
+    importers: dict[str, list[str]] = {}
+    for source in before.stacks.values():
+        for name in imports(source.template.get("Resources")) | imports(source.template.get("Outputs")):
+            importers.setdefault(name, []).append(source.name)
+    after_exports = {name for s in after.stacks.values() for name in s.exports()}
+    for role, (b_stack, a_stack) in common.items():
+        _report_replaced(b_stack, a_stack, replaced[role], report, finding)
+        _report_removed(b_stack, a_stack, report, finding)
+        report.findings.extend(_exports_in_use(b_stack, importers, after_exports, volatile, finding))
+        report.findings.extend(_vpc_moves(b_stack, a_stack, replaced[role], volatile, finding))
+        report.findings.extend(_listener_moves(b_stack, a_stack, finding))
+        report.findings.extend(_scaled_desired_counts(a_stack, finding))
+    return report
+
+
+#: ``finding(kind, stack, logical ID, type, what, values) -> Finding``, made by :func:`_finding_maker`.
+_MakeFinding = Callable[[str, str, str, str, str, Iterable[Any]], Finding]
+
+
+def _configuration_changes(before: StackTemplates, after: StackTemplates) -> dict[str, tuple[Any, Any]]:
+    """``key -> (before, after)`` of every configuration key whose value differs, when both
+    syntheses recorded their configuration; else empty."""
     before_cfg, after_cfg = before.configuration(), after.configuration()
-    config_known = before_cfg is not None and after_cfg is not None
-    changed_keys: dict[str, tuple[Any, Any]] = {}
-    if before_cfg is not None and after_cfg is not None:
-        for key in sorted(set(before_cfg) | set(after_cfg)):
-            if before_cfg.get(key) != after_cfg.get(key):
-                changed_keys[key] = (before_cfg.get(key), after_cfg.get(key))
-    report.configuration_changes = changed_keys
+    if before_cfg is None or after_cfg is None:
+        return {}
+    return {key: (before_cfg.get(key), after_cfg.get(key)) for key in sorted(set(before_cfg) | set(after_cfg))
+            if before_cfg.get(key) != after_cfg.get(key)}
+
+
+def _finding_maker(changed_keys: dict[str, tuple[Any, Any]], config_known: bool) -> _MakeFinding:
+    """A :class:`Finding` factory that names the configuration keys behind a finding: those whose
+    old or new value (4 characters or more) appears in the finding's values, else the only key
+    that changed, else every changed key (``exact`` False)."""
 
     def finding(kind: str, stack: str, lid: str, rtype: str, what: str, values: Iterable[Any]) -> Finding:
         text = json.dumps(list(values), default=str)
@@ -328,6 +359,14 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
         keys = tuple(exact) if exact else tuple(changed_keys)
         return Finding(kind, stack, lid, rtype, what, keys, bool(exact), config_known)
 
+    return finding
+
+
+def _pair_stacks(before: StackTemplates, after: StackTemplates, report: Report,
+                 finding: _MakeFinding) -> dict[str, tuple[StackTemplate, StackTemplate]]:
+    """``role -> (before, after)`` of the stacks deployed under the same name. New stacks go to
+    ``report.new_stacks``; a renamed stack's stateful resources are data loss (the deploy creates
+    a new, empty stack and leaves the old one deployed)."""
     common = {}
     for role, after_stack in after.stacks.items():
         before_stack = before.stacks.get(role)
@@ -344,9 +383,14 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
                     ))
         else:
             common[role] = (before_stack, after_stack)
+    return common
 
-    # Replacements, to a fixpoint: a replaced resource's new ID travels through references and
-    # exports into other resources' create-only properties.
+
+def _replacements(common: dict[str, tuple[StackTemplate, StackTemplate]]
+                  ) -> tuple[dict[str, dict[str, _Cause]], dict[str, _Cause]]:
+    """Replaced resources per stack role (logical ID -> cause) and the exports whose value changes
+    (export name -> cause), to a fixpoint: a replaced resource's new ID travels through references
+    and exports into other resources' create-only properties."""
     replaced: dict[str, dict[str, _Cause]] = {role: {} for role in common}
     volatile: dict[str, _Cause] = {}
     grew = True
@@ -376,66 +420,74 @@ def compare(before: StackTemplates, after: StackTemplates) -> Report:
                 else:
                     continue
                 grew = True
+    return replaced, volatile
 
-    importers: dict[str, list[str]] = {}
-    for source in before.stacks.values():
-        for name in imports(source.template.get("Resources")) | imports(source.template.get("Outputs")):
-            importers.setdefault(name, []).append(source.name)
-    after_exports = {name for s in after.stacks.values() for name in s.exports()}
 
-    for role, (b_stack, a_stack) in common.items():
-        stack = a_stack.name
-        for lid, cause in replaced[role].items():
-            rtype = a_stack.resources[lid]["Type"]
-            if rtype in STATEFUL_TYPES:
-                report.findings.append(finding(DATA_LOSS, stack, lid, rtype,
-                                               f"replaced ({cause.text}): the new one starts empty", cause.values))
-            else:
-                report.changes.append(f"{stack} {lid} ({rtype}) replaced: {cause.text}")
-            failure = _custom_name_conflict(b_stack.resources[lid], a_stack.resources[lid], a_stack.region or DEFAULT_REGION)
-            if failure:
-                report.findings.append(finding(DEPLOY_FAILURE, stack, lid, rtype, failure, cause.values))
-        added_by_type: dict[str, list[str]] = {}
-        for lid, res in a_stack.resources.items():
-            if lid not in b_stack.resources:
-                added_by_type.setdefault(res["Type"], []).append(lid)
-        for lid, res in b_stack.resources.items():
-            if lid in a_stack.resources:
-                continue
-            rtype = res["Type"]
-            successors = added_by_type.get(rtype, [])
-            moved = f" (its logical ID changes to {successors[0]}?)" if len(successors) == 1 else ""
-            if rtype in STATEFUL_TYPES:
-                kept = " DeletionPolicy Retain keeps it outside the stack, but" if res.get("DeletionPolicy") == "Retain" else ""
-                report.findings.append(finding(
-                    DATA_LOSS, stack, lid, rtype,
-                    f"removed{moved}:{kept} the app no longer uses its data" + (
-                        "; the new one starts empty" if moved else ""),
-                    (res.get("Properties"), *_successors(b_stack, a_stack, lid)),
-                ))
-            else:
-                report.changes.append(f"{stack} {lid} ({rtype}) removed{moved}")
-        b_exports = b_stack.exports()
-        for name, (output_id, _value) in b_exports.items():
-            users = [s for s in importers.get(name, []) if s != b_stack.name]
-            if not users:
-                continue
-            if name not in after_exports:
-                report.findings.append(finding(
-                    DEPLOY_FAILURE, stack, output_id, "Export",
-                    f"export {name} is removed while {', '.join(users)} imports it (\"export ... in use\": "
-                    "this stack is deployed first)", (name,),
-                ))
-            elif name in volatile:
-                report.findings.append(finding(
-                    DEPLOY_FAILURE, stack, output_id, "Export",
-                    f"export {name} changes value ({volatile[name].text}) while {', '.join(users)} imports it: "
-                    "CloudFormation cannot update an export in use", volatile[name].values,
-                ))
-        report.findings.extend(_vpc_moves(b_stack, a_stack, replaced[role], volatile, finding))
-        report.findings.extend(_listener_moves(b_stack, a_stack, finding))
-        report.findings.extend(_scaled_desired_counts(a_stack, finding))
-    return report
+def _report_replaced(b_stack: StackTemplate, a_stack: StackTemplate, replaced: dict[str, _Cause], report: Report,
+                     finding: _MakeFinding) -> None:
+    """A replaced stateful resource is data loss, any other a change; a replaced resource with a
+    custom name is a deploy failure (the new one is created first, under the same name)."""
+    stack = a_stack.name
+    for lid, cause in replaced.items():
+        rtype = a_stack.resources[lid]["Type"]
+        if rtype in STATEFUL_TYPES:
+            report.findings.append(finding(DATA_LOSS, stack, lid, rtype,
+                                           f"replaced ({cause.text}): the new one starts empty", cause.values))
+        else:
+            report.changes.append(f"{stack} {lid} ({rtype}) replaced: {cause.text}")
+        failure = _custom_name_conflict(b_stack.resources[lid], a_stack.resources[lid], a_stack.region or DEFAULT_REGION)
+        if failure:
+            report.findings.append(finding(DEPLOY_FAILURE, stack, lid, rtype, failure, cause.values))
+
+
+def _report_removed(b_stack: StackTemplate, a_stack: StackTemplate, report: Report, finding: _MakeFinding) -> None:
+    """A removed stateful resource is data loss (its data no longer used, a successor of the same
+    type under a new logical ID starts empty), any other a change."""
+    stack = a_stack.name
+    added_by_type: dict[str, list[str]] = {}
+    for lid, res in a_stack.resources.items():
+        if lid not in b_stack.resources:
+            added_by_type.setdefault(res["Type"], []).append(lid)
+    for lid, res in b_stack.resources.items():
+        if lid in a_stack.resources:
+            continue
+        rtype = res["Type"]
+        successors = added_by_type.get(rtype, [])
+        moved = f" (its logical ID changes to {successors[0]}?)" if len(successors) == 1 else ""
+        if rtype in STATEFUL_TYPES:
+            kept = " DeletionPolicy Retain keeps it outside the stack, but" if res.get("DeletionPolicy") == "Retain" else ""
+            report.findings.append(finding(
+                DATA_LOSS, stack, lid, rtype,
+                f"removed{moved}:{kept} the app no longer uses its data" + (
+                    "; the new one starts empty" if moved else ""),
+                (res.get("Properties"), *_successors(b_stack, a_stack, lid)),
+            ))
+        else:
+            report.changes.append(f"{stack} {lid} ({rtype}) removed{moved}")
+
+
+def _exports_in_use(b_stack: StackTemplate, importers: dict[str, list[str]], after_exports: set[str],
+                    volatile: dict[str, _Cause], finding: _MakeFinding) -> list[Finding]:
+    """Deploy failures: an export another stack imports is removed, or its value changes
+    (CloudFormation refuses both while the import exists)."""
+    found = []
+    for name, (output_id, _value) in b_stack.exports().items():
+        users = [s for s in importers.get(name, []) if s != b_stack.name]
+        if not users:
+            continue
+        if name not in after_exports:
+            found.append(finding(
+                DEPLOY_FAILURE, b_stack.name, output_id, "Export",
+                f"export {name} is removed while {', '.join(users)} imports it (\"export ... in use\": "
+                "this stack is deployed first)", (name,),
+            ))
+        elif name in volatile:
+            found.append(finding(
+                DEPLOY_FAILURE, b_stack.name, output_id, "Export",
+                f"export {name} changes value ({volatile[name].text}) while {', '.join(users)} imports it: "
+                "CloudFormation cannot update an export in use", volatile[name].values,
+            ))
+    return found
 
 
 def _successors(b_stack: StackTemplate, a_stack: StackTemplate, lid: str) -> list[Any]:
@@ -453,7 +505,7 @@ def _successors(b_stack: StackTemplate, a_stack: StackTemplate, lid: str) -> lis
 
 
 def _vpc_moves(b_stack: StackTemplate, a_stack: StackTemplate, replaced: dict[str, _Cause],
-               volatile: dict[str, _Cause], finding) -> list[Finding]:
+               volatile: dict[str, _Cause], finding: _MakeFinding) -> list[Finding]:
     """Resources of :data:`VPC_MEMBERS` whose security groups move to another VPC."""
     results = []
     for lid, res in a_stack.resources.items():
@@ -490,7 +542,7 @@ def _custom_name_conflict(before: dict, after: dict, region: str) -> str | None:
     return None
 
 
-def _listener_moves(b_stack: StackTemplate, a_stack: StackTemplate, finding) -> list[Finding]:
+def _listener_moves(b_stack: StackTemplate, a_stack: StackTemplate, finding: _MakeFinding) -> list[Finding]:
     def listeners(stack: StackTemplate) -> dict[str, str]:
         found = {}
         for lid, res in stack.resources.items():
@@ -514,7 +566,7 @@ def _listener_moves(b_stack: StackTemplate, a_stack: StackTemplate, finding) -> 
     return results
 
 
-def _scaled_desired_counts(a_stack: StackTemplate, finding) -> list[Finding]:
+def _scaled_desired_counts(a_stack: StackTemplate, finding: _MakeFinding) -> list[Finding]:
     services = {
         lid: res for lid, res in a_stack.resources.items()
         if res.get("Type") == "AWS::ECS::Service" and "DesiredCount" in (res.get("Properties") or {})
