@@ -116,6 +116,12 @@ class MetadataDatabase(Construct):
             performance_insight_encryption_key=self.key,
             copy_tags_to_snapshot=True,
         )
+        self._acknowledge_findings()
+        self._retain_secrets(removal)
+
+    def _acknowledge_findings(self) -> None:
+        """cdk-nag findings of the instance, its monitoring role and CDK's LogRetention provider,
+        acknowledged with the reason."""
         nag.acknowledge(
             self.instance,
             "AwsSolutions-RDS11",
@@ -139,6 +145,9 @@ class MetadataDatabase(Construct):
             "CDK's LogRetention provider (sets the retention of the RDS log groups) writes its own "
             "logs with the AWS managed AWSLambdaBasicExecutionRole policy.",
         )
+
+    def _retain_secrets(self, removal: RemovalPolicy) -> None:
+        """:attr:`secret` and :attr:`master_secret`, with the DB's removal policy."""
         assert self.instance.secret is not None
         #: ``instance.secret`` is the secret as attached to the instance (its ARN is the
         #: ``SecretTargetAttachment``'s): a removal policy set on it reaches only the attachment.
