@@ -704,57 +704,16 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
         wait_parsed(client, DAG_ID, 300, deployment.check)
         run_id = report["dag_run_id"] = client.trigger(DAG_ID)
 
-        # The async path: /wait streams the run's state from the async (asyncpg) engine.
-        wait_started = time.monotonic()
-        status, body = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/wait?interval=2", timeout=timeout,
-                                  accept="application/x-ndjson")
-        lines = [json.loads(line) for line in body.splitlines() if line.strip().startswith("{")] if status == 200 else []
-        report["async_wait"] = {"status": status, "ok": status == 200 and bool(lines) and
-                                lines[-1].get("state") in ("success", "failed"),
-                                "seconds": round(time.monotonic() - wait_started, 1),
-                                "last": lines[-1] if lines else body[-400:]}
-        if not report["async_wait"]["ok"]:
-            api_log = deployment.runner.logs(deployment.container_name("api-server"), lines=400)
-            report["async_wait"]["api_server_log"] = [line for line in api_log.splitlines()
-                                                      if "sslmode" in line or "Error" in line][-5:]
-
+        report["async_wait"] = _async_wait(deployment, client, run_id, timeout)
         report["dag_run_state"] = client.wait_for_run(DAG_ID, run_id, timeout, deployment.check)
         instances = client.task_instances(DAG_ID, run_id)
         report["task_instances"] = {f"{ti['task_id']}[{ti.get('map_index', -1)}]": ti["state"] for ti in instances}
         report["worker_tasks_launched"] = deployment.ecs.launched if deployment.ecs else 0
         load = next((ti for ti in instances if ti["task_id"] == "load"), None)
         if load:
-            # The run is success as soon as the task reports it; the worker uploads its log to S3
-            # just after. Wait for that object first, then for the REST API to serve the line:
-            # with the worker's log server unreachable (as on Fargate), it can only come from S3.
-            log_started = time.monotonic()
-            s3_keys = _poll(lambda: _s3_log_keys(deployment, run_id, "load", EXPECTED_LOG_LINE), 120,
-                            deployment.check) or []
-            log_url = (f"{ui}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/"
-                       f"{load['try_number']}?full_content=true")
-            answers: list[tuple[int, str]] = []
-
-            def log_served() -> bool:
-                answers.append(client.get(log_url.removeprefix(ui)))
-                return answers[-1][0] == 200 and EXPECTED_LOG_LINE in answers[-1][1]
-
-            _poll(log_served, 120, deployment.check, interval=3)
-            status, body = answers[-1]
-            report["task_log_seconds_after_run"] = round(time.monotonic() - log_started, 1)
-            report["task_log"] = {"status": status, "has_expected_line": EXPECTED_LOG_LINE in body,
-                                  "rest_mentions_s3": "s3://" in body, "s3_objects_with_line": s3_keys,
-                                  "body_head": body[:600]}
-            report["task_log_from_s3"] = status == 200 and EXPECTED_LOG_LINE in body and bool(s3_keys)
+            report.update(_task_log_from_s3(deployment, client, run_id, load))
             if browser:
-                runs = [check_task_page(ui, username, password, f"/dags/{DAG_ID}/runs/{run_id}/tasks/load",
-                                        EXPECTED_LOG_LINE, out_dir / (f"screenshot-{name}.png" if i == 0
-                                                                      else f"screenshot-{name}-{i + 1}.png"))
-                        for i in range(browser_runs)]
-                report["browser"] = runs[0]
-                report["browser_runs"] = {"runs": len(runs), "passed": sum(1 for r in runs if r["ok"]),
-                                          "failed_steps": [r["step"] for r in runs if not r["ok"]],
-                                          "login_attempts": [r["login_attempts"] for r in runs],
-                                          "seconds": [r["seconds"] for r in runs]}
+                report.update(_browser_checks(ui, username, password, run_id, out_dir, name, browser_runs))
         runs = [(DAG_ID, run_id)]
         if access_probe.in_image(deployment):
             # One more DAG run: connections and variables from Secrets Manager, another
@@ -781,6 +740,63 @@ def rehearse(cdk_out: Path, out_dir: Path, *, name: str = "default", dags_dir: P
     finally:
         _finish_report(report, deployment, out_dir, name, started)
     return report
+
+
+def _async_wait(deployment: LocalDeployment, client: RestClient, run_id: str, timeout: float) -> dict:
+    """The async path: ``GET .../dagRuns/<run>/wait`` streams the run's state from the async
+    (asyncpg) engine until it ends. Returns ``status``, ``ok``, ``seconds``, ``last`` (the last
+    state line or the body's end) and, when not ok, the api-server's last error lines."""
+    wait_started = time.monotonic()
+    status, body = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/wait?interval=2", timeout=timeout,
+                              accept="application/x-ndjson")
+    lines = [json.loads(line) for line in body.splitlines() if line.strip().startswith("{")] if status == 200 else []
+    result = {"status": status, "ok": status == 200 and bool(lines) and lines[-1].get("state") in ("success", "failed"),
+              "seconds": round(time.monotonic() - wait_started, 1), "last": lines[-1] if lines else body[-400:]}
+    if not result["ok"]:
+        api_log = deployment.runner.logs(deployment.container_name("api-server"), lines=400)
+        result["api_server_log"] = [line for line in api_log.splitlines() if "sslmode" in line or "Error" in line][-5:]
+    return result
+
+
+def _task_log_from_s3(deployment: LocalDeployment, client: RestClient, run_id: str, load: dict) -> dict:
+    """The ``load`` task's log read back through the REST API, which must come from S3. Returns
+    the report's ``task_log_seconds_after_run``, ``task_log`` and ``task_log_from_s3``."""
+    # The run is success as soon as the task reports it; the worker uploads its log to S3
+    # just after. Wait for that object first, then for the REST API to serve the line:
+    # with the worker's log server unreachable (as on Fargate), it can only come from S3.
+    log_started = time.monotonic()
+    s3_keys = _poll(lambda: _s3_log_keys(deployment, run_id, "load", EXPECTED_LOG_LINE), 120,
+                    deployment.check) or []
+    log_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/load/logs/{load['try_number']}?full_content=true"
+    answers: list[tuple[int, str]] = []
+
+    def log_served() -> bool:
+        answers.append(client.get(log_path))
+        return answers[-1][0] == 200 and EXPECTED_LOG_LINE in answers[-1][1]
+
+    _poll(log_served, 120, deployment.check, interval=3)
+    status, body = answers[-1]
+    found: dict = {"task_log_seconds_after_run": round(time.monotonic() - log_started, 1)}
+    found["task_log"] = {"status": status, "has_expected_line": EXPECTED_LOG_LINE in body,
+                         "rest_mentions_s3": "s3://" in body, "s3_objects_with_line": s3_keys,
+                         "body_head": body[:600]}
+    found["task_log_from_s3"] = status == 200 and EXPECTED_LOG_LINE in body and bool(s3_keys)
+    return found
+
+
+def _browser_checks(ui: str, username: str, password: str, run_id: str, out_dir: Path, name: str,
+                    browser_runs: int) -> dict:
+    """The browser step ``browser_runs`` times, each in a fresh browser: the report's ``browser``
+    (the first) and ``browser_runs`` (a count of passes, failed steps, attempts, seconds)."""
+    runs = [check_task_page(ui, username, password, f"/dags/{DAG_ID}/runs/{run_id}/tasks/load",
+                            EXPECTED_LOG_LINE, out_dir / (f"screenshot-{name}.png" if i == 0
+                                                          else f"screenshot-{name}-{i + 1}.png"))
+            for i in range(browser_runs)]
+    return {"browser": runs[0],
+            "browser_runs": {"runs": len(runs), "passed": sum(1 for r in runs if r["ok"]),
+                             "failed_steps": [r["step"] for r in runs if not r["ok"]],
+                             "login_attempts": [r["login_attempts"] for r in runs],
+                             "seconds": [r["seconds"] for r in runs]}}
 
 
 def _finish_report(report: dict, deployment: LocalDeployment, out_dir: Path, name: str, started: float) -> None:
