@@ -104,6 +104,7 @@ def cli(ctx: click.Context, project: str, stage: str, region: str | None, profil
       airflow-ecs run -- db check
       airflow-ecs run -- users list
       airflow-ecs logs scheduler --since 30m --follow
+      airflow-ecs logs worker --queue team-a
       airflow-ecs shell api-server
       airflow-ecs --stage prod publish --version 1.4.0
     """
@@ -218,7 +219,7 @@ def _team_queue_family(ecs, deployment: Deployment, family: str, queue: str) -> 
     queues = tasks.team_queues(ecs, deployment)
     if queue in queues:
         return f"{family}-{queue}"
-    have = (f"its team queues: {', '.join(queues)}." if queues
+    have = (f"team queues with a task definition there: {', '.join(queues)}." if queues
             else "it has no team queue.")
     raise OpsError(
         f"No team queue {queue!r} in {deployment.project}-{deployment.stage} (no ACTIVE task definition family "

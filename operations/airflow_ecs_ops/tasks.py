@@ -305,8 +305,11 @@ def count_by_queue(workers: list[WorkerTask]) -> str:
 
 def team_queues(ecs, deployment: Deployment) -> list[str]:
     """The team queues of the deployment: the families ``<workers' family>-<queue>`` with an ACTIVE
-    revision (ListTaskDefinitionFamilies, every page), by name. A removed queue's family has
-    none (CloudFormation deregistered it)."""
+    revision (ListTaskDefinitionFamilies, every page), by name. A removed queue's revisions are
+    retained (README, "Team queues"), so it stays listed until they are deregistered by hand.
+
+    :raises OpsError: ECS refused the call.
+    """
     family = deployment.output("cluster", "WorkerTaskDefinitionFamily")
     families: list[str] = []
     try:

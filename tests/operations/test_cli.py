@@ -391,7 +391,7 @@ def test_logs_of_an_unknown_queue_names_the_team_queues_there_are(moto_aws, monk
     assert result.exit_code == 1
     assert "No team queue 'team-z'" in result.stderr
     # team-old was removed (no ACTIVE revision): not a queue any more.
-    assert "team queues: team-a, team-b, team-c." in result.stderr
+    assert "team queues with a task definition there: team-a, team-b, team-c." in result.stderr
     assert "airflow-ecs logs worker" in result.stderr
 
 

@@ -342,7 +342,7 @@ class TestUpgradeOnMoto:
         assert api_server_at_stop == [1]  # still serving while the team task ran
         drain = next(s for s in report.steps if s.name == "drain-workers")
         assert drain.detail.startswith("no worker task running")
-        assert lines.index("[stop-writers] started") > max(i for i, l in enumerate(lines) if "1 worker task(s)" in l)
+        assert lines.index("[stop-writers] started") > max(i for i, line in enumerate(lines) if "1 worker task(s)" in line)
 
     def test_a_failed_snapshot_leaves_the_services_at_0_and_deploys_nothing(self, aws, tmp_path):
         target, db, fargate, cloudformation, lines = setup(aws, tmp_path)
