@@ -400,3 +400,15 @@ def test_logs_of_a_queue_when_the_deployment_has_no_team_queue(deployment):
 
     assert result.exit_code == 1
     assert "No team queue 'gpu'" in result.stderr and "has no team queue" in result.stderr
+
+
+def test_no_service_family_reads_as_a_worker_family():
+    """The services' families are ``<deployment>-<component>`` (constructs_lib/airflow_service.py)
+    in the workers' cluster: no component may be named so that its family reads as a team queue's
+    (``<deployment>-worker-<queue>``), else stop-workers would stop it."""
+    from cloud_assembly.names import SERVICE_COMPONENTS, WORKER
+
+    for component in SERVICE_COMPONENTS:
+        assert tasks_mod.worker_queue("airflow-dev-worker", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/"
+                                      f"airflow-dev-{component}:3") == (False, None)
+    assert WORKER not in SERVICE_COMPONENTS
