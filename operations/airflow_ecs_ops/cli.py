@@ -104,6 +104,7 @@ def cli(ctx: click.Context, project: str, stage: str, region: str | None, profil
       airflow-ecs run -- db check
       airflow-ecs run -- users list
       airflow-ecs logs scheduler --since 30m --follow
+      airflow-ecs logs worker --queue team-a
       airflow-ecs shell api-server
       airflow-ecs --stage prod publish --version 1.4.0
     """
@@ -163,10 +164,23 @@ def shell(click_ctx: click.Context, component: str, command: str) -> None:
 @click.argument("component")
 @click.option("--since", default="10m", show_default=True, help="How far back: 30s, 10m, 2h, 1d.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until interrupted.")
+@click.option("--queue", default=None, metavar="NAME",
+              help="With worker: a team queue's workers (a worker_queues entry with its own role), whose "
+              "streams are worker-NAME/...; without it, worker shows the default workers.")
 @click.pass_context
-def logs(click_ctx: click.Context, component: str, since: str, follow: bool) -> None:
-    """Print COMPONENT's CloudWatch logs (scheduler, api-server, dag-processor, triggerer, worker)."""
+def logs(click_ctx: click.Context, component: str, since: str, follow: bool, queue: str | None) -> None:
+    """Print COMPONENT's CloudWatch logs (scheduler, api-server, dag-processor, triggerer, worker).
+
+    \b
+    airflow-ecs logs worker                  the default workers (and queues without a role)
+    airflow-ecs logs worker --queue team-a   team queue team-a's workers
+    """
     check_component(component, COMPONENTS)
+    if queue is not None and component != WORKER:
+        raise OpsError(
+            f"--queue selects a team queue's workers, not a part of {component}: "
+            f"airflow-ecs logs worker --queue {queue} (or leave --queue out)."
+        )
     since_seconds = logs_mod.parse_since(since)
     ctx = _ctx(click_ctx)
     deployment = ctx.deployment()
@@ -174,6 +188,8 @@ def logs(click_ctx: click.Context, component: str, since: str, follow: bool) -> 
     if component == WORKER:
         family = deployment.output("cluster", "WorkerTaskDefinitionFamily")
         container = deployment.output("cluster", "WorkerContainerName")
+        if queue is not None:
+            family = _team_queue_family(ecs, deployment, family, queue)
         task_definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
         group, prefix = tasks.awslogs_options(task_definition, container)
     else:
@@ -195,10 +211,29 @@ def logs(click_ctx: click.Context, component: str, since: str, follow: bool) -> 
         tasks.sleep(2.0)
 
 
+def _team_queue_family(ecs, deployment: Deployment, family: str, queue: str) -> str:
+    """The task definition family of team queue ``queue`` (``<family>-<queue>``).
+
+    :raises OpsError: the deployment has no such team queue; the message names those it has.
+    """
+    queues = tasks.team_queues(ecs, deployment)
+    if queue in queues:
+        return f"{family}-{queue}"
+    have = (f"team queues with a task definition there: {', '.join(queues)}." if queues
+            else "it has no team queue.")
+    raise OpsError(
+        f"No team queue {queue!r} in {deployment.project}-{deployment.stage} (no ACTIVE task definition family "
+        f"{family}-{queue}): {have} A worker_queues entry without s3_prefixes, secrets_prefixes, "
+        "managed_policy_arns or jobs runs on the default workers' task definition and logs with them: "
+        "airflow-ecs logs worker."
+    )
+
+
 @cli.command()
 @click.pass_context
 def status(click_ctx: click.Context) -> None:
-    """Show each service's counts and deployment, running worker tasks, whether office hours have
+    """Show each service's counts and deployment, running worker tasks (per queue's task
+    definition family: the default workers, each team queue), whether office hours have
     the environment asleep (and until when) or awake (until when), the UI URL and login."""
     ctx = _ctx(click_ctx)
     deployment = ctx.deployment(("cluster", "airflow", "database"))
@@ -208,7 +243,8 @@ def status(click_ctx: click.Context) -> None:
     for s in tasks.service_statuses(ecs, deployment):
         rollout = s.rollout + (f" ({s.rollout_reason})" if s.rollout == "FAILED" and s.rollout_reason else "")
         click.echo(f"{s.component:<14}{s.desired:>8}{s.running:>8}{s.pending:>8}{s.healthy:>8}  {rollout}")
-    click.echo(f"worker tasks running: {len(tasks.worker_tasks(ecs, deployment))}")
+    workers = tasks.worker_tasks(ecs, deployment)
+    click.echo(f"worker tasks running: {len(workers)}" + (f" ({tasks.count_by_queue(workers)})" if workers else ""))
     if "database" in deployment.outputs:
         hours = office_hours.read_office_hours(ctx.client("application-autoscaling"), ctx.client("rds"), deployment)
         click.echo(hours.describe(datetime.now(timezone.utc)))
@@ -228,7 +264,8 @@ def status(click_ctx: click.Context) -> None:
 @click.option("--missing-ok", is_flag=True, help="Succeed when the deployment does not exist (e.g. already destroyed).")
 @click.pass_context
 def stop_workers(click_ctx: click.Context, stop_scheduler: bool, missing_ok: bool) -> None:
-    """Stop every worker task still running in the cluster (make destroy runs this first)."""
+    """Stop every worker task still running in the cluster, the team queues' too (make destroy
+    runs this first: a running task's network interface blocks deleting the VPC)."""
     ctx = _ctx(click_ctx)
     roles = ("cluster", "airflow") if stop_scheduler else ("cluster",)
     try:
@@ -243,9 +280,9 @@ def stop_workers(click_ctx: click.Context, stop_scheduler: bool, missing_ok: boo
         tasks.scale_service(ecs, deployment, "scheduler", 0)
         click.echo(f"scheduler service {deployment.service_name('scheduler')} scaled to 0")
     stopped = tasks.stop_workers(ecs, deployment, reason="airflow-ecs stop-workers")
-    click.echo(f"stopped {len(stopped)} worker task(s)")
-    for arn in stopped:
-        click.echo(f"  {arn}")
+    click.echo(f"stopped {len(stopped)} worker task(s)" + (f" ({tasks.count_by_queue(stopped)})" if stopped else ""))
+    for worker in stopped:
+        click.echo(f"  {worker.arn}" + (f" (queue {worker.queue})" if worker.queue else ""))
 
 
 @cli.command("preflight")

@@ -1,4 +1,4 @@
-"""ECS work of the CLI: one-off tasks, service status, stopping the executor's worker tasks."""
+"""ECS work of the CLI: one-off tasks, service status, the executor's worker tasks (every queue's)."""
 
 from __future__ import annotations
 
@@ -238,25 +238,104 @@ def service_statuses(ecs, deployment: Deployment) -> list[ServiceStatus]:
     return sorted(result, key=lambda s: order.index(s.component) if s.component in order else len(order))
 
 
-def worker_tasks(ecs, deployment: Deployment, desired_status: str = "RUNNING") -> list[str]:
-    """ARNs of the executor's worker tasks (the workers' task definition family) in the cluster."""
+@dataclass(frozen=True)
+class WorkerTask:
+    """One of the executor's worker tasks.
+
+    :param arn: the task ARN.
+    :param queue: the team queue whose family the task runs (``<workers' family>-<queue>``,
+        ``constructs_lib/workers.py``), or None for the default workers' family.
+    """
+
+    arn: str
+    queue: str | None
+
+
+def worker_queue(family: str, task_definition_arn: str) -> tuple[bool, str | None]:
+    """Whether a task of revision ``task_definition_arn`` is a worker of the workers' family
+    ``family``, and of which team queue: ``(True, None)`` for ``family`` itself, ``(True, queue)``
+    for ``<family>-<queue>`` (a team queue's family), ``(False, None)`` for any other family.
+
+    A revision ARN is ``arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>``.
+    """
+    task_family = task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+    if task_family == family:
+        return True, None
+    if task_family.startswith(f"{family}-"):
+        return True, task_family[len(family) + 1:]
+    return False, None
+
+
+def worker_tasks(ecs, deployment: Deployment, desired_status: str = "RUNNING") -> list[WorkerTask]:
+    """The executor's worker tasks in the deployment's cluster: those of the workers' task
+    definition family (output ``WorkerTaskDefinitionFamily``) and of every team queue's family
+    ``<family>-<queue>``, including a removed queue's (a task keeps running on a deregistered
+    revision).
+
+    Lists the cluster's tasks (ListTasks, every page) and reads their revisions (DescribeTasks, 100
+    per call) rather than listing by family: a team queue's family is not a stack output, and a
+    removed queue's family is no longer ACTIVE. Tasks of the same cluster only: one deployment's
+    families never run in another's cluster. Other families of the cluster (the services'
+    ``<deployment>-<component>``, the CLI's one-off tasks) never start with ``<family>-``.
+
+    :param desired_status: ListTasks' ``desiredStatus`` (RUNNING: also the tasks still
+        provisioning; STOPPED).
+    :raises OpsError: ECS refused a call.
+    """
     family = deployment.output("cluster", "WorkerTaskDefinitionFamily")
-    return list(_list_tasks(ecs, cluster=deployment.cluster, family=family, desiredStatus=desired_status))
+    arns = list(_list_tasks(ecs, cluster=deployment.cluster, desiredStatus=desired_status))
+    result = []
+    for task in _describe(ecs, deployment.cluster, arns):
+        is_worker, queue = worker_queue(family, task.get("taskDefinitionArn", ""))
+        if is_worker:
+            result.append(WorkerTask(task["taskArn"], queue))
+    return result
 
 
-def stop_workers(ecs, deployment: Deployment, reason: str) -> list[str]:
-    """Stop every running worker task. Returns the stopped task ARNs.
+def count_by_queue(workers: list[WorkerTask]) -> str:
+    """``default workers 1, team-a 2``: how many of ``workers`` each queue's family runs (the
+    default workers first, then the team queues by name); empty for no task."""
+    counts: dict[str | None, int] = {}
+    for worker in workers:
+        counts[worker.queue] = counts.get(worker.queue, 0) + 1
+    parts = [f"default workers {counts.pop(None)}"] if None in counts else []
+    parts += [f"{queue} {count}" for queue, count in sorted((q, c) for q, c in counts.items() if q is not None)]
+    return ", ".join(parts)
+
+
+def team_queues(ecs, deployment: Deployment) -> list[str]:
+    """The team queues of the deployment: the families ``<workers' family>-<queue>`` with an ACTIVE
+    revision (ListTaskDefinitionFamilies, every page), by name. A removed queue's revisions are
+    retained (README, "Team queues"), so it stays listed until they are deregistered by hand.
+
+    :raises OpsError: ECS refused the call.
+    """
+    family = deployment.output("cluster", "WorkerTaskDefinitionFamily")
+    families: list[str] = []
+    try:
+        for page in ecs.get_paginator("list_task_definition_families").paginate(
+                familyPrefix=f"{family}-", status="ACTIVE"):
+            families.extend(page.get("families", []))
+    except ClientError as err:
+        raise aws_error(err, "listing the team queues' task definition families") from err
+    return sorted(f[len(family) + 1:] for f in families if f.startswith(f"{family}-"))
+
+
+def stop_workers(ecs, deployment: Deployment, reason: str) -> list[WorkerTask]:
+    """Stop every running worker task, the team queues' too (:func:`worker_tasks`). Returns them.
 
     The executor leaves its tasks running when the scheduler stops (a new scheduler adopts them),
     so they outlive the services and keep their network interfaces in the VPC's subnets.
+
+    :raises OpsError: ECS refused a call.
     """
     stopped = []
-    for arn in worker_tasks(ecs, deployment):
+    for worker in worker_tasks(ecs, deployment):
         try:
-            ecs.stop_task(cluster=deployment.cluster, task=arn, reason=reason)
+            ecs.stop_task(cluster=deployment.cluster, task=worker.arn, reason=reason)
         except ClientError as err:
-            raise aws_error(err, f"stopping worker task {arn}") from err
-        stopped.append(arn)
+            raise aws_error(err, f"stopping worker task {worker.arn}") from err
+        stopped.append(worker)
     return stopped
 
 
@@ -280,5 +359,8 @@ def _list_tasks(ecs, **kwargs) -> Iterator[str]:
 def _describe(ecs, cluster: str, arns: list[str]) -> list[dict]:
     tasks = []
     for i in range(0, len(arns), 100):  # DescribeTasks takes up to 100 tasks per call.
-        tasks.extend(ecs.describe_tasks(cluster=cluster, tasks=arns[i : i + 100]).get("tasks", []))
+        try:
+            tasks.extend(ecs.describe_tasks(cluster=cluster, tasks=arns[i : i + 100]).get("tasks", []))
+        except ClientError as err:
+            raise aws_error(err, "describing tasks") from err
     return tasks

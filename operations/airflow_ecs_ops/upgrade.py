@@ -99,7 +99,8 @@ class UpgradeTarget(Protocol):
         ...
 
     def running_worker_tasks(self) -> int:
-        """How many of the executor's worker tasks run now."""
+        """How many of the executor's worker tasks run now (every queue's: a team queue's
+        workers report to the Execution API as well)."""
         ...
 
     def deploy(self) -> None:

@@ -308,7 +308,8 @@ class AwsUpgradeTarget:
         return any(t.get("lastStatus") != "STOPPED" for t in tasks._describe(self.ecs, self.deployment.cluster, arns))
 
     def running_worker_tasks(self) -> int:
-        """The executor's worker tasks that run now (the workers' task definition family)."""
+        """The executor's worker tasks that run now: the workers' task definition family's and
+        every team queue's (:func:`~airflow_ecs_ops.tasks.worker_tasks`)."""
         return len(tasks.worker_tasks(self.ecs, self.deployment))
 
     # --- scaling ---------------------------------------------------------------------------

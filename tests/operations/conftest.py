@@ -9,6 +9,11 @@ moto is made as strict as AWS where the CLI relies on it:
 - Tasks change state only when a test says so (moto's state manager on "manual").
 - ListTasks' ``serviceName`` filter returns only that service's tasks (moto ignores it); a
   service's tasks carry the group ``service:<name>`` as in AWS.
+- ListTaskDefinitionFamilies honours ``status`` (ACTIVE, the default: families with an ACTIVE
+  revision; INACTIVE: families without one; ALL) and pages by ``maxResults`` (default 100) with a
+  ``nextToken`` (moto returns every family in one page, whatever the status).
+- DescribeTaskDefinition given a family finds its latest ACTIVE revision (moto: the latest, even
+  INACTIVE).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.backends import get_backend
+from moto.core.responses import ActionResult
+from moto.ecs.exceptions import TaskDefinitionNotFoundException
 from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.logs.responses import LogsResponse
 from moto.moto_api import state_manager
 
@@ -35,7 +43,8 @@ ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 PROJECT, STAGE = "airflow", "dev"
 CLUSTER = "airflow-dev-cluster-Cluster1234"
-WORKER_FAMILY = "airflowdevclusterWorkersTaskDefinitionABCD"
+#: The workers' family as stacks/cluster_stack.py names it; a team queue's is ``<family>-<queue>``.
+WORKER_FAMILY = "airflow-dev-worker"
 SERVICES = {
     "scheduler": "airflow-dev-airflow-SchedulerService1",
     "api-server": "airflow-dev-airflow-ApiServerService1",
@@ -126,10 +135,12 @@ class MotoDeployment:
         self.task(arn).health_status = "HEALTHY" if healthy else "UNHEALTHY"
         return arn
 
-    def run_worker(self) -> str:
+    def run_worker(self, queue: str | None = None) -> str:
+        """A worker task as the executor starts it: of the default workers' family, or of team
+        queue ``queue``'s (``<family>-<queue>``, registered by ``make_deployment(team_queues=...)``)."""
         arn = self.ecs.run_task(
             cluster=CLUSTER,
-            taskDefinition=WORKER_FAMILY,
+            taskDefinition=f"{WORKER_FAMILY}-{queue}" if queue else WORKER_FAMILY,
             launchType="FARGATE",
             startedBy="airflow",
             networkConfiguration={"awsvpcConfiguration": {"subnets": [self.subnet], "securityGroups": [self.security_group]}},
@@ -147,6 +158,40 @@ def _strict_list_tasks(original):
         return tasks
 
     return list_tasks
+
+
+#: Families per ListTaskDefinitionFamilies page when the caller names no ``maxResults`` (AWS: 100).
+FAMILY_PAGE_SIZE = 100
+
+
+def _strict_list_task_definition_families(self):
+    status = self._get_param("status") or "ACTIVE"
+    prefix = self._get_param("familyPrefix")
+    families = []
+    for family in sorted(self.ecs_backend.list_task_definition_families(prefix)):
+        active = any(t.status == "ACTIVE" for t in self.ecs_backend.task_definitions[family].values())
+        if status == "ALL" or (status == "ACTIVE") == active:
+            families.append(family)
+    start = int(self._get_param("nextToken") or 0)
+    size = int(self._get_param("maxResults") or FAMILY_PAGE_SIZE)
+    page: dict[str, Any] = {"families": families[start:start + size]}
+    if start + size < len(families):
+        page["nextToken"] = str(start + size)
+    return ActionResult(page)
+
+
+def _strict_describe_task_definition(original):
+    def describe_task_definition(self, task_definition_str):
+        definition = original(self, task_definition_str)
+        if ":" not in task_definition_str.split("/")[-1] and definition.status != "ACTIVE":
+            family = definition.family
+            active = [r for r, t in self.task_definitions[family].items() if t.status == "ACTIVE"]
+            if not active:
+                raise TaskDefinitionNotFoundException()
+            definition = self.task_definitions[family][max(active)]
+        return definition
+
+    return describe_task_definition
 
 
 def _strict_run_task(original):
@@ -214,10 +259,12 @@ def _stack_template(outputs: dict[str, str]) -> str:
     )
 
 
-def _task_definition(ecs, family: str, container: str, *, init: str | None = None, exec_enabled=False) -> str:
+def _task_definition(ecs, family: str, container: str, *, init: str | None = None, exec_enabled=False,
+                     stream_prefix: str | None = None) -> str:
     logging = {
         "logDriver": "awslogs",
-        "options": {"awslogs-group": log_group(container), "awslogs-stream-prefix": container, "awslogs-region": REGION},
+        "options": {"awslogs-group": log_group(container), "awslogs-stream-prefix": stream_prefix or container,
+                    "awslogs-region": REGION},
     }
     containers = [{"name": container, "image": "airflow:test", "memory": 1024, "essential": True, "logConfiguration": logging}]
     if init:
@@ -255,6 +302,7 @@ def make_deployment(
     public_ip: bool = False,
     office_hours: str = "none",
     database_status: str = "available",
+    team_queues: tuple[str, ...] = (),
 ) -> MotoDeployment:
     """Create the deployment in moto.
 
@@ -264,6 +312,9 @@ def make_deployment(
         actions ``constructs_lib/scaling.py`` gives the services (the api-server 1-1, the scheduler
         2-2, the others 1-1), at their awake bounds.
     :param database_status: the RDS instance's state (``available`` or ``stopped``).
+    :param team_queues: queues with a task definition of their own, as
+        ``constructs_lib/workers.py`` registers them: family ``<workers' family>-<queue>``, the
+        workers' container and log group, stream prefix ``worker-<queue>``.
     """
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -276,6 +327,8 @@ def make_deployment(
     for component in (*SERVICES, "worker"):
         logs.create_log_group(logGroupName=log_group(component))
     _task_definition(ecs, WORKER_FAMILY, "worker")
+    for queue in team_queues:
+        _task_definition(ecs, f"{WORKER_FAMILY}-{queue}", "worker", stream_prefix=f"worker-{queue}")
     for component, service in SERVICES.items():
         init = {"scheduler": "wait-for-migrations", "api-server": "db-migrate"}.get(component)
         arn = _task_definition(ecs, f"airflowdevairflow{component.replace('-', '')}", component, init=init)
@@ -329,6 +382,9 @@ def moto_aws(aws_env, monkeypatch):
     """An empty moto account (strict where the CLI relies on it)."""
     monkeypatch.setattr(EC2ContainerServiceBackend, "list_tasks", _strict_list_tasks(EC2ContainerServiceBackend.list_tasks))
     monkeypatch.setattr(EC2ContainerServiceBackend, "run_task", _strict_run_task(EC2ContainerServiceBackend.run_task))
+    monkeypatch.setattr(EC2ContainerServiceResponse, "list_task_definition_families", _strict_list_task_definition_families)
+    monkeypatch.setattr(EC2ContainerServiceBackend, "describe_task_definition",
+                        _strict_describe_task_definition(EC2ContainerServiceBackend.describe_task_definition))
     monkeypatch.setattr(LogsResponse, "filter_log_events", _strict_filter_log_events(LogsResponse.filter_log_events))
     previous = state_manager.get_transition("ecs::task")
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})

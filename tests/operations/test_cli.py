@@ -13,6 +13,7 @@ from airflow_ecs_ops import cli as cli_mod
 from airflow_ecs_ops import tasks as tasks_mod
 from airflow_ecs_ops.cli import cli
 
+from . import conftest
 from .conftest import ACCOUNT, ADMIN_SECRET, CLUSTER, REGION, SERVICES, UI_URL, WORKER_FAMILY, make_deployment
 
 
@@ -309,3 +310,105 @@ def test_logs_follow_prints_new_lines_once(deployment, monkeypatch):
 
     assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == ["first", "second"]
     assert len(polls) == 2
+
+
+def team_deployment():
+    """A deployment with the team queue ``team-a``, tasks of a removed team queue ``team-old``
+    still running on its deregistered definition, and a family that only looks like the workers'."""
+    deployment = make_deployment(team_queues=("team-a", "team-old"))
+    old = deployment.run_worker("team-old")
+    for definition in deployment.ecs.list_task_definitions(familyPrefix=f"{WORKER_FAMILY}-team-old")["taskDefinitionArns"]:
+        deployment.ecs.deregister_task_definition(taskDefinition=definition)
+    lookalike = deployment.ecs.register_task_definition(
+        family=f"{WORKER_FAMILY}s-backfill", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
+        memory="512", containerDefinitions=[{"name": "backfill", "image": "x", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    deployment.ecs.run_task(cluster=CLUSTER, taskDefinition=lookalike, launchType="FARGATE", networkConfiguration={
+        "awsvpcConfiguration": {"subnets": [deployment.subnet], "securityGroups": [deployment.security_group]}})
+    return deployment, old
+
+
+def test_status_counts_the_team_queues_worker_tasks(moto_aws):
+    """Team queues run their own family (<workers' family>-<queue>); a removed queue's task keeps
+    running on its deregistered revision and still counts; a family that merely starts with the
+    same letters does not."""
+    deployment, _ = team_deployment()
+    deployment.run_service_task("scheduler")
+    deployment.run_worker()
+    deployment.run_worker("team-a")
+    deployment.run_worker("team-a")
+
+    result = invoke("status")
+
+    assert result.exit_code == 0, result.output
+    assert "worker tasks running: 4 (default workers 1, team-a 2, team-old 1)" in result.stdout
+
+
+def test_stop_workers_stops_the_team_queues_tasks_too(moto_aws):
+    deployment, old = team_deployment()
+    workers = {deployment.run_worker(), deployment.run_worker("team-a"), old}
+
+    result = invoke("stop-workers")
+
+    assert result.exit_code == 0, result.output
+    assert "stopped 3 worker task(s)" in result.stdout
+    running = deployment.ecs.list_tasks(cluster=CLUSTER, desiredStatus="RUNNING")["taskArns"]
+    assert workers.isdisjoint(running) and len(running) == 1  # the look-alike family's task
+    assert "(queue team-a)" in result.stdout
+
+
+def test_logs_worker_queue_prints_the_team_queues_streams_only(moto_aws):
+    deployment = make_deployment(team_queues=("team-a",))
+    deployment.put_log("worker", "worker/worker/default1234", "default worker line")
+    deployment.put_log("worker", "worker-team-a/worker/teama5678", "team-a line")
+
+    team = invoke("logs", "worker", "--queue", "team-a")
+    default = invoke("logs", "worker")
+
+    assert team.exit_code == 0, team.output
+    assert "team-a line" in team.stdout and "teama567" in team.stdout
+    assert "default worker line" not in team.stdout
+    assert "default worker line" in default.stdout and "team-a line" not in default.stdout
+
+
+def test_logs_queue_is_only_for_the_workers(deployment):
+    result = invoke("logs", "scheduler", "--queue", "team-a")
+
+    assert result.exit_code == 1
+    assert "--queue" in result.stderr and "airflow-ecs logs worker --queue team-a" in result.stderr
+
+
+def test_logs_of_an_unknown_queue_names_the_team_queues_there_are(moto_aws, monkeypatch):
+    team_deployment()
+    make_families = ("team-b", "team-c")
+    for queue in make_families:
+        conftest._task_definition(boto3.client("ecs", region_name=REGION), f"{WORKER_FAMILY}-{queue}", "worker",
+                                  stream_prefix=f"worker-{queue}")
+    monkeypatch.setattr(conftest, "FAMILY_PAGE_SIZE", 1)  # the CLI must read every page
+
+    result = invoke("logs", "worker", "--queue", "team-z")
+
+    assert result.exit_code == 1
+    assert "No team queue 'team-z'" in result.stderr
+    # team-old was removed (no ACTIVE revision): not a queue any more.
+    assert "team queues with a task definition there: team-a, team-b, team-c." in result.stderr
+    assert "airflow-ecs logs worker" in result.stderr
+
+
+def test_logs_of_a_queue_when_the_deployment_has_no_team_queue(deployment):
+    result = invoke("logs", "worker", "--queue", "gpu")
+
+    assert result.exit_code == 1
+    assert "No team queue 'gpu'" in result.stderr and "has no team queue" in result.stderr
+
+
+def test_no_service_family_reads_as_a_worker_family():
+    """The services' families are ``<deployment>-<component>`` (constructs_lib/airflow_service.py)
+    in the workers' cluster: no component may be named so that its family reads as a team queue's
+    (``<deployment>-worker-<queue>``), else stop-workers would stop it."""
+    from cloud_assembly.names import SERVICE_COMPONENTS, WORKER
+
+    for component in SERVICE_COMPONENTS:
+        assert tasks_mod.worker_queue("airflow-dev-worker", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/"
+                                      f"airflow-dev-{component}:3") == (False, None)
+    assert WORKER not in SERVICE_COMPONENTS

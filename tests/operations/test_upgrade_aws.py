@@ -190,8 +190,8 @@ def with_init_dependencies() -> None:
         ecs.deregister_task_definition(taskDefinition=old["taskDefinitionArn"])
 
 
-def setup(aws, tmp_path, *, office_hours="none", db=None, new_version="3.3.2", on_deploy=None):
-    moto_deployment = make_deployment(office_hours=office_hours)
+def setup(aws, tmp_path, *, office_hours="none", db=None, new_version="3.3.2", on_deploy=None, team_queues=()):
+    moto_deployment = make_deployment(office_hours=office_hours, team_queues=team_queues)
     with_init_dependencies()
     db = db or FakeDatabase()
     fargate = FakeFargate(moto_deployment, db)
@@ -320,6 +320,29 @@ class TestUpgradeOnMoto:
         assert counts() == before
         rds = boto3.client("rds", region_name=REGION)
         assert rds.describe_db_snapshots(DBSnapshotIdentifier=SNAPSHOT)["DBSnapshots"][0]["Status"] == "available"
+
+    def test_the_drain_waits_for_a_team_queues_task_before_stopping_the_writers(self, aws, tmp_path):
+        """A team queue's worker runs its own family (<workers' family>-<queue>): it reports to
+        the Execution API too, so the api-server stops only after it finished."""
+        target, db, fargate, cloudformation, lines = setup(aws, tmp_path, team_queues=("team-a",))
+        team_task = fargate.deployment.run_worker("team-a")
+        api_server_at_stop: list[int] = []
+        polls: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            polls.append(seconds)
+            if len(polls) == 2:
+                api_server_at_stop.append(counts()["api-server"])
+                fargate.deployment.stop(team_task, 0)
+
+        report = upgrade(target, plan(), lines.append, snapshot=SNAPSHOT, sleep=sleep)
+
+        assert report.ok and report.workers_left == 0
+        assert lines.count("[drain-workers] 1 worker task(s) running after 0 s") == 2
+        assert api_server_at_stop == [1]  # still serving while the team task ran
+        drain = next(s for s in report.steps if s.name == "drain-workers")
+        assert drain.detail.startswith("no worker task running")
+        assert lines.index("[stop-writers] started") > max(i for i, line in enumerate(lines) if "1 worker task(s)" in line)
 
     def test_a_failed_snapshot_leaves_the_services_at_0_and_deploys_nothing(self, aws, tmp_path):
         target, db, fargate, cloudformation, lines = setup(aws, tmp_path)
