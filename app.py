@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -38,7 +38,7 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
     env = cdk.Environment(account=config.account, region=config.region) if config.account else None
     tags = {"project": config.project_name, "stage": config.stage}
 
-    def add(stack_class: type[StackT], construct_id: str, role: str, **props) -> StackT:
+    def add(stack_class: Callable[..., StackT], construct_id: str, role: str, **props) -> StackT:
         """The stack of ``role`` (stack name ``<project>-<stage>-<role>``), built from ``props``."""
         return stack_class(app, construct_id, stack_name=config.stack_name(role), config=config, env=env, **props)
 
