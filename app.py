@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -26,6 +27,7 @@ from stacks.image_stack import ImageStack
 from stacks.network_stack import NetworkStack
 
 PROJECT_ROOT = Path(__file__).resolve().parent
+StackT = TypeVar("StackT", bound=cdk.Stack)
 
 
 def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
@@ -35,53 +37,18 @@ def build_app(app: cdk.App, config: DeploymentConfig) -> dict[str, cdk.Stack]:
     """
     env = cdk.Environment(account=config.account, region=config.region) if config.account else None
     tags = {"project": config.project_name, "stage": config.stage}
-    network = NetworkStack(app, "Network", stack_name=config.stack_name("network"), config=config, env=env)
-    database = DatabaseStack(
-        app,
-        "Database",
-        stack_name=config.stack_name("database"),
-        config=config,
-        vpc=network.vpc,
-        subnets=network.private_subnets,
-        security_group=network.security_groups.database,
-        env=env,
-    )
-    image = ImageStack(app, "Image", stack_name=config.stack_name("image"), config=config, env=env)
-    cluster = ClusterStack(
-        app,
-        "Cluster",
-        stack_name=config.stack_name("cluster"),
-        config=config,
-        vpc=network.vpc,
-        image=image.image.container_image,
-        # The ECS jobs run where the workers run (public subnets with public IPs in lean).
-        subnets=network.task_subnets,
-        jobs_security_group=network.security_groups.jobs,
-        env=env,
-    )
-    airflow = AirflowStack(
-        app,
-        "Airflow",
-        stack_name=config.stack_name("airflow"),
-        config=config,
-        vpc=network.vpc,
-        subnets=network.task_subnets,
-        security_groups=network.security_groups,
-        cluster=cluster.cluster,
-        image=image.image.container_image,
-        workers=cluster.workers,
-        jobs=cluster.jobs,
-        common_settings=cluster.common_settings,
-        task_roles=cluster.service_roles.roles,
-        access_logs_bucket=cluster.access_logs_bucket,
-        database_secret=database.database.secret,
-        fernet_key=database.secrets.fernet_key,
-        jwt_secret=database.secrets.jwt_secret,
-        api_secret_key=database.secrets.api_secret_key,
-        admin_password=database.secrets.admin_password,
-        database_instance=database.database.instance,
-        env=env,
-    )
+
+    def add(stack_class: Callable[..., StackT], construct_id: str, role: str, **props) -> StackT:
+        """The stack of ``role`` (stack name ``<project>-<stage>-<role>``), built from ``props``."""
+        return stack_class(app, construct_id, stack_name=config.stack_name(role), config=config, env=env, **props)
+
+    network = add(NetworkStack, "Network", "network")
+    database = add(DatabaseStack, "Database", "database", network=network.props)
+    image = add(ImageStack, "Image", "image")
+    container_image = image.image.container_image
+    cluster = add(ClusterStack, "Cluster", "cluster", network=network.props, image=container_image)
+    airflow = add(AirflowStack, "Airflow", "airflow", network=network.props, cluster=cluster.props,
+                  database=database.props, image=container_image)
     # The image must be published before the stacks that run it are deployed.
     cluster.add_stack_dependency(image)
     airflow.add_stack_dependency(image)

@@ -222,24 +222,21 @@ def table(results: dict) -> str:
     """The before/after table (medians, range, ratio) as Markdown."""
     before, after = results.get("before"), results["after"]
     rows = ["| step | before s (min-max) | after s (min-max) | after/before |", "|---|---|---|---|"]
-    for name, _, _ in STEPS:
-        a = after["steps"][name]
-        cell_a = f"{a['median']:.3f} ({a['min']:.3f}-{a['max']:.3f})"
-        if before:
-            b = before["steps"][name]
-            ratio = f"{a['median'] / b['median']:.2f}" if b["median"] > 0 else "-"
-            rows.append(f"| {name} | {b['median']:.3f} ({b['min']:.3f}-{b['max']:.3f}) | {cell_a} | {ratio} |")
-        else:
-            rows.append(f"| {name} | - | {cell_a} | - |")
-    for name, _, _ in CPU_STEPS if "cpu_steps" in after else ():
-        a = after["cpu_steps"][name]
-        cell_a = f"{a['median']:.3f} ({a['min']:.3f}-{a['max']:.3f})"
-        if before:
-            b = before["cpu_steps"][name]
-            ratio = f"{a['median'] / b['median']:.2f}" if b["median"] > 0 else "-"
-            rows.append(f"| CPU s: {name} | {b['median']:.3f} ({b['min']:.3f}-{b['max']:.3f}) | {cell_a} | {ratio} |")
-        else:
-            rows.append(f"| CPU s: {name} | - | {cell_a} | - |")
+
+    def step_rows(key: str, steps, label: str) -> None:
+        for name, _, _ in steps:
+            a = after[key][name]
+            cell_a = f"{a['median']:.3f} ({a['min']:.3f}-{a['max']:.3f})"
+            if before:
+                b = before[key][name]
+                ratio = f"{a['median'] / b['median']:.2f}" if b["median"] > 0 else "-"
+                rows.append(f"| {label}{name} | {b['median']:.3f} ({b['min']:.3f}-{b['max']:.3f}) | {cell_a} | {ratio} |")
+            else:
+                rows.append(f"| {label}{name} | - | {cell_a} | - |")
+
+    step_rows("steps", STEPS, "")
+    if "cpu_steps" in after:
+        step_rows("cpu_steps", CPU_STEPS, "CPU s: ")
     for fmt in ("gzip", "zstd"):
         if "compressed_mib" not in after:
             break

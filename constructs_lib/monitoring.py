@@ -22,15 +22,13 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from app_config.model import OfficeHoursConfig
+from constructs_lib.scaling import api_call_schedule
 
 #: CloudWatch namespace of the Airflow metrics.
 NAMESPACE = "Airflow"
@@ -409,23 +407,16 @@ class DeploymentMonitoring(Construct):
             ("SilenceAlarms", "disableAlarmActions", config.stop),
             ("WakeAlarms", "enableAlarmActions", wake),
         ):
-            scheduler.Schedule(
+            api_call_schedule(
                 self,
                 name,
                 description=f"Office hours: {action} of the alarms of the services that sleep",
-                schedule=scheduler.ScheduleExpression.expression(expression, time_zone),
-                target=scheduler_targets.Universal(
-                    service="cloudwatch",
-                    action=action,
-                    input=scheduler.ScheduleTargetInput.from_object({"AlarmNames": [a.alarm_name for a in alarms]}),
-                    policy_statements=[
-                        iam.PolicyStatement(
-                            actions=[f"cloudwatch:{action[0].upper()}{action[1:]}"],
-                            resources=[a.alarm_arn for a in alarms],
-                        )
-                    ],
-                    retry_attempts=3,
-                ),
+                expression=expression,
+                time_zone=time_zone,
+                service="cloudwatch",
+                action=action,
+                request={"AlarmNames": [a.alarm_name for a in alarms]},
+                resources=[a.alarm_arn for a in alarms],
             )
 
     def _alarm(self, construct_id, metric, *, threshold, comparison, periods, missing, description) -> None:

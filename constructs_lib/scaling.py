@@ -91,6 +91,44 @@ def api_server_autoscaling(
         raise ValueError(f"unknown api-server scaling metric {config.metric!r}; use cpu or requests")
 
 
+def api_call_schedule(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    expression: str,
+    time_zone: TimeZone,
+    service: str,
+    action: str,
+    request: dict,
+    resources: list[str],
+) -> scheduler.Schedule:
+    """An EventBridge Scheduler schedule that calls one AWS API action (a universal target,
+    ``aws-sdk:<service>:<action>``, https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-universal.html)
+    with ``request`` as its input, three retries, and a role allowed that action on ``resources`` only.
+
+    :param expression: the schedule, a ``cron(...)`` expression (AWS's six-field form).
+    :param service: the API's service, e.g. ``rds``, ``cloudwatch``.
+    :param action: the API action in camel case, e.g. ``stopDBInstance`` (IAM's action is the
+        same name capitalized: ``rds:StopDBInstance``).
+    """
+    return scheduler.Schedule(
+        scope,
+        construct_id,
+        description=description,
+        schedule=scheduler.ScheduleExpression.expression(expression, time_zone),
+        target=scheduler_targets.Universal(
+            service=service,
+            action=action,
+            input=scheduler.ScheduleTargetInput.from_object(request),
+            policy_statements=[
+                iam.PolicyStatement(actions=[f"{service}:{action[0].upper()}{action[1:]}"], resources=resources)
+            ],
+            retry_attempts=3,
+        ),
+    )
+
+
 class OfficeHours(Construct):
     """Scale ``services`` to zero outside office hours; with a ``database``, stop it too.
 
@@ -134,23 +172,14 @@ class OfficeHours(Construct):
             ("StopDatabase", "stopDBInstance", config.stop),
             ("StartDatabase", "startDBInstance", config.start),
         ):
-            self.schedules[name] = scheduler.Schedule(
+            self.schedules[name] = api_call_schedule(
                 self,
                 name,
                 description=f"Office hours: {action} of the Airflow metadata database",
-                schedule=scheduler.ScheduleExpression.expression(expression, time_zone),
-                target=scheduler_targets.Universal(
-                    service="rds",
-                    action=action,
-                    input=scheduler.ScheduleTargetInput.from_object(
-                        {"DbInstanceIdentifier": database.instance_identifier}
-                    ),
-                    policy_statements=[
-                        iam.PolicyStatement(
-                            actions=[f"rds:{action[0].upper()}{action[1:]}"],
-                            resources=[database.instance_arn],
-                        )
-                    ],
-                    retry_attempts=3,
-                ),
+                expression=expression,
+                time_zone=time_zone,
+                service="rds",
+                action=action,
+                request={"DbInstanceIdentifier": database.instance_identifier},
+                resources=[database.instance_arn],
             )

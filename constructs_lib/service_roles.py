@@ -86,20 +86,35 @@ def grant_read_connections_and_variables(role: iam.IRole, prefixes: dict[str, st
     :param prefixes: ``{"connections": ..., "variables": ...}`` from
         ``constructs_lib.airflow_settings.secrets_prefixes``.
     """
+    grant_get_secret_values(
+        role,
+        "ReadConnectionsAndVariables",
+        [f"{prefixes['connections']}/", f"{prefixes['variables']}/"],
+        "Airflow's SecretsManagerBackend reads <project>/<stage>/connections/<conn_id> and "
+        "/variables/<key>: the names are the DAGs' connection ids and variable keys, and every "
+        "secret ARN ends in a random suffix; GetSecretValue only, on the deployment's two prefixes.",
+    )
+
+
+def grant_get_secret_values(role: iam.IRole, sid: str, name_prefixes: list[str], reason: str) -> None:
+    """Add to ``role``'s policy the statement ``sid``: ``secretsmanager:GetSecretValue`` on the
+    secrets whose names start with one of ``name_prefixes``
+    (``arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix>*``; the ``*`` also stands
+    for the ``-XXXXXX`` suffix Secrets Manager appends to every secret's ARN), its cdk-nag
+    wildcard findings acknowledged with ``reason`` (:func:`constructs_lib.nag.add_to_principal_policy`).
+
+    Actions: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html
+    """
     stack = Stack.of(role)
     resources = [
         stack.format_arn(
             service="secretsmanager",
             resource="secret",
-            resource_name=f"{prefix}/*",
+            resource_name=f"{prefix}*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        for prefix in (prefixes["connections"], prefixes["variables"])
+        for prefix in name_prefixes
     ]
     nag.add_to_principal_policy(
-        role,
-        iam.PolicyStatement(sid="ReadConnectionsAndVariables", actions=["secretsmanager:GetSecretValue"], resources=resources),
-        "Airflow's SecretsManagerBackend reads <project>/<stage>/connections/<conn_id> and "
-        "/variables/<key>: the names are the DAGs' connection ids and variable keys, and every "
-        "secret ARN ends in a random suffix; GetSecretValue only, on the deployment's two prefixes.",
+        role, iam.PolicyStatement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=resources), reason
     )

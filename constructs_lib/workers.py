@@ -13,6 +13,7 @@ from app_config.model import TaskSize, WorkerQueue
 from constructs_lib import nag
 from constructs_lib.airflow_service import add_writable_volumes, hardened_container_options, mount_writable_volumes
 from constructs_lib.buckets import grant_task_logs
+from constructs_lib.service_roles import grant_get_secret_values
 from cloud_assembly.names import team_queue_log_stream_prefix
 
 
@@ -166,22 +167,10 @@ class WorkerTaskDefinition(Construct):
                 "worker_queues entry names; object keys below a prefix are the DAGs' own.",
             )
         if queue.secrets_prefixes:
-            stack = Stack.of(self)
-            nag.add_to_principal_policy(
+            grant_get_secret_values(
                 role,
-                iam.PolicyStatement(
-                    sid="ReadTeamSecrets",
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[
-                        stack.format_arn(
-                            service="secretsmanager",
-                            resource="secret",
-                            resource_name=f"{prefix}*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                        for prefix in queue.secrets_prefixes
-                    ],
-                ),
+                "ReadTeamSecrets",
+                list(queue.secrets_prefixes),
                 "A team queue's role reads (GetSecretValue) the Secrets Manager names under the prefixes "
                 "its worker_queues entry names; every secret ARN ends in a random suffix.",
             )

@@ -26,6 +26,7 @@ docs/rehearsal.md and return their reports (``<out>/upgrade-report.json``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -304,6 +305,99 @@ def _write(report: dict, path: Path) -> None:
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
+@dataclasses.dataclass
+class _InFlight:
+    """What :meth:`_Scenario.probe_in_flight` set up: the deployment started from the first
+    synthesis, healthy, with the second synthesis's images built and :data:`PROBE_DAG`'s tasks
+    running in the run ``run_id``; the monitor is made but not started."""
+
+    deployment: LocalDeployment
+    monitor: Monitor
+    client: RestClient
+    target: RehearsalTarget
+    run_id: str
+
+
+class _Scenario:
+    """The report of the upgrade or image-rollout scenario as it runs: timed steps
+    (``steps``: name -> seconds), echoed orchestrator lines (``echo``), written to
+    ``<out_dir>/<file>``, and the set-up both scenarios share (:meth:`probe_in_flight`).
+
+    :param out_dir: the scenario's folder (resolved: PostgreSQL's certificate paths must not be relative).
+    :param report: the report's first keys (``scenario``, ...); ``steps`` and ``echo`` follow.
+    :param file: the report's file name in ``out_dir``.
+    :param label: what the scenario's log lines start with.
+    """
+
+    def __init__(self, out_dir: Path, report: dict, file: str, label: str):
+        self.started = time.monotonic()
+        self.out_dir = Path(out_dir).resolve()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.report: dict = {**report, "steps": {}, "echo": []}
+        self.path = self.out_dir / file
+        self.label = label
+
+    def timed(self, name: str, action):
+        """Return ``action()``; its seconds go to the report's ``steps[name]`` (also when it raises)."""
+        begun = time.monotonic()
+        try:
+            return action()
+        finally:
+            self.report["steps"][name] = round(time.monotonic() - begun, 1)
+
+    def say(self, line: str) -> None:
+        """The orchestrator's ``echo``: the line, with the seconds since the start, to the report and the log."""
+        self.report["echo"].append(f"{time.monotonic() - self.started:7.1f} {line}")
+        log.warning("%s: %s", self.label, line)
+
+    def write(self) -> None:
+        _write(self.report, self.path)
+
+    @contextlib.contextmanager
+    def probe_in_flight(self, first: Path, second: Path, run_dir: str, steps: tuple[str, str, str], *,
+                        running_key: str, scale: float, healthy_timeout: float, count_samples: bool = False):
+        """Deploy ``first`` in ``<out_dir>/<run_dir>``, wait until it is healthy, build ``second``'s
+        images (make publish, before the upgrade or rollout), trigger :data:`PROBE_DAG` and wait
+        until 3 of its tasks run; yield that as an :class:`_InFlight`.
+
+        On the way out, whatever happened: the monitor stopped, the deployment stopped, and the
+        report (``error`` if the set-up or the body raised, ``left_running``, ``iam_denials``,
+        ``seconds``; ``monitor_samples`` if ``count_samples``) written.
+
+        :param steps: the timed step names of the start, the wait until healthy and the image build.
+        :param running_key: the report key of the task ids running when the set-up is done.
+        :param scale: the probe's task durations times this.
+        :param healthy_timeout: seconds to wait until the deployment is healthy.
+        :raises RehearsalFailed, TimeoutError: a step failed.
+        """
+        start, healthy, build = steps
+        report = self.report
+        deployment = LocalDeployment(first, self.out_dir / run_dir, task_hostnames=True)
+        monitor = Monitor(deployment)
+        try:
+            self.timed(start, deployment.start)
+            self.timed(healthy, lambda: deployment.wait_healthy(timeout=healthy_timeout))
+            client = RestClient(deployment.ui_url, *deployment.admin_login())
+            target = RehearsalTarget(deployment, second, self.out_dir / "snapshots")
+            self.timed(build, lambda: deployment.build_images(second))
+            self.timed("probe_parsed", lambda: wait_parsed(client, PROBE_DAG, 600, deployment.check))
+            run_id = report["run_id"] = client.trigger(PROBE_DAG, {"scale": scale})
+            report[running_key] = self.timed(
+                "probe_tasks_running", lambda: _wait_tasks_running(client, run_id, 3, 900, deployment.check))
+            yield _InFlight(deployment, monitor, client, target, run_id)
+        except Exception as error:
+            report["error"] = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            monitor.stop()
+            if count_samples:
+                report["monitor_samples"] = {"ui": len(monitor.ui), "heartbeats": len(monitor.heartbeats)}
+            report["left_running"] = deployment.stop()
+            report["iam_denials"] = sorted({d.line() for d in deployment.aws.denials})
+            report["seconds"] = round(time.monotonic() - self.started, 1)
+            self.write()
+
+
 def rehearse_upgrade(out_dir: Path, *, from_version: str | None = None, to_version: str | None = None,
                      scale: float = 1.0, healthy_timeout: float = 1500, run_timeout: float = 2400) -> dict:
     """The upgrade scenario (docs/rehearsal.md): deploy ``from_version``, trigger
@@ -321,50 +415,25 @@ def rehearse_upgrade(out_dir: Path, *, from_version: str | None = None, to_versi
     from app_config.settings import IMAGE_AIRFLOW_VERSION, PREVIOUS_AIRFLOW_VERSION
 
     from_version, to_version = from_version or PREVIOUS_AIRFLOW_VERSION, to_version or IMAGE_AIRFLOW_VERSION
-    started = time.monotonic()
-    out_dir = Path(out_dir).resolve()  # PostgreSQL's certificate paths must not be relative
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict = {"scenario": "upgrade", "from_version": from_version, "to_version": to_version, "steps": {},
-                    "echo": []}
-    path = out_dir / "upgrade-report.json"
-    seconds = report["steps"]
-
-    def timed(name: str, action):
-        begun = time.monotonic()
-        try:
-            return action()
-        finally:
-            seconds[name] = round(time.monotonic() - begun, 1)
-
-    synth_dir = out_dir / "upgrade-synth"
+    run = _Scenario(out_dir, {"scenario": "upgrade", "from_version": from_version, "to_version": to_version},
+                    "upgrade-report.json", "upgrade")
+    report, timed = run.report, run.timed
+    synth_dir = run.out_dir / "upgrade-synth"
     probe = {PROBE_FILE: probe_source("v1")}
     old_out = timed("synthesize_old", lambda: synthesize({"airflow_version": from_version}, synth_dir / from_version,
                                                          extra_dags=probe))
     new_out = timed("synthesize_new", lambda: synthesize({"airflow_version": to_version}, synth_dir / to_version,
                                                          extra_dags=probe))
-    deployment = LocalDeployment(old_out, out_dir / "run-upgrade", task_hostnames=True)
-    monitor = Monitor(deployment)
-    echo = report["echo"]
-
-    def say(line: str) -> None:
-        echo.append(f"{time.monotonic() - started:7.1f} {line}")
-        log.warning("upgrade: %s", line)
-
-    try:
-        timed("start_old", deployment.start)
-        timed("old_healthy", lambda: deployment.wait_healthy(timeout=healthy_timeout))
-        client = RestClient(deployment.ui_url, *deployment.admin_login())
-        target = RehearsalTarget(deployment, new_out, out_dir / "snapshots")
-        timed("build_new_images", lambda: deployment.build_images(new_out))  # make publish, before the upgrade
-        timed("probe_parsed", lambda: wait_parsed(client, PROBE_DAG, 600, deployment.check))
-        run_id = report["run_id"] = client.trigger(PROBE_DAG, {"scale": scale})
-        report["running_when_upgrade_started"] = timed(
-            "probe_tasks_running", lambda: _wait_tasks_running(client, run_id, 3, 900, deployment.check))
+    with run.probe_in_flight(old_out, new_out, "run-upgrade", ("start_old", "old_healthy", "build_new_images"),
+                             running_key="running_when_upgrade_started", scale=scale,
+                             healthy_timeout=healthy_timeout, count_samples=True) as flight:
+        deployment, monitor, client, target, run_id = (flight.deployment, flight.monitor, flight.client,
+                                                       flight.target, flight.run_id)
         monitor.start()
         upgrade_started = time.monotonic() - monitor.started
         plan = plan_upgrade(target.deployed_version(), to_version)
         name = snapshot_name(PROJECT, STAGE, from_version, to_version, dt.datetime.now(dt.timezone.utc))
-        up = timed("upgrade", lambda: upgrade(target, plan, say, snapshot=name))
+        up = timed("upgrade", lambda: upgrade(target, plan, run.say, snapshot=name))
         report["upgrade"] = up.to_dict()
         report["upgrade_calls"] = list(target.calls)
         report["snapshot"] = {"name": name, "pg_dump": str(target.snapshot_dir / f"{name}.dump"),
@@ -377,14 +446,14 @@ def rehearse_upgrade(out_dir: Path, *, from_version: str | None = None, to_versi
         report["downtime"] = monitor.summary(upgrade_started, time.monotonic() - monitor.started)
         report["task_instances"] = task_tries(deployment, PROBE_DAG, run_id)
         report["versions_returned"] = _xcom(client, run_id, "versions")
-        _write(report, path)
+        run.write()
 
         # Back to the previous version: downgrade with the current image, then the old synthesis.
         target.deploy_next = old_out
         target.calls.clear()
         back = plan_rollback(target.deployed_version(), from_version)
         back_name = snapshot_name(PROJECT, STAGE, to_version, from_version, dt.datetime.now(dt.timezone.utc))
-        rolled = timed("rollback", lambda: rollback(target, back, say, confirm=lambda question: False,
+        rolled = timed("rollback", lambda: rollback(target, back, run.say, confirm=lambda question: False,
                                                     snapshot=back_name, fallback_snapshot=name))
         report["rollback"] = rolled.to_dict()
         report["rollback_calls"] = list(target.calls)
@@ -397,16 +466,6 @@ def rehearse_upgrade(out_dir: Path, *, from_version: str | None = None, to_versi
         report["versions_returned_after_rollback"] = _xcom(client, again, "versions")
         report["rollouts"] = target.rollouts
         report["one_off_logs"] = {k: v[-1500:] for k, v in target.one_off_logs.items()}
-    except Exception as error:
-        report["error"] = f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        monitor.stop()
-        report["monitor_samples"] = {"ui": len(monitor.ui), "heartbeats": len(monitor.heartbeats)}
-        report["left_running"] = deployment.stop()
-        report["iam_denials"] = sorted({d.line() for d in deployment.aws.denials})
-        report["seconds"] = round(time.monotonic() - started, 1)
-        _write(report, path)
     return report
 
 
@@ -422,45 +481,21 @@ def rehearse_image_rollout(out_dir: Path, *, scale: float = 1.0, healthy_timeout
     """
     from airflow_ecs_ops.upgrade import plan_upgrade, upgrade
 
-    started = time.monotonic()
-    out_dir = Path(out_dir).resolve()  # PostgreSQL's certificate paths must not be relative
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict = {"scenario": "image-rollout", "steps": {}, "echo": []}
-    path = out_dir / "image-rollout-report.json"
-    seconds = report["steps"]
-
-    def timed(name: str, action):
-        begun = time.monotonic()
-        try:
-            return action()
-        finally:
-            seconds[name] = round(time.monotonic() - begun, 1)
-
-    synth_dir = out_dir / "rollout-synth"
+    run = _Scenario(out_dir, {"scenario": "image-rollout"}, "image-rollout-report.json", "image rollout")
+    report, timed = run.report, run.timed
+    synth_dir = run.out_dir / "rollout-synth"
     v1 = timed("synthesize_v1", lambda: synthesize({}, synth_dir / "v1", extra_dags={PROBE_FILE: probe_source("v1")}))
     v2 = timed("synthesize_v2", lambda: synthesize({}, synth_dir / "v2", extra_dags={PROBE_FILE: probe_source("v2")}))
-    deployment = LocalDeployment(v1, out_dir / "run-image-rollout", task_hostnames=True)
-    monitor = Monitor(deployment)
-
-    def say(line: str) -> None:
-        report["echo"].append(f"{time.monotonic() - started:7.1f} {line}")
-        log.warning("image rollout: %s", line)
-
-    try:
-        timed("start", deployment.start)
-        timed("healthy", lambda: deployment.wait_healthy(timeout=healthy_timeout))
-        client = RestClient(deployment.ui_url, *deployment.admin_login())
-        target = RehearsalTarget(deployment, v2, out_dir / "snapshots")
-        timed("build_v2_images", lambda: deployment.build_images(v2))  # make publish, before the rollout
-        timed("probe_parsed", lambda: wait_parsed(client, PROBE_DAG, 600, deployment.check))
-        run_id = report["run_id"] = client.trigger(PROBE_DAG, {"scale": scale})
-        report["running_when_rollout_started"] = timed(
-            "probe_tasks_running", lambda: _wait_tasks_running(client, run_id, 3, 900, deployment.check))
+    with run.probe_in_flight(v1, v2, "run-image-rollout", ("start", "healthy", "build_v2_images"),
+                             running_key="running_when_rollout_started", scale=scale,
+                             healthy_timeout=healthy_timeout) as flight:
+        deployment, monitor, client, target, run_id = (flight.deployment, flight.monitor, flight.client,
+                                                       flight.target, flight.run_id)
         revision_before = target.schema_revision()
         monitor.start()
         rollout_started = time.monotonic() - monitor.started
         plan = plan_upgrade(target.deployed_version(), target.deployed_version())
-        done = timed("rollout", lambda: upgrade(target, plan, say))
+        done = timed("rollout", lambda: upgrade(target, plan, run.say))
         report["rollout"] = done.to_dict()
         report["rollout_calls"] = list(target.calls)
         report["rollouts"] = target.rollouts
@@ -477,13 +512,4 @@ def rehearse_image_rollout(out_dir: Path, *, scale: float = 1.0, healthy_timeout
         report["versions_returned_after_rollout"] = _xcom(client, again, "versions")
         snapshots = deployment.aws.client("rds").describe_db_snapshots()["DBSnapshots"]
         report["rds_snapshots"] = [s["DBSnapshotIdentifier"] for s in snapshots]
-    except Exception as error:
-        report["error"] = f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        monitor.stop()
-        report["left_running"] = deployment.stop()
-        report["iam_denials"] = sorted({d.line() for d in deployment.aws.denials})
-        report["seconds"] = round(time.monotonic() - started, 1)
-        _write(report, path)
     return report

@@ -4,11 +4,8 @@ dag-processor and triggerer, all wired from the other stacks' resources."""
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
@@ -16,23 +13,18 @@ from constructs import Construct
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.airflow_service import AirflowService, InitContainer, ServiceSpec, wait_for_migrations
-from constructs_lib.airflow_settings import (
-    AirflowCommonSettings,
-    AirflowDbSecrets,
-    EcsExecutorSettings,
-    SsoSettings,
-    git_connection_secret,
-)
-from constructs_lib.ecs_jobs import EcsJobs
+from constructs_lib.airflow_settings import AirflowDbSecrets, EcsExecutorSettings, SsoSettings, git_connection_secret
 from constructs_lib.ingress import API_SERVER_KEEP_ALIVE_SECONDS, HEALTH_CHECK_PATH, UiLoadBalancer
 from airflow_ecs_fargate.log_config_class import LOGGING_CONFIG_CLASS
 from constructs_lib.monitoring import DeploymentMonitoring, MonitoredService, metrics_environment
-from constructs_lib.network import API_SERVER_PORT, AirflowSecurityGroups
+from constructs_lib.network import API_SERVER_PORT
 from cloud_assembly.names import service_name_output
 from constructs_lib.service_roles import COMPONENTS as SERVICE_ROLE_IDS
-from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX, WorkerTaskDefinition
+from constructs_lib.workers import WORKER_LOG_STREAM_PREFIX
 from constructs_lib.scaling import OfficeHours, ScaledService, api_server_autoscaling, scaled_components
-from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME
+from stacks.cluster_stack import API_SERVER_DISCOVERY_NAME, ClusterProps
+from stacks.database_stack import DatabaseProps
+from stacks.network_stack import NetworkProps
 
 
 def jobs_check(job_type: str) -> list[str]:
@@ -194,7 +186,7 @@ class AirflowStack(Stack):
     :ivar office_hours: :class:`~constructs_lib.scaling.OfficeHours`, or None without
         ``office_hours_scope``
     :ivar monitoring: :class:`~constructs_lib.monitoring.DeploymentMonitoring` (dashboard,
-        alarms, SNS topic), or None when no ``database_instance`` is given
+        alarms, SNS topic)
     """
 
     def __init__(
@@ -203,46 +195,35 @@ class AirflowStack(Stack):
         construct_id: str,
         *,
         config: DeploymentConfig,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_groups: AirflowSecurityGroups,
-        cluster: ecs.ICluster,
+        network: NetworkProps,
+        cluster: ClusterProps,
+        database: DatabaseProps,
         image: ecs.ContainerImage,
-        workers: WorkerTaskDefinition,
-        jobs: EcsJobs,
-        common_settings: AirflowCommonSettings,
-        task_roles: dict[str, iam.IRole],
-        access_logs_bucket: s3.IBucket,
-        database_secret: secretsmanager.ISecret,
-        fernet_key: secretsmanager.ISecret,
-        jwt_secret: secretsmanager.ISecret,
-        api_secret_key: secretsmanager.ISecret,
-        admin_password: secretsmanager.ISecret,
-        database_instance: rds.IDatabaseInstance | None = None,
         **kwargs,
     ):
+        """:param network: the VPC; the services and workers run in ``network.task_subnets``.
+        :param cluster: the ECS cluster, the workers' roles, the jobs, the shared settings, the
+            components' task roles and the access-log bucket.
+        :param database: the metadata database and the generated secrets.
+        :param image: the Airflow image.
+        """
         super().__init__(scope, construct_id, **kwargs)
-        db_secrets = AirflowDbSecrets(database_secret, fernet_key, jwt_secret, api_secret_key)
+        db_secrets = AirflowDbSecrets(database.connection_secret, database.fernet_key, database.jwt_secret,
+                                      database.api_secret_key)
         # The _CMD helpers read the DB and fernet key secrets with the task role (docs/security.md).
         for component in SERVICE_ROLE_IDS:
-            db_secrets.grant_read(task_roles[component])
-        self.ui = self._add_load_balancer(config, vpc, security_groups, access_logs_bucket)
-        self.executor_settings = self._add_worker_task_definitions(
-            config, vpc=vpc, subnets=subnets, security_groups=security_groups, cluster=cluster,
-            image=image, workers=workers, jobs=jobs,
-        )
+            db_secrets.grant_read(cluster.task_roles[component])
+        self.ui = self._add_load_balancer(config, network, cluster)
+        self.executor_settings = self._add_worker_task_definitions(config, network, cluster, image)
         self.specs = service_specs(
             self,
             config,
             db_secrets=db_secrets,
             executor_environment=self.executor_settings.environment(),
             trusted_proxy_cidrs=self.ui.trusted_proxy_cidrs,
-            admin_password=admin_password,
+            admin_password=database.admin_password,
         )
-        self.services = self._add_services(
-            config, db_secrets=db_secrets, common_settings=common_settings, task_roles=task_roles,
-            cluster=cluster, image=image, subnets=subnets, security_groups=security_groups,
-        )
+        self.services = self._add_services(config, network, cluster, image, db_secrets)
         self.scheduler = self.services["Scheduler"]
         self.api_server = self.services["ApiServer"]
         self.dag_processor = self.services["DagProcessor"]
@@ -250,32 +231,25 @@ class AirflowStack(Stack):
         if config.sso is not None:
             SsoSettings(config.sso).apply(self.api_server.container, self)
         self.ui.attach(self.api_server.service)
-        self._add_scaling(config, database_instance)
+        self._add_scaling(config, database.instance)
         # Monitoring lives here, beside what it watches: the alarms need the services' and the load
         # balancer's names, which would otherwise become cross-stack exports that block a
         # service replacement.
-        self.monitoring: DeploymentMonitoring | None = None
-        if database_instance is not None:
-            self.monitoring = self._add_monitoring(config, cluster, database_instance)
-        self._add_outputs(config, admin_password)
+        self.monitoring = self._add_monitoring(config, cluster.cluster, database.instance)
+        self._add_outputs(config, database.admin_password)
 
-    def _add_load_balancer(
-        self,
-        config: DeploymentConfig,
-        vpc: ec2.IVpc,
-        security_groups: AirflowSecurityGroups,
-        access_logs_bucket: s3.IBucket,
-    ) -> UiLoadBalancer:
-        """The api-server's load balancer (its URL is ``[api] base_url``)."""
+    def _add_load_balancer(self, config: DeploymentConfig, network: NetworkProps, cluster: ClusterProps) -> UiLoadBalancer:
+        """The api-server's load balancer (its URL is ``[api] base_url``), access logs in the
+        cluster's access-log bucket."""
         return UiLoadBalancer(
             self,
             "Ui",
-            vpc=vpc,
-            security_group=security_groups.load_balancer,
+            vpc=network.vpc,
+            security_group=network.security_groups.load_balancer,
             internal=config.ingress.private_only,
             certificate_arn=config.ingress.certificate_arn,
             # ELB access logging needs a concrete region (set account and region in the config).
-            access_logs_bucket=access_logs_bucket if config.region else None,
+            access_logs_bucket=cluster.access_logs_bucket if config.region else None,
             deletion_protection=config.retain_data,
             domain_name=config.ingress.domain_name,
             hosted_zone_id=config.ingress.hosted_zone_id,
@@ -284,26 +258,18 @@ class AirflowStack(Stack):
         )
 
     def _add_worker_task_definitions(
-        self,
-        config: DeploymentConfig,
-        *,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_groups: AirflowSecurityGroups,
-        cluster: ecs.ICluster,
-        image: ecs.ContainerImage,
-        workers: WorkerTaskDefinition,
-        jobs: EcsJobs,
+        self, config: DeploymentConfig, network: NetworkProps, cluster: ClusterProps, image: ecs.ContainerImage
     ) -> EcsExecutorSettings:
         """The workers' task definitions and the ECS executor's settings that name them.
 
         The workers' task definition is here, with the scheduler that names its exact revision:
         a rollout or a rollback of this stack changes both together (README, "Upgrading").
         """
-        job_variables = jobs.airflow_variables(
+        vpc, subnets, workers = network.vpc, network.task_subnets, cluster.workers
+        job_variables = cluster.jobs.airflow_variables(
             self,
             subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
-            security_group=security_groups.jobs,
+            security_group=network.security_groups.jobs,
             assign_public_ip=config.network.task_public_ip,
         )
         worker_task_definition = workers.add_task_definition(
@@ -316,11 +282,11 @@ class AirflowStack(Stack):
         return EcsExecutorSettings(
             executor_class=config.executor.executor_class,
             region=self.region,
-            cluster_name=cluster.cluster_name,
+            cluster_name=cluster.cluster.cluster_name,
             task_definition=worker_task_definition.task_definition_arn,
             container_name=config.executor.worker_container_name,
             subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
-            security_group_ids=[security_groups.workers.security_group_id],
+            security_group_ids=[network.security_groups.workers.security_group_id],
             capacity_provider=config.executor.worker_capacity_provider,
             spot_fallback_to_on_demand=config.executor.spot_fallback_to_on_demand,
             worker_queues=config.executor.worker_queues,
@@ -334,18 +300,14 @@ class AirflowStack(Stack):
     def _add_services(
         self,
         config: DeploymentConfig,
-        *,
-        db_secrets: AirflowDbSecrets,
-        common_settings: AirflowCommonSettings,
-        task_roles: dict[str, iam.IRole],
-        cluster: ecs.ICluster,
+        network: NetworkProps,
+        cluster: ClusterProps,
         image: ecs.ContainerImage,
-        subnets: ec2.SubnetSelection,
-        security_groups: AirflowSecurityGroups,
+        db_secrets: AirflowDbSecrets,
     ) -> dict[str, AirflowService]:
         """One service per row of :attr:`specs`, by construct ID."""
         environment = {
-            **common_settings.environment(),
+            **cluster.common_settings.environment(),
             **db_secrets.environment(),
             "AIRFLOW__API__BASE_URL": self.ui.url,
         }
@@ -361,13 +323,13 @@ class AirflowStack(Stack):
                 self,
                 spec,
                 deployment=config.deployment_name,
-                task_role=task_roles[spec.construct_id],
+                task_role=cluster.task_roles[spec.construct_id],
                 environment=environment,
                 desired_count=None if spec.construct_id in scaled else spec.count,
-                cluster=cluster,
+                cluster=cluster.cluster,
                 image=image,
-                subnets=subnets,
-                security_group=security_groups.services,
+                subnets=network.task_subnets,
+                security_group=network.security_groups.services,
                 log_retention=retention_days(config.log_retention_days),
                 enable_execute_command=config.enable_ecs_exec,
                 read_only_root_filesystem=config.read_only_root_filesystem,
@@ -423,7 +385,7 @@ class AirflowStack(Stack):
                 description=f"ECS service of the {component.container.container_name}",
             )
 
-    def _add_scaling(self, config: DeploymentConfig, database_instance: rds.IDatabaseInstance | None) -> None:
+    def _add_scaling(self, config: DeploymentConfig, database_instance: rds.IDatabaseInstance) -> None:
         """Automatic scaling of the api-server and office hours, as configured (README "Operating")."""
         auto, office = config.api_server_autoscaling, config.office_hours
         self.office_hours = None
@@ -444,8 +406,6 @@ class AirflowStack(Stack):
                 service = self.services[spec.construct_id].service
                 scalable = service.auto_scale_task_count(min_capacity=spec.count, max_capacity=spec.count)
                 scaled[spec.construct_id] = (ScaledService(service, spec.count, spec.count), scalable)
-            if database_instance is None:
-                raise ValueError("office_hours_scope=environment needs the database instance")
         self.office_hours = OfficeHours(
             self,
             "OfficeHours",

@@ -3,10 +3,15 @@ Airflow stack, with the scheduler that launches it), and the task-log bucket."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
@@ -28,11 +33,34 @@ from constructs_lib.monitoring import metrics_environment
 from constructs_lib.service_linked_role import EcsServiceLinkedRole
 from constructs_lib.service_roles import AirflowServiceRoles, grant_read_connections_and_variables
 from constructs_lib.workers import WorkerTaskDefinition
+from stacks.network_stack import NetworkProps
 
 #: Cloud Map name of the api-server; workers reach the Execution API at this private DNS name.
 API_SERVER_DISCOVERY_NAME = "api-server"
 #: Days before task logs in S3 expire.
 TASK_LOG_EXPIRY_DAYS = 90
+
+
+@dataclass(frozen=True)
+class ClusterProps:
+    """What the Cluster stack hands to the Airflow stack (as CDK's ``*Props``).
+
+    :ivar cluster: the ECS cluster the services and the workers run in.
+    :ivar workers: :class:`~constructs_lib.workers.WorkerTaskDefinition`, the workers' roles and
+        log group (their task definitions are the Airflow stack's).
+    :ivar jobs: :class:`~constructs_lib.ecs_jobs.EcsJobs`, the ECS jobs DAGs run.
+    :ivar common_settings: :class:`~constructs_lib.airflow_settings.AirflowCommonSettings`, the
+        settings the services share with the workers.
+    :ivar task_roles: construct ID (``Scheduler``, ``ApiServer``, ...) -> the component's task role.
+    :ivar access_logs_bucket: the bucket of S3 server access logs and ALB access logs.
+    """
+
+    cluster: ecs.ICluster
+    workers: WorkerTaskDefinition
+    jobs: EcsJobs
+    common_settings: AirflowCommonSettings
+    task_roles: Mapping[str, iam.IRole]
+    access_logs_bucket: s3.IBucket
 
 
 class ClusterStack(Stack):
@@ -52,6 +80,7 @@ class ClusterStack(Stack):
         shared with the services
     :ivar jobs: :class:`~constructs_lib.ecs_jobs.EcsJobs`, the ECS jobs DAGs run and their data
         bucket; the workers may run them and find them in Airflow variables
+    :ivar props: :class:`ClusterProps`, what the Airflow stack uses of the above
     """
 
     def __init__(
@@ -60,16 +89,18 @@ class ClusterStack(Stack):
         construct_id: str,
         *,
         config: DeploymentConfig,
-        vpc: ec2.IVpc,
+        network: NetworkProps,
         image: ecs.ContainerImage,
-        subnets: ec2.SubnetSelection | None = None,
-        jobs_security_group: ec2.ISecurityGroup | None = None,
         **kwargs,
     ):
+        """:param network: the VPC; the ECS jobs run where the workers run (``network.task_subnets``,
+        public subnets with public IPs in lean) in ``network.security_groups.jobs``.
+        :param image: the Airflow image (the workers' transitional task definition).
+        """
         super().__init__(scope, construct_id, **kwargs)
         retention = retention_days(config.log_retention_days)
         self._add_buckets(config)
-        namespace_name = self._add_cluster(config, vpc, retention)
+        namespace_name = self._add_cluster(config, network.vpc, retention)
         self.common_settings = AirflowCommonSettings(
             region=self.region,
             execution_api_url=execution_api_url(namespace_name, API_SERVER_DISCOVERY_NAME, API_SERVER_PORT),
@@ -80,16 +111,22 @@ class ClusterStack(Stack):
             secrets_backend=tuple(secrets_backend_environment(config.project_name, config.stage).items())
             if config.secrets_backend == "secrets-manager" else (),
         )
-        self.jobs = self._add_jobs(config, vpc, retention)
-        if config.jobs and (subnets is None or jobs_security_group is None):
-            raise ValueError("jobs need the subnets and the jobs security group to run in")
-        self.workers = self._add_workers(config, vpc, image, retention, subnets, jobs_security_group)
+        self.jobs = self._add_jobs(config, network.vpc, retention)
+        self.workers = self._add_workers(config, network, image, retention)
         self.service_roles = AirflowServiceRoles(
             self, "ServiceRoles", task_logs_bucket=self.task_logs_bucket, dags_bucket=self.dags_bucket
         )
         self._grant_services(config)
         self._add_outputs(config)
         self._grant_jobs(config)
+        self.props = ClusterProps(
+            cluster=self.cluster,
+            workers=self.workers,
+            jobs=self.jobs,
+            common_settings=self.common_settings,
+            task_roles=self.service_roles.roles,
+            access_logs_bucket=self.access_logs_bucket,
+        )
 
     def _add_buckets(self, config: DeploymentConfig) -> None:
         """The access-log, task-log and DAG buckets (:attr:`access_logs_bucket`,
@@ -191,11 +228,9 @@ class ClusterStack(Stack):
     def _add_workers(
         self,
         config: DeploymentConfig,
-        vpc: ec2.IVpc,
+        network: NetworkProps,
         image: ecs.ContainerImage,
         retention: logs.RetentionDays,
-        subnets: ec2.SubnetSelection | None,
-        jobs_security_group: ec2.ISecurityGroup | None,
     ) -> WorkerTaskDefinition:
         """The workers' roles and log group, and the transitional task definition below."""
         workers = WorkerTaskDefinition(
@@ -224,9 +259,9 @@ class ClusterStack(Stack):
             image=image,
             configured_environment=self.jobs.airflow_variables(
                 self,
-                subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids
-                if config.jobs and subnets is not None else [],
-                security_group=jobs_security_group,
+                subnet_ids=network.vpc.select_subnets(subnet_type=network.task_subnets.subnet_type).subnet_ids
+                if config.jobs else [],
+                security_group=network.security_groups.jobs,
                 assign_public_ip=config.network.task_public_ip,
             ),
         )

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from app_config.model import DeploymentConfig
 from constructs_lib import nag
 from constructs_lib.log_retention import retention_days
 from constructs_lib.metadata_db import AirflowSecrets, MetadataDatabase
+from stacks.network_stack import NetworkProps
+
+
+@dataclass(frozen=True)
+class DatabaseProps:
+    """What the Database stack hands to the Airflow stack (as CDK's ``*Props``).
+
+    :ivar instance: the RDS instance of the metadata database (monitored; stopped and started
+        by office hours with ``office_hours_scope=environment``).
+    :ivar connection_secret: the database's generated credentials.
+    :ivar fernet_key, jwt_secret, api_secret_key, admin_password: the generated Airflow secrets
+        (:class:`~constructs_lib.metadata_db.AirflowSecrets`).
+    """
+
+    instance: rds.IDatabaseInstance
+    connection_secret: secretsmanager.ISecret
+    fernet_key: secretsmanager.ISecret
+    jwt_secret: secretsmanager.ISecret
+    api_secret_key: secretsmanager.ISecret
+    admin_password: secretsmanager.ISecret
 
 #: Stages whose DB may be single-AZ (AwsSolutions-RDS3) and without deletion protection
 #: (AwsSolutions-RDS10), with the reason; prod gets neither.
@@ -31,6 +54,7 @@ class DatabaseStack(Stack):
 
     :ivar database: :class:`~constructs_lib.metadata_db.MetadataDatabase`
     :ivar secrets: :class:`~constructs_lib.metadata_db.AirflowSecrets`
+    :ivar props: :class:`DatabaseProps`, what the Airflow stack uses of both
     """
 
     def __init__(
@@ -39,9 +63,7 @@ class DatabaseStack(Stack):
         construct_id: str,
         *,
         config: DeploymentConfig,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
+        network: NetworkProps,
         **kwargs,
     ):
         super().__init__(scope, construct_id, termination_protection=config.retain_data, **kwargs)
@@ -49,9 +71,9 @@ class DatabaseStack(Stack):
         self.database = MetadataDatabase(
             self,
             "MetadataDb",
-            vpc=vpc,
-            subnets=subnets,
-            security_group=security_group,
+            vpc=network.vpc,
+            subnets=network.private_subnets,
+            security_group=network.security_groups.database,
             instance_type=db.instance_type,
             allocated_storage_gib=db.allocated_storage_gib,
             max_allocated_storage_gib=db.max_allocated_storage_gib,
@@ -68,6 +90,14 @@ class DatabaseStack(Stack):
             nag.acknowledge(self.database.instance, "AwsSolutions-RDS10", stage_reasons["AwsSolutions-RDS10"])
         self.secrets = AirflowSecrets(
             self, "AirflowSecrets", retain=config.retain_data, admin_username=config.admin_username
+        )
+        self.props = DatabaseProps(
+            instance=self.database.instance,
+            connection_secret=self.database.secret,
+            fernet_key=self.secrets.fernet_key,
+            jwt_secret=self.secrets.jwt_secret,
+            api_secret_key=self.secrets.api_secret_key,
+            admin_password=self.secrets.admin_password,
         )
         # Read by the operations CLI (operations/airflow_ecs_ops/deployment.py, REQUIRED_OUTPUTS):
         # wake, sleep and status start, stop and describe this instance as office hours do.

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Stack, Token
+from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from app_config.model import DeploymentConfig
 from constructs_lib.log_retention import retention_days
 from constructs_lib.network import AirflowSecurityGroups, AirflowVpc, ExistingVpc
+
+
+@dataclass(frozen=True)
+class NetworkProps:
+    """What the Network stack hands to the stacks that run in its VPC (as CDK's ``*Props``).
+
+    :ivar vpc: the VPC.
+    :ivar private_subnets: where the database runs (and by default every task).
+    :ivar task_subnets: where the Airflow tasks and the ECS jobs run (public subnets with
+        public IPs with ``task_public_ip``).
+    :ivar security_groups: the load balancer's, services', workers', jobs' and database's groups.
+    """
+
+    vpc: ec2.IVpc
+    private_subnets: ec2.SubnetSelection
+    task_subnets: ec2.SubnetSelection
+    security_groups: AirflowSecurityGroups
 
 
 class NetworkStack(Stack):
@@ -19,6 +39,7 @@ class NetworkStack(Stack):
     :ivar private_subnets: ``ec2.SubnetSelection`` where the DB (and by default every task) runs
     :ivar task_subnets: ``ec2.SubnetSelection`` where the Airflow tasks run
     :ivar security_groups: :class:`~constructs_lib.network.AirflowSecurityGroups`
+    :ivar props: :class:`NetworkProps`, the four above for the other stacks
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs):
@@ -57,6 +78,7 @@ class NetworkStack(Stack):
         self.security_groups = AirflowSecurityGroups(
             self, "SecurityGroups", vpc=self.vpc, allowed_cidrs=config.ingress.allowed_cidrs
         )
+        self.props = NetworkProps(self.vpc, self.private_subnets, self.task_subnets, self.security_groups)
         self._export_subnets()
 
     def _export_subnets(self) -> None:
