@@ -38,6 +38,7 @@ import time
 import uuid
 from pathlib import Path
 
+from cloud_assembly.airflow_image import API_SERVER_PORT, CONTAINER_USER
 from local_ecs.images import build_project_image, image_size_mib
 from local_ecs.podman import PROJECT_ROOT, PodmanConfig, podman
 
@@ -83,7 +84,7 @@ def worker_environment() -> dict[str, str]:
 
     common = AirflowCommonSettings(
         region="us-east-1",
-        execution_api_url=execution_api_url("airflow-dev.internal", "api-server", 8080),
+        execution_api_url=execution_api_url("airflow-dev.internal", "api-server", API_SERVER_PORT),
         task_logs_bucket_name="example-task-logs",
         dag_bundle_config_list=dag_bundle_config("image", None),
         secrets_backend=tuple(secrets_backend_environment("airflow", "dev").items()),
@@ -111,7 +112,7 @@ def run_once(image: str, env: dict[str, str], config: PodmanConfig) -> dict[str,
     """One worker start; returns the marks (epoch seconds) and the probe's facts."""
     name = f"worker-start-{uuid.uuid4().hex[:8]}"
     args = ["run", "--name", name, "--pull=never", "--network=host", "--read-only", "--read-only-tmpfs=false",
-            "--user", "50000:0"]
+            "--user", CONTAINER_USER]
     for key, value in env.items():
         args += ["--env", f"{key}={value}"]
     host_before = time.time()

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
 from airflow_ecs_ops.deployment import OpsError
+from cloud_assembly.names import deployment_name
 
 #: The components in the order an upgrade stops them: the scheduler first (it launches the
 #: worker tasks), then the other writers, the api-server last (the Execution API the worker
@@ -365,7 +366,8 @@ def snapshot_name(project: str, stage: str, from_version: str, to_version: str, 
     :raises UpgradeError: the project or stage makes an invalid identifier.
     """
     stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    name = f"{project}-{stage}-airflow-{from_version.replace('.', '-')}-to-{to_version.replace('.', '-')}-{stamp}"
+    versions = f"{from_version.replace('.', '-')}-to-{to_version.replace('.', '-')}"
+    name = f"{deployment_name(project, stage)}-airflow-{versions}-{stamp}"
     if not re.fullmatch(r"[A-Za-z](?:-?[A-Za-z0-9])*", name) or len(name) > 255:
         raise UpgradeError(STEP_CHECK, f"The snapshot name {name!r} is not a valid RDS snapshot identifier.",
                            "unchanged (nothing was done).", "use a project_name and stage of letters, digits and "
