@@ -147,6 +147,50 @@ def _task_state(client: RestClient, run_id: str) -> str | None:
     return instances[0]["state"] if instances else None
 
 
+def _token_in_image(deployment: GitBundleDeployment, archive: Path, token: str) -> dict:
+    """Search the built image for ``token``: every layer of ``podman save`` (written to
+    ``archive``, removed after), its history and its configuration. Returns the report's
+    ``token_in_image`` (what holds it, empty when nothing does) and ``image_archive_mib``."""
+    from local_ecs.images import layers_holding
+    from local_ecs.podman import PodmanConfig, podman
+
+    config = PodmanConfig()
+    (tag,) = set(deployment.image_tags.values())
+    podman("save", "--format", "docker-archive", "--output", str(archive), tag, config=config, timeout=900)
+    history = podman("history", "--no-trunc", tag, config=config).stdout
+    inspect = podman("image", "inspect", tag, config=config).stdout
+    found = {"token_in_image": layers_holding(archive, token.encode()) +
+             [what for what, text in (("history", history), ("inspect", inspect)) if token in text],
+             "image_archive_mib": round(archive.stat().st_size / 2**20)}
+    archive.unlink()
+    return found
+
+
+def _push_during_a_run(deployment: GitBundleDeployment, client: RestClient, server: GitHttpServer, repo: Path,
+                       resolve: list[str], runs: dict, run_timeout: float, parse_timeout: float) -> dict:
+    """A run in flight, then a push of ``CODE_VERSION = "v2"``: that run keeps its version, the
+    run triggered once the new commit is parsed runs the new one. Adds ``in_flight`` and
+    ``after_push`` to ``runs``; returns the report's ``push`` (``commit``, ``push_seconds``,
+    ``parsed_seconds`` and ``run_seconds`` from the push)."""
+    in_flight = client.trigger(PROBE_DAG, {"hold": HOLD_SECONDS})
+    _wait_for(lambda: _task_state(client, in_flight) == "running", run_timeout,
+              "the in-flight run's task to be running", deployment.check)
+    new_commit = commit_files(repo, {"git_probe.py": probe_source("v2")}, "git_probe v2")
+    pushed = time.monotonic()
+    push_over_http(repo, server, "dags", resolve=resolve)
+    push = {"commit": new_commit, "push_seconds": round(time.monotonic() - pushed, 2)}
+    _wait_for(lambda: new_commit in _bundle_versions(client), parse_timeout,
+              f"the dag-processor to parse {PROBE_DAG} at {new_commit[:8]}", deployment.check, interval=0.5)
+    push["parsed_seconds"] = round(time.monotonic() - pushed, 1)
+    after_push = client.trigger(PROBE_DAG)
+    state = client.wait_for_run(PROBE_DAG, after_push, run_timeout, deployment.check, interval=1)
+    push["run_seconds"] = round(time.monotonic() - pushed, 1)
+    runs["after_push"] = {"state": state, "returned": _xcom(client, after_push)}
+    runs["in_flight"] = {"state": client.wait_for_run(PROBE_DAG, in_flight, run_timeout, deployment.check),
+                         "returned": _xcom(client, in_flight)}
+    return push
+
+
 def rehearse_git_bundle(out_dir: Path, *, healthy_timeout: float = 1500, run_timeout: float = 600,
                         parse_timeout: float = 300) -> dict:
     """Play the scenario of the module docstring; always cleans up.
@@ -158,9 +202,6 @@ def rehearse_git_bundle(out_dir: Path, *, healthy_timeout: float = 1500, run_tim
         the push to the new version parsed and to its run's end), ``iam_denials``, ``seconds``.
     :raises RehearsalFailed: a step did not reach its state in time (the report says which).
     """
-    from local_ecs.images import layers_holding
-    from local_ecs.podman import PodmanConfig, podman
-
     started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,16 +240,7 @@ def rehearse_git_bundle(out_dir: Path, *, healthy_timeout: float = 1500, run_tim
             deployment.start()
             report["images"] = deployment.image_tags
             report["timings"] = {k: round(v, 1) for k, v in deployment.timings.items()}
-            config = PodmanConfig()
-            (tag,) = set(deployment.image_tags.values())
-            archive = work / "image.tar"
-            podman("save", "--format", "docker-archive", "--output", str(archive), tag, config=config, timeout=900)
-            history = podman("history", "--no-trunc", tag, config=config).stdout
-            inspect = podman("image", "inspect", tag, config=config).stdout
-            report["token_in_image"] = layers_holding(archive, index_token.encode()) + \
-                [what for what, text in (("history", history), ("inspect", inspect)) if index_token in text]
-            report["image_archive_mib"] = round(archive.stat().st_size / 2**20)
-            archive.unlink()
+            report.update(_token_in_image(deployment, work / "image.tar", index_token))
 
             deployment.wait_healthy(timeout=healthy_timeout)
             report["healthy_after_seconds"] = round(time.monotonic() - started, 1)
@@ -221,23 +253,8 @@ def rehearse_git_bundle(out_dir: Path, *, healthy_timeout: float = 1500, run_tim
             run_id, state = client.trigger_and_wait(PROBE_DAG, run_timeout, deployment.check)
             runs["first"] = {"state": state, "returned": _xcom(client, run_id), "commit": first_commit}
 
-            # A run in flight, then a push: that run keeps its version, the next one runs the new.
-            in_flight = client.trigger(PROBE_DAG, {"hold": HOLD_SECONDS})
-            _wait_for(lambda: _task_state(client, in_flight) == "running", run_timeout,
-                      "the in-flight run's task to be running", deployment.check)
-            new_commit = commit_files(repo, {"git_probe.py": probe_source("v2")}, "git_probe v2")
-            pushed = time.monotonic()
-            push_over_http(repo, server, "dags", resolve=resolve)
-            push = report["push"] = {"commit": new_commit, "push_seconds": round(time.monotonic() - pushed, 2)}
-            _wait_for(lambda: new_commit in _bundle_versions(client), parse_timeout,
-                      f"the dag-processor to parse {PROBE_DAG} at {new_commit[:8]}", deployment.check, interval=0.5)
-            push["parsed_seconds"] = round(time.monotonic() - pushed, 1)
-            after_push = client.trigger(PROBE_DAG)
-            state = client.wait_for_run(PROBE_DAG, after_push, run_timeout, deployment.check, interval=1)
-            push["run_seconds"] = round(time.monotonic() - pushed, 1)
-            runs["after_push"] = {"state": state, "returned": _xcom(client, after_push)}
-            runs["in_flight"] = {"state": client.wait_for_run(PROBE_DAG, in_flight, run_timeout, deployment.check),
-                                 "returned": _xcom(client, in_flight)}
+            report["push"] = _push_during_a_run(deployment, client, server, repo, resolve, runs, run_timeout,
+                                                parse_timeout)
             report["git_requests"] = {str(k): v for k, v in sorted(server.requests.items())}
             report["worker_tasks_launched"] = deployment.ecs.launched if deployment.ecs else 0
     except Exception as error:
