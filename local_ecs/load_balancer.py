@@ -182,20 +182,17 @@ class _HttpsServer(ThreadingHTTPServer):
 class ListenerStandIn:
     """Serves ``rules`` on ``127.0.0.1:port``, forwarding to ``target`` (``host:port``).
 
-    :param tls: ``(certificate, key)`` PEM files: serve HTTPS with them (the HTTPS listener),
-        else HTTP.
-    :param listener_port: the listener's port in the template (80 or 443), which a ``redirect``'s
-        ``#{port}`` stands for.
+    :param tls: ``(certificate, key)`` PEM files: serve HTTPS with them (the port-443 HTTPS
+        listener), else HTTP (port 80); a ``redirect``'s ``#{port}`` stands for that port.
     :ivar answered: ``(method, path, status, by)`` of every request, ``by`` = ``rule <priority>``
         or ``forward``.
     """
 
-    def __init__(self, rules: list[Rule], port: int, target: str, *, tls: tuple[Path, Path] | None = None,
-                 listener_port: int | None = None):
+    def __init__(self, rules: list[Rule], port: int, target: str, *, tls: tuple[Path, Path] | None = None):
         self.rules = rules
         self.target = target
         self.protocol = "https" if tls else "http"
-        self.listener_port = listener_port or (443 if tls else 80)
+        self.listener_port = 443 if tls else 80
         self.answered: list[tuple[str, str, int, str]] = []
         stand_in = self
 
@@ -210,27 +207,26 @@ class ListenerStandIn:
                 rule = next(r for r in stand_in.rules if r.matches(path))
                 if rule.fixed is not None:
                     status, content_type, body = rule.fixed
-                    data = body.encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    stand_in.answered.append((self.command, path, status, f"rule {rule.priority}"))
-                    return
-                if rule.redirect is not None:
+                    self._answer(rule, path, status, {"Content-Type": content_type}, body.encode())
+                elif rule.redirect is not None:
                     config = dict(rule.redirect)
                     query = self.path.split("?", 1)[1] if "?" in self.path else ""
                     host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
-                    status = 302 if config.get("StatusCode") == "HTTP_302" else 301
-                    self.send_response(status)
-                    self.send_header("Location", redirect_location(config, stand_in.protocol, host,
-                                                                   stand_in.listener_port, path, query))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    stand_in.answered.append((self.command, path, status, f"rule {rule.priority}"))
-                    return
-                stand_in.answered.append((self.command, path, stand_in._forward(self), "forward"))
+                    location = redirect_location(config, stand_in.protocol, host, stand_in.listener_port, path, query)
+                    self._answer(rule, path, 302 if config.get("StatusCode") == "HTTP_302" else 301,
+                                 {"Location": location}, b"")
+                else:
+                    stand_in.answered.append((self.command, path, stand_in._forward(self), "forward"))
+
+            def _answer(self, rule: Rule, path: str, status: int, headers: dict[str, str], data: bytes) -> None:
+                """The load balancer's own answer (a rule's fixed response or redirect)."""
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                stand_in.answered.append((self.command, path, status, f"rule {rule.priority}"))
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 

@@ -21,14 +21,19 @@ class RestError(RuntimeError):
     """A REST call answered what the caller cannot go on with (message: method, path, status, body)."""
 
 
+def tls_context(ca_file: Path | None) -> ssl.SSLContext | None:
+    """For ``https://`` URLs of the rehearsal: a client context that trusts the CA (PEM file) that
+    signed the server's certificate (the load balancer stand-in's, whose certificate plays ACM's)
+    instead of the system's CAs; None (the system's) without ``ca_file``."""
+    return ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+
+
 def http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 30,
-         accept: str = "application/json", ca_file: Path | None = None) -> tuple[int, str]:
+         accept: str = "application/json", context: ssl.SSLContext | None = None) -> tuple[int, str]:
     """One HTTP request; returns ``(status, body)``, status 0 when nothing answered (the error's text as body).
 
-    :param ca_file: for ``https://``, the CA (PEM file) that signed the server's certificate
-        (the load balancer stand-in's, whose certificate plays ACM's), instead of the system's.
+    :param context: for ``https://``, see :func:`tls_context`.
     """
-    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Accept", accept)
@@ -45,13 +50,13 @@ def http(method: str, url: str, body: dict | None = None, token: str | None = No
         return 0, str(error)
 
 
-def sign_in(ui_url: str, username: str, password: str, ca_file: Path | None = None) -> str:
-    """``POST /auth/token``; returns the access token (``ca_file`` as for :func:`http`).
+def sign_in(ui_url: str, username: str, password: str, context: ssl.SSLContext | None = None) -> str:
+    """``POST /auth/token``; returns the access token (``context`` as for :func:`http`).
 
     :raises RestError: the login was refused or nothing answered (status and body in the message).
     """
     status, body = http("POST", f"{ui_url}/auth/token", {"username": username, "password": password},
-                        ca_file=ca_file)
+                        context=context)
     if status not in (200, 201):
         raise RestError(f"login as {username} at {ui_url}/auth/token answered {status}: {body[:500]}")
     return json.loads(body)["access_token"]
@@ -61,23 +66,23 @@ class RestClient:
     """Airflow's REST API at ``ui_url`` as ``username``; signs in on first use and again on a 401.
 
     :param ui_url: the UI URL (the template's output, through the load balancer).
-    :param ca_file: see :func:`http` (an ``https://`` UI URL of the rehearsal).
+    :param ca_file: see :func:`tls_context` (an ``https://`` UI URL of the rehearsal).
     """
 
     def __init__(self, ui_url: str, username: str, password: str, ca_file: Path | None = None):
         self.ui_url, self.username, self.password = ui_url, username, password
-        self.ca_file = ca_file
+        self.context = tls_context(ca_file)
         self.token: str | None = None
 
     def request(self, method: str, path: str, body: dict | None = None, *, timeout: float = 30,
                 accept: str = "application/json") -> tuple[int, str]:
         """``(status, body)`` of ``method path`` (``path`` from ``/api/v2/...``), signed in."""
         if self.token is None:
-            self.token = sign_in(self.ui_url, self.username, self.password, self.ca_file)
-        status, text = http(method, self.ui_url + path, body, self.token, timeout, accept, self.ca_file)
+            self.token = sign_in(self.ui_url, self.username, self.password, self.context)
+        status, text = http(method, self.ui_url + path, body, self.token, timeout, accept, self.context)
         if status == 401:  # the token expired (or another api-server signed it): sign in again
-            self.token = sign_in(self.ui_url, self.username, self.password, self.ca_file)
-            status, text = http(method, self.ui_url + path, body, self.token, timeout, accept, self.ca_file)
+            self.token = sign_in(self.ui_url, self.username, self.password, self.context)
+            status, text = http(method, self.ui_url + path, body, self.token, timeout, accept, self.context)
         return status, text
 
     def get(self, path: str, **kwargs) -> tuple[int, str]:

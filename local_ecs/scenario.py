@@ -111,9 +111,11 @@ class LocalDeployment:
         self.stand_ins = StandIns(database_port=free_port(),
                                   load_balancer_dns=f"{LOCAL_ADDRESS}:{self.load_balancer_port}")
         self.load_balancer: ListenerStandIn | None = None
+        #: ``domain_name`` (the HTTPS listener's certificate's), None without an HTTPS listener.
+        self.ui_domain = https_domain(self.assembly)
         #: With ``domain_name``: the port-80 listener (its redirect to HTTPS), on :attr:`http_redirect_port`.
         self.http_redirect: ListenerStandIn | None = None
-        self.http_redirect_port = free_port()
+        self.http_redirect_port: int | None = None
         #: With ``domain_name``: the certificate the HTTPS listener stand-in serves (PEM; its own CA).
         self.ui_certificate: Path | None = None
         self.aws = AwsStandIn(self.assembly, self.stand_ins)
@@ -288,12 +290,12 @@ class LocalDeployment:
         """The UI's listener on :attr:`load_balancer_port`: with ``domain_name`` the HTTPS listener,
         its certificate (ACM's) played by a self-signed one for the domain (:attr:`ui_certificate`),
         and the port-80 listener's redirect on :attr:`http_redirect_port`; else the HTTP listener."""
-        domain = https_domain(self.assembly)
-        rules, target_port = listener_rules(self.assembly, 443 if domain else 80)
+        rules, target_port = listener_rules(self.assembly, 443 if self.ui_domain else 80)
         tls = None
-        if domain is not None:
-            tls = self_signed_certificate(self.work_dir / "tls", domain, "load-balancer")
+        if self.ui_domain is not None:
+            tls = self_signed_certificate(self.work_dir / "tls", self.ui_domain, "load-balancer")
             self.ui_certificate = tls[0]
+            self.http_redirect_port = free_port()
             self.http_redirect = ListenerStandIn(listener_rules(self.assembly, 80)[0], self.http_redirect_port,
                                                  f"{LOCAL_ADDRESS}:{target_port}")
             self.http_redirect.start()
@@ -573,9 +575,8 @@ class LocalDeployment:
         the HTTPS listener stand-in's address, as the alias record resolves the name to the load
         balancer; clients name :attr:`ui_certificate` as the CA."""
         url = self._outputs("Airflow")["AirflowUiUrl"]
-        domain = https_domain(self.assembly)
-        if domain is not None:
-            url = url.replace(f"https://{domain}", f"https://{LOCAL_ADDRESS}:{self.load_balancer_port}", 1)
+        if self.ui_domain is not None:
+            url = url.replace(f"https://{self.ui_domain}", f"https://{LOCAL_ADDRESS}:{self.load_balancer_port}", 1)
         return url
 
     def admin_login(self) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from airflow_ecs_fargate import sso
 from local_ecs.browser import CHROMIUM_ARGS, SIGNED_IN, sso_sign_in
-from local_ecs.rest import RestClient
+from local_ecs.rest import RestClient, tls_context
 from local_ecs.rest import http as rest_call
 from local_ecs.scenario import DAG_ID, LOCAL_ADDRESS, LocalDeployment, wait_parsed
 from local_ecs.synth import synthesize
@@ -111,12 +111,12 @@ def _user_case(browser, deployment: SsoDeployment, admin: RestClient, issuer: st
     case["user_row"] = status == 200
     case["roles"] = sorted(r["name"] for r in json.loads(body).get("roles", [])) if status == 200 else []
     if token is not None:
-        base, ca_file = deployment.ui_url, deployment.ui_certificate
-        case["read_dag"] = rest_call("GET", f"{base}/api/v2/dags/{DAG_ID}", token=token, ca_file=ca_file)[0]
+        base, context = deployment.ui_url, tls_context(deployment.ui_certificate)
+        case["read_dag"] = rest_call("GET", f"{base}/api/v2/dags/{DAG_ID}", token=token, context=context)[0]
         case["unpause"] = rest_call("PATCH", f"{base}/api/v2/dags/{DAG_ID}", {"is_paused": False}, token=token,
-                               ca_file=ca_file)[0]
-        status, body = rest_call("POST", f"{base}/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None}, token=token,
-                            ca_file=ca_file)
+                                    context=context)[0]
+        status, body = rest_call("POST", f"{base}/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None},
+                                 token=token, context=context)
         case["trigger"] = status
         if status == 200:
             case["run_id"] = json.loads(body)["dag_run_id"]
