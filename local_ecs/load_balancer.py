@@ -216,17 +216,18 @@ class ListenerStandIn:
                     self._answer(rule, path, 302 if config.get("StatusCode") == "HTTP_302" else 301,
                                  {"Location": location}, b"")
                 else:
-                    stand_in.answered.append((self.command, path, stand_in._forward(self), "forward"))
+                    stand_in._forward(self, path)
 
             def _answer(self, rule: Rule, path: str, status: int, headers: dict[str, str], data: bytes) -> None:
-                """The load balancer's own answer (a rule's fixed response or redirect)."""
+                """The load balancer's own answer (a rule's fixed response or redirect), recorded
+                before it is sent: a client that has the answer finds it in :attr:`answered`."""
+                stand_in.answered.append((self.command, path, status, f"rule {rule.priority}"))
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-                stand_in.answered.append((self.command, path, status, f"rule {rule.priority}"))
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -242,7 +243,9 @@ class ListenerStandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def _forward(self, handler: BaseHTTPRequestHandler) -> int:
+    def _forward(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        """Proxy the request to :attr:`target` and record it in :attr:`answered` once the
+        target's status is known, before the response is sent on."""
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -256,8 +259,10 @@ class ListenerStandIn:
         except (OSError, http.client.HTTPException):
             # As an ALB with no healthy target: 502 (the api-server not listening yet, or gone).
             connection.close()
+            self.answered.append((handler.command, path, 502, "forward"))
             handler.send_error(502, "Bad Gateway")
-            return 502
+            return
+        self.answered.append((handler.command, path, response.status, "forward"))
         try:
             handler.send_response(response.status, response.reason)
             for name, value in response.getheaders():
@@ -271,4 +276,3 @@ class ListenerStandIn:
             pass  # the client or the target went away mid-response: the connection just ends
         finally:
             connection.close()
-        return response.status
