@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from local_ecs import access_probe
-from local_ecs.podman import PROJECT_ROOT  # noqa: F401 (for test_rehearsal)
+from local_ecs.podman import PROJECT_ROOT
 from local_ecs.synth import synthesize  # noqa: F401 (for the rehearsal tests)
 
+#: Where the rehearsals write their reports, screenshots, syntheses and container logs.
+OUT = PROJECT_ROOT / ".rehearsal"
 _CACHE: dict[str, Path] = {}
 #: The configurations the rehearsal runs: context overrides over cdk.json. The default one adds
 #: two team queues for the access probe (local_ecs/access_probe.py): two more task definitions
@@ -35,3 +39,15 @@ def cdk_out(tmp_path_factory):
         return _CACHE[name]
 
     return get
+
+
+def report_of(rehearsal: Callable[[], dict], report_file: str) -> dict:
+    """Run ``rehearsal`` and return its report. When it raises, return the report it wrote to
+    ``OUT/report_file`` before raising (every scenario writes one whatever failed, with its
+    ``error``), else ``{"error": ...}``: each test then fails on what it needed, not all on one
+    exception."""
+    try:
+        return rehearsal()
+    except Exception as error:
+        path = OUT / report_file
+        return json.loads(path.read_text()) if path.exists() else {"error": str(error)}

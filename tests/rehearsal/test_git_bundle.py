@@ -9,27 +9,19 @@ not judged against a tight bound).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from local_ecs.git_bundle import PACKAGE
-from local_ecs.podman import PROJECT_ROOT
+from tests.rehearsal.conftest import OUT, report_of
 
 pytestmark = pytest.mark.rehearsal
-
-OUT = PROJECT_ROOT / ".rehearsal"
 
 
 @pytest.fixture(scope="session")
 def git_report():
     from local_ecs.git_bundle import rehearse_git_bundle
 
-    try:
-        return rehearse_git_bundle(OUT)
-    except Exception as error:
-        path = OUT / "report-git.json"
-        return json.loads(path.read_text()) if path.exists() else {"error": str(error)}
+    return report_of(lambda: rehearse_git_bundle(OUT), "report-git.json")
 
 
 def test_the_token_of_the_private_index_is_in_no_layer_and_not_in_cdk_out(git_report):

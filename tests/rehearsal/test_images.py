@@ -27,8 +27,9 @@ from local_ecs.images import (
     image_size_mib,
 )
 from local_ecs.podman import PROJECT_ROOT, PodmanConfig, PodmanError, PodmanNotInstalled, podman, require_podman
+from tests.rehearsal.conftest import OUT
 
-MEASUREMENTS = PROJECT_ROOT / ".rehearsal" / "images.json"
+MEASUREMENTS = OUT / "images.json"
 #: Environment of a container that must not touch the metadata DB (what the workers get).
 NO_DB_CHECK = {"CONNECTION_CHECK_MAX_COUNT": "0"}
 

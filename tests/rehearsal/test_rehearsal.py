@@ -14,22 +14,17 @@ from pathlib import Path
 import pytest
 
 from local_ecs.scenario import rehearse
-from tests.rehearsal.conftest import CONFIGURATIONS, PROJECT_ROOT
+from tests.rehearsal.conftest import CONFIGURATIONS, OUT, PROJECT_ROOT, report_of
 
 pytestmark = pytest.mark.rehearsal
-OUT = PROJECT_ROOT / ".rehearsal"
 _REPORTS: dict[str, dict] = {}
 
 
 def _run(name: str, cdk_out) -> dict:
     if name not in _REPORTS:
-        try:
-            _REPORTS[name] = rehearse(cdk_out(name), OUT, name=name,
-                                      dags_dir=PROJECT_ROOT / "dags" if name == "s3" else None,
-                                      browser=name == "default")
-        except Exception as error:
-            path = OUT / f"report-{name}.json"
-            _REPORTS[name] = json.loads(path.read_text()) if path.exists() else {"error": str(error)}
+        _REPORTS[name] = report_of(lambda: rehearse(cdk_out(name), OUT, name=name,
+                                                    dags_dir=PROJECT_ROOT / "dags" if name == "s3" else None,
+                                                    browser=name == "default"), f"report-{name}.json")
         summary = {"configurations": {n: {k: r.get(k) for k in ("dag_run_state", "task_log_from_s3", "iam_denials",
                                                                  "seconds", "error")} for n, r in _REPORTS.items()}}
         (OUT / "report.json").write_text(json.dumps({**_REPORTS.get("default", {}), **summary}, indent=2) + "\n")
@@ -182,11 +177,8 @@ def reload_report(cdk_out):
     """make local's set-up (dags/ mounted, not baked) with a DAG written and then edited."""
     from local_ecs.scenario import rehearse_reload
 
-    try:
-        return rehearse_reload(cdk_out("default"), OUT, PROJECT_ROOT / "dags")
-    except Exception as error:
-        path = OUT / "report-local-reload.json"
-        return json.loads(path.read_text()) if path.exists() else {"error": str(error)}
+    return report_of(lambda: rehearse_reload(cdk_out("default"), OUT, PROJECT_ROOT / "dags"),
+                     "report-local-reload.json")
 
 
 def test_make_local_runs_a_new_and_then_an_edited_dag_without_a_rebuild(reload_report):

@@ -8,27 +8,19 @@ In ``make test`` (marker ``rehearsal``): about 5-6 minutes on a 2-core machine.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from local_ecs.podman import PROJECT_ROOT
 from local_ecs.sso_login import DOMAIN
+from tests.rehearsal.conftest import OUT, report_of
 
 pytestmark = pytest.mark.rehearsal
-
-OUT = PROJECT_ROOT / ".rehearsal"
 
 
 @pytest.fixture(scope="session")
 def sso_report():
     from local_ecs.sso_login import rehearse_sso
 
-    try:
-        return rehearse_sso(OUT)
-    except Exception as error:
-        path = OUT / "report-sso.json"
-        return json.loads(path.read_text()) if path.exists() else {"error": str(error)}
+    return report_of(lambda: rehearse_sso(OUT), "report-sso.json")
 
 
 def _user(report: dict, sub: str) -> dict:

@@ -7,22 +7,16 @@ The scenario runs once per session; the tests read its report (``.rehearsal/upgr
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.rehearsal.conftest import PROJECT_ROOT
+from tests.rehearsal.conftest import OUT, report_of
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.rollout_rehearsal]
-OUT = PROJECT_ROOT / ".rehearsal"
 
 
 def run_scenario(scenario, name: str) -> dict:
-    try:
-        return scenario(OUT)
-    except Exception as error:
-        path = OUT / name
-        return json.loads(path.read_text()) if path.exists() else {"error": str(error)}
+    """``scenario(OUT)``'s report, or the one it wrote to ``OUT/name`` (:func:`report_of`)."""
+    return report_of(lambda: scenario(OUT), name)
 
 
 @pytest.fixture(scope="session")
